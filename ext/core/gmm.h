@@ -1,0 +1,189 @@
+/*
+** gmm.h -- the numeric core of the gmm extension: Gaussian mixture models
+** fitted by expectation-maximisation, their log densities and posteriors,
+** and the model BLOB codec.
+**
+** The core is plain C11 and libm. It never includes a SQLite header and it
+** never allocates except through the gmm_allocator its caller hands in, so
+** that SQLite's memory accounting sees every byte and so that the core can be
+** tested and fuzzed alone.
+**
+** Conventions:
+**   - data is row-major: row i, feature j is x[i*d + j];
+**   - means are k x d row-major, full covariances k x d x d row-major;
+**   - functions that can fail return a gmm_status and, where they take an
+**     error buffer, write a sentence into it that names the offending value
+**     (without a function-name prefix: the caller adds its own).
+*/
+#ifndef GMM_CORE_H
+#define GMM_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GMM_VERSION "0.1.0"
+
+/* Limits. Each is enforced with an error that quotes the provided value and
+** the maximum; see README "Limits". */
+#define GMM_MAX_K 1024         /* components */
+#define GMM_MAX_D 1000         /* features */
+#define GMM_MAX_ITER 1000000   /* max_iter */
+#define GMM_MAX_N_INIT 10000   /* n_init */
+#define GMM_MAX_PARAMS 100000000 /* doubles in one model's parameters */
+
+typedef enum gmm_status {
+  GMM_OK = 0,
+  GMM_ENOMEM,   /* an allocation failed */
+  GMM_EINVAL,   /* an argument or option is out of range */
+  GMM_EFIT,     /* EM cannot produce a sound model from these rows */
+  GMM_ECORRUPT  /* a model BLOB failed validation */
+} gmm_status;
+
+typedef enum gmm_cov_type {
+  GMM_COV_FULL = 0,      /* one d x d covariance per component */
+  GMM_COV_TIED = 1,      /* one d x d covariance shared by all components */
+  GMM_COV_DIAG = 2,      /* one diagonal per component */
+  GMM_COV_SPHERICAL = 3  /* one variance per component */
+} gmm_cov_type;
+
+typedef enum gmm_init_method {
+  GMM_INIT_KMEANS = 0,           /* k-means++ seeding, then Lloyd iterations */
+  GMM_INIT_KMEANS_PP = 1,        /* k-means++ seeding only */
+  GMM_INIT_RANDOM = 2,           /* random normalised responsibilities */
+  GMM_INIT_RANDOM_FROM_DATA = 3  /* k distinct rows drawn at random */
+} gmm_init_method;
+
+/* Every allocation of the core goes through this. alloc returns NULL on
+** failure; release accepts NULL. ctx is passed back unchanged. */
+typedef struct gmm_allocator {
+  void *(*alloc)(void *ctx, size_t n_bytes);
+  void (*release)(void *ctx, void *p);
+  void *ctx;
+} gmm_allocator;
+
+/* The allocator over malloc/free, for tests and tools outside SQLite. */
+extern const gmm_allocator gmm_libc_allocator;
+
+typedef struct gmm_options {
+  int k;
+  gmm_cov_type covariance_type;
+  int max_iter;      /* EM iterations per initialisation, >= 0 */
+  double tol;        /* convergence: |change of mean per-row log-likelihood| < tol */
+  double reg_covar;  /* added to every covariance diagonal, >= 0 */
+  int n_init;        /* initialisations; the best final log-likelihood wins */
+  gmm_init_method init;
+  uint64_t seed;
+  /* Optional explicit initial parameters (NULL: from the init method), in
+  ** scikit-learn's meaning: weights k, means k x d, precisions (inverse
+  ** covariances) k x d x d for full covariance. When all three are given no
+  ** other initialisation runs. Not stored in the model. */
+  const double *weights_init;
+  const double *means_init;
+  const double *precisions_init;
+} gmm_options;
+
+/* scikit-learn's defaults: full, max_iter 100, tol 1e-3, reg_covar 1e-6,
+** n_init 1, init kmeans, seed 0, no explicit initial parameters. */
+void gmm_options_default(gmm_options *opt, int k);
+
+/* Checks every option against its range for data of dimension d (d = 0
+** skips the checks that need it). Returns GMM_EINVAL with a message naming
+** the option and the value. */
+gmm_status gmm_options_check(const gmm_options *opt, int d, char *err, size_t err_len);
+
+const char *gmm_cov_type_name(gmm_cov_type t);
+const char *gmm_init_name(gmm_init_method m);
+/* Name to enum; return -1 when the name is unknown. */
+int gmm_cov_type_from_name(const char *name);
+int gmm_init_from_name(const char *name);
+
+/* What happened during the fit that produced a model. */
+typedef struct gmm_summary {
+  double n_samples;       /* rows used (sum of weights when weighted) */
+  int64_t n_skipped;      /* rows skipped by the caller (NULL features) */
+  double log_likelihood;  /* total log-likelihood of the rows under the final parameters */
+  int n_iter;             /* EM iterations of the winning initialisation */
+  int converged;          /* 1 when the winning initialisation met tol */
+  int best_init;          /* 0-based index of the winning initialisation */
+  int n_empty;            /* components whose responsibility mass fell below
+                             one row's worth of 1e-10 at the last M-step */
+} gmm_summary;
+
+/* A fitted (or decoded) model. One allocation owns every array. */
+typedef struct gmm_model {
+  int k, d;
+  gmm_cov_type covariance_type;
+  double *weights;      /* k, non-negative, sum 1 */
+  double *means;        /* k x d */
+  double *covariances;  /* full: k x d x d, symmetric positive definite */
+  /* Derived by gmm_model_prepare, never serialised: */
+  double *prec_chol;    /* full: k x d x d, W_j = inverse of the lower Cholesky
+                           factor of covariance j (lower triangular), so that
+                           (x-mu)' S^-1 (x-mu) = |W (x-mu)|^2 */
+  double *log_norm;     /* k: log w_j - d/2 log(2 pi) + log det W_j */
+  gmm_options options;  /* the options of the fit (init pointers NULL) */
+  gmm_summary summary;
+  gmm_allocator allocator;
+} gmm_model;
+
+/* Allocates a model with uninitialised parameters. Returns NULL when memory
+** is short or the sizes overflow. */
+gmm_model *gmm_model_new(int k, int d, gmm_cov_type t, const gmm_allocator *a);
+void gmm_model_free(gmm_model *m);
+
+/* Computes prec_chol and log_norm from weights and covariances. Returns
+** GMM_EFIT (with the component in err) when a covariance is not positive
+** definite. */
+gmm_status gmm_model_prepare(gmm_model *m, char *err, size_t err_len);
+
+/* Number of free parameters (scikit-learn's _n_parameters). */
+double gmm_model_n_parameters(const gmm_model *m);
+/* -2 LL + p ln n and -2 LL + 2p on the training rows; lower is better. */
+double gmm_model_bic(const gmm_model *m);
+double gmm_model_aic(const gmm_model *m);
+
+/* Doubles of scratch the per-row functions below need. */
+size_t gmm_model_scratch_len(const gmm_model *m);
+
+/* Log density log p(x) of one row under a prepared model. When post is not
+** NULL it receives the k posteriors p(j | x); when label is not NULL it
+** receives the most probable component (the lowest index on ties). */
+double gmm_model_score_row(const gmm_model *m, const double *x, double *scratch,
+                           double *post, int *label);
+
+/* A row set handed to the fit. w is NULL or n non-negative row weights. */
+typedef struct gmm_data {
+  const double *x;
+  size_t n;
+  int d;
+  const double *w;
+  int64_t n_skipped; /* carried into the summary */
+} gmm_data;
+
+/* Called after every EM iteration (may be NULL): init is the 0-based
+** initialisation, iter the 1-based iteration, lower_bound the mean per-row
+** log-likelihood under the parameters that iteration started from. */
+typedef void (*gmm_trace_fn)(void *ctx, int init, int iter, double lower_bound);
+
+/* Fits a mixture to the rows. On GMM_OK *out owns a prepared model. */
+gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_allocator *a,
+                   gmm_trace_fn trace, void *trace_ctx, gmm_model **out, char *err,
+                   size_t err_len);
+
+/* ---- Model BLOB codec (gmm_blob.c) ---- */
+
+#define GMM_BLOB_MAGIC "GMMb"
+#define GMM_BLOB_VERSION 1
+
+/* Exact encoded size, or 0 when it would overflow. */
+size_t gmm_blob_size(const gmm_model *m);
+/* Writes exactly gmm_blob_size(m) bytes. */
+void gmm_blob_write(const gmm_model *m, unsigned char *out);
+/* Validates every byte and decodes into a prepared model. */
+gmm_status gmm_blob_read(const unsigned char *p, size_t n, const gmm_allocator *a,
+                         gmm_model **out, char *err, size_t err_len);
+/* The checksum stored in the last 8 bytes of a BLOB of at least 8 bytes,
+** for cache keys; it does not validate anything. */
+uint64_t gmm_blob_stored_checksum(const unsigned char *p, size_t n);
+
+#endif /* GMM_CORE_H */

@@ -1,0 +1,395 @@
+/*
+** gmm_fit.c -- expectation-maximisation for Gaussian mixtures.
+**
+** Requirements (tests cite them as "fit (N)"):
+**  (1) The fit follows scikit-learn's GaussianMixture.fit: for each of n_init
+**      initialisations, up to max_iter iterations, each an E-step under the
+**      current parameters followed by an M-step; an initialisation stops
+**      once the mean per-row log-likelihood changes by less than tol.
+**  (2) The E- and M-steps are one fused pass over the rows: the posteriors of
+**      a row are turned into sufficient statistics at once, so no n x k
+**      matrix exists. Log densities go through the inverse Cholesky factor
+**      of each covariance and are normalised by log-sum-exp.
+**  (3) Statistics are accumulated around a shift, each component's previous
+**      mean, so data far from the origin fits as well as centred data.
+**  (4) Rows are processed in fixed chunks of GMM_CHUNK_ROWS whose partial
+**      statistics are added in chunk order, so sums do not depend on how the
+**      work is split.
+**  (5) The M-step is scikit-learn's: nk = sum of responsibilities + 10 eps,
+**      weights nk / sum(nk), covariances the responsibility-weighted scatter
+**      plus reg_covar on the diagonal. A component that empties keeps its
+**      mean and gets a covariance of reg_covar I; it is counted in n_empty.
+**  (6) An initialisation whose covariance stops being positive definite is
+**      abandoned; the fit fails (GMM_EFIT) only when every one is.
+**  (7) The winner is the initialisation with the highest log-likelihood under
+**      its final parameters (earliest on ties); that log-likelihood is what
+**      the summary and BIC/AIC report.
+**  (8) Same rows, same order, same options: the same model, bit for bit.
+**  (9) Explicit weights_init / means_init / precisions_init replace what the
+**      init method gives; when all three are given it does not run.
+*/
+#include "gmm_internal.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#define GMM_CHUNK_ROWS 1024
+
+/* Mass below which a component counts as empty at the last M-step. */
+#define GMM_EMPTY_MASS 1e-10
+
+/* ---- sufficient statistics ---- */
+
+gmm_status gmm_stats_init(gmm_stats *st, int k, int d, const gmm_allocator *a) {
+  size_t kk = (size_t)k, dd = (size_t)d;
+  st->k = k;
+  st->d = d;
+  st->nk = gmm_alloc_array(a, kk * (1 + dd + dd * dd), sizeof(double));
+  if (!st->nk) return GMM_ENOMEM;
+  st->s1 = st->nk + kk;
+  st->s2 = st->s1 + kk * dd;
+  return GMM_OK;
+}
+
+void gmm_stats_free(gmm_stats *st, const gmm_allocator *a) {
+  gmm_release(a, st->nk);
+  st->nk = st->s1 = st->s2 = NULL;
+}
+
+void gmm_stats_zero(gmm_stats *st) {
+  size_t kk = (size_t)st->k, dd = (size_t)st->d;
+  memset(st->nk, 0, kk * (1 + dd + dd * dd) * sizeof(double));
+}
+
+void gmm_stats_add_row(gmm_stats *st, int j, double r, const double *a) {
+  size_t dd = (size_t)st->d;
+  double *s1 = st->s1 + (size_t)j * dd;
+  double *s2 = st->s2 + (size_t)j * dd * dd;
+  st->nk[j] += r;
+  for (size_t p = 0; p < dd; p++) {
+    double ra = r * a[p];
+    s1[p] += ra;
+    double *s2_p = s2 + p * dd;
+    for (size_t q = 0; q <= p; q++) s2_p[q] += ra * a[q];
+  }
+}
+
+void gmm_stats_merge(gmm_stats *dst, const gmm_stats *src) {
+  size_t kk = (size_t)dst->k, dd = (size_t)dst->d;
+  size_t len = kk * (1 + dd + dd * dd);
+  for (size_t i = 0; i < len; i++) dst->nk[i] += src->nk[i];
+}
+
+void gmm_data_mean(const gmm_data *data, double *mean) {
+  size_t dd = (size_t)data->d;
+  double total = 0.0;
+  memset(mean, 0, dd * sizeof *mean);
+  /* Two passes: a rough mean, then the mean of the residuals around it, so
+  ** that the result is accurate even when |mean| >> spread. */
+  for (int pass = 0; pass < 2; pass++) {
+    double centre[GMM_MAX_D];
+    memcpy(centre, mean, dd * sizeof *mean);
+    double acc[GMM_MAX_D] = {0};
+    total = 0.0;
+    for (size_t i = 0; i < data->n; i++) {
+      double w = gmm_row_weight(data, i);
+      const double *x = data->x + i * dd;
+      total += w;
+      for (size_t p = 0; p < dd; p++) acc[p] += w * (x[p] - centre[p]);
+    }
+    for (size_t p = 0; p < dd; p++) mean[p] = centre[p] + acc[p] / total;
+  }
+}
+
+/* ---- M-step: fit (5) ---- */
+
+/* New parameters from statistics taken around shift (k x d). Returns the
+** number of empty components. */
+static int m_step(gmm_model *m, const gmm_stats *st, const double *shift, double reg_covar) {
+  size_t dd = (size_t)m->d;
+  int n_empty = 0;
+  double nk_total = 0.0;
+  for (int j = 0; j < m->k; j++) nk_total += st->nk[j] + 10 * DBL_EPSILON;
+  for (int j = 0; j < m->k; j++) {
+    double raw = st->nk[j];
+    double nk = raw + 10 * DBL_EPSILON;
+    if (raw < GMM_EMPTY_MASS) n_empty++;
+    m->weights[j] = nk / nk_total;
+    const double *s1 = st->s1 + (size_t)j * dd;
+    const double *s2 = st->s2 + (size_t)j * dd * dd;
+    double *mu = m->means + (size_t)j * dd;
+    double *cov = m->covariances + (size_t)j * dd * dd;
+    double delta[GMM_MAX_D];
+    for (size_t p = 0; p < dd; p++) {
+      delta[p] = s1[p] / nk;
+      mu[p] = shift[(size_t)j * dd + p] + delta[p];
+    }
+    for (size_t p = 0; p < dd; p++) {
+      for (size_t q = 0; q <= p; q++) {
+        double c = s2[p * dd + q] / nk - delta[p] * delta[q];
+        cov[p * dd + q] = c;
+        cov[q * dd + p] = c;
+      }
+      cov[p * dd + p] += reg_covar;
+    }
+  }
+  return n_empty;
+}
+
+/* ---- the fused pass: fit (2), (3), (4) ---- */
+
+typedef struct em_work {
+  gmm_stats total;  /* statistics of the whole pass */
+  gmm_stats chunk;  /* of the current chunk */
+  double *diff;     /* k x d: x - mu_j for the current row */
+  double *log_p;    /* k */
+  double *shift;    /* k x d: the means the pass started from */
+} em_work;
+
+/* One pass over the rows under the model's current parameters. Returns the
+** total (weighted) log-likelihood; when with_stats, fills w->total with the
+** statistics around w->shift (a copy of the current means). */
+static double em_pass(const gmm_model *m, const gmm_data *data, em_work *w, int with_stats) {
+  int k = m->k;
+  size_t dd = (size_t)m->d;
+  double ll_total = 0.0;
+  if (with_stats) {
+    memcpy(w->shift, m->means, (size_t)k * dd * sizeof(double));
+    gmm_stats_zero(&w->total);
+  }
+  for (size_t start = 0; start < data->n; start += GMM_CHUNK_ROWS) {
+    size_t end = start + GMM_CHUNK_ROWS < data->n ? start + GMM_CHUNK_ROWS : data->n;
+    double ll_chunk = 0.0;
+    if (with_stats) gmm_stats_zero(&w->chunk);
+    for (size_t i = start; i < end; i++) {
+      double weight = gmm_row_weight(data, i);
+      if (weight == 0.0) continue;
+      const double *x = data->x + i * dd;
+      for (int j = 0; j < k; j++) {
+        const double *mu = m->means + (size_t)j * dd;
+        const double *prec = m->prec_chol + (size_t)j * dd * dd;
+        double *diff = w->diff + (size_t)j * dd;
+        for (size_t p = 0; p < dd; p++) diff[p] = x[p] - mu[p];
+        double q = 0.0;
+        for (size_t p = 0; p < dd; p++) {
+          const double *prec_p = prec + p * dd;
+          double z = 0.0;
+          for (size_t r = 0; r <= p; r++) z += prec_p[r] * diff[r];
+          q += z * z;
+        }
+        w->log_p[j] = m->log_norm[j] - 0.5 * q;
+      }
+      double lse = gmm_log_sum_exp(w->log_p, k);
+      ll_chunk += weight * lse;
+      if (!with_stats || !isfinite(lse)) continue;
+      for (int j = 0; j < k; j++) {
+        double r = weight * exp(w->log_p[j] - lse);
+        if (r > 0.0) gmm_stats_add_row(&w->chunk, j, r, w->diff + (size_t)j * dd);
+      }
+    }
+    ll_total += ll_chunk;
+    if (with_stats) gmm_stats_merge(&w->total, &w->chunk);
+  }
+  return ll_total;
+}
+
+/* ---- initial parameters: fit (9) ---- */
+
+static gmm_status check_explicit_init(const gmm_options *opt, int d, double *work, double *inv,
+                                      char *err, size_t err_len) {
+  int k = opt->k;
+  size_t dd = (size_t)d;
+  if (opt->weights_init) {
+    double sum = 0.0;
+    for (int j = 0; j < k; j++) {
+      double w = opt->weights_init[j];
+      if (!isfinite(w) || w < 0.0 || w > 1.0)
+        return gmm_errorf(err, err_len, GMM_EINVAL,
+                          "weights_init[%d] must be between 0 and 1, provided %g", j, w);
+      sum += w;
+    }
+    if (fabs(sum - 1.0) > 1e-8)
+      return gmm_errorf(err, err_len, GMM_EINVAL, "weights_init must sum to 1, provided sum %.17g",
+                        sum);
+  }
+  if (opt->means_init)
+    for (size_t i = 0; i < (size_t)k * dd; i++)
+      if (!isfinite(opt->means_init[i]))
+        return gmm_errorf(err, err_len, GMM_EINVAL, "means_init[%zu][%zu] is not finite",
+                          i / dd, i % dd);
+  if (opt->precisions_init)
+    for (int j = 0; j < k; j++) {
+      const double *p = opt->precisions_init + (size_t)j * dd * dd;
+      for (size_t r = 0; r < dd; r++)
+        for (size_t c = 0; c < dd; c++)
+          if (!isfinite(p[r * dd + c]) ||
+              fabs(p[r * dd + c] - p[c * dd + r]) > 1e-8 * (fabs(p[r * dd + c]) + 1e-300) + 1e-12)
+            return gmm_errorf(err, err_len, GMM_EINVAL,
+                              "precisions_init[%d] must be finite and symmetric", j);
+      if (gmm_spd_inverse(p, inv, work, d) != 0)
+        return gmm_errorf(err, err_len, GMM_EINVAL,
+                          "precisions_init[%d] is not positive definite", j);
+    }
+  return GMM_OK;
+}
+
+/* Sets m's parameters for initialisation init_index and prepares them. */
+static gmm_status initialise(gmm_model *m, const gmm_data *data, const gmm_options *opt,
+                             int init_index, const double *data_mean, em_work *w,
+                             const gmm_allocator *a, char *err, size_t err_len) {
+  int k = m->k;
+  size_t kk = (size_t)k, dd = (size_t)m->d;
+  if (!(opt->weights_init && opt->means_init && opt->precisions_init)) {
+    gmm_status rc = gmm_init_stats(data, opt, init_index, data_mean, &w->total, a, err, err_len);
+    if (rc != GMM_OK) return rc;
+    for (int j = 0; j < k; j++) memcpy(w->shift + (size_t)j * dd, data_mean, dd * sizeof(double));
+    m_step(m, &w->total, w->shift, opt->reg_covar);
+  }
+  if (opt->weights_init) memcpy(m->weights, opt->weights_init, kk * sizeof(double));
+  if (opt->means_init) memcpy(m->means, opt->means_init, kk * dd * sizeof(double));
+  if (opt->precisions_init)
+    for (int j = 0; j < k; j++)
+      gmm_spd_inverse(opt->precisions_init + (size_t)j * dd * dd,
+                      m->covariances + (size_t)j * dd * dd, m->prec_chol, m->d);
+  return gmm_model_prepare(m, err, err_len);
+}
+
+/* ---- the fit ---- */
+
+static gmm_status check_data(const gmm_data *data, int k, char *err, size_t err_len) {
+  size_t dd = (size_t)data->d, usable = 0;
+  for (size_t i = 0; i < data->n; i++) {
+    for (size_t p = 0; p < dd; p++)
+      if (!isfinite(data->x[i * dd + p]))
+        return gmm_errorf(err, err_len, GMM_EINVAL, "row %zu, feature %zu is not finite", i + 1,
+                          p + 1);
+    double w = gmm_row_weight(data, i);
+    if (!isfinite(w) || w < 0.0)
+      return gmm_errorf(err, err_len, GMM_EINVAL,
+                        "row %zu has weight %g; weights must be finite and >= 0", i + 1, w);
+    usable += w > 0.0;
+  }
+  if (usable < (size_t)k)
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "k = %d is larger than the number of usable rows (%zu)", k, usable);
+  return GMM_OK;
+}
+
+static void free_work(em_work *w, const gmm_allocator *a) {
+  gmm_stats_free(&w->total, a);
+  gmm_stats_free(&w->chunk, a);
+  gmm_release(a, w->diff);
+}
+
+static gmm_status alloc_work(em_work *w, int k, int d, const gmm_allocator *a) {
+  size_t kk = (size_t)k, dd = (size_t)d;
+  memset(w, 0, sizeof *w);
+  if (gmm_stats_init(&w->total, k, d, a) != GMM_OK || gmm_stats_init(&w->chunk, k, d, a) != GMM_OK)
+    return GMM_ENOMEM;
+  w->diff = gmm_alloc_array(a, 2 * kk * dd + kk, sizeof(double));
+  if (!w->diff) return GMM_ENOMEM;
+  w->shift = w->diff + kk * dd;
+  w->log_p = w->shift + kk * dd;
+  return GMM_OK;
+}
+
+/* Runs initialisation init_index to its end in *cur. */
+static gmm_status run_init(gmm_model *cur, const gmm_data *data, const gmm_options *opt,
+                           int init_index, const double *data_mean, double n_weight, em_work *w,
+                           const gmm_allocator *a, gmm_trace_fn trace, void *trace_ctx,
+                           char *err, size_t err_len) {
+  gmm_status rc = initialise(cur, data, opt, init_index, data_mean, w, a, err, err_len);
+  if (rc != GMM_OK) return rc;
+  double lower_bound = -INFINITY;
+  int converged = 0, n_iter = 0, n_empty = 0;
+  for (int iter = 1; iter <= opt->max_iter; iter++) {
+    double prev = lower_bound;
+    lower_bound = em_pass(cur, data, w, 1) / n_weight;
+    n_empty = m_step(cur, &w->total, w->shift, opt->reg_covar);
+    n_iter = iter;
+    rc = gmm_model_prepare(cur, err, err_len);
+    if (rc != GMM_OK) return rc;
+    if (trace) trace(trace_ctx, init_index, iter, lower_bound);
+    if (fabs(lower_bound - prev) < opt->tol) {
+      converged = 1;
+      break;
+    }
+  }
+  double ll = em_pass(cur, data, w, 0);
+  if (!isfinite(ll))
+    return gmm_errorf(err, err_len, GMM_EFIT,
+                      "the log-likelihood is not finite; increase reg_covar or decrease k");
+  cur->summary.log_likelihood = ll;
+  cur->summary.n_iter = n_iter;
+  cur->summary.converged = converged;
+  cur->summary.best_init = init_index;
+  cur->summary.n_empty = n_empty;
+  return GMM_OK;
+}
+
+gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_allocator *a,
+                   gmm_trace_fn trace, void *trace_ctx, gmm_model **out, char *err,
+                   size_t err_len) {
+  *out = NULL;
+  if (err && err_len) err[0] = 0;
+  gmm_status rc = gmm_options_check(opt, data->d, err, err_len);
+  if (rc != GMM_OK) return rc;
+  rc = check_data(data, opt->k, err, err_len);
+  if (rc != GMM_OK) return rc;
+
+  int k = opt->k, d = data->d;
+  em_work w;
+  gmm_model *cur = gmm_model_new(k, d, opt->covariance_type, a);
+  gmm_model *best = gmm_model_new(k, d, opt->covariance_type, a);
+  rc = alloc_work(&w, k, d, a);
+  if (!cur || !best || rc != GMM_OK) {
+    rc = gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
+    goto done;
+  }
+  /* Explicit initial parameters are checked once, using cur's arrays as
+  ** scratch before they hold anything. */
+  rc = check_explicit_init(opt, d, cur->prec_chol, cur->covariances, err, err_len);
+  if (rc != GMM_OK) goto done;
+
+  double data_mean[GMM_MAX_D];
+  gmm_data_mean(data, data_mean);
+  double n_weight = 0.0;
+  for (size_t i = 0; i < data->n; i++) n_weight += gmm_row_weight(data, i);
+
+  int have_best = 0;
+  char last_err[256] = "";
+  for (int init = 0; init < opt->n_init; init++) {
+    rc = run_init(cur, data, opt, init, data_mean, n_weight, &w, a, trace, trace_ctx, last_err,
+                  sizeof last_err);
+    if (rc == GMM_ENOMEM) goto done;
+    if (rc != GMM_OK) continue; /* fit (6) */
+    if (!have_best || cur->summary.log_likelihood > best->summary.log_likelihood) {
+      gmm_model *t = best;
+      best = cur;
+      cur = t;
+      have_best = 1;
+    }
+  }
+  if (!have_best) {
+    rc = gmm_errorf(err, err_len, GMM_EFIT,
+                    "EM failed in every initialisation (%s): try fewer components or a larger "
+                    "reg_covar",
+                    last_err);
+    goto done;
+  }
+  best->options = *opt;
+  best->options.weights_init = best->options.means_init = best->options.precisions_init = NULL;
+  best->summary.n_samples = n_weight;
+  best->summary.n_skipped = data->n_skipped;
+  *out = best;
+  best = NULL;
+  rc = GMM_OK;
+
+done:
+  if (rc == GMM_ENOMEM) gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
+  free_work(&w, a);
+  gmm_model_free(cur);
+  gmm_model_free(best);
+  return rc;
+}

@@ -1,0 +1,93 @@
+/*
+** gmm_internal.h -- pieces shared by the core's own files: checked
+** allocation, error text, the seeded PRNG and small dense linear algebra.
+** Not part of the core's API; ext/sqlite never includes it.
+*/
+#ifndef GMM_INTERNAL_H
+#define GMM_INTERNAL_H
+
+#include "gmm.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#define GMM_LOG_2PI 1.8378770664093454836
+
+/* Allocates count * size bytes, or returns NULL when the product overflows
+** or the allocator fails. */
+void *gmm_alloc_array(const gmm_allocator *a, size_t count, size_t size);
+void gmm_release(const gmm_allocator *a, void *p);
+
+/* snprintf into err (when err is not NULL) and return status. */
+gmm_status gmm_errorf(char *err, size_t err_len, gmm_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/* ---- PRNG: xoshiro256** seeded through splitmix64 ----
+** The generator of every random choice in the core. A (seed, stream) pair
+** names one independent sequence, so restart i of a fit draws from stream
+** i whatever order the restarts run in. */
+typedef struct gmm_rng {
+  uint64_t s[4];
+} gmm_rng;
+
+void gmm_rng_seed(gmm_rng *r, uint64_t seed, uint64_t stream);
+uint64_t gmm_rng_next(gmm_rng *r);
+/* Uniform on [0, 1) with 53 random bits. */
+double gmm_rng_uniform(gmm_rng *r);
+/* Uniform integer on [0, n), n >= 1, without modulo bias. */
+uint64_t gmm_rng_below(gmm_rng *r, uint64_t n);
+
+/* ---- Linear algebra on small dense row-major matrices ---- */
+
+/* In-place lower Cholesky factor of the symmetric d x d matrix a (only the
+** lower triangle is read; the strict upper triangle is zeroed). Returns 0,
+** or -1 when a is not numerically positive definite. */
+int gmm_cholesky(double *a, int d);
+/* In place: the lower triangular l becomes its inverse (also lower). */
+void gmm_tri_lower_inverse(double *l, int d);
+/* Inverse of a symmetric positive definite matrix: out = a^-1, using work
+** (d*d doubles). Returns -1 when a is not positive definite. */
+int gmm_spd_inverse(const double *a, double *out, double *work, int d);
+
+/* log(sum(exp(v[0..n)))), stable for any finite v; -inf when all are -inf. */
+double gmm_log_sum_exp(const double *v, int n);
+
+/* ---- EM building blocks shared by gmm_init.c and gmm_fit.c ---- */
+
+/* Sufficient statistics of responsibilities r_ij over rows x_i, taken
+** around a per-component shift c_j (a_ij = x_i - c_j):
+**   nk[j] = sum_i r_ij,  s1[j] = sum_i r_ij a_ij,
+**   s2[j] = sum_i r_ij a_ij a_ij' (lower triangle, d x d). */
+typedef struct gmm_stats {
+  int k, d;
+  double *nk; /* k */
+  double *s1; /* k x d */
+  double *s2; /* k x d x d */
+} gmm_stats;
+
+gmm_status gmm_stats_init(gmm_stats *st, int k, int d, const gmm_allocator *a);
+void gmm_stats_free(gmm_stats *st, const gmm_allocator *a);
+void gmm_stats_zero(gmm_stats *st);
+/* st += r * (a, a a'), lower triangle only. */
+void gmm_stats_add_row(gmm_stats *st, int j, double r, const double *a);
+/* dst += src, in component order. */
+void gmm_stats_merge(gmm_stats *dst, const gmm_stats *src);
+
+/* Weighted mean of the rows (w may be NULL), the shift for first-pass
+** statistics and for k-means. */
+void gmm_data_mean(const gmm_data *data, double *mean);
+static inline double gmm_row_weight(const gmm_data *data, size_t i) {
+  return data->w ? data->w[i] : 1.0;
+}
+
+/* Statistics of the initial responsibilities of initialisation number
+** init_index (its own PRNG stream), taken around shift (d doubles, the same
+** for every component). */
+gmm_status gmm_init_stats(const gmm_data *data, const gmm_options *opt, int init_index,
+                          const double *shift, gmm_stats *st, const gmm_allocator *a,
+                          char *err, size_t err_len);
+
+#endif /* GMM_INTERNAL_H */

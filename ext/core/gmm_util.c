@@ -1,0 +1,231 @@
+/*
+** gmm_util.c -- checked allocation, error text, the PRNG, small dense linear
+** algebra, and the options: the leaves every other core file stands on.
+*/
+#include "gmm_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- allocation ---- */
+
+static void *libc_alloc(void *ctx, size_t n) {
+  (void)ctx;
+  return malloc(n);
+}
+
+static void libc_release(void *ctx, void *p) {
+  (void)ctx;
+  free(p);
+}
+
+const gmm_allocator gmm_libc_allocator = {libc_alloc, libc_release, NULL};
+
+void *gmm_alloc_array(const gmm_allocator *a, size_t count, size_t size) {
+  if (size != 0 && count > SIZE_MAX / size) return NULL;
+  size_t bytes = count * size;
+  return a->alloc(a->ctx, bytes ? bytes : 1);
+}
+
+void gmm_release(const gmm_allocator *a, void *p) {
+  if (p) a->release(a->ctx, p);
+}
+
+gmm_status gmm_errorf(char *err, size_t err_len, gmm_status status, const char *fmt, ...) {
+  if (err && err_len) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_len, fmt, ap);
+    va_end(ap);
+  }
+  return status;
+}
+
+/* ---- PRNG ---- */
+
+static uint64_t splitmix64(uint64_t *state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+void gmm_rng_seed(gmm_rng *r, uint64_t seed, uint64_t stream) {
+  /* Mix the stream in before expanding so that nearby (seed, stream) pairs
+  ** give unrelated sequences. */
+  uint64_t state = seed;
+  uint64_t mixed = splitmix64(&state) ^ (stream * 0xd1b54a32d192ed03ULL);
+  state = mixed;
+  for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&state);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t gmm_rng_next(gmm_rng *r) {
+  uint64_t *s = r->s;
+  uint64_t result = rotl(s[1] * 5, 7) * 9;
+  uint64_t t = s[1] << 17;
+  s[2] ^= s[0];
+  s[3] ^= s[1];
+  s[1] ^= s[2];
+  s[0] ^= s[3];
+  s[2] ^= t;
+  s[3] = rotl(s[3], 45);
+  return result;
+}
+
+double gmm_rng_uniform(gmm_rng *r) {
+  return (double)(gmm_rng_next(r) >> 11) * 0x1.0p-53;
+}
+
+uint64_t gmm_rng_below(gmm_rng *r, uint64_t n) {
+  /* Rejection on the top of the range: unbiased and exact for any n. */
+  uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+  uint64_t v;
+  do {
+    v = gmm_rng_next(r);
+  } while (v >= limit);
+  return v % n;
+}
+
+/* ---- linear algebra ---- */
+
+int gmm_cholesky(double *a, int d) {
+  size_t n = (size_t)d;
+  for (size_t j = 0; j < n; j++) {
+    double *row_j = a + j * n;
+    double diag = row_j[j];
+    for (size_t p = 0; p < j; p++) diag -= row_j[p] * row_j[p];
+    if (!(diag > 0.0) || !isfinite(diag)) return -1;
+    double ljj = sqrt(diag);
+    row_j[j] = ljj;
+    for (size_t i = j + 1; i < n; i++) {
+      double *row_i = a + i * n;
+      double s = row_i[j];
+      for (size_t p = 0; p < j; p++) s -= row_i[p] * row_j[p];
+      row_i[j] = s / ljj;
+    }
+    for (size_t p = j + 1; p < n; p++) row_j[p] = 0.0;
+  }
+  return 0;
+}
+
+void gmm_tri_lower_inverse(double *l, int d) {
+  size_t n = (size_t)d;
+  /* Row by row: inv[i][j] = -(sum_{p=j}^{i-1} L[i][p] inv[p][j]) / L[i][i].
+  ** Rows above i already hold the inverse; row i still holds L to the right
+  ** of the column being written, which is all the sum reads. */
+  for (size_t i = 0; i < n; i++) {
+    double *row_i = l + i * n;
+    double lii = row_i[i];
+    for (size_t j = 0; j < i; j++) {
+      double s = 0.0;
+      for (size_t p = j; p < i; p++) s += row_i[p] * l[p * n + j];
+      row_i[j] = s; /* hold the sum; divide once the row is done */
+    }
+    for (size_t j = 0; j < i; j++) row_i[j] = -row_i[j] / lii;
+    row_i[i] = 1.0 / lii;
+  }
+}
+
+int gmm_spd_inverse(const double *a, double *out, double *work, int d) {
+  size_t n = (size_t)d;
+  memcpy(work, a, n * n * sizeof *work);
+  if (gmm_cholesky(work, d) != 0) return -1;
+  gmm_tri_lower_inverse(work, d); /* work = L^-1 =: W; a^-1 = W' W */
+  for (size_t i = 0; i < n; i++) {
+    for (size_t j = 0; j <= i; j++) {
+      double s = 0.0;
+      for (size_t p = i; p < n; p++) s += work[p * n + i] * work[p * n + j];
+      out[i * n + j] = s;
+      out[j * n + i] = s;
+    }
+  }
+  return 0;
+}
+
+double gmm_log_sum_exp(const double *v, int n) {
+  double top = -INFINITY;
+  for (int j = 0; j < n; j++)
+    if (v[j] > top) top = v[j];
+  if (top == -INFINITY) return -INFINITY;
+  double s = 0.0;
+  for (int j = 0; j < n; j++) s += exp(v[j] - top);
+  return top + log(s);
+}
+
+/* ---- options ---- */
+
+static const char *const cov_type_names[] = {"full", "tied", "diag", "spherical"};
+static const char *const init_names[] = {"kmeans", "k-means++", "random", "random_from_data"};
+
+const char *gmm_cov_type_name(gmm_cov_type t) {
+  return (unsigned)t < 4 ? cov_type_names[t] : "unknown";
+}
+
+const char *gmm_init_name(gmm_init_method m) {
+  return (unsigned)m < 4 ? init_names[m] : "unknown";
+}
+
+int gmm_cov_type_from_name(const char *name) {
+  for (int i = 0; i < 4; i++)
+    if (strcmp(name, cov_type_names[i]) == 0) return i;
+  return -1;
+}
+
+int gmm_init_from_name(const char *name) {
+  for (int i = 0; i < 4; i++)
+    if (strcmp(name, init_names[i]) == 0) return i;
+  return -1;
+}
+
+void gmm_options_default(gmm_options *opt, int k) {
+  memset(opt, 0, sizeof *opt);
+  opt->k = k;
+  opt->covariance_type = GMM_COV_FULL;
+  opt->max_iter = 100;
+  opt->tol = 1e-3;
+  opt->reg_covar = 1e-6;
+  opt->n_init = 1;
+  opt->init = GMM_INIT_KMEANS;
+  opt->seed = 0;
+}
+
+gmm_status gmm_options_check(const gmm_options *opt, int d, char *err, size_t err_len) {
+  if (opt->k < 1 || opt->k > GMM_MAX_K)
+    return gmm_errorf(err, err_len, GMM_EINVAL, "k must be between 1 and %d, provided %d",
+                      GMM_MAX_K, opt->k);
+  if (opt->covariance_type != GMM_COV_FULL)
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "covariance_type '%s' is not supported by this version; use 'full'",
+                      gmm_cov_type_name(opt->covariance_type));
+  if (opt->max_iter < 0 || opt->max_iter > GMM_MAX_ITER)
+    return gmm_errorf(err, err_len, GMM_EINVAL, "max_iter must be between 0 and %d, provided %d",
+                      GMM_MAX_ITER, opt->max_iter);
+  if (!(opt->tol >= 0.0) || !isfinite(opt->tol))
+    return gmm_errorf(err, err_len, GMM_EINVAL, "tol must be a finite number >= 0, provided %g",
+                      opt->tol);
+  if (!(opt->reg_covar >= 0.0) || !isfinite(opt->reg_covar))
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "reg_covar must be a finite number >= 0, provided %g", opt->reg_covar);
+  if (opt->n_init < 1 || opt->n_init > GMM_MAX_N_INIT)
+    return gmm_errorf(err, err_len, GMM_EINVAL, "n_init must be between 1 and %d, provided %d",
+                      GMM_MAX_N_INIT, opt->n_init);
+  if ((unsigned)opt->init > GMM_INIT_RANDOM_FROM_DATA)
+    return gmm_errorf(err, err_len, GMM_EINVAL, "init must be one of 'kmeans', 'k-means++', "
+                      "'random', 'random_from_data', provided %d", (int)opt->init);
+  if (d != 0) {
+    if (d < 1 || d > GMM_MAX_D)
+      return gmm_errorf(err, err_len, GMM_EINVAL,
+                        "the number of features must be between 1 and %d, provided %d",
+                        GMM_MAX_D, d);
+    double params = (double)opt->k * ((double)d * d + d + 1);
+    if (params > GMM_MAX_PARAMS)
+      return gmm_errorf(err, err_len, GMM_EINVAL,
+                        "k = %d with %d features needs %.0f parameters, maximum %d", opt->k, d,
+                        params, GMM_MAX_PARAMS);
+  }
+  return GMM_OK;
+}
