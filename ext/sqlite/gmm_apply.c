@@ -1,0 +1,307 @@
+/*
+** gmm_apply.c -- the functions that read a model BLOB: gmm_predict,
+** gmm_predict_proba, gmm_score, gmm_info, gmm_bic, gmm_aic, and the cache
+** of decoded models they share.
+**
+** Requirements (tests cite them as "apply (N)"):
+**  (1) gmm_predict(model, x1..xd) is the most probable component, an
+**      INTEGER in 0 .. k-1 (the lowest on ties); gmm_predict_proba is the
+**      JSON array of the k posteriors (JSON subtype); gmm_score is log p(x),
+**      scikit-learn's score_samples.
+**  (2) A NULL model or any NULL feature gives NULL.
+**  (3) A model that is not a BLOB, or a BLOB that fails validation, is an
+**      error naming the function, argument 1 and what is wrong; so is a
+**      number of features other than the model's d, and a feature that is
+**      not a finite INTEGER or REAL (ext (4)).
+**  (4) gmm_info(model) is a JSON object: format_version, k, d,
+**      covariance_type, weights, means, covariances (k x d x d), n_samples,
+**      n_skipped, log_likelihood, n_iter, converged, best_init,
+**      empty_components, bic, aic, options (every option of the fit).
+**      gmm_bic / gmm_aic are the REAL criteria on the training rows.
+**  (5) A BLOB is decoded once, not once per row: through sqlite3_auxdata
+**      when the argument is constant, and through a small per-connection
+**      cache (keyed by length and checksum, confirmed by comparing bytes)
+**      when it is not, as for a scalar subquery or a join column.
+*/
+#include "gmm_sqlite.h"
+
+#include <string.h>
+
+#define CACHE_SLOTS 4
+
+/* A decoded model with the scratch its per-row work needs. Reference
+** counted: the cache holds one reference, each auxdata slot another. */
+typedef struct model_entry {
+  int refs;
+  sqlite3_uint64 checksum;
+  size_t n_bytes;
+  unsigned char *bytes; /* a copy of the BLOB, to confirm cache hits */
+  gmm_model *model;
+  double *x;       /* d: the row's features */
+  double *scratch; /* gmm_model_scratch_len */
+  double *post;    /* k */
+} model_entry;
+
+/* The connection's cache, most recently used first; shared by every
+** function registered with it (refs counts them). */
+struct gmm_cache {
+  int refs;
+  model_entry *slot[CACHE_SLOTS];
+};
+
+static void entry_unref(void *p) {
+  model_entry *e = p;
+  if (!e || --e->refs > 0) return;
+  gmm_model_free(e->model);
+  sqlite3_free(e->bytes);
+  sqlite3_free(e);
+}
+
+gmm_cache *gmm_cache_new(void) {
+  gmm_cache *c = sqlite3_malloc64(sizeof *c);
+  if (c) memset(c, 0, sizeof *c);
+  return c;
+}
+
+void gmm_cache_ref(gmm_cache *c) { c->refs++; }
+
+void gmm_cache_unref(void *p) {
+  gmm_cache *c = p;
+  if (!c || --c->refs > 0) return;
+  for (int i = 0; i < CACHE_SLOTS; i++) entry_unref(c->slot[i]);
+  sqlite3_free(c);
+}
+
+/* Decodes a BLOB into a new entry (one reference), or reports an error. */
+static model_entry *entry_new(sqlite3_context *ctx, const char *fn, const unsigned char *bytes,
+                              size_t n) {
+  char err[256];
+  gmm_model *m = NULL;
+  gmm_status rc = gmm_blob_read(bytes, n, &gmm_sqlite_allocator, &m, err, sizeof err);
+  if (rc == GMM_ENOMEM) {
+    sqlite3_result_error_nomem(ctx);
+    return NULL;
+  }
+  if (rc != GMM_OK) {
+    char *msg = sqlite3_mprintf("%s: argument 1 (model) is not a valid gmm model: %s", fn, err);
+    if (msg) sqlite3_result_error(ctx, msg, -1);
+    else sqlite3_result_error_nomem(ctx);
+    sqlite3_free(msg);
+    return NULL;
+  }
+  size_t k = (size_t)m->k, d = (size_t)m->d;
+  size_t doubles = d + gmm_model_scratch_len(m) + k;
+  model_entry *e = sqlite3_malloc64(sizeof *e + doubles * sizeof(double));
+  unsigned char *copy = sqlite3_malloc64(n);
+  if (!e || !copy) {
+    sqlite3_free(e);
+    sqlite3_free(copy);
+    gmm_model_free(m);
+    sqlite3_result_error_nomem(ctx);
+    return NULL;
+  }
+  memcpy(copy, bytes, n);
+  e->refs = 1;
+  e->checksum = gmm_blob_stored_checksum(bytes, n);
+  e->n_bytes = n;
+  e->bytes = copy;
+  e->model = m;
+  e->x = (double *)(e + 1);
+  e->scratch = e->x + d;
+  e->post = e->scratch + gmm_model_scratch_len(m);
+  return e;
+}
+
+/* The decoded model of argument 0: apply (3), (5). Returns NULL with an
+** error set on ctx, or with *is_null set for a NULL model. The entry stays
+** valid until the function returns (the cache holds it). */
+static model_entry *model_arg(sqlite3_context *ctx, const char *fn, sqlite3_value *v,
+                              int *is_null) {
+  *is_null = 0;
+  model_entry *e = sqlite3_get_auxdata(ctx, 0);
+  if (e) return e;
+  int type = sqlite3_value_type(v);
+  if (type == SQLITE_NULL) {
+    *is_null = 1;
+    return NULL;
+  }
+  if (type != SQLITE_BLOB) {
+    char *msg = sqlite3_mprintf("%s: argument 1 (model) must be a model BLOB from gmm_fit, "
+                                "provided %s",
+                                fn, type == SQLITE_TEXT ? "TEXT" : type == SQLITE_INTEGER
+                                                                       ? "an INTEGER"
+                                                                       : "a REAL");
+    if (msg) sqlite3_result_error(ctx, msg, -1);
+    else sqlite3_result_error_nomem(ctx);
+    sqlite3_free(msg);
+    return NULL;
+  }
+  const unsigned char *bytes = sqlite3_value_blob(v);
+  size_t n = (size_t)sqlite3_value_bytes(v);
+  if (!bytes && n > 0) {
+    sqlite3_result_error_nomem(ctx);
+    return NULL;
+  }
+  gmm_cache *cache = sqlite3_user_data(ctx);
+  sqlite3_uint64 sum = gmm_blob_stored_checksum(bytes, n);
+  int hit = -1;
+  for (int i = 0; i < CACHE_SLOTS && hit < 0; i++) {
+    model_entry *c = cache->slot[i];
+    if (c && c->n_bytes == n && c->checksum == sum && memcmp(c->bytes, bytes, n) == 0) hit = i;
+  }
+  if (hit >= 0) {
+    e = cache->slot[hit];
+  } else {
+    e = entry_new(ctx, fn, bytes, n);
+    if (!e) return NULL;
+    hit = CACHE_SLOTS - 1;
+    entry_unref(cache->slot[hit]);
+    cache->slot[hit] = e;
+  }
+  /* Most recently used first. */
+  memmove(&cache->slot[1], &cache->slot[0], (size_t)hit * sizeof cache->slot[0]);
+  cache->slot[0] = e;
+  /* SQLite may drop the auxdata at once; the cache's reference keeps e
+  ** alive for the rest of this call either way. */
+  e->refs++;
+  sqlite3_set_auxdata(ctx, 0, e, entry_unref);
+  return e;
+}
+
+/* Model and features of an apply call. Returns the entry with e->x filled,
+** or NULL with an error set or (for NULL inputs) a NULL result. */
+static model_entry *apply_args(sqlite3_context *ctx, const char *fn, int argc,
+                               sqlite3_value **argv) {
+  if (argc < 2) {
+    char *msg = sqlite3_mprintf("%s: expected a model and at least one feature, provided %d "
+                                "argument%s", fn, argc, argc == 1 ? "" : "s");
+    if (msg) sqlite3_result_error(ctx, msg, -1);
+    else sqlite3_result_error_nomem(ctx);
+    sqlite3_free(msg);
+    return NULL;
+  }
+  int is_null;
+  model_entry *e = model_arg(ctx, fn, argv[0], &is_null);
+  if (!e && !is_null) return NULL;
+  if (e && e->model->d != argc - 1) {
+    char *msg = sqlite3_mprintf("%s: the model has %d feature%s, provided %d", fn, e->model->d,
+                                e->model->d == 1 ? "" : "s", argc - 1);
+    if (msg) sqlite3_result_error(ctx, msg, -1);
+    else sqlite3_result_error_nomem(ctx);
+    sqlite3_free(msg);
+    return NULL;
+  }
+  int any_null = is_null;
+  for (int j = 0; j < argc - 1; j++) {
+    double ignored, *slot = e ? &e->x[j] : &ignored;
+    gmm_feature_read r = gmm_read_feature(ctx, fn, argv[j + 1], j + 2, j + 1, 0, slot);
+    if (r == GMM_FEATURE_ERROR) return NULL;
+    any_null |= r == GMM_FEATURE_NULL;
+  }
+  return any_null ? NULL : e; /* a NULL result is the default */
+}
+
+void gmm_predict_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  model_entry *e = apply_args(ctx, "gmm_predict", argc, argv);
+  if (!e) return;
+  int label;
+  gmm_model_score_row(e->model, e->x, e->scratch, NULL, &label);
+  sqlite3_result_int(ctx, label);
+}
+
+void gmm_score_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  model_entry *e = apply_args(ctx, "gmm_score", argc, argv);
+  if (!e) return;
+  sqlite3_result_double(ctx, gmm_model_score_row(e->model, e->x, e->scratch, NULL, NULL));
+}
+
+/* Finishes a JSON text result built in s. */
+static void result_json(sqlite3_context *ctx, sqlite3_str *s) {
+  int len = sqlite3_str_length(s);
+  char *text = sqlite3_str_finish(s);
+  if (!text) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  sqlite3_result_text(ctx, text, len, sqlite3_free);
+  sqlite3_result_subtype(ctx, GMM_JSON_SUBTYPE);
+}
+
+void gmm_predict_proba_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  model_entry *e = apply_args(ctx, "gmm_predict_proba", argc, argv);
+  if (!e) return;
+  gmm_model_score_row(e->model, e->x, e->scratch, e->post, NULL);
+  sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
+  gmm_str_append_array(s, e->post, (size_t)e->model->k);
+  result_json(ctx, s);
+}
+
+/* The model of a one-argument inspection function, or NULL. */
+static const gmm_model *inspect_arg(sqlite3_context *ctx, const char *fn, sqlite3_value **argv) {
+  int is_null;
+  model_entry *e = model_arg(ctx, fn, argv[0], &is_null);
+  return e ? e->model : NULL;
+}
+
+void gmm_bic_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  const gmm_model *m = inspect_arg(ctx, "gmm_bic", argv);
+  if (m) sqlite3_result_double(ctx, gmm_model_bic(m));
+}
+
+void gmm_aic_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  const gmm_model *m = inspect_arg(ctx, "gmm_aic", argv);
+  if (m) sqlite3_result_double(ctx, gmm_model_aic(m));
+}
+
+/* A k x rows x cols nested JSON array (rows = 0: k x cols). */
+static void append_nested(sqlite3_str *s, const double *v, int k, int rows, int cols) {
+  sqlite3_str_appendchar(s, 1, '[');
+  for (int j = 0; j < k; j++) {
+    if (j) sqlite3_str_appendchar(s, 1, ',');
+    if (rows == 0) {
+      gmm_str_append_array(s, v + (size_t)j * (size_t)cols, (size_t)cols);
+      continue;
+    }
+    append_nested(s, v + (size_t)j * (size_t)rows * (size_t)cols, rows, 0, cols);
+  }
+  sqlite3_str_appendchar(s, 1, ']');
+}
+
+static void append_key_double(sqlite3_str *s, const char *key, double v) {
+  sqlite3_str_appendf(s, ",\"%s\":", key);
+  gmm_str_append_double(s, v);
+}
+
+void gmm_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  const gmm_model *m = inspect_arg(ctx, "gmm_info", argv);
+  if (!m) return;
+  const gmm_options *o = &m->options;
+  const gmm_summary *sm = &m->summary;
+  sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
+  sqlite3_str_appendf(s, "{\"format_version\":%d,\"k\":%d,\"d\":%d,\"covariance_type\":\"%s\"",
+                      GMM_BLOB_VERSION, m->k, m->d, gmm_cov_type_name(m->covariance_type));
+  sqlite3_str_appendall(s, ",\"weights\":");
+  gmm_str_append_array(s, m->weights, (size_t)m->k);
+  sqlite3_str_appendall(s, ",\"means\":");
+  append_nested(s, m->means, m->k, 0, m->d);
+  sqlite3_str_appendall(s, ",\"covariances\":");
+  append_nested(s, m->covariances, m->k, m->d, m->d);
+  append_key_double(s, "n_samples", sm->n_samples);
+  sqlite3_str_appendf(s, ",\"n_skipped\":%lld", (sqlite3_int64)sm->n_skipped);
+  append_key_double(s, "log_likelihood", sm->log_likelihood);
+  sqlite3_str_appendf(s, ",\"n_iter\":%d,\"converged\":%s,\"best_init\":%d,"
+                      "\"empty_components\":%d",
+                      sm->n_iter, sm->converged ? "true" : "false", sm->best_init, sm->n_empty);
+  append_key_double(s, "bic", gmm_model_bic(m));
+  append_key_double(s, "aic", gmm_model_aic(m));
+  sqlite3_str_appendf(s, ",\"options\":{\"k\":%d,\"covariance_type\":\"%s\",\"max_iter\":%d",
+                      o->k, gmm_cov_type_name(o->covariance_type), o->max_iter);
+  append_key_double(s, "tol", o->tol);
+  append_key_double(s, "reg_covar", o->reg_covar);
+  sqlite3_str_appendf(s, ",\"n_init\":%d,\"init\":\"%s\",\"seed\":%llu}}", o->n_init,
+                      gmm_init_name(o->init), (unsigned long long)o->seed);
+  result_json(ctx, s);
+}

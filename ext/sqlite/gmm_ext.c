@@ -1,0 +1,199 @@
+/*
+** gmm_ext.c -- the gmm SQLite extension's entry point, and what every SQL
+** function of it shares.
+**
+** Load it with ".load ./gmm" in the sqlite3 shell, or
+** sqlite3_load_extension(db, "./gmm", 0, &err) from C; the entry point is
+** sqlite3_gmm_init. It registers:
+**
+**   gmm_fit(spec, x1, ..., xd)            aggregate   gmm_fit_sql.c
+**   gmm_predict(model, x1, ..., xd)       scalar      gmm_apply.c
+**   gmm_predict_proba(model, x1, ..., xd) scalar      gmm_apply.c
+**   gmm_score(model, x1, ..., xd)         scalar      gmm_apply.c
+**   gmm_info(model), gmm_bic(model), gmm_aic(model)   gmm_apply.c
+**   gmm_version(), gmm_debug()            scalar      this file
+**
+** Requirements (tests cite them as "ext (N)"):
+**  (1) gmm_version() returns the version text, e.g. '0.1.0'.
+**  (2) gmm_debug() returns the version, the SQLite versions it was built
+**      against and runs on, the compiler and the build flags, one per line.
+**  (3) Every error text starts with the function's name and a colon.
+**  (4) A feature must be INTEGER or REAL: NULL is reported to the caller,
+**      anything else (TEXT, BLOB, +-Inf, NaN) is an error naming the row
+**      (for gmm_fit), the argument and the value.
+*/
+#include "gmm_sqlite.h"
+SQLITE_EXTENSION_INIT1
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef GMM_BUILD_FLAGS
+#define GMM_BUILD_FLAGS "unknown"
+#endif
+
+static void *sqlite_alloc(void *ctx, size_t n) {
+  (void)ctx;
+  return sqlite3_malloc64((sqlite3_uint64)n);
+}
+
+static void sqlite_release(void *ctx, void *p) {
+  (void)ctx;
+  sqlite3_free(p);
+}
+
+const gmm_allocator gmm_sqlite_allocator = {sqlite_alloc, sqlite_release, NULL};
+
+/* ---- features: ext (4) ---- */
+
+static void describe_value(sqlite3_str *s, sqlite3_value *v) {
+  switch (sqlite3_value_type(v)) {
+    case SQLITE_TEXT: {
+      const char *t = (const char *)sqlite3_value_text(v);
+      int n = sqlite3_value_bytes(v);
+      if (!t) {
+        sqlite3_str_appendall(s, "TEXT");
+        break;
+      }
+      if (n > 40) sqlite3_str_appendf(s, "TEXT '%.40s...'", t);
+      else sqlite3_str_appendf(s, "TEXT '%s'", t);
+      break;
+    }
+    case SQLITE_BLOB:
+      sqlite3_str_appendf(s, "a BLOB of %d bytes", sqlite3_value_bytes(v));
+      break;
+    case SQLITE_NULL: sqlite3_str_appendall(s, "NULL"); break;
+    case SQLITE_INTEGER: sqlite3_str_appendf(s, "%lld", sqlite3_value_int64(v)); break;
+    default: {
+      double d = sqlite3_value_double(v);
+      if (isnan(d)) sqlite3_str_appendall(s, "NaN");
+      else if (isinf(d)) sqlite3_str_appendall(s, d > 0 ? "Inf" : "-Inf");
+      else gmm_str_append_double(s, d);
+    }
+  }
+}
+
+gmm_feature_read gmm_read_feature(sqlite3_context *ctx, const char *fn, sqlite3_value *v,
+                                  int arg_no, int feature_no, sqlite3_int64 row, double *out) {
+  int type = sqlite3_value_type(v);
+  if (type == SQLITE_NULL) return GMM_FEATURE_NULL;
+  if (type == SQLITE_INTEGER || type == SQLITE_FLOAT) {
+    *out = sqlite3_value_double(v);
+    if (isfinite(*out)) return GMM_FEATURE_OK;
+  }
+  sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
+  sqlite3_str_appendf(s, "%s: ", fn);
+  if (row > 0) sqlite3_str_appendf(s, "row %lld, ", row);
+  sqlite3_str_appendf(s, "argument %d (x%d) must be a finite INTEGER or REAL, provided ", arg_no,
+                      feature_no);
+  describe_value(s, v);
+  char *msg = sqlite3_str_finish(s);
+  if (msg) {
+    sqlite3_result_error(ctx, msg, -1);
+    sqlite3_free(msg);
+  } else {
+    sqlite3_result_error_nomem(ctx);
+  }
+  return GMM_FEATURE_ERROR;
+}
+
+/* ---- JSON numbers ---- */
+
+void gmm_str_append_double(sqlite3_str *s, double v) {
+  char buf[32];
+  /* The fewest significant digits that read back as the same double. */
+  for (int prec = 15; prec <= 17; prec++) {
+    snprintf(buf, sizeof buf, "%.*g", prec, v);
+    if (prec == 17 || strtod(buf, NULL) == v) break;
+  }
+  sqlite3_str_appendall(s, buf);
+}
+
+void gmm_str_append_array(sqlite3_str *s, const double *v, size_t n) {
+  sqlite3_str_appendchar(s, 1, '[');
+  for (size_t i = 0; i < n; i++) {
+    if (i) sqlite3_str_appendchar(s, 1, ',');
+    gmm_str_append_double(s, v[i]);
+  }
+  sqlite3_str_appendchar(s, 1, ']');
+}
+
+/* ---- gmm_version, gmm_debug: ext (1), (2) ---- */
+
+static void version_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  (void)argv;
+  sqlite3_result_text(ctx, GMM_VERSION, -1, SQLITE_STATIC);
+}
+
+static void debug_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  (void)argv;
+  char *text = sqlite3_mprintf(
+      "Version: %s\nSQLite headers: %s\nSQLite library: %s\nBLOB format: %d\n"
+      "Compiler: %s\nBuild flags: %s",
+      GMM_VERSION, SQLITE_VERSION, sqlite3_libversion(), GMM_BLOB_VERSION,
+#if defined(__clang__)
+      "clang " __clang_version__,
+#elif defined(__GNUC__)
+      "gcc " __VERSION__,
+#else
+      "unknown",
+#endif
+      GMM_BUILD_FLAGS);
+  if (!text) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  sqlite3_result_text(ctx, text, -1, sqlite3_free);
+}
+
+/* ---- registration ---- */
+
+#define GMM_FLAGS (SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS)
+
+static const struct gmm_function {
+  const char *name;
+  int n_arg; /* -1: variadic, checked by the function */
+  int flags;
+  int uses_cache;
+  void (*x_func)(sqlite3_context *, int, sqlite3_value **);
+  void (*x_step)(sqlite3_context *, int, sqlite3_value **);
+  void (*x_final)(sqlite3_context *);
+} gmm_functions[] = {
+    {"gmm_version", 0, GMM_FLAGS, 0, version_func, NULL, NULL},
+    {"gmm_debug", 0, GMM_FLAGS, 0, debug_func, NULL, NULL},
+    {"gmm_fit", -1, GMM_FLAGS, 0, NULL, gmm_fit_step, gmm_fit_final},
+    {"gmm_predict", -1, GMM_FLAGS, 1, gmm_predict_func, NULL, NULL},
+    {"gmm_predict_proba", -1, GMM_FLAGS | GMM_RESULT_SUBTYPE, 1, gmm_predict_proba_func, NULL,
+     NULL},
+    {"gmm_score", -1, GMM_FLAGS, 1, gmm_score_func, NULL, NULL},
+    {"gmm_info", 1, GMM_FLAGS | GMM_RESULT_SUBTYPE, 1, gmm_info_func, NULL, NULL},
+    {"gmm_bic", 1, GMM_FLAGS, 1, gmm_bic_func, NULL, NULL},
+    {"gmm_aic", 1, GMM_FLAGS, 1, gmm_aic_func, NULL, NULL},
+};
+
+#ifdef _WIN32
+__declspec(dllexport)
+#endif
+int sqlite3_gmm_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi) {
+  SQLITE_EXTENSION_INIT2(pApi);
+  (void)pzErrMsg;
+  gmm_cache *cache = gmm_cache_new();
+  if (!cache) return SQLITE_NOMEM;
+  gmm_cache_ref(cache); /* held until registration is over */
+  int rc = SQLITE_OK;
+  for (size_t i = 0; rc == SQLITE_OK && i < sizeof gmm_functions / sizeof gmm_functions[0]; i++) {
+    const struct gmm_function *f = &gmm_functions[i];
+    /* On failure SQLite itself calls the destructor, dropping the
+    ** reference taken here. */
+    if (f->uses_cache) gmm_cache_ref(cache);
+    rc = sqlite3_create_function_v2(db, f->name, f->n_arg, f->flags,
+                                    f->uses_cache ? cache : NULL, f->x_func, f->x_step,
+                                    f->x_final, f->uses_cache ? gmm_cache_unref : NULL);
+  }
+  gmm_cache_unref(cache);
+  return rc;
+}

@@ -1,0 +1,61 @@
+/*
+** gmm_sqlite.h -- what the binding's files share: the SQLite API pointer,
+** the allocator handed to the core, feature reading, JSON number output,
+** and the functions each file registers.
+*/
+#ifndef GMM_SQLITE_H
+#define GMM_SQLITE_H
+
+#include "sqlite3ext.h"
+SQLITE_EXTENSION_INIT3
+
+#include "../core/gmm.h"
+
+/* JSON results carry SQLite's JSON subtype ('J') so that json_object() and
+** friends embed them as JSON rather than as strings. */
+#define GMM_JSON_SUBTYPE 74
+
+#ifdef SQLITE_RESULT_SUBTYPE
+#define GMM_RESULT_SUBTYPE SQLITE_RESULT_SUBTYPE
+#else
+#define GMM_RESULT_SUBTYPE 0
+#endif
+
+/* The core's allocator over sqlite3_malloc64 / sqlite3_free, so SQLite's
+** accounting and fault injection see every byte the core takes. */
+extern const gmm_allocator gmm_sqlite_allocator;
+
+/* Outcome of reading one feature argument. */
+typedef enum { GMM_FEATURE_OK, GMM_FEATURE_NULL, GMM_FEATURE_ERROR } gmm_feature_read;
+
+/* Reads argument arg_no (1-based, as the user counts) holding feature
+** feature_no (1-based) into *out. INTEGER and REAL are accepted; NULL is
+** reported; TEXT, BLOB and non-finite values set an error on ctx naming the
+** function, the row (when row > 0), the argument and the value. */
+gmm_feature_read gmm_read_feature(sqlite3_context *ctx, const char *fn, sqlite3_value *v,
+                                  int arg_no, int feature_no, sqlite3_int64 row, double *out);
+
+/* Appends the shortest decimal text that reads back as exactly v (v must be
+** finite), and JSON arrays of doubles. */
+void gmm_str_append_double(sqlite3_str *s, double v);
+void gmm_str_append_array(sqlite3_str *s, const double *v, size_t n);
+
+/* The SQL functions, registered from the one table in gmm_ext.c. */
+void gmm_fit_step(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+void gmm_fit_final(sqlite3_context *ctx);
+void gmm_predict_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+void gmm_predict_proba_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+void gmm_score_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+void gmm_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+void gmm_bic_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+void gmm_aic_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+
+/* The connection's cache of decoded models (gmm_apply.c), the user data of
+** every function that reads a model. Reference counted: one reference per
+** registration, released by SQLite through gmm_cache_unref. */
+typedef struct gmm_cache gmm_cache;
+gmm_cache *gmm_cache_new(void);
+void gmm_cache_ref(gmm_cache *c);
+void gmm_cache_unref(void *c);
+
+#endif /* GMM_SQLITE_H */
