@@ -25,32 +25,32 @@
 
 /* Limits. Each is enforced with an error that quotes the provided value and
 ** the maximum; see README "Limits". */
-#define GMM_MAX_K 1024         /* components */
-#define GMM_MAX_D 1000         /* features */
-#define GMM_MAX_ITER 1000000   /* max_iter */
-#define GMM_MAX_N_INIT 10000   /* n_init */
+#define GMM_MAX_K      1024      /* components */
+#define GMM_MAX_D      1000      /* features */
+#define GMM_MAX_ITER   1000000   /* max_iter */
+#define GMM_MAX_N_INIT 10000     /* n_init */
 #define GMM_MAX_PARAMS 100000000 /* doubles in one model's parameters */
 
 typedef enum gmm_status {
   GMM_OK = 0,
-  GMM_ENOMEM,   /* an allocation failed */
-  GMM_EINVAL,   /* an argument or option is out of range */
-  GMM_EFIT,     /* EM cannot produce a sound model from these rows */
-  GMM_ECORRUPT  /* a model BLOB failed validation */
+  GMM_ENOMEM,  /* an allocation failed */
+  GMM_EINVAL,  /* an argument or option is out of range */
+  GMM_EFIT,    /* EM cannot produce a sound model from these rows */
+  GMM_ECORRUPT /* a model BLOB failed validation */
 } gmm_status;
 
 typedef enum gmm_cov_type {
-  GMM_COV_FULL = 0,      /* one d x d covariance per component */
-  GMM_COV_TIED = 1,      /* one d x d covariance shared by all components */
-  GMM_COV_DIAG = 2,      /* one diagonal per component */
-  GMM_COV_SPHERICAL = 3  /* one variance per component */
+  GMM_COV_FULL = 0,     /* one d x d covariance per component */
+  GMM_COV_TIED = 1,     /* one d x d covariance shared by all components */
+  GMM_COV_DIAG = 2,     /* one diagonal per component */
+  GMM_COV_SPHERICAL = 3 /* one variance per component */
 } gmm_cov_type;
 
 typedef enum gmm_init_method {
-  GMM_INIT_KMEANS = 0,           /* k-means++ seeding, then Lloyd iterations */
-  GMM_INIT_KMEANS_PP = 1,        /* k-means++ seeding only */
-  GMM_INIT_RANDOM = 2,           /* random normalised responsibilities */
-  GMM_INIT_RANDOM_FROM_DATA = 3  /* k distinct rows drawn at random */
+  GMM_INIT_KMEANS = 0,          /* k-means++ seeding, then Lloyd iterations */
+  GMM_INIT_KMEANS_PP = 1,       /* k-means++ seeding only */
+  GMM_INIT_RANDOM = 2,          /* random normalised responsibilities */
+  GMM_INIT_RANDOM_FROM_DATA = 3 /* k distinct rows drawn at random */
 } gmm_init_method;
 
 /* Every allocation of the core goes through this. alloc returns NULL on
@@ -67,10 +67,10 @@ extern const gmm_allocator gmm_libc_allocator;
 typedef struct gmm_options {
   int k;
   gmm_cov_type covariance_type;
-  int max_iter;      /* EM iterations per initialisation, >= 0 */
-  double tol;        /* convergence: |change of mean per-row log-likelihood| < tol */
-  double reg_covar;  /* added to every covariance diagonal, >= 0 */
-  int n_init;        /* initialisations; the best final log-likelihood wins */
+  int max_iter;     /* EM iterations per initialisation, >= 0 */
+  double tol;       /* convergence: |change of mean per-row log-likelihood| < tol */
+  double reg_covar; /* added to every covariance diagonal, >= 0 */
+  int n_init;       /* initialisations; the best final log-likelihood wins */
   gmm_init_method init;
   uint64_t seed;
   /* Optional explicit initial parameters (NULL: from the init method), in
@@ -99,29 +99,29 @@ int gmm_init_from_name(const char *name);
 
 /* What happened during the fit that produced a model. */
 typedef struct gmm_summary {
-  double n_samples;       /* rows used (sum of weights when weighted) */
-  int64_t n_skipped;      /* rows skipped by the caller (NULL features) */
-  double log_likelihood;  /* total log-likelihood of the rows under the final parameters */
-  int n_iter;             /* EM iterations of the winning initialisation */
-  int converged;          /* 1 when the winning initialisation met tol */
-  int best_init;          /* 0-based index of the winning initialisation */
-  int n_empty;            /* components whose responsibility mass fell below
-                             one row's worth of 1e-10 at the last M-step */
+  double n_samples;      /* rows used (sum of weights when weighted) */
+  int64_t n_skipped;     /* rows skipped by the caller (NULL features) */
+  double log_likelihood; /* total log-likelihood of the rows under the final parameters */
+  int n_iter;            /* EM iterations of the winning initialisation */
+  int converged;         /* 1 when the winning initialisation met tol */
+  int best_init;         /* 0-based index of the winning initialisation */
+  int n_empty;           /* components whose responsibility mass fell below
+                            one row's worth of 1e-10 at the last M-step */
 } gmm_summary;
 
 /* A fitted (or decoded) model. One allocation owns every array. */
 typedef struct gmm_model {
   int k, d;
   gmm_cov_type covariance_type;
-  double *weights;      /* k, non-negative, sum 1 */
-  double *means;        /* k x d */
-  double *covariances;  /* full: k x d x d, symmetric positive definite */
+  double *weights;     /* k, non-negative, sum 1 */
+  double *means;       /* k x d */
+  double *covariances; /* full: k x d x d, symmetric positive definite */
   /* Derived by gmm_model_prepare, never serialised: */
-  double *prec_chol;    /* full: k x d x d, W_j = inverse of the lower Cholesky
-                           factor of covariance j (lower triangular), so that
-                           (x-mu)' S^-1 (x-mu) = |W (x-mu)|^2 */
-  double *log_norm;     /* k: log w_j - d/2 log(2 pi) + log det W_j */
-  gmm_options options;  /* the options of the fit (init pointers NULL) */
+  double *prec_chol;   /* full: k x d x d, W_j = inverse of the lower Cholesky
+                          factor of covariance j (lower triangular), so that
+                          (x-mu)' S^-1 (x-mu) = |W (x-mu)|^2 */
+  double *log_norm;    /* k: log w_j - d/2 log(2 pi) + log det W_j */
+  gmm_options options; /* the options of the fit (init pointers NULL) */
   gmm_summary summary;
   gmm_allocator allocator;
 } gmm_model;
@@ -148,8 +148,8 @@ size_t gmm_model_scratch_len(const gmm_model *m);
 /* Log density log p(x) of one row under a prepared model. When post is not
 ** NULL it receives the k posteriors p(j | x); when label is not NULL it
 ** receives the most probable component (the lowest index on ties). */
-double gmm_model_score_row(const gmm_model *m, const double *x, double *scratch,
-                           double *post, int *label);
+double gmm_model_score_row(const gmm_model *m, const double *x, double *scratch, double *post,
+                           int *label);
 
 /* A row set handed to the fit. w is NULL or n non-negative row weights. */
 typedef struct gmm_data {
@@ -167,12 +167,11 @@ typedef void (*gmm_trace_fn)(void *ctx, int init, int iter, double lower_bound);
 
 /* Fits a mixture to the rows. On GMM_OK *out owns a prepared model. */
 gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_allocator *a,
-                   gmm_trace_fn trace, void *trace_ctx, gmm_model **out, char *err,
-                   size_t err_len);
+                   gmm_trace_fn trace, void *trace_ctx, gmm_model **out, char *err, size_t err_len);
 
 /* ---- Model BLOB codec (gmm_blob.c) ---- */
 
-#define GMM_BLOB_MAGIC "GMMb"
+#define GMM_BLOB_MAGIC   "GMMb"
 #define GMM_BLOB_VERSION 1
 
 /* Exact encoded size, or 0 when it would overflow. */
@@ -180,8 +179,8 @@ size_t gmm_blob_size(const gmm_model *m);
 /* Writes exactly gmm_blob_size(m) bytes. */
 void gmm_blob_write(const gmm_model *m, unsigned char *out);
 /* Validates every byte and decodes into a prepared model. */
-gmm_status gmm_blob_read(const unsigned char *p, size_t n, const gmm_allocator *a,
-                         gmm_model **out, char *err, size_t err_len);
+gmm_status gmm_blob_read(const unsigned char *p, size_t n, const gmm_allocator *a, gmm_model **out,
+                         char *err, size_t err_len);
 /* The checksum stored in the last 8 bytes of a BLOB of at least 8 bytes,
 ** for cache keys; it does not validate anything. */
 uint64_t gmm_blob_stored_checksum(const unsigned char *p, size_t n);

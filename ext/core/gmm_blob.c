@@ -43,7 +43,7 @@
 #include <math.h>
 #include <string.h>
 
-#define HEADER_BYTES 96
+#define HEADER_BYTES   96
 #define CHECKSUM_BYTES 8
 
 static uint64_t fnv1a64(const unsigned char *p, size_t n) {
@@ -89,7 +89,9 @@ static double get_f64(const unsigned char *p) {
 }
 
 /* Doubles of parameters for k, d (full covariance, lower triangles). */
-static size_t param_count(size_t k, size_t d) { return k + k * d + k * d * (d + 1) / 2; }
+static size_t param_count(size_t k, size_t d) {
+  return k + k * d + k * d * (d + 1) / 2;
+}
 
 size_t gmm_blob_size(const gmm_model *m) {
   if (m->k < 1 || m->k > GMM_MAX_K || m->d < 1 || m->d > GMM_MAX_D) return 0;
@@ -184,7 +186,8 @@ static gmm_status read_params(const unsigned char *p, gmm_model *m, char *err, s
   if (fabs(sum - 1.0) > 1e-9) return CORRUPT("the weights sum to %.17g, not 1", sum);
   for (size_t i = 0; i < k * d; i++, p += 8) {
     m->means[i] = get_f64(p);
-    if (!isfinite(m->means[i])) return CORRUPT("mean %zu of component %zu is not finite", i % d, i / d);
+    if (!isfinite(m->means[i]))
+      return CORRUPT("mean %zu of component %zu is not finite", i % d, i / d);
   }
   for (size_t j = 0; j < k; j++) {
     double *c = m->covariances + j * d * d;
@@ -200,8 +203,8 @@ static gmm_status read_params(const unsigned char *p, gmm_model *m, char *err, s
   return GMM_OK;
 }
 
-gmm_status gmm_blob_read(const unsigned char *p, size_t n, const gmm_allocator *a,
-                         gmm_model **out, char *err, size_t err_len) {
+gmm_status gmm_blob_read(const unsigned char *p, size_t n, const gmm_allocator *a, gmm_model **out,
+                         char *err, size_t err_len) {
   *out = NULL;
   if (n < HEADER_BYTES + CHECKSUM_BYTES)
     return CORRUPT("it is too short (%zu bytes; the smallest model has %d)", n,

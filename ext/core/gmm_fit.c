@@ -140,11 +140,11 @@ static int m_step(gmm_model *m, const gmm_stats *st, const double *shift, double
 /* ---- the fused pass: fit (2), (3), (4) ---- */
 
 typedef struct em_work {
-  gmm_stats total;  /* statistics of the whole pass */
-  gmm_stats chunk;  /* of the current chunk */
-  double *diff;     /* k x d: x - mu_j for the current row */
-  double *log_p;    /* k */
-  double *shift;    /* k x d: the means the pass started from */
+  gmm_stats total; /* statistics of the whole pass */
+  gmm_stats chunk; /* of the current chunk */
+  double *diff;    /* k x d: x - mu_j for the current row */
+  double *log_p;   /* k */
+  double *shift;   /* k x d: the means the pass started from */
 } em_work;
 
 /* One pass over the rows under the model's current parameters. Returns the
@@ -216,8 +216,8 @@ static gmm_status check_explicit_init(const gmm_options *opt, int d, double *wor
   if (opt->means_init)
     for (size_t i = 0; i < (size_t)k * dd; i++)
       if (!isfinite(opt->means_init[i]))
-        return gmm_errorf(err, err_len, GMM_EINVAL, "means_init[%zu][%zu] is not finite",
-                          i / dd, i % dd);
+        return gmm_errorf(err, err_len, GMM_EINVAL, "means_init[%zu][%zu] is not finite", i / dd,
+                          i % dd);
   if (opt->precisions_init)
     for (int j = 0; j < k; j++) {
       const double *p = opt->precisions_init + (size_t)j * dd * dd;
@@ -228,8 +228,8 @@ static gmm_status check_explicit_init(const gmm_options *opt, int d, double *wor
             return gmm_errorf(err, err_len, GMM_EINVAL,
                               "precisions_init[%d] must be finite and symmetric", j);
       if (gmm_spd_inverse(p, inv, work, d) != 0)
-        return gmm_errorf(err, err_len, GMM_EINVAL,
-                          "precisions_init[%d] is not positive definite", j);
+        return gmm_errorf(err, err_len, GMM_EINVAL, "precisions_init[%d] is not positive definite",
+                          j);
     }
   return GMM_OK;
 }
@@ -297,8 +297,8 @@ static gmm_status alloc_work(em_work *w, int k, int d, const gmm_allocator *a) {
 /* Runs initialisation init_index to its end in *cur. */
 static gmm_status run_init(gmm_model *cur, const gmm_data *data, const gmm_options *opt,
                            int init_index, const double *data_mean, double n_weight, em_work *w,
-                           const gmm_allocator *a, gmm_trace_fn trace, void *trace_ctx,
-                           char *err, size_t err_len) {
+                           const gmm_allocator *a, gmm_trace_fn trace, void *trace_ctx, char *err,
+                           size_t err_len) {
   gmm_status rc = initialise(cur, data, opt, init_index, data_mean, w, a, err, err_len);
   if (rc != GMM_OK) return rc;
   double lower_bound = -INFINITY;

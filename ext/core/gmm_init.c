@@ -24,7 +24,7 @@
 ** less than KMEANS_TOL times the mean per-feature variance (scikit-learn's
 ** KMeans defaults). */
 #define KMEANS_MAX_ITER 300
-#define KMEANS_TOL 1e-4
+#define KMEANS_TOL      1e-4
 
 static double sq_dist(const double *a, const double *b, int d) {
   double s = 0.0;
@@ -35,7 +35,9 @@ static double sq_dist(const double *a, const double *b, int d) {
   return s;
 }
 
-static const double *row(const gmm_data *data, size_t i) { return data->x + i * (size_t)data->d; }
+static const double *row(const gmm_data *data, size_t i) {
+  return data->x + i * (size_t)data->d;
+}
 
 /* Index of the nearest centre (lowest index on ties) and its squared
 ** distance. */
@@ -75,8 +77,8 @@ static size_t draw_row(const gmm_data *data, const double *mass, double total, g
 /* Greedy k-means++ (Arthur and Vassilvitskii 2007, with scikit-learn's
 ** 2 + floor(ln k) candidates per centre, keeping the one that lowers the
 ** potential most). Writes k centres; closest (n doubles) is scratch. */
-static void kmeans_pp(const gmm_data *data, int k, gmm_rng *rng, double *centres,
-                      double *closest, size_t *chosen) {
+static void kmeans_pp(const gmm_data *data, int k, gmm_rng *rng, double *centres, double *closest,
+                      size_t *chosen) {
   int d = data->d;
   size_t dd = (size_t)d;
   double total_w = 0.0;
@@ -224,8 +226,8 @@ static void draw_distinct_rows(const gmm_data *data, int k, gmm_rng *rng, size_t
   }
 }
 
-static void stats_random(const gmm_data *data, int k, const double *shift, gmm_rng *rng,
-                         double *a, double *resp, gmm_stats *st) {
+static void stats_random(const gmm_data *data, int k, const double *shift, gmm_rng *rng, double *a,
+                         double *resp, gmm_stats *st) {
   for (size_t i = 0; i < data->n; i++) {
     /* Draw even for rows of weight 0 so that a row's draws do not depend on
     ** the weights of the rows before it. */
@@ -240,8 +242,8 @@ static void stats_random(const gmm_data *data, int k, const double *shift, gmm_r
 }
 
 gmm_status gmm_init_stats(const gmm_data *data, const gmm_options *opt, int init_index,
-                          const double *shift, gmm_stats *st, const gmm_allocator *al,
-                          char *err, size_t err_len) {
+                          const double *shift, gmm_stats *st, const gmm_allocator *al, char *err,
+                          size_t err_len) {
   int k = opt->k, d = data->d;
   size_t kk = (size_t)k, dd = (size_t)d;
   gmm_rng rng;
@@ -274,9 +276,7 @@ gmm_status gmm_init_stats(const gmm_data *data, const gmm_options *opt, int init
       kmeans_pp(data, k, &rng, centres, closest, chosen);
       stats_from_rows(data, chosen, k, shift, a, st);
       break;
-    case GMM_INIT_RANDOM:
-      stats_random(data, k, shift, &rng, a, resp, st);
-      break;
+    case GMM_INIT_RANDOM: stats_random(data, k, shift, &rng, a, resp, st); break;
     case GMM_INIT_RANDOM_FROM_DATA:
       draw_distinct_rows(data, k, &rng, chosen);
       stats_from_rows(data, chosen, k, shift, a, st);

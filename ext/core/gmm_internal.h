@@ -87,7 +87,7 @@ static inline double gmm_row_weight(const gmm_data *data, size_t i) {
 ** init_index (its own PRNG stream), taken around shift (d doubles, the same
 ** for every component). */
 gmm_status gmm_init_stats(const gmm_data *data, const gmm_options *opt, int init_index,
-                          const double *shift, gmm_stats *st, const gmm_allocator *a,
-                          char *err, size_t err_len);
+                          const double *shift, gmm_stats *st, const gmm_allocator *a, char *err,
+                          size_t err_len);
 
 #endif /* GMM_INTERNAL_H */

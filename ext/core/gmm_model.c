@@ -92,7 +92,9 @@ double gmm_model_aic(const gmm_model *m) {
   return -2.0 * m->summary.log_likelihood + 2.0 * gmm_model_n_parameters(m);
 }
 
-size_t gmm_model_scratch_len(const gmm_model *m) { return (size_t)m->d + (size_t)m->k; }
+size_t gmm_model_scratch_len(const gmm_model *m) {
+  return (size_t)m->d + (size_t)m->k;
+}
 
 double gmm_model_score_row(const gmm_model *m, const double *x, double *scratch, double *post,
                            int *label) {

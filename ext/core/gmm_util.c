@@ -61,7 +61,9 @@ void gmm_rng_seed(gmm_rng *r, uint64_t seed, uint64_t stream) {
   for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&state);
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rotl(uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
 
 uint64_t gmm_rng_next(gmm_rng *r) {
   uint64_t *s = r->s;
@@ -214,13 +216,15 @@ gmm_status gmm_options_check(const gmm_options *opt, int d, char *err, size_t er
     return gmm_errorf(err, err_len, GMM_EINVAL, "n_init must be between 1 and %d, provided %d",
                       GMM_MAX_N_INIT, opt->n_init);
   if ((unsigned)opt->init > GMM_INIT_RANDOM_FROM_DATA)
-    return gmm_errorf(err, err_len, GMM_EINVAL, "init must be one of 'kmeans', 'k-means++', "
-                      "'random', 'random_from_data', provided %d", (int)opt->init);
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "init must be one of 'kmeans', 'k-means++', "
+                      "'random', 'random_from_data', provided %d",
+                      (int)opt->init);
   if (d != 0) {
     if (d < 1 || d > GMM_MAX_D)
       return gmm_errorf(err, err_len, GMM_EINVAL,
-                        "the number of features must be between 1 and %d, provided %d",
-                        GMM_MAX_D, d);
+                        "the number of features must be between 1 and %d, provided %d", GMM_MAX_D,
+                        d);
     double params = (double)opt->k * ((double)d * d + d + 1);
     if (params > GMM_MAX_PARAMS)
       return gmm_errorf(err, err_len, GMM_EINVAL,

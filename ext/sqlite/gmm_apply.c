@@ -63,7 +63,9 @@ gmm_cache *gmm_cache_new(void) {
   return c;
 }
 
-void gmm_cache_ref(gmm_cache *c) { c->refs++; }
+void gmm_cache_ref(gmm_cache *c) {
+  c->refs++;
+}
 
 void gmm_cache_unref(void *p) {
   gmm_cache *c = p;
@@ -84,8 +86,10 @@ static model_entry *entry_new(sqlite3_context *ctx, const char *fn, const unsign
   }
   if (rc != GMM_OK) {
     char *msg = sqlite3_mprintf("%s: argument 1 (model) is not a valid gmm model: %s", fn, err);
-    if (msg) sqlite3_result_error(ctx, msg, -1);
-    else sqlite3_result_error_nomem(ctx);
+    if (msg)
+      sqlite3_result_error(ctx, msg, -1);
+    else
+      sqlite3_result_error_nomem(ctx);
     sqlite3_free(msg);
     return NULL;
   }
@@ -126,13 +130,17 @@ static model_entry *model_arg(sqlite3_context *ctx, const char *fn, sqlite3_valu
     return NULL;
   }
   if (type != SQLITE_BLOB) {
-    char *msg = sqlite3_mprintf("%s: argument 1 (model) must be a model BLOB from gmm_fit, "
-                                "provided %s",
-                                fn, type == SQLITE_TEXT ? "TEXT" : type == SQLITE_INTEGER
-                                                                       ? "an INTEGER"
-                                                                       : "a REAL");
-    if (msg) sqlite3_result_error(ctx, msg, -1);
-    else sqlite3_result_error_nomem(ctx);
+    char *msg = sqlite3_mprintf(
+        "%s: argument 1 (model) must be a model BLOB from gmm_fit, "
+        "provided %s",
+        fn,
+        type == SQLITE_TEXT      ? "TEXT"
+        : type == SQLITE_INTEGER ? "an INTEGER"
+                                 : "a REAL");
+    if (msg)
+      sqlite3_result_error(ctx, msg, -1);
+    else
+      sqlite3_result_error_nomem(ctx);
     sqlite3_free(msg);
     return NULL;
   }
@@ -173,10 +181,14 @@ static model_entry *model_arg(sqlite3_context *ctx, const char *fn, sqlite3_valu
 static model_entry *apply_args(sqlite3_context *ctx, const char *fn, int argc,
                                sqlite3_value **argv) {
   if (argc < 2) {
-    char *msg = sqlite3_mprintf("%s: expected a model and at least one feature, provided %d "
-                                "argument%s", fn, argc, argc == 1 ? "" : "s");
-    if (msg) sqlite3_result_error(ctx, msg, -1);
-    else sqlite3_result_error_nomem(ctx);
+    char *msg = sqlite3_mprintf(
+        "%s: expected a model and at least one feature, provided %d "
+        "argument%s",
+        fn, argc, argc == 1 ? "" : "s");
+    if (msg)
+      sqlite3_result_error(ctx, msg, -1);
+    else
+      sqlite3_result_error_nomem(ctx);
     sqlite3_free(msg);
     return NULL;
   }
@@ -186,8 +198,10 @@ static model_entry *apply_args(sqlite3_context *ctx, const char *fn, int argc,
   if (e && e->model->d != argc - 1) {
     char *msg = sqlite3_mprintf("%s: the model has %d feature%s, provided %d", fn, e->model->d,
                                 e->model->d == 1 ? "" : "s", argc - 1);
-    if (msg) sqlite3_result_error(ctx, msg, -1);
-    else sqlite3_result_error_nomem(ctx);
+    if (msg)
+      sqlite3_result_error(ctx, msg, -1);
+    else
+      sqlite3_result_error_nomem(ctx);
     sqlite3_free(msg);
     return NULL;
   }
@@ -292,13 +306,14 @@ void gmm_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   append_key_double(s, "n_samples", sm->n_samples);
   sqlite3_str_appendf(s, ",\"n_skipped\":%lld", (sqlite3_int64)sm->n_skipped);
   append_key_double(s, "log_likelihood", sm->log_likelihood);
-  sqlite3_str_appendf(s, ",\"n_iter\":%d,\"converged\":%s,\"best_init\":%d,"
+  sqlite3_str_appendf(s,
+                      ",\"n_iter\":%d,\"converged\":%s,\"best_init\":%d,"
                       "\"empty_components\":%d",
                       sm->n_iter, sm->converged ? "true" : "false", sm->best_init, sm->n_empty);
   append_key_double(s, "bic", gmm_model_bic(m));
   append_key_double(s, "aic", gmm_model_aic(m));
-  sqlite3_str_appendf(s, ",\"options\":{\"k\":%d,\"covariance_type\":\"%s\",\"max_iter\":%d",
-                      o->k, gmm_cov_type_name(o->covariance_type), o->max_iter);
+  sqlite3_str_appendf(s, ",\"options\":{\"k\":%d,\"covariance_type\":\"%s\",\"max_iter\":%d", o->k,
+                      gmm_cov_type_name(o->covariance_type), o->max_iter);
   append_key_double(s, "tol", o->tol);
   append_key_double(s, "reg_covar", o->reg_covar);
   sqlite3_str_appendf(s, ",\"n_init\":%d,\"init\":\"%s\",\"seed\":%llu}}", o->n_init,

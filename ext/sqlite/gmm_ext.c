@@ -57,20 +57,23 @@ static void describe_value(sqlite3_str *s, sqlite3_value *v) {
         sqlite3_str_appendall(s, "TEXT");
         break;
       }
-      if (n > 40) sqlite3_str_appendf(s, "TEXT '%.40s...'", t);
-      else sqlite3_str_appendf(s, "TEXT '%s'", t);
+      if (n > 40)
+        sqlite3_str_appendf(s, "TEXT '%.40s...'", t);
+      else
+        sqlite3_str_appendf(s, "TEXT '%s'", t);
       break;
     }
-    case SQLITE_BLOB:
-      sqlite3_str_appendf(s, "a BLOB of %d bytes", sqlite3_value_bytes(v));
-      break;
+    case SQLITE_BLOB: sqlite3_str_appendf(s, "a BLOB of %d bytes", sqlite3_value_bytes(v)); break;
     case SQLITE_NULL: sqlite3_str_appendall(s, "NULL"); break;
     case SQLITE_INTEGER: sqlite3_str_appendf(s, "%lld", sqlite3_value_int64(v)); break;
     default: {
       double d = sqlite3_value_double(v);
-      if (isnan(d)) sqlite3_str_appendall(s, "NaN");
-      else if (isinf(d)) sqlite3_str_appendall(s, d > 0 ? "Inf" : "-Inf");
-      else gmm_str_append_double(s, d);
+      if (isnan(d))
+        sqlite3_str_appendall(s, "NaN");
+      else if (isinf(d))
+        sqlite3_str_appendall(s, d > 0 ? "Inf" : "-Inf");
+      else
+        gmm_str_append_double(s, d);
     }
   }
 }
@@ -178,7 +181,7 @@ static const struct gmm_function {
 #ifdef _WIN32
 __declspec(dllexport)
 #endif
-int sqlite3_gmm_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi) {
+    int sqlite3_gmm_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi) {
   SQLITE_EXTENSION_INIT2(pApi);
   (void)pzErrMsg;
   gmm_cache *cache = gmm_cache_new();
@@ -190,9 +193,9 @@ int sqlite3_gmm_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *p
     /* On failure SQLite itself calls the destructor, dropping the
     ** reference taken here. */
     if (f->uses_cache) gmm_cache_ref(cache);
-    rc = sqlite3_create_function_v2(db, f->name, f->n_arg, f->flags,
-                                    f->uses_cache ? cache : NULL, f->x_func, f->x_step,
-                                    f->x_final, f->uses_cache ? gmm_cache_unref : NULL);
+    rc = sqlite3_create_function_v2(db, f->name, f->n_arg, f->flags, f->uses_cache ? cache : NULL,
+                                    f->x_func, f->x_step, f->x_final,
+                                    f->uses_cache ? gmm_cache_unref : NULL);
   }
   gmm_cache_unref(cache);
   return rc;

@@ -33,13 +33,13 @@
 
 /* The aggregate's state, zeroed by sqlite3_aggregate_context. */
 typedef struct fit_state {
-  int started;          /* spec parsed, d fixed */
-  int failed;           /* an error was reported: ignore further rows */
+  int started; /* spec parsed, d fixed */
+  int failed;  /* an error was reported: ignore further rows */
   int d;
   gmm_options opt;
-  int spec_type;        /* SQLITE_INTEGER or SQLITE_TEXT */
+  int spec_type; /* SQLITE_INTEGER or SQLITE_TEXT */
   sqlite3_int64 spec_int;
-  char *spec_text;      /* copy of the JSON spec, for gmm_fit (2) */
+  char *spec_text; /* copy of the JSON spec, for gmm_fit (2) */
   int spec_len;
   double *rows;         /* n x d */
   size_t n, cap;        /* rows buffered, rows allocated */
@@ -63,8 +63,17 @@ static void fit_error(sqlite3_context *ctx, fit_state *st, const char *fmt, ...)
 
 /* ---- options: gmm_fit (1) ---- */
 
-typedef enum { OPT_K, OPT_COVARIANCE_TYPE, OPT_MAX_ITER, OPT_TOL, OPT_REG_COVAR, OPT_N_INIT,
-               OPT_INIT, OPT_SEED, OPT_COUNT } option_id;
+typedef enum {
+  OPT_K,
+  OPT_COVARIANCE_TYPE,
+  OPT_MAX_ITER,
+  OPT_TOL,
+  OPT_REG_COVAR,
+  OPT_N_INIT,
+  OPT_INIT,
+  OPT_SEED,
+  OPT_COUNT
+} option_id;
 
 static const char *const option_names[OPT_COUNT] = {
     "k", "covariance_type", "max_iter", "tol", "reg_covar", "n_init", "init", "seed"};
@@ -88,19 +97,23 @@ static int apply_option(sqlite3_context *ctx, fit_state *st, option_id id, const
       if (!is_int) break;
       sqlite3_int64 v = sqlite3_value_int64(atom);
       sqlite3_int64 lo = id == OPT_K || id == OPT_N_INIT ? 1 : 0;
-      sqlite3_int64 hi = id == OPT_K ? GMM_MAX_K
+      sqlite3_int64 hi = id == OPT_K          ? GMM_MAX_K
                          : id == OPT_MAX_ITER ? GMM_MAX_ITER
-                         : id == OPT_N_INIT ? GMM_MAX_N_INIT
-                                            : (sqlite3_int64)0x7fffffffffffffffLL;
+                         : id == OPT_N_INIT   ? GMM_MAX_N_INIT
+                                              : (sqlite3_int64)0x7fffffffffffffffLL;
       if (v < lo || v > hi) {
-        fit_error(ctx, st, "gmm_fit: option %s must be between %lld and %lld, provided %lld",
-                  name, lo, hi, v);
+        fit_error(ctx, st, "gmm_fit: option %s must be between %lld and %lld, provided %lld", name,
+                  lo, hi, v);
         return -1;
       }
-      if (id == OPT_K) o->k = (int)v;
-      else if (id == OPT_MAX_ITER) o->max_iter = (int)v;
-      else if (id == OPT_N_INIT) o->n_init = (int)v;
-      else o->seed = (uint64_t)v;
+      if (id == OPT_K)
+        o->k = (int)v;
+      else if (id == OPT_MAX_ITER)
+        o->max_iter = (int)v;
+      else if (id == OPT_N_INIT)
+        o->n_init = (int)v;
+      else
+        o->seed = (uint64_t)v;
       return 0;
     }
     case OPT_TOL:
@@ -112,8 +125,10 @@ static int apply_option(sqlite3_context *ctx, fit_state *st, option_id id, const
                   (const char *)sqlite3_value_text(atom));
         return -1;
       }
-      if (id == OPT_TOL) o->tol = v;
-      else o->reg_covar = v;
+      if (id == OPT_TOL)
+        o->tol = v;
+      else
+        o->reg_covar = v;
       return 0;
     }
     case OPT_COVARIANCE_TYPE:
@@ -129,13 +144,15 @@ static int apply_option(sqlite3_context *ctx, fit_state *st, option_id id, const
                   v);
         return -1;
       }
-      if (id == OPT_INIT) o->init = (gmm_init_method)e;
-      else o->covariance_type = (gmm_cov_type)e;
+      if (id == OPT_INIT)
+        o->init = (gmm_init_method)e;
+      else
+        o->covariance_type = (gmm_cov_type)e;
       return 0;
     }
     case OPT_COUNT: break;
   }
-  const char *want = id == OPT_TOL || id == OPT_REG_COVAR ? "a number"
+  const char *want = id == OPT_TOL || id == OPT_REG_COVAR          ? "a number"
                      : id == OPT_INIT || id == OPT_COVARIANCE_TYPE ? "a string"
                                                                    : "an integer";
   const char *text = (const char *)sqlite3_value_text(atom);
@@ -209,8 +226,10 @@ static int parse_json_spec(sqlite3_context *ctx, fit_state *st, sqlite3_value *s
     if (len && text[0] == '{')
       fit_error(ctx, st, "gmm_fit: option k is required in argument 1 (spec)");
     else
-      fit_error(ctx, st, "gmm_fit: argument 1 (spec) must be an INTEGER k or a JSON object, "
-                         "provided TEXT '%.40s'", text ? text : "");
+      fit_error(ctx, st,
+                "gmm_fit: argument 1 (spec) must be an INTEGER k or a JSON object, "
+                "provided TEXT '%.40s'",
+                text ? text : "");
     return -1;
   }
   return 0;
@@ -241,8 +260,9 @@ static int parse_spec(sqlite3_context *ctx, fit_state *st, sqlite3_value *spec) 
     memcpy(st->spec_text, text, (size_t)st->spec_len + 1);
     return parse_json_spec(ctx, st, spec);
   }
-  fit_error(ctx, st, "gmm_fit: argument 1 (spec) must be an INTEGER k or a JSON object, "
-                     "provided %s",
+  fit_error(ctx, st,
+            "gmm_fit: argument 1 (spec) must be an INTEGER k or a JSON object, "
+            "provided %s",
             st->spec_type == SQLITE_NULL    ? "NULL"
             : st->spec_type == SQLITE_FLOAT ? "a REAL"
                                             : "a BLOB");
@@ -287,8 +307,10 @@ void gmm_fit_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   if (st->failed) return;
   if (!st->started) {
     if (argc < 2) {
-      fit_error(ctx, st, "gmm_fit: expected a spec and at least one feature, provided %d "
-                         "argument%s", argc, argc == 1 ? "" : "s");
+      fit_error(ctx, st,
+                "gmm_fit: expected a spec and at least one feature, provided %d "
+                "argument%s",
+                argc, argc == 1 ? "" : "s");
       return;
     }
     if (argc - 1 > GMM_MAX_D) {
@@ -307,8 +329,8 @@ void gmm_fit_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   if (reserve_row(ctx, st) != 0) return;
   double *row = st->rows + st->n * (size_t)st->d;
   for (int j = 0; j < st->d; j++) {
-    gmm_feature_read r = gmm_read_feature(ctx, "gmm_fit", argv[j + 1], j + 2, j + 1, st->n_seen,
-                                          &row[j]);
+    gmm_feature_read r =
+        gmm_read_feature(ctx, "gmm_fit", argv[j + 1], j + 2, j + 1, st->n_seen, &row[j]);
     if (r == GMM_FEATURE_ERROR) {
       st->failed = 1;
       return;
@@ -337,8 +359,8 @@ void gmm_fit_final(sqlite3_context *ctx) {
     gmm_data data = {st->rows, st->n, st->d, NULL, st->n_skipped};
     gmm_model *m = NULL;
     char err[512];
-    gmm_status rc = gmm_fit(&data, &st->opt, &gmm_sqlite_allocator, NULL, NULL, &m, err,
-                            sizeof err);
+    gmm_status rc =
+        gmm_fit(&data, &st->opt, &gmm_sqlite_allocator, NULL, NULL, &m, err, sizeof err);
     if (rc == GMM_ENOMEM) {
       sqlite3_result_error_nomem(ctx);
     } else if (rc != GMM_OK) {
