@@ -75,7 +75,7 @@ $(BUILD):
 	mkdir -p $@
 
 $(BUILD)/test_%: tests/test_%.c $(CORE_SRC) $(HEADERS) $(TEST_HDR) | $(BUILD)
-	$(CC) $(ALL_CFLAGS) -Wno-conversion -o $@ $< $(CORE_SRC) -lcmocka -lm
+	$(CC) $(ALL_CFLAGS) -Wno-conversion -Iext/core -o $@ $< $(CORE_SRC) -lcmocka -lm
 
 $(BUILD)/test_sql: tests/test_sql.c $(HEADERS) $(TEST_HDR) | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -Wno-conversion -o $@ $< -lsqlite3 -lcmocka -lm

@@ -333,6 +333,10 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
                    size_t err_len) {
   *out = NULL;
   if (err && err_len) err[0] = 0;
+  if (data->d < 1)
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "the number of features must be between 1 and %d, provided %d", GMM_MAX_D,
+                      data->d);
   gmm_status rc = gmm_options_check(opt, data->d, err, err_len);
   if (rc != GMM_OK) return rc;
   rc = check_data(data, opt->k, err, err_len);
