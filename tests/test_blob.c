@@ -192,6 +192,7 @@ static gmm_model *hand_model(int k, const double *w, const double *means, const 
 ** is prepared (scores equal to 1e-12); gmm_blob_write stays within
 ** gmm_blob_size bytes; decoding allocates through the allocator it is
 ** given and gmm_model_free returns every block.
+** Checks blob (1).
 */
 static void test_round_trip(void **state) {
   (void)state;
@@ -220,7 +221,9 @@ static void test_round_trip(void **state) {
 ** 1): weights, means and summary bit-identical, identical re-encoding,
 ** equal scores (1e-12). Covariances compared in scikit-learn's shapes.
 ** Skipped (not passed) while the core refuses those types up front
-** (README: "full" is the covariance type of this version). */
+** (README: "full" is the covariance type of this version).
+** Checks blob (1).
+*/
 static void test_round_trip_other_cov_types(void **state) {
   (void)state;
   const gmm_cov_type types[] = {GMM_COV_TIED, GMM_COV_DIAG, GMM_COV_SPHERICAL};
@@ -247,7 +250,9 @@ static void test_round_trip_other_cov_types(void **state) {
 
 /* 1c. Hand-built model (gmm_model_new, all fields set, including a -0.0
 ** mean and extreme but valid values) round-trips bit for bit; weights that
-** sum to 1 only up to rounding (0.1 + 0.2 + 0.7) are accepted. */
+** sum to 1 only up to rounding (0.1 + 0.2 + 0.7) are accepted.
+** Checks blob (1), (3).
+*/
 static void test_round_trip_hand_built(void **state) {
   (void)state;
   const double w[3] = {0.1, 0.2, 0.7};
@@ -275,6 +280,7 @@ static void test_round_trip_hand_built(void **state) {
 ** reads"): every truncation -- lengths 0 .. size-1 -- is GMM_ECORRUPT with a
 ** non-empty message, and so is the BLOB with one extra trailing byte (0x00
 ** and 0xFF tried). Nothing leaks, *out stays NULL.
+** Checks blob (2).
 */
 static void test_truncation_and_extension(void **state) {
   (void)state;
@@ -308,6 +314,7 @@ static void test_truncation_and_extension(void **state) {
 ** weights finite, >= 0, summing to 1 within 1e-9; means and covariances
 ** finite; gmm_model_score_row on a row finite. Every decoded model is
 ** freed; nothing leaks.
+** Checks blob (3).
 */
 static void test_bit_flips(void **state) {
   (void)state;
@@ -368,6 +375,7 @@ static void test_bit_flips(void **state) {
 ** one bad value, encoded by gmm_blob_write (so its checksum is right), is
 ** GMM_ECORRUPT with a message. A valid hand-built model decodes (positive
 ** control, so the rejections are about the values).
+** Checks blob (3).
 */
 static void test_decoder_validates_values(void **state) {
   (void)state;
@@ -445,6 +453,7 @@ static void test_decoder_validates_values(void **state) {
 ** 4. gmm_blob_stored_checksum (gmm.h) returns the little-endian u64 of the
 ** last 8 bytes, for any buffer of at least 8 bytes (valid or not); two
 ** different models have different checksums.
+** Checks blob (3).
 */
 static void test_stored_checksum(void **state) {
   (void)state;
@@ -475,6 +484,7 @@ static void test_stored_checksum(void **state) {
 /* ------------------------------------------------------------------------
 ** 5. Header (gmm.h GMM_BLOB_MAGIC, GMM_BLOB_VERSION; DESIGN section 3):
 ** bytes 0..3 are "GMMb", bytes 4..7 the little-endian u32 1.
+** Checks blob (3).
 */
 static void test_magic_and_version(void **state) {
   (void)state;
@@ -530,7 +540,9 @@ static const double FIXTURE_N_SAMPLES = 12;
 static const int64_t FIXTURE_N_SKIPPED = 3;
 static const double FIXTURE_ROW[FIXTURE_D] = {2, 2.5};
 static const double FIXTURE_ROW_SCORE = -12.879812673433936;
-/* FIXTURE_VALUES_END */
+/* FIXTURE_VALUES_END
+** Checks blob (4).
+*/
 
 static void test_fixture_v1_readable(void **state) {
   (void)state;
@@ -562,6 +574,7 @@ static void test_fixture_v1_readable(void **state) {
 ** and, for every prefix length h of a valid BLOB, its first h bytes
 ** followed by random bytes up to the valid length (a checksum that matches
 ** by chance has probability 2^-64). Nothing leaks.
+** Checks blob (2), (3).
 */
 static void test_garbage(void **state) {
   (void)state;
@@ -605,6 +618,7 @@ static void test_garbage(void **state) {
 ** every allocation failure (gmm.h; DESIGN section 2): refusing the Nth
 ** allocation for every N up to the number a successful decode makes gives
 ** GMM_ENOMEM (not OK, not ECORRUPT), *out NULL, nothing leaked.
+** Checks blob (3).
 */
 static void test_decode_allocation_failures(void **state) {
   (void)state;

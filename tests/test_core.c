@@ -215,13 +215,16 @@ static void check_recovery(const tu_mixture *mix, uint64_t data_seed) {
 ** and weight within 1e-3 of the sample statistics of the generated rows,
 ** covariance within 1e-3 (absolute) of the ML covariance + reg_covar;
 ** converged == 1, n_empty == 0.
+** Checks fit (1), (2).
 */
 static void test_recover_separated_2d(void **state) {
   (void)state;
   check_recovery(&SEP2, 10);
 }
 
-/* 2. The same for a well-separated 5-D mixture (k=4, 1200 rows). */
+/* 2. The same for a well-separated 5-D mixture (k=4, 1200 rows).
+** Checks fit (1), (2).
+*/
 static void test_recover_separated_5d(void **state) {
   (void)state;
   check_recovery(&SEP5, 7);
@@ -329,6 +332,7 @@ static void check_monotone(const dataset *ds, int k, gmm_cov_type cov, gmm_init_
 static const gmm_init_method ALL_INITS[] = {GMM_INIT_KMEANS, GMM_INIT_KMEANS_PP,
                                             GMM_INIT_RANDOM, GMM_INIT_RANDOM_FROM_DATA};
 
+/* Checks fit (1), (5). */
 static void test_loglik_monotone(void **state) {
   (void)state;
   dataset sep2 = make_dataset(&SEP2, 3), sep5 = make_dataset(&SEP5, 4),
@@ -349,7 +353,9 @@ static void test_loglik_monotone(void **state) {
 ** 1: covariance_type full | tied | diag | spherical; their M-steps are exact
 ** maximisers too), on the overlapping data, k=3, every init. Skipped (not
 ** passed) while the core refuses those types up front (README: "full" is
-** the covariance type of this version). */
+** the covariance type of this version).
+** Checks fit (1), (5).
+*/
 static void test_loglik_monotone_other_cov_types(void **state) {
   (void)state;
   const gmm_cov_type types[] = {GMM_COV_TIED, GMM_COV_DIAG, GMM_COV_SPHERICAL};
@@ -372,6 +378,7 @@ static void test_loglik_monotone_other_cov_types(void **state) {
 ** mean, S) computed directly (1e-9 relative), both with the model's
 ** parameters and with the reference ones; n_samples == n exactly;
 ** converged == 1 within at most 2 iterations (scikit-learn: n_iter_ 2).
+** Checks fit (5), (7).
 */
 static void test_k1_is_exact_ml(void **state) {
   (void)state;
@@ -424,6 +431,7 @@ static unsigned char *encode(const gmm_model *m, size_t *len) {
   return p;
 }
 
+/* Checks fit (8). */
 static void test_determinism(void **state) {
   (void)state;
   dataset ovl = make_dataset(&OVL, 8);
@@ -469,6 +477,7 @@ static void test_determinism(void **state) {
 ** weights agree within 1e-6 absolute; covariances agree within 1e-3
 ** relative to sqrt(S_aa S_bb) (the data lose ~1e-7 to rounding at 1e9, a
 ** naive sum-of-squares would lose everything).
+** Checks fit (3).
 */
 static void test_shift_invariance(void **state) {
   (void)state;
@@ -515,6 +524,7 @@ static void test_shift_invariance(void **state) {
 ** from the model's weights, means and covariances with the test's own
 ** Cholesky (1e-10 relative); each posterior equals the direct one (1e-10
 ** absolute); calling with post = label = NULL returns the same value.
+** Checks fit (2).
 */
 static void test_score_row(void **state) {
   (void)state;
@@ -558,7 +568,9 @@ static void test_score_row(void **state) {
 /* 7b. A hand-built model prepared by gmm_model_prepare (gmm.h): two
 ** identical components with equal weights give posteriors 0.5 / 0.5
 ** (1e-15) and label 0 (the lowest index on ties), and log p(x) equals
-** log N(x | mu, S) (1e-12 relative), since the two halves add up. */
+** log N(x | mu, S) (1e-12 relative), since the two halves add up.
+** Checks fit (2).
+*/
 static void test_score_row_ties_hand_built(void **state) {
   (void)state;
   gmm_model *m = gmm_model_new(2, 2, GMM_COV_FULL, &gmm_libc_allocator);
@@ -591,7 +603,9 @@ static void test_score_row_ties_hand_built(void **state) {
 
 /* 7c. gmm_model_prepare (gmm.h) returns GMM_EFIT with a non-empty message
 ** when a covariance is not positive definite (eigenvalues 3 and -1) or is
-** NaN. */
+** NaN.
+** Checks fit (6).
+*/
 static void test_prepare_rejects_non_pd(void **state) {
   (void)state;
   const double bad[2][4] = {{1.0, 2.0, 2.0, 1.0}, {1.0, 0.0, 0.0, NAN}};
@@ -631,6 +645,7 @@ static void set_explicit_init(gmm_options *opt) {
   opt->precisions_init = INIT_PREC;
 }
 
+/* Checks fit (9). */
 static void test_explicit_init_max_iter_0(void **state) {
   (void)state;
   dataset ovl = make_dataset(&OVL, 12);
@@ -665,6 +680,7 @@ static void test_explicit_init_max_iter_0(void **state) {
 ** trace reports exactly one iteration whose lower bound is the mean
 ** log-likelihood under the initial parameters (1e-10 relative), and
 ** summary.log_likelihood is that under the new parameters (1e-9).
+** Checks fit (2), (5), (9).
 */
 static void test_one_em_step_matches_reference(void **state) {
   (void)state;
@@ -740,7 +756,9 @@ static void test_one_em_step_matches_reference(void **state) {
 ** times (same explicit initial parameters, tol 0, 10 iterations):
 ** weights, means, covariances within 1e-9 of the entry's scale,
 ** log-likelihood 1e-9 relative, n_samples == sum w exactly. A negative or
-** NaN weight is GMM_EINVAL with a message. */
+** NaN weight is GMM_EINVAL with a message.
+** Checks fit (2), (5).
+*/
 static void test_row_weights_equal_repetition(void **state) {
   (void)state;
   dataset ovl = make_dataset(&OVL, 14);
@@ -860,7 +878,9 @@ static void expect_einval(const gmm_data *data, const gmm_options *opt, const ch
 /* 9a. Every option in BAD_OPTIONS through gmm_fit and gmm_options_check;
 ** the default options pass gmm_options_check (with and without d); k =
 ** GMM_MAX_K + 1 quotes 1025 and 1024; k = GMM_MAX_K with d = GMM_MAX_D
-** exceeds GMM_MAX_PARAMS and is refused with a message. */
+** exceeds GMM_MAX_PARAMS and is refused with a message.
+** Checks fit (1).
+*/
 static void test_invalid_options(void **state) {
   (void)state;
   dataset ovl = make_dataset(&OVL, 15);
@@ -908,7 +928,9 @@ static void test_invalid_options(void **state) {
 /* 9b. Invalid row sets: d < 1 or d > GMM_MAX_D (the message carries the
 ** value, and the maximum), k larger than the number of rows (both numbers
 ** in the message, as scikit-learn's "n_samples >= n_components" error),
-** no rows at all. Same checks as 9 (EINVAL, *out NULL, nothing leaked). */
+** no rows at all. Same checks as 9 (EINVAL, *out NULL, nothing leaked).
+** Checks fit (1).
+*/
 static void test_invalid_data(void **state) {
   (void)state;
   dataset ovl = make_dataset(&OVL, 15);
@@ -947,7 +969,9 @@ static void test_invalid_data(void **state) {
 /* 9c. Explicit initial parameters that are unusable: weights not summing
 ** to 1 (scikit-learn: "should be normalized") and negative weights are
 ** GMM_EINVAL naming weights; a precision that is not positive definite is
-** refused (GMM_EINVAL or GMM_EFIT) with a message and no model. */
+** refused (GMM_EINVAL or GMM_EFIT) with a message and no model.
+** Checks fit (9).
+*/
 static void test_invalid_explicit_init(void **state) {
   (void)state;
   dataset ovl = make_dataset(&OVL, 15);
@@ -979,6 +1003,7 @@ static void test_invalid_explicit_init(void **state) {
 ** n, aic = -2 LL + 10 (1e-12 relative), on the training summary. Also the
 ** counts for every covariance type at k=3, d=4 (exact): full 44, tied 24,
 ** diag 26, spherical 17 (means k*d + weights k-1 + covariance).
+** Checks fit (7).
 */
 static void test_bic_aic(void **state) {
   (void)state;
@@ -1055,6 +1080,7 @@ static void check_alloc_discipline(const dataset *ds, const gmm_options *opt) {
   assert_no_leaks(&c);
 }
 
+/* Checks fit (1). */
 static void test_allocations_released(void **state) {
   (void)state;
   dataset ovl = make_dataset(&OVL, 17);
@@ -1096,6 +1122,7 @@ static void test_allocations_released(void **state) {
 **   b. the same rows with k=2 and k=3 and every init method: GMM_OK with
 **      every parameter, prepared array and the log-likelihood finite and
 **      score_row finite, or GMM_EFIT with a non-empty message.
+** Checks fit (5), (6).
 */
 static void test_identical_rows(void **state) {
   (void)state;
@@ -1150,6 +1177,7 @@ static void test_identical_rows(void **state) {
 ** parameters) and the k it was given; the names are exactly "full", "tied",
 ** "diag", "spherical", "kmeans", "k-means++", "random", "random_from_data";
 ** from_name(name(e)) == e; unknown names give -1.
+** Checks fit (1).
 */
 static void test_defaults_and_names(void **state) {
   (void)state;
