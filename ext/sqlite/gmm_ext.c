@@ -19,7 +19,7 @@
 **      against and runs on, the compiler and the build flags, one per line.
 **  (3) Every error text starts with the function's name and a colon.
 **  (4) A feature must be INTEGER or REAL: NULL is reported to the caller,
-**      anything else (TEXT, BLOB, +-Inf, NaN) is an error naming the row
+**      anything else (TEXT, BLOB, +-Inf) is an error naming the row
 **      (for gmm_fit), the argument and the value.
 */
 #include "gmm_sqlite.h"
@@ -48,22 +48,33 @@ const gmm_allocator gmm_sqlite_allocator = {sqlite_alloc, sqlite_release, NULL};
 
 /* ---- features: ext (4) ---- */
 
+int gmm_utf8_prefix(const char *text, int max_bytes) {
+  int n = 0;
+  while (n < max_bytes && text[n]) n++;
+  if (text[n] == 0) return n;
+  /* Back up over continuation bytes (10xxxxxx) to a character boundary. */
+  while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80) n--;
+  return n;
+}
+
+void gmm_str_append_quoted(sqlite3_str *s, const char *text) {
+  int n = gmm_utf8_prefix(text, 40);
+  sqlite3_str_appendf(s, "'%.*s%s'", n, text, text[n] ? "..." : "");
+}
+
 static void describe_value(sqlite3_str *s, sqlite3_value *v) {
   switch (sqlite3_value_type(v)) {
     case SQLITE_TEXT: {
       const char *t = (const char *)sqlite3_value_text(v);
-      int n = sqlite3_value_bytes(v);
-      if (!t) {
-        sqlite3_str_appendall(s, "TEXT");
-        break;
-      }
-      if (n > 40)
-        sqlite3_str_appendf(s, "TEXT '%.40s...'", t);
-      else
-        sqlite3_str_appendf(s, "TEXT '%s'", t);
+      sqlite3_str_appendall(s, "TEXT ");
+      gmm_str_append_quoted(s, t ? t : "");
       break;
     }
-    case SQLITE_BLOB: sqlite3_str_appendf(s, "a BLOB of %d bytes", sqlite3_value_bytes(v)); break;
+    case SQLITE_BLOB: {
+      int n = sqlite3_value_bytes(v);
+      sqlite3_str_appendf(s, "a BLOB of %d byte%s", n, n == 1 ? "" : "s");
+      break;
+    }
     case SQLITE_NULL: sqlite3_str_appendall(s, "NULL"); break;
     case SQLITE_INTEGER: sqlite3_str_appendf(s, "%lld", sqlite3_value_int64(v)); break;
     default: {
@@ -170,10 +181,10 @@ static const struct gmm_function {
     {"gmm_debug", 0, GMM_FLAGS, 0, debug_func, NULL, NULL},
     {"gmm_fit", -1, GMM_FLAGS, 0, NULL, gmm_fit_step, gmm_fit_final},
     {"gmm_predict", -1, GMM_FLAGS, 1, gmm_predict_func, NULL, NULL},
-    {"gmm_predict_proba", -1, GMM_FLAGS | GMM_RESULT_SUBTYPE, 1, gmm_predict_proba_func, NULL,
+    {"gmm_predict_proba", -1, GMM_FLAGS | SQLITE_RESULT_SUBTYPE, 1, gmm_predict_proba_func, NULL,
      NULL},
     {"gmm_score", -1, GMM_FLAGS, 1, gmm_score_func, NULL, NULL},
-    {"gmm_info", 1, GMM_FLAGS | GMM_RESULT_SUBTYPE, 1, gmm_info_func, NULL, NULL},
+    {"gmm_info", 1, GMM_FLAGS | SQLITE_RESULT_SUBTYPE, 1, gmm_info_func, NULL, NULL},
     {"gmm_bic", 1, GMM_FLAGS, 1, gmm_bic_func, NULL, NULL},
     {"gmm_aic", 1, GMM_FLAGS, 1, gmm_aic_func, NULL, NULL},
 };

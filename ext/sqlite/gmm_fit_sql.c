@@ -15,9 +15,10 @@
 **      error that names it.
 **  (2) spec must be the same on every row of a group.
 **  (3) d is the number of arguments after spec (at least 1). A row with a
-**      NULL feature is skipped and counted (n_skipped in gmm_info). TEXT,
-**      BLOB and +-Inf features are errors naming the row (1-based within
-**      the group), the argument and the value.
+**      NULL feature is skipped and counted (n_skipped in gmm_info); SQLite
+**      itself stores NaN as NULL, so a NaN row is skipped too. TEXT, BLOB
+**      and +-Inf features are errors naming the row (1-based within the
+**      group), the argument and the value.
 **  (4) A group with no usable row gives NULL. A group with fewer usable
 **      rows than k is an error that gives both numbers.
 **  (5) Each group of a GROUP BY is fitted on its own rows; every group's
@@ -80,6 +81,35 @@ static const char *const option_names[OPT_COUNT] = {
 
 #define KNOWN_OPTIONS "k, covariance_type, max_iter, tol, reg_covar, n_init, init, seed"
 
+/* "gmm_fit: option NAME must be WANT, provided VALUE". When the value has
+** the wrong JSON type, VALUE names the type too ("real 2.5", "text '2'", or
+** just true, false, null, array, object); when only its value is wrong, it
+** is the value alone ("'foo'"). */
+static void option_error(sqlite3_context *ctx, fit_state *st, const char *name, const char *want,
+                         const char *type, sqlite3_value *atom, int wrong_type) {
+  sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
+  sqlite3_str_appendf(s, "gmm_fit: option %s must be %s, provided ", name, want);
+  const char *text = (const char *)sqlite3_value_text(atom);
+  int is_scalar =
+      strcmp(type, "text") == 0 || strcmp(type, "integer") == 0 || strcmp(type, "real") == 0;
+  if (wrong_type || !is_scalar) sqlite3_str_appendall(s, type);
+  if (is_scalar) {
+    if (wrong_type) sqlite3_str_appendchar(s, 1, ' ');
+    if (strcmp(type, "text") == 0)
+      gmm_str_append_quoted(s, text ? text : "");
+    else
+      sqlite3_str_appendall(s, text ? text : "");
+  }
+  char *msg = sqlite3_str_finish(s);
+  st->failed = 1;
+  if (!msg) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  sqlite3_result_error(ctx, msg, -1);
+  sqlite3_free(msg);
+}
+
 /* One option from json_each: key, type ('integer', 'real', 'text', ...) and
 ** atom value. Returns 0 or -1 after reporting an error. */
 static int apply_option(sqlite3_context *ctx, fit_state *st, option_id id, const char *type,
@@ -101,9 +131,12 @@ static int apply_option(sqlite3_context *ctx, fit_state *st, option_id id, const
                          : id == OPT_MAX_ITER ? GMM_MAX_ITER
                          : id == OPT_N_INIT   ? GMM_MAX_N_INIT
                                               : (sqlite3_int64)0x7fffffffffffffffLL;
-      if (v < lo || v > hi) {
-        fit_error(ctx, st, "gmm_fit: option %s must be between %lld and %lld, provided %lld", name,
-                  lo, hi, v);
+      /* An integer beyond 64 bits reaches us as a REAL: out of range too. */
+      int beyond_64_bits = sqlite3_value_type(atom) != SQLITE_INTEGER;
+      if (beyond_64_bits || v < lo || v > hi) {
+        fit_error(ctx, st, "gmm_fit: option %s must be between %lld and %lld, provided %s%s", name,
+                  lo, hi, (const char *)sqlite3_value_text(atom),
+                  beyond_64_bits ? " (beyond the 64-bit integer range)" : "");
         return -1;
       }
       if (id == OPT_K)
@@ -138,10 +171,10 @@ static int apply_option(sqlite3_context *ctx, fit_state *st, option_id id, const
       int e = id == OPT_INIT ? gmm_init_from_name(v) : gmm_cov_type_from_name(v);
       if (id == OPT_COVARIANCE_TYPE && e != GMM_COV_FULL) e = -1; /* the one type of v1 */
       if (e < 0) {
-        fit_error(ctx, st, "gmm_fit: option %s must be %s, provided '%s'", name,
-                  id == OPT_INIT ? "one of 'kmeans', 'k-means++', 'random', 'random_from_data'"
-                                 : "'full'",
-                  v);
+        option_error(ctx, st, name,
+                     id == OPT_INIT ? "one of 'kmeans', 'k-means++', 'random', 'random_from_data'"
+                                    : "'full'",
+                     type, atom, 0);
         return -1;
       }
       if (id == OPT_INIT)
@@ -155,35 +188,76 @@ static int apply_option(sqlite3_context *ctx, fit_state *st, option_id id, const
   const char *want = id == OPT_TOL || id == OPT_REG_COVAR          ? "a number"
                      : id == OPT_INIT || id == OPT_COVARIANCE_TYPE ? "a string"
                                                                    : "an integer";
-  const char *text = (const char *)sqlite3_value_text(atom);
-  if (is_text)
-    fit_error(ctx, st, "gmm_fit: option %s must be %s, provided text '%s'", name, want, text);
-  else if (text)
-    fit_error(ctx, st, "gmm_fit: option %s must be %s, provided %s %s", name, want, type, text);
-  else
-    fit_error(ctx, st, "gmm_fit: option %s must be %s, provided %s", name, want, type);
+  option_error(ctx, st, name, want, type, atom, 1);
   return -1;
+}
+
+/* The JSON type of the spec through json_type(), or NULL after reporting
+** malformed JSON. */
+static char *spec_json_type(sqlite3_context *ctx, fit_state *st, sqlite3_value *spec) {
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  sqlite3_stmt *stmt = NULL;
+  char *type = NULL;
+  int rc = sqlite3_prepare_v2(db, "SELECT json_type(?1)", -1, &stmt, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_value(stmt, 1, spec);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+      type = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(stmt, 0));
+      if (!type) rc = SQLITE_NOMEM;
+    }
+  }
+  if (rc == SQLITE_NOMEM) {
+    st->failed = 1;
+    sqlite3_result_error_nomem(ctx);
+  } else if (!type) {
+    fit_error(ctx, st, "gmm_fit: argument 1 (spec) is not valid JSON: %s", sqlite3_errmsg(db));
+  }
+  sqlite3_finalize(stmt);
+  return type;
 }
 
 /* Parses a JSON object spec through json_each on this connection. */
 static int parse_json_spec(sqlite3_context *ctx, fit_state *st, sqlite3_value *spec) {
+  char *json_type = spec_json_type(ctx, st, spec);
+  if (!json_type) return -1;
+  int is_object = strcmp(json_type, "object") == 0;
+  sqlite3_free(json_type);
+  if (!is_object) {
+    sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
+    sqlite3_str_appendall(s,
+                          "gmm_fit: argument 1 (spec) must be an INTEGER k or a JSON object, "
+                          "provided TEXT ");
+    gmm_str_append_quoted(s, (const char *)sqlite3_value_text(spec));
+    char *msg = sqlite3_str_finish(s);
+    if (msg)
+      fit_error(ctx, st, "%s", msg);
+    else
+      sqlite3_result_error_nomem(ctx);
+    st->failed = 1;
+    sqlite3_free(msg);
+    return -1;
+  }
   sqlite3 *db = sqlite3_context_db_handle(ctx);
   sqlite3_stmt *stmt = NULL;
   int seen[OPT_COUNT] = {0};
-  int rc = sqlite3_prepare_v2(
-      db, "SELECT json_type(?1), key, type, atom FROM json_each(?1) WHERE json_type(?1)='object'",
-      -1, &stmt, NULL);
+  int rc = sqlite3_prepare_v2(db, "SELECT key, type, atom FROM json_each(?1)", -1, &stmt, NULL);
   if (rc != SQLITE_OK) {
-    fit_error(ctx, st, "gmm_fit: JSON options need SQLite's JSON functions: %s",
-              sqlite3_errmsg(db));
+    if (rc == SQLITE_NOMEM) {
+      st->failed = 1;
+      sqlite3_result_error_nomem(ctx);
+    } else {
+      fit_error(ctx, st, "gmm_fit: JSON options need SQLite's JSON functions: %s",
+                sqlite3_errmsg(db));
+    }
     sqlite3_finalize(stmt);
     return -1;
   }
   sqlite3_bind_value(stmt, 1, spec);
   int status = 0;
   while (status == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-    const char *key = (const char *)sqlite3_column_text(stmt, 1);
-    const char *type = (const char *)sqlite3_column_text(stmt, 2);
+    const char *key = (const char *)sqlite3_column_text(stmt, 0);
+    const char *type = (const char *)sqlite3_column_text(stmt, 1);
     if (!key || !type) {
       status = -1;
       sqlite3_result_error_nomem(ctx);
@@ -193,43 +267,37 @@ static int parse_json_spec(sqlite3_context *ctx, fit_state *st, sqlite3_value *s
     int id = 0;
     while (id < OPT_COUNT && strcmp(key, option_names[id]) != 0) id++;
     if (id == OPT_COUNT) {
-      fit_error(ctx, st, "gmm_fit: unknown option '%s' in argument 1 (spec); known options: %s",
-                key, KNOWN_OPTIONS);
+      sqlite3_str *s = sqlite3_str_new(db);
+      sqlite3_str_appendall(s, "gmm_fit: unknown option ");
+      gmm_str_append_quoted(s, key);
+      sqlite3_str_appendall(s, " in argument 1 (spec); known options: " KNOWN_OPTIONS);
+      char *msg = sqlite3_str_finish(s);
+      if (msg)
+        fit_error(ctx, st, "%s", msg);
+      else
+        sqlite3_result_error_nomem(ctx);
+      st->failed = 1;
+      sqlite3_free(msg);
       status = -1;
     } else if (seen[id]++) {
       fit_error(ctx, st, "gmm_fit: option %s is given twice", key);
       status = -1;
     } else {
-      status = apply_option(ctx, st, (option_id)id, type, sqlite3_column_value(stmt, 3));
+      status = apply_option(ctx, st, (option_id)id, type, sqlite3_column_value(stmt, 2));
     }
   }
   if (status == 0 && rc != SQLITE_DONE) {
-    if (rc == SQLITE_NOMEM) {
+    st->failed = 1;
+    if (rc == SQLITE_NOMEM)
       sqlite3_result_error_nomem(ctx);
-      st->failed = 1;
-    } else {
-      fit_error(ctx, st, "gmm_fit: argument 1 (spec) is not valid JSON: %s", sqlite3_errmsg(db));
-    }
+    else
+      fit_error(ctx, st, "gmm_fit: argument 1 (spec) could not be read: %s", sqlite3_errmsg(db));
     status = -1;
   }
   sqlite3_finalize(stmt);
   if (status != 0) return -1;
   if (!seen[OPT_K]) {
-    /* Either a JSON value that is not an object (json_each gave no row) or
-    ** an object without k. */
-    const char *text = (const char *)sqlite3_value_text(spec);
-    size_t len = text ? strlen(text) : 0;
-    while (len && (text[0] == ' ' || text[0] == '\t' || text[0] == '\n' || text[0] == '\r')) {
-      text++;
-      len--;
-    }
-    if (len && text[0] == '{')
-      fit_error(ctx, st, "gmm_fit: option k is required in argument 1 (spec)");
-    else
-      fit_error(ctx, st,
-                "gmm_fit: argument 1 (spec) must be an INTEGER k or a JSON object, "
-                "provided TEXT '%.40s'",
-                text ? text : "");
+    fit_error(ctx, st, "gmm_fit: option k is required in argument 1 (spec)");
     return -1;
   }
   return 0;

@@ -15,10 +15,11 @@ SQLITE_EXTENSION_INIT3
 ** friends embed them as JSON rather than as strings. */
 #define GMM_JSON_SUBTYPE 74
 
-#ifdef SQLITE_RESULT_SUBTYPE
-#define GMM_RESULT_SUBTYPE SQLITE_RESULT_SUBTYPE
-#else
-#define GMM_RESULT_SUBTYPE 0
+/* SQLite 3.45 asks functions that set a result subtype to say so with
+** SQLITE_RESULT_SUBTYPE. Older libraries drop flag bits they do not know, so
+** the flag is passed whatever the headers the build sees. */
+#ifndef SQLITE_RESULT_SUBTYPE
+#define SQLITE_RESULT_SUBTYPE 0x001000000
 #endif
 
 /* The core's allocator over sqlite3_malloc64 / sqlite3_free, so SQLite's
@@ -34,6 +35,12 @@ typedef enum { GMM_FEATURE_OK, GMM_FEATURE_NULL, GMM_FEATURE_ERROR } gmm_feature
 ** function, the row (when row > 0), the argument and the value. */
 gmm_feature_read gmm_read_feature(sqlite3_context *ctx, const char *fn, sqlite3_value *v,
                                   int arg_no, int feature_no, sqlite3_int64 row, double *out);
+
+/* Length in bytes of the longest prefix of text of at most max_bytes that
+** ends on a UTF-8 character boundary; and text quoted for an error message,
+** cut to 40 bytes at such a boundary with "..." when longer. */
+int gmm_utf8_prefix(const char *text, int max_bytes);
+void gmm_str_append_quoted(sqlite3_str *s, const char *text);
 
 /* Appends the shortest decimal text that reads back as exactly v (v must be
 ** finite), and JSON arrays of doubles. */
