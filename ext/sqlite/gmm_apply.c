@@ -85,12 +85,7 @@ static model_entry *entry_new(sqlite3_context *ctx, const char *fn, const unsign
     return NULL;
   }
   if (rc != GMM_OK) {
-    char *msg = sqlite3_mprintf("%s: argument 1 (model) is not a valid gmm model: %s", fn, err);
-    if (msg)
-      sqlite3_result_error(ctx, msg, -1);
-    else
-      sqlite3_result_error_nomem(ctx);
-    sqlite3_free(msg);
+    gmm_result_errorf(ctx, "%s: argument 1 (model) is not a valid gmm model: %s", fn, err);
     return NULL;
   }
   size_t k = (size_t)m->k, d = (size_t)m->d;
@@ -130,18 +125,13 @@ static model_entry *model_arg(sqlite3_context *ctx, const char *fn, sqlite3_valu
     return NULL;
   }
   if (type != SQLITE_BLOB) {
-    char *msg = sqlite3_mprintf(
-        "%s: argument 1 (model) must be a model BLOB from gmm_fit, "
-        "provided %s",
-        fn,
-        type == SQLITE_TEXT      ? "TEXT"
-        : type == SQLITE_INTEGER ? "an INTEGER"
-                                 : "a REAL");
-    if (msg)
-      sqlite3_result_error(ctx, msg, -1);
-    else
-      sqlite3_result_error_nomem(ctx);
-    sqlite3_free(msg);
+    gmm_result_errorf(ctx,
+                      "%s: argument 1 (model) must be a model BLOB from gmm_fit, "
+                      "provided %s",
+                      fn,
+                      type == SQLITE_TEXT      ? "TEXT"
+                      : type == SQLITE_INTEGER ? "an INTEGER"
+                                               : "a REAL");
     return NULL;
   }
   const unsigned char *bytes = sqlite3_value_blob(v);
@@ -181,28 +171,18 @@ static model_entry *model_arg(sqlite3_context *ctx, const char *fn, sqlite3_valu
 static model_entry *apply_args(sqlite3_context *ctx, const char *fn, int argc,
                                sqlite3_value **argv) {
   if (argc < 2) {
-    char *msg = sqlite3_mprintf(
-        "%s: expected a model and at least one feature, provided %d "
-        "argument%s",
-        fn, argc, argc == 1 ? "" : "s");
-    if (msg)
-      sqlite3_result_error(ctx, msg, -1);
-    else
-      sqlite3_result_error_nomem(ctx);
-    sqlite3_free(msg);
+    gmm_result_errorf(ctx,
+                      "%s: expected a model and at least one feature, provided %d "
+                      "argument%s",
+                      fn, argc, argc == 1 ? "" : "s");
     return NULL;
   }
   int is_null;
   model_entry *e = model_arg(ctx, fn, argv[0], &is_null);
   if (!e && !is_null) return NULL;
   if (e && e->model->d != argc - 1) {
-    char *msg = sqlite3_mprintf("%s: the model has %d feature%s, provided %d", fn, e->model->d,
-                                e->model->d == 1 ? "" : "s", argc - 1);
-    if (msg)
-      sqlite3_result_error(ctx, msg, -1);
-    else
-      sqlite3_result_error_nomem(ctx);
-    sqlite3_free(msg);
+    gmm_result_errorf(ctx, "%s: the model has %d feature%s, provided %d", fn, e->model->d,
+                      e->model->d == 1 ? "" : "s", argc - 1);
     return NULL;
   }
   int any_null = is_null;

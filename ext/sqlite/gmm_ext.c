@@ -26,6 +26,7 @@
 SQLITE_EXTENSION_INIT1
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,28 @@ static void sqlite_release(void *ctx, void *p) {
 }
 
 const gmm_allocator gmm_sqlite_allocator = {sqlite_alloc, sqlite_release, NULL};
+
+/* ---- errors: ext (3) ---- */
+
+static void result_error_text(sqlite3_context *ctx, char *msg) {
+  if (msg)
+    sqlite3_result_error(ctx, msg, -1);
+  else
+    sqlite3_result_error_nomem(ctx);
+  sqlite3_free(msg);
+}
+
+void gmm_result_errorf(sqlite3_context *ctx, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *msg = sqlite3_vmprintf(fmt, ap);
+  va_end(ap);
+  result_error_text(ctx, msg);
+}
+
+void gmm_result_error_str(sqlite3_context *ctx, sqlite3_str *s) {
+  result_error_text(ctx, sqlite3_str_finish(s));
+}
 
 /* ---- features: ext (4) ---- */
 
@@ -103,13 +126,7 @@ gmm_feature_read gmm_read_feature(sqlite3_context *ctx, const char *fn, sqlite3_
   sqlite3_str_appendf(s, "argument %d (x%d) must be a finite INTEGER or REAL, provided ", arg_no,
                       feature_no);
   describe_value(s, v);
-  char *msg = sqlite3_str_finish(s);
-  if (msg) {
-    sqlite3_result_error(ctx, msg, -1);
-    sqlite3_free(msg);
-  } else {
-    sqlite3_result_error_nomem(ctx);
-  }
+  gmm_result_error_str(ctx, s);
   return GMM_FEATURE_ERROR;
 }
 

@@ -48,18 +48,24 @@ typedef struct fit_state {
   sqlite3_int64 n_skipped;
 } fit_state;
 
+/* Reports an error and stops the group: rows after it are ignored and the
+** final step returns no model. */
 static void fit_error(sqlite3_context *ctx, fit_state *st, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   char *msg = sqlite3_vmprintf(fmt, ap);
   va_end(ap);
   st->failed = 1;
-  if (!msg) {
+  if (msg)
+    sqlite3_result_error(ctx, msg, -1);
+  else
     sqlite3_result_error_nomem(ctx);
-    return;
-  }
-  sqlite3_result_error(ctx, msg, -1);
   sqlite3_free(msg);
+}
+
+static void fit_error_str(sqlite3_context *ctx, fit_state *st, sqlite3_str *s) {
+  st->failed = 1;
+  gmm_result_error_str(ctx, s);
 }
 
 /* ---- options: gmm_fit (1) ---- */
@@ -100,14 +106,7 @@ static void option_error(sqlite3_context *ctx, fit_state *st, const char *name, 
     else
       sqlite3_str_appendall(s, text ? text : "");
   }
-  char *msg = sqlite3_str_finish(s);
-  st->failed = 1;
-  if (!msg) {
-    sqlite3_result_error_nomem(ctx);
-    return;
-  }
-  sqlite3_result_error(ctx, msg, -1);
-  sqlite3_free(msg);
+  fit_error_str(ctx, st, s);
 }
 
 /* One option from json_each: key, type ('integer', 'real', 'text', ...) and
@@ -229,13 +228,7 @@ static int parse_json_spec(sqlite3_context *ctx, fit_state *st, sqlite3_value *s
                           "gmm_fit: argument 1 (spec) must be an INTEGER k or a JSON object, "
                           "provided TEXT ");
     gmm_str_append_quoted(s, (const char *)sqlite3_value_text(spec));
-    char *msg = sqlite3_str_finish(s);
-    if (msg)
-      fit_error(ctx, st, "%s", msg);
-    else
-      sqlite3_result_error_nomem(ctx);
-    st->failed = 1;
-    sqlite3_free(msg);
+    fit_error_str(ctx, st, s);
     return -1;
   }
   sqlite3 *db = sqlite3_context_db_handle(ctx);
@@ -271,13 +264,7 @@ static int parse_json_spec(sqlite3_context *ctx, fit_state *st, sqlite3_value *s
       sqlite3_str_appendall(s, "gmm_fit: unknown option ");
       gmm_str_append_quoted(s, key);
       sqlite3_str_appendall(s, " in argument 1 (spec); known options: " KNOWN_OPTIONS);
-      char *msg = sqlite3_str_finish(s);
-      if (msg)
-        fit_error(ctx, st, "%s", msg);
-      else
-        sqlite3_result_error_nomem(ctx);
-      st->failed = 1;
-      sqlite3_free(msg);
+      fit_error_str(ctx, st, s);
       status = -1;
     } else if (seen[id]++) {
       fit_error(ctx, st, "gmm_fit: option %s is given twice", key);

@@ -26,6 +26,12 @@ SQLITE_EXTENSION_INIT3
 ** accounting and fault injection see every byte the core takes. */
 extern const gmm_allocator gmm_sqlite_allocator;
 
+/* Sets the error result: a printf-style message (SQLite's printf), or the
+** text built in s (which is finished and freed). Out of memory becomes
+** SQLITE_NOMEM. */
+void gmm_result_errorf(sqlite3_context *ctx, const char *fmt, ...);
+void gmm_result_error_str(sqlite3_context *ctx, sqlite3_str *s);
+
 /* Outcome of reading one feature argument. */
 typedef enum { GMM_FEATURE_OK, GMM_FEATURE_NULL, GMM_FEATURE_ERROR } gmm_feature_read;
 
