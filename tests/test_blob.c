@@ -483,18 +483,19 @@ static void test_stored_checksum(void **state) {
 
 /* ------------------------------------------------------------------------
 ** 5. Header (gmm.h GMM_BLOB_MAGIC, GMM_BLOB_VERSION; DESIGN section 3):
-** bytes 0..3 are "GMMb", bytes 4..7 the little-endian u32 1.
+** bytes 0..3 are "GMMb", bytes 4..7 the little-endian u32 2, the version
+** this build writes.
 ** Checks blob (3).
 */
 static void test_magic_and_version(void **state) {
   (void)state;
-  assert_int_equal(GMM_BLOB_VERSION, 1);
+  assert_int_equal(GMM_BLOB_VERSION, 2);
   gmm_model *m = fit_model(GMM_COV_FULL, NULL);
   size_t n;
   unsigned char *p = encode(m, &n);
   assert_memory_equal(p, "GMMb", 4);
   assert_memory_equal(p, GMM_BLOB_MAGIC, 4);
-  const unsigned char version[4] = {1, 0, 0, 0};
+  const unsigned char version[4] = {2, 0, 0, 0};
   assert_memory_equal(p + 4, version, 4);
   free(p);
   gmm_model_free(m);

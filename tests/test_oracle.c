@@ -5,7 +5,7 @@
 ** tests/oracle/make_fixtures.py) started from explicit initial weights,
 ** means and precisions and run for a fixed number of iterations with
 ** tol = 0. The core, started from the same parameters, must agree to 1e-6
-** relative: fit (1), (2), (3), (5), (9).
+** relative, for every covariance type: fit (1), (2), (3), (5), (9).
 **
 ** "Relative" is taken on each quantity's natural scale: weights and the
 ** log-likelihood against their own magnitude, means against the component's
@@ -38,6 +38,18 @@ static void check_close(const char *what, const char *name, int index, double go
   }
 }
 
+/* scikit-learn's variance of component j along feature p, in the case's
+** covariance shape. */
+static double variance(const sklearn_case *c, size_t j, size_t p) {
+  size_t d = (size_t)c->d;
+  switch (gmm_cov_type_from_name(c->covariance_type)) {
+    case GMM_COV_FULL: return c->covariances[j * d * d + p * d + p];
+    case GMM_COV_TIED: return c->covariances[p * d + p];
+    case GMM_COV_DIAG: return c->covariances[j * d + p];
+    default: return c->covariances[j];
+  }
+}
+
 static double last_lower_bound;
 static int last_iter;
 
@@ -55,6 +67,7 @@ static void run_case(void **state) {
   opt.max_iter = c->max_iter;
   opt.tol = 0.0;
   opt.reg_covar = c->reg_covar;
+  opt.covariance_type = (gmm_cov_type)gmm_cov_type_from_name(c->covariance_type);
   opt.weights_init = c->weights_init;
   opt.means_init = c->means_init;
   opt.precisions_init = c->precisions_init;
@@ -73,24 +86,28 @@ static void run_case(void **state) {
   size_t d = (size_t)c->d;
   for (int j = 0; j < c->k; j++) {
     check_close("weights", c->name, j, m->weights[j], c->weights[j], fabs(c->weights[j]));
-    const double *cov = c->covariances + (size_t)j * d * d;
     for (size_t p = 0; p < d; p++) {
       size_t i = (size_t)j * d + p;
-      check_close("means", c->name, (int)i, m->means[i], c->means[i], sqrt(cov[p * d + p]));
-      for (size_t q = 0; q < d; q++) {
-        double scale = sqrt(cov[p * d + p] * cov[q * d + q]);
-        size_t e = (size_t)j * d * d + p * d + q;
-        check_close("covariances", c->name, (int)e, m->covariances[e], c->covariances[e], scale);
-      }
+      check_close("means", c->name, (int)i, m->means[i], c->means[i],
+                  sqrt(variance(c, (size_t)j, p)));
     }
+  }
+  size_t n_cov = gmm_cov_len(c->k, c->d, opt.covariance_type);
+  for (size_t e = 0; e < n_cov; e++) {
+    double scale = fabs(c->covariances[e]);
+    if (opt.covariance_type == GMM_COV_FULL || opt.covariance_type == GMM_COV_TIED) {
+      size_t j = e / (d * d), p = e / d % d, q = e % d;
+      scale = sqrt(variance(c, j, p) * variance(c, j, q));
+    }
+    check_close("covariances", c->name, (int)e, m->covariances[e], c->covariances[e], scale);
   }
   gmm_model_free(m);
 }
 
 int main(void) {
-  struct CMUnitTest tests[16];
+  struct CMUnitTest tests[64];
   int n = 0;
-  for (int i = 0; i < sklearn_n_cases && n < 16; i++) {
+  for (int i = 0; i < sklearn_n_cases && n < 64; i++) {
     tests[n].name = sklearn_cases[i].name;
     tests[n].test_func = run_case;
     tests[n].setup_func = NULL;

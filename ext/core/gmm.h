@@ -25,11 +25,12 @@
 
 /* Limits. Each is enforced with an error that quotes the provided value and
 ** the maximum; see README "Limits". */
-#define GMM_MAX_K      1024      /* components */
-#define GMM_MAX_D      1000      /* features */
-#define GMM_MAX_ITER   1000000   /* max_iter */
-#define GMM_MAX_N_INIT 10000     /* n_init */
-#define GMM_MAX_PARAMS 100000000 /* doubles in one model's parameters */
+#define GMM_MAX_K          1024      /* components */
+#define GMM_MAX_D          1000      /* features */
+#define GMM_MAX_ITER       1000000   /* max_iter */
+#define GMM_MAX_N_INIT     10000     /* n_init */
+#define GMM_MAX_PARAMS     100000000 /* doubles in one model's parameters */
+#define GMM_MAX_CANDIDATES 1024      /* (k, covariance type) pairs of one selection */
 
 typedef enum gmm_status {
   GMM_OK = 0,
@@ -74,12 +75,17 @@ typedef struct gmm_options {
   gmm_init_method init;
   uint64_t seed;
   /* Optional explicit initial parameters (NULL: from the init method), in
-  ** scikit-learn's meaning: weights k, means k x d, precisions (inverse
-  ** covariances) k x d x d for full covariance. When all three are given no
-  ** other initialisation runs. Not stored in the model. */
+  ** scikit-learn's meaning and shapes: weights k, means k x d, precisions
+  ** (inverse covariances) k x d x d for full, d x d for tied, k x d for
+  ** diag, k for spherical. When all three are given no other
+  ** initialisation runs. Not stored in the model. */
   const double *weights_init;
   const double *means_init;
   const double *precisions_init;
+  /* Optional warm start: EM starts from this model's weights, means and
+  ** covariances (its k, d and covariance type must match); n_init is then
+  ** 1 and no other initialisation runs. */
+  const struct gmm_model *warm_start;
 } gmm_options;
 
 /* scikit-learn's defaults: full, max_iter 100, tol 1e-3, reg_covar 1e-6,
@@ -97,6 +103,17 @@ const char *gmm_init_name(gmm_init_method m);
 int gmm_cov_type_from_name(const char *name);
 int gmm_init_from_name(const char *name);
 
+/* One candidate of a model selection (gmm_fit_select). */
+typedef struct gmm_candidate {
+  int k;
+  gmm_cov_type covariance_type;
+  int failed; /* 1 when EM could not fit it (then the numbers are 0) */
+  int converged;
+  int n_iter;
+  double log_likelihood; /* total, under its final parameters */
+  double bic;
+} gmm_candidate;
+
 /* What happened during the fit that produced a model. */
 typedef struct gmm_summary {
   double n_samples;      /* rows used (sum of weights when weighted) */
@@ -107,6 +124,8 @@ typedef struct gmm_summary {
   int best_init;         /* 0-based index of the winning initialisation */
   int n_empty;           /* components whose responsibility mass fell below
                             one row's worth of 1e-10 at the last M-step */
+  int weighted;          /* 1 when the rows carried weights */
+  int warm_started;      /* 1 when EM started from another model */
 } gmm_summary;
 
 /* A fitted (or decoded) model. One allocation owns every array. */
@@ -115,21 +134,31 @@ typedef struct gmm_model {
   gmm_cov_type covariance_type;
   double *weights;     /* k, non-negative, sum 1 */
   double *means;       /* k x d */
-  double *covariances; /* full: k x d x d, symmetric positive definite */
+  double *covariances; /* scikit-learn's shapes: full k x d x d, tied d x d
+                          (symmetric positive definite), diag k x d,
+                          spherical k (positive) */
   /* Derived by gmm_model_prepare, never serialised: */
-  double *prec_chol;   /* full: k x d x d, W_j = inverse of the lower Cholesky
-                          factor of covariance j (lower triangular), so that
-                          (x-mu)' S^-1 (x-mu) = |W (x-mu)|^2 */
+  double *prec_chol;   /* full, tied: W = inverse of the lower Cholesky factor
+                          of the covariance (lower triangular), so that
+                          (x-mu)' S^-1 (x-mu) = |W (x-mu)|^2; diag,
+                          spherical: 1/sqrt(variance). Shaped as covariances. */
   double *log_norm;    /* k: log w_j - d/2 log(2 pi) + log det W_j */
-  gmm_options options; /* the options of the fit (init pointers NULL) */
+  gmm_options options; /* the options of the fit (pointers NULL) */
   gmm_summary summary;
+  gmm_candidate *candidates; /* n_candidates, when the model won a selection */
+  int n_candidates;
   gmm_allocator allocator;
 } gmm_model;
+
+/* Doubles in a covariance-shaped array of type t. */
+size_t gmm_cov_len(int k, int d, gmm_cov_type t);
 
 /* Allocates a model with uninitialised parameters. Returns NULL when memory
 ** is short or the sizes overflow. */
 gmm_model *gmm_model_new(int k, int d, gmm_cov_type t, const gmm_allocator *a);
 void gmm_model_free(gmm_model *m);
+/* Gives m a copy of n candidates; GMM_ENOMEM when memory is short. */
+gmm_status gmm_model_set_candidates(gmm_model *m, const gmm_candidate *c, int n);
 
 /* Computes prec_chol and log_norm from weights and covariances. Returns
 ** GMM_EFIT (with the component in err) when a covariance is not positive
@@ -169,10 +198,38 @@ typedef void (*gmm_trace_fn)(void *ctx, int init, int iter, double lower_bound);
 gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_allocator *a,
                    gmm_trace_fn trace, void *trace_ctx, gmm_model **out, char *err, size_t err_len);
 
+/* Model selection: fits every (k, covariance type) pair of the lists on
+** the same rows with the other options of opt, and returns the candidate
+** with the lowest BIC (the first on ties), carrying the list of all
+** candidates. Candidates that cannot be fitted are recorded as failed; the
+** call fails only when all do. Explicit initial parameters and warm starts
+** do not combine with selection. */
+gmm_status gmm_fit_select(const gmm_data *data, const gmm_options *opt, const int *ks, int n_k,
+                          const gmm_cov_type *types, int n_types, const gmm_allocator *a,
+                          gmm_model **out, char *err, size_t err_len);
+
+/* Sorts the rows (and their weights, when w is not NULL) into a canonical
+** order, lexicographic on the features then the weight, so that a fit of
+** the same set of rows does not depend on the order they came in. -0.0 is
+** made +0.0 first. In place, O(n log n), no allocation. */
+void gmm_canonical_order(double *x, double *w, size_t n, int d);
+
+/* ---- Sampling (gmm_sample.c) ---- */
+
+typedef struct gmm_sampler gmm_sampler;
+/* A sampler of m (it copies what it needs) seeded with seed: the same seed
+** gives the same sequence of draws. */
+gmm_status gmm_sampler_new(const gmm_model *m, uint64_t seed, const gmm_allocator *a,
+                           gmm_sampler **out);
+/* Draws one row: a component j with probability weights[j], then x from
+** N(means[j], covariance j). Writes d doubles to x. */
+void gmm_sampler_draw(gmm_sampler *s, double *x, int *component);
+void gmm_sampler_free(gmm_sampler *s);
+
 /* ---- Model BLOB codec (gmm_blob.c) ---- */
 
 #define GMM_BLOB_MAGIC   "GMMb"
-#define GMM_BLOB_VERSION 1
+#define GMM_BLOB_VERSION 2 /* the version written; 1 and 2 are read */
 
 /* Exact encoded size, or 0 when it would overflow. */
 size_t gmm_blob_size(const gmm_model *m);

@@ -1,14 +1,15 @@
 /*
 ** gmm_blob.c -- the model BLOB: a fitted model as portable bytes.
 **
-** Format version 1, every field little-endian, doubles as IEEE-754 binary64:
+** Every field is little-endian, doubles are IEEE-754 binary64. Format
+** version 2 (written by this build):
 **
 **   offset  size  field
 **        0     4  magic "GMMb"
-**        4     4  u32 format version (1)
+**        4     4  u32 format version (2)
 **        8     4  u32 k                 (1 .. GMM_MAX_K)
 **       12     4  u32 d                 (1 .. GMM_MAX_D)
-**       16     4  u32 covariance type   (0 full; the only type of version 1)
+**       16     4  u32 covariance type   (0 full, 1 tied, 2 diag, 3 spherical)
 **       20     4  u32 init method       (0 kmeans, 1 k-means++, 2 random, 3 random_from_data)
 **       24     4  u32 max_iter
 **       28     4  u32 n_init
@@ -19,22 +20,37 @@
 **       64     8  i64 n_skipped
 **       72     8  f64 log_likelihood    (total, under the final parameters)
 **       80     4  u32 n_iter
-**       84     4  u32 flags             (bit 0: converged; other bits 0)
+**       84     4  u32 flags             (bit 0 converged, bit 1 weighted rows,
+**                                        bit 2 warm-started; other bits 0)
 **       88     4  u32 best_init
 **       92     4  u32 n_empty
-**       96  8k    weights
+**       96     4  u32 n_candidates      (0, or the candidates of a selection)
+**      100     4  u32 reserved, 0
+**      104  8k    weights
 **         8kd     means, k x d row-major
-**         8kd(d+1)/2  covariances: each component's lower triangle, row by row
+**         ...     covariances, only what the type needs: full, each
+**                 component's lower triangle row by row (k d(d+1)/2);
+**                 tied, the one lower triangle (d(d+1)/2); diag, k x d
+**                 variances; spherical, k variances
+**         32 each candidates: u32 k, u32 covariance type, u32 flags (bit 0
+**                 failed, bit 1 converged), u32 n_iter, f64 log_likelihood,
+**                 f64 bic
 **   last   8      u64 FNV-1a 64 checksum of every byte before it
+**
+** Format version 1 (read forever): the same first 96 bytes with flags bit
+** 0 only and covariance type 0 (full), then weights, means and full
+** covariances as above, no candidates, and the checksum.
 **
 ** Requirements (tests cite them as "blob (N)"):
 **  (1) Encoding is deterministic: the same model gives the same bytes.
 **  (2) The decoder reads nothing before it has checked that the length is
-**      exactly the one the header's k and d imply.
+**      exactly the one the header's version, k, d, covariance type and
+**      number of candidates imply.
 **  (3) Every byte is validated: magic, version, ranges of every field, the
 **      checksum, finite parameters, weights >= 0 summing to 1 (1e-9),
-**      symmetric positive definite covariances. Anything else is
-**      GMM_ECORRUPT with a sentence that says what is wrong.
+**      positive definite covariances, candidates that include the model.
+**      Anything else is GMM_ECORRUPT with a sentence that says what is
+**      wrong.
 **  (4) Every format version ever written stays readable (one fixture per
 **      version in tests/fixtures/).
 */
@@ -43,8 +59,10 @@
 #include <math.h>
 #include <string.h>
 
-#define HEADER_BYTES   96
-#define CHECKSUM_BYTES 8
+#define HEADER_BYTES_V1 96
+#define HEADER_BYTES    104
+#define CANDIDATE_BYTES 32
+#define CHECKSUM_BYTES  8
 
 static uint64_t fnv1a64(const unsigned char *p, size_t n) {
   uint64_t h = 0xcbf29ce484222325ULL;
@@ -88,14 +106,38 @@ static double get_f64(const unsigned char *p) {
   return v;
 }
 
-/* Doubles of parameters for k, d (full covariance, lower triangles). */
-static size_t param_count(size_t k, size_t d) {
-  return k + k * d + k * d * (d + 1) / 2;
+/* Doubles stored for the covariances of type t: blob layout above. */
+static size_t stored_cov_len(size_t k, size_t d, gmm_cov_type t) {
+  switch (t) {
+    case GMM_COV_FULL: return k * d * (d + 1) / 2;
+    case GMM_COV_TIED: return d * (d + 1) / 2;
+    case GMM_COV_DIAG: return k * d;
+    case GMM_COV_SPHERICAL: return k;
+  }
+  return 0;
+}
+
+/* Exact byte length of a BLOB of this shape. k and d are within their
+** limits, so nothing overflows. */
+static size_t blob_len(uint32_t version, size_t k, size_t d, gmm_cov_type t, size_t n_cand) {
+  size_t header = version == 1 ? HEADER_BYTES_V1 : HEADER_BYTES;
+  return header + 8 * (k + k * d + stored_cov_len(k, d, t)) + CANDIDATE_BYTES * n_cand +
+         CHECKSUM_BYTES;
 }
 
 size_t gmm_blob_size(const gmm_model *m) {
-  if (m->k < 1 || m->k > GMM_MAX_K || m->d < 1 || m->d > GMM_MAX_D) return 0;
-  return HEADER_BYTES + 8 * param_count((size_t)m->k, (size_t)m->d) + CHECKSUM_BYTES;
+  if (m->k < 1 || m->k > GMM_MAX_K || m->d < 1 || m->d > GMM_MAX_D ||
+      (unsigned)m->covariance_type > GMM_COV_SPHERICAL || m->n_candidates < 0 ||
+      m->n_candidates > GMM_MAX_CANDIDATES)
+    return 0;
+  return blob_len(GMM_BLOB_VERSION, (size_t)m->k, (size_t)m->d, m->covariance_type,
+                  (size_t)m->n_candidates);
+}
+
+/* Whether stored covariance doubles are the lower triangles of d x d
+** matrices (full, tied) rather than variances (diag, spherical). */
+static int is_matrix_type(gmm_cov_type t) {
+  return t == GMM_COV_FULL || t == GMM_COV_TIED;
 }
 
 void gmm_blob_write(const gmm_model *m, unsigned char *out) {
@@ -117,16 +159,34 @@ void gmm_blob_write(const gmm_model *m, unsigned char *out) {
   put_u64(out + 64, (uint64_t)s->n_skipped);
   put_f64(out + 72, s->log_likelihood);
   put_u32(out + 80, (uint32_t)s->n_iter);
-  put_u32(out + 84, s->converged ? 1u : 0u);
+  put_u32(out + 84,
+          (s->converged ? 1u : 0u) | (s->weighted ? 2u : 0u) | (s->warm_started ? 4u : 0u));
   put_u32(out + 88, (uint32_t)s->best_init);
   put_u32(out + 92, (uint32_t)s->n_empty);
+  put_u32(out + 96, (uint32_t)m->n_candidates);
+  put_u32(out + 100, 0);
   unsigned char *p = out + HEADER_BYTES;
   for (size_t j = 0; j < k; j++, p += 8) put_f64(p, m->weights[j]);
   for (size_t i = 0; i < k * d; i++, p += 8) put_f64(p, m->means[i]);
-  for (size_t j = 0; j < k; j++) {
-    const double *c = m->covariances + j * d * d;
-    for (size_t r = 0; r < d; r++)
-      for (size_t q = 0; q <= r; q++, p += 8) put_f64(p, c[r * d + q]);
+  if (is_matrix_type(m->covariance_type)) {
+    size_t n_mats = m->covariance_type == GMM_COV_FULL ? k : 1;
+    for (size_t j = 0; j < n_mats; j++) {
+      const double *c = m->covariances + j * d * d;
+      for (size_t r = 0; r < d; r++)
+        for (size_t q = 0; q <= r; q++, p += 8) put_f64(p, c[r * d + q]);
+    }
+  } else {
+    size_t n_var = gmm_cov_len(m->k, m->d, m->covariance_type);
+    for (size_t i = 0; i < n_var; i++, p += 8) put_f64(p, m->covariances[i]);
+  }
+  for (int c = 0; c < m->n_candidates; c++, p += CANDIDATE_BYTES) {
+    const gmm_candidate *cand = &m->candidates[c];
+    put_u32(p, (uint32_t)cand->k);
+    put_u32(p + 4, (uint32_t)cand->covariance_type);
+    put_u32(p + 8, (cand->failed ? 1u : 0u) | (cand->converged ? 2u : 0u));
+    put_u32(p + 12, (uint32_t)cand->n_iter);
+    put_f64(p + 16, cand->log_likelihood);
+    put_f64(p + 24, cand->bic);
   }
   size_t body = (size_t)(p - out);
   put_u64(p, fnv1a64(out, body));
@@ -139,8 +199,10 @@ uint64_t gmm_blob_stored_checksum(const unsigned char *p, size_t n) {
 #define CORRUPT(...) gmm_errorf(err, err_len, GMM_ECORRUPT, __VA_ARGS__)
 
 /* Checks the header fields that do not need the parameters: blob (3). */
-static gmm_status check_header(const unsigned char *p, gmm_options *o, gmm_summary *s, char *err,
+static gmm_status check_header(const unsigned char *p, uint32_t version, gmm_model *m, char *err,
                                size_t err_len) {
+  gmm_options *o = &m->options;
+  gmm_summary *s = &m->summary;
   uint32_t init = get_u32(p + 20), max_iter = get_u32(p + 24), n_init = get_u32(p + 28);
   uint32_t n_iter = get_u32(p + 80), flags = get_u32(p + 84);
   uint32_t best_init = get_u32(p + 88), n_empty = get_u32(p + 92);
@@ -164,18 +226,23 @@ static gmm_status check_header(const unsigned char *p, gmm_options *o, gmm_summa
   if (s->n_skipped < 0) return CORRUPT("n_skipped is negative");
   if (!isfinite(s->log_likelihood)) return CORRUPT("the log-likelihood is not finite");
   if (n_iter > max_iter) return CORRUPT("n_iter %u exceeds max_iter %u", n_iter, max_iter);
-  if (flags > 1) return CORRUPT("unknown flags 0x%x", flags);
+  if (flags > (version == 1 ? 1u : 7u)) return CORRUPT("unknown flags 0x%x", flags);
   if (best_init >= n_init) return CORRUPT("best_init %u is not below n_init %u", best_init, n_init);
   if (n_empty > (uint32_t)o->k) return CORRUPT("n_empty %u exceeds k", n_empty);
+  if (version >= 2 && get_u32(p + 100) != 0) return CORRUPT("reserved bytes are not zero");
   s->n_iter = (int)n_iter;
-  s->converged = (int)flags;
+  s->converged = (flags & 1u) != 0;
+  s->weighted = (flags & 2u) != 0;
+  s->warm_started = (flags & 4u) != 0;
   s->best_init = (int)best_init;
   s->n_empty = (int)n_empty;
   return GMM_OK;
 }
 
-/* Reads and checks the parameters: blob (3). */
-static gmm_status read_params(const unsigned char *p, gmm_model *m, char *err, size_t err_len) {
+/* Reads and checks the parameters: blob (3). Returns the position after
+** them. */
+static gmm_status read_params(const unsigned char **pp, gmm_model *m, char *err, size_t err_len) {
+  const unsigned char *p = *pp;
   size_t k = (size_t)m->k, d = (size_t)m->d;
   double sum = 0.0;
   for (size_t j = 0; j < k; j++, p += 8) {
@@ -189,43 +256,98 @@ static gmm_status read_params(const unsigned char *p, gmm_model *m, char *err, s
     if (!isfinite(m->means[i]))
       return CORRUPT("mean %zu of component %zu is not finite", i % d, i / d);
   }
-  for (size_t j = 0; j < k; j++) {
-    double *c = m->covariances + j * d * d;
-    for (size_t r = 0; r < d; r++)
-      for (size_t q = 0; q <= r; q++, p += 8) {
-        double v = get_f64(p);
-        if (!isfinite(v)) return CORRUPT("covariance %zu is not finite", j);
-        c[r * d + q] = c[q * d + r] = v;
-      }
+  if (is_matrix_type(m->covariance_type)) {
+    size_t n_mats = m->covariance_type == GMM_COV_FULL ? k : 1;
+    for (size_t j = 0; j < n_mats; j++) {
+      double *c = m->covariances + j * d * d;
+      for (size_t r = 0; r < d; r++)
+        for (size_t q = 0; q <= r; q++, p += 8) {
+          double v = get_f64(p);
+          if (!isfinite(v)) return CORRUPT("covariance %zu is not finite", j);
+          c[r * d + q] = c[q * d + r] = v;
+        }
+    }
+  } else {
+    size_t n_var = gmm_cov_len(m->k, m->d, m->covariance_type);
+    for (size_t i = 0; i < n_var; i++, p += 8) {
+      m->covariances[i] = get_f64(p);
+      if (!isfinite(m->covariances[i])) return CORRUPT("variance %zu is not finite", i);
+    }
   }
   char why[128];
   if (gmm_model_prepare(m, why, sizeof why) != GMM_OK) return CORRUPT("%s", why);
+  *pp = p;
   return GMM_OK;
+}
+
+/* Reads and checks the candidates of a selection: blob (3). */
+static gmm_status read_candidates(const unsigned char *p, gmm_model *m, gmm_candidate *c, int n,
+                                  char *err, size_t err_len) {
+  int has_self = 0;
+  for (int i = 0; i < n; i++, p += CANDIDATE_BYTES) {
+    uint32_t k = get_u32(p), type = get_u32(p + 4), flags = get_u32(p + 8);
+    uint32_t n_iter = get_u32(p + 12);
+    if (k < 1 || k > GMM_MAX_K) return CORRUPT("candidate %d has k = %u", i, k);
+    if (type > GMM_COV_SPHERICAL) return CORRUPT("candidate %d has covariance type %u", i, type);
+    if (flags > 3) return CORRUPT("candidate %d has unknown flags 0x%x", i, flags);
+    if (n_iter > GMM_MAX_ITER) return CORRUPT("candidate %d has n_iter %u", i, n_iter);
+    c[i].k = (int)k;
+    c[i].covariance_type = (gmm_cov_type)type;
+    c[i].failed = (flags & 1u) != 0;
+    c[i].converged = (flags & 2u) != 0;
+    c[i].n_iter = (int)n_iter;
+    c[i].log_likelihood = get_f64(p + 16);
+    c[i].bic = get_f64(p + 24);
+    if (!isfinite(c[i].log_likelihood) || !isfinite(c[i].bic))
+      return CORRUPT("candidate %d has a non-finite log-likelihood or BIC", i);
+    has_self |= !c[i].failed && c[i].k == m->k && c[i].covariance_type == m->covariance_type;
+  }
+  if (!has_self) return CORRUPT("the model is not among its candidates");
+  return gmm_model_set_candidates(m, c, n) == GMM_OK
+             ? GMM_OK
+             : gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
 }
 
 gmm_status gmm_blob_read(const unsigned char *p, size_t n, const gmm_allocator *a, gmm_model **out,
                          char *err, size_t err_len) {
   *out = NULL;
-  if (n < HEADER_BYTES + CHECKSUM_BYTES)
+  if (n < HEADER_BYTES_V1 + CHECKSUM_BYTES)
     return CORRUPT("it is too short (%zu bytes; the smallest model has %d)", n,
-                   HEADER_BYTES + CHECKSUM_BYTES);
+                   HEADER_BYTES_V1 + CHECKSUM_BYTES);
   if (memcmp(p, GMM_BLOB_MAGIC, 4) != 0) return CORRUPT("it does not start with the gmm magic");
   uint32_t version = get_u32(p + 4);
-  if (version != GMM_BLOB_VERSION)
-    return CORRUPT("format version %u is not one this build reads (1)", version);
+  if (version < 1 || version > GMM_BLOB_VERSION)
+    return CORRUPT("format version %u is not one this build reads (1 to %d)", version,
+                   GMM_BLOB_VERSION);
+  if (version >= 2 && n < HEADER_BYTES + CHECKSUM_BYTES)
+    return CORRUPT("it is too short (%zu bytes; a version %u model has at least %d)", n, version,
+                   HEADER_BYTES + CHECKSUM_BYTES);
   uint32_t k = get_u32(p + 8), d = get_u32(p + 12), cov = get_u32(p + 16);
+  uint32_t n_cand = version >= 2 ? get_u32(p + 96) : 0;
   if (k < 1 || k > GMM_MAX_K) return CORRUPT("k = %u is out of range (1 .. %d)", k, GMM_MAX_K);
   if (d < 1 || d > GMM_MAX_D) return CORRUPT("d = %u is out of range (1 .. %d)", d, GMM_MAX_D);
-  if (cov != GMM_COV_FULL) return CORRUPT("covariance type %u is not one of format version 1", cov);
-  size_t want = HEADER_BYTES + 8 * param_count(k, d) + CHECKSUM_BYTES;
-  if (n != want) return CORRUPT("it has %zu bytes, but k = %u and d = %u need %zu", n, k, d, want);
+  if (cov > GMM_COV_SPHERICAL || (version == 1 && cov != GMM_COV_FULL))
+    return CORRUPT("covariance type %u is not one of format version %u", cov, version);
+  if (n_cand > GMM_MAX_CANDIDATES)
+    return CORRUPT("%u candidates, maximum %d", n_cand, GMM_MAX_CANDIDATES);
+  size_t want = blob_len(version, k, d, (gmm_cov_type)cov, n_cand);
+  if (n != want)
+    return CORRUPT("it has %zu bytes, but its header (k = %u, d = %u) needs %zu", n, k, d, want);
   if (fnv1a64(p, n - CHECKSUM_BYTES) != gmm_blob_stored_checksum(p, n))
     return CORRUPT("the checksum does not match its contents");
 
-  gmm_model *m = gmm_model_new((int)k, (int)d, GMM_COV_FULL, a);
-  if (!m) return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
-  gmm_status rc = check_header(p, &m->options, &m->summary, err, err_len);
-  if (rc == GMM_OK) rc = read_params(p + HEADER_BYTES, m, err, err_len);
+  gmm_model *m = gmm_model_new((int)k, (int)d, (gmm_cov_type)cov, a);
+  gmm_candidate *cand = n_cand ? gmm_alloc_array(a, n_cand, sizeof *cand) : NULL;
+  if (!m || (n_cand && !cand)) {
+    gmm_model_free(m);
+    gmm_release(a, cand);
+    return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
+  }
+  const unsigned char *body = p + (version == 1 ? HEADER_BYTES_V1 : HEADER_BYTES);
+  gmm_status rc = check_header(p, version, m, err, err_len);
+  if (rc == GMM_OK) rc = read_params(&body, m, err, err_len);
+  if (rc == GMM_OK && n_cand) rc = read_candidates(body, m, cand, (int)n_cand, err, err_len);
+  gmm_release(a, cand);
   if (rc != GMM_OK) {
     gmm_model_free(m);
     return rc;

@@ -15,10 +15,13 @@
 **  (4) Rows are processed in fixed chunks of GMM_CHUNK_ROWS whose partial
 **      statistics are added in chunk order, so sums do not depend on how the
 **      work is split.
-**  (5) The M-step is scikit-learn's: nk = sum of responsibilities + 10 eps,
-**      weights nk / sum(nk), covariances the responsibility-weighted scatter
-**      plus reg_covar on the diagonal. A component that empties keeps its
-**      mean and gets a covariance of reg_covar I; it is counted in n_empty.
+**  (5) The M-step is scikit-learn's for each covariance type: nk = sum of
+**      responsibilities + 10 eps, weights nk / sum(nk); full: each
+**      component's responsibility-weighted scatter; tied: the scatters
+**      summed over components, divided by sum(nk); diag: their diagonals;
+**      spherical: the mean of the diagonal; reg_covar added to every
+**      variance. A component that empties keeps its mean and gets a
+**      covariance of reg_covar I; it is counted in n_empty.
 **  (6) An initialisation whose covariance stops being positive definite is
 **      abandoned; the fit fails (GMM_EFIT) only when every one is.
 **  (7) The winner is the initialisation with the highest log-likelihood under
@@ -26,7 +29,14 @@
 **      the summary and BIC/AIC report.
 **  (8) Same rows, same order, same options: the same model, bit for bit.
 **  (9) Explicit weights_init / means_init / precisions_init replace what the
-**      init method gives; when all three are given it does not run.
+**      init method gives; when all three are given it does not run. A warm
+**      start begins from another model's parameters, with one
+**      initialisation.
+** (10) Row weights w_i >= 0 multiply each row's responsibilities and its
+**      log-likelihood; n_samples is their sum. Rows of weight 0 take no
+**      part; at least k rows must have a positive weight.
+** (11) Selection (gmm_fit_select) fits every candidate on the same rows and
+**      keeps the lowest BIC, the first on ties.
 */
 #include "gmm_internal.h"
 
@@ -41,14 +51,24 @@
 
 /* ---- sufficient statistics ---- */
 
-gmm_status gmm_stats_init(gmm_stats *st, int k, int d, const gmm_allocator *a) {
-  size_t kk = (size_t)k, dd = (size_t)d;
+/* s2 holds k full d x d scatters, or only their diagonals (k x d). */
+static size_t s2_len(const gmm_stats *st) {
+  size_t kk = (size_t)st->k, dd = (size_t)st->d;
+  return st->diag_only ? kk * dd : kk * dd * dd;
+}
+
+static size_t stats_len(const gmm_stats *st) {
+  return (size_t)st->k * (1 + (size_t)st->d) + s2_len(st);
+}
+
+gmm_status gmm_stats_init(gmm_stats *st, int k, int d, int diag_only, const gmm_allocator *a) {
   st->k = k;
   st->d = d;
-  st->nk = gmm_alloc_array(a, kk * (1 + dd + dd * dd), sizeof(double));
+  st->diag_only = diag_only;
+  st->nk = gmm_alloc_array(a, stats_len(st), sizeof(double));
   if (!st->nk) return GMM_ENOMEM;
-  st->s1 = st->nk + kk;
-  st->s2 = st->s1 + kk * dd;
+  st->s1 = st->nk + k;
+  st->s2 = st->s1 + (size_t)k * (size_t)d;
   return GMM_OK;
 }
 
@@ -58,15 +78,23 @@ void gmm_stats_free(gmm_stats *st, const gmm_allocator *a) {
 }
 
 void gmm_stats_zero(gmm_stats *st) {
-  size_t kk = (size_t)st->k, dd = (size_t)st->d;
-  memset(st->nk, 0, kk * (1 + dd + dd * dd) * sizeof(double));
+  memset(st->nk, 0, stats_len(st) * sizeof(double));
 }
 
 void gmm_stats_add_row(gmm_stats *st, int j, double r, const double *a) {
   size_t dd = (size_t)st->d;
   double *s1 = st->s1 + (size_t)j * dd;
-  double *s2 = st->s2 + (size_t)j * dd * dd;
   st->nk[j] += r;
+  if (st->diag_only) {
+    double *s2 = st->s2 + (size_t)j * dd;
+    for (size_t p = 0; p < dd; p++) {
+      double ra = r * a[p];
+      s1[p] += ra;
+      s2[p] += ra * a[p];
+    }
+    return;
+  }
+  double *s2 = st->s2 + (size_t)j * dd * dd;
   for (size_t p = 0; p < dd; p++) {
     double ra = r * a[p];
     s1[p] += ra;
@@ -76,8 +104,7 @@ void gmm_stats_add_row(gmm_stats *st, int j, double r, const double *a) {
 }
 
 void gmm_stats_merge(gmm_stats *dst, const gmm_stats *src) {
-  size_t kk = (size_t)dst->k, dd = (size_t)dst->d;
-  size_t len = kk * (1 + dd + dd * dd);
+  size_t len = stats_len(dst);
   for (size_t i = 0; i < len; i++) dst->nk[i] += src->nk[i];
 }
 
@@ -107,32 +134,58 @@ void gmm_data_mean(const gmm_data *data, double *mean) {
 /* New parameters from statistics taken around shift (k x d). Returns the
 ** number of empty components. */
 static int m_step(gmm_model *m, const gmm_stats *st, const double *shift, double reg_covar) {
-  size_t dd = (size_t)m->d;
+  size_t kk = (size_t)m->k, dd = (size_t)m->d;
+  gmm_cov_type type = m->covariance_type;
   int n_empty = 0;
   double nk_total = 0.0;
-  for (int j = 0; j < m->k; j++) nk_total += st->nk[j] + 10 * DBL_EPSILON;
-  for (int j = 0; j < m->k; j++) {
+  for (size_t j = 0; j < kk; j++) nk_total += st->nk[j] + 10 * DBL_EPSILON;
+  if (type == GMM_COV_TIED) memset(m->covariances, 0, dd * dd * sizeof(double));
+  for (size_t j = 0; j < kk; j++) {
     double raw = st->nk[j];
     double nk = raw + 10 * DBL_EPSILON;
     if (raw < GMM_EMPTY_MASS) n_empty++;
     m->weights[j] = nk / nk_total;
-    const double *s1 = st->s1 + (size_t)j * dd;
-    const double *s2 = st->s2 + (size_t)j * dd * dd;
-    double *mu = m->means + (size_t)j * dd;
-    double *cov = m->covariances + (size_t)j * dd * dd;
+    const double *s1 = st->s1 + j * dd;
+    double *mu = m->means + j * dd;
     double delta[GMM_MAX_D];
     for (size_t p = 0; p < dd; p++) {
       delta[p] = s1[p] / nk;
-      mu[p] = shift[(size_t)j * dd + p] + delta[p];
+      mu[p] = shift[j * dd + p] + delta[p];
     }
-    for (size_t p = 0; p < dd; p++) {
-      for (size_t q = 0; q <= p; q++) {
-        double c = s2[p * dd + q] / nk - delta[p] * delta[q];
-        cov[p * dd + q] = c;
-        cov[q * dd + p] = c;
+    if (st->diag_only) {
+      const double *s2 = st->s2 + j * dd;
+      double *var = type == GMM_COV_DIAG ? m->covariances + j * dd : NULL;
+      double sum = 0.0;
+      for (size_t p = 0; p < dd; p++) {
+        double v = s2[p] / nk - delta[p] * delta[p] + reg_covar;
+        if (var) var[p] = v;
+        sum += v;
       }
-      cov[p * dd + p] += reg_covar;
+      if (type == GMM_COV_SPHERICAL) m->covariances[j] = sum / (double)dd;
+      continue;
     }
+    const double *s2 = st->s2 + j * dd * dd;
+    if (type == GMM_COV_FULL) {
+      double *cov = m->covariances + j * dd * dd;
+      for (size_t p = 0; p < dd; p++)
+        for (size_t q = 0; q <= p; q++)
+          cov[p * dd + q] = cov[q * dd + p] = s2[p * dd + q] / nk - delta[p] * delta[q];
+    } else {
+      /* tied: the within-component scatters, summed (lower triangle). */
+      for (size_t p = 0; p < dd; p++)
+        for (size_t q = 0; q <= p; q++)
+          m->covariances[p * dd + q] += s2[p * dd + q] - nk * delta[p] * delta[q];
+    }
+  }
+  if (type == GMM_COV_TIED) {
+    for (size_t p = 0; p < dd; p++)
+      for (size_t q = 0; q <= p; q++)
+        m->covariances[q * dd + p] = m->covariances[p * dd + q] /= nk_total;
+  }
+  if (type == GMM_COV_FULL || type == GMM_COV_TIED) {
+    size_t n_mats = type == GMM_COV_FULL ? kk : 1;
+    for (size_t j = 0; j < n_mats; j++)
+      for (size_t p = 0; p < dd; p++) m->covariances[j * dd * dd + p * dd + p] += reg_covar;
   }
   return n_empty;
 }
@@ -165,21 +218,7 @@ static double em_pass(const gmm_model *m, const gmm_data *data, em_work *w, int 
     for (size_t i = start; i < end; i++) {
       double weight = gmm_row_weight(data, i);
       if (weight == 0.0) continue;
-      const double *x = data->x + i * dd;
-      for (int j = 0; j < k; j++) {
-        const double *mu = m->means + (size_t)j * dd;
-        const double *prec = m->prec_chol + (size_t)j * dd * dd;
-        double *diff = w->diff + (size_t)j * dd;
-        for (size_t p = 0; p < dd; p++) diff[p] = x[p] - mu[p];
-        double q = 0.0;
-        for (size_t p = 0; p < dd; p++) {
-          const double *prec_p = prec + p * dd;
-          double z = 0.0;
-          for (size_t r = 0; r <= p; r++) z += prec_p[r] * diff[r];
-          q += z * z;
-        }
-        w->log_p[j] = m->log_norm[j] - 0.5 * q;
-      }
+      gmm_model_log_prob(m, data->x + i * dd, w->diff, w->log_p);
       double lse = gmm_log_sum_exp(w->log_p, k);
       ll_chunk += weight * lse;
       if (!with_stats || !isfinite(lse)) continue;
@@ -196,7 +235,29 @@ static double em_pass(const gmm_model *m, const gmm_data *data, em_work *w, int 
 
 /* ---- initial parameters: fit (9) ---- */
 
-static gmm_status check_explicit_init(const gmm_options *opt, int d, double *work, double *inv,
+/* Covariances from scikit-learn-shaped precisions: inverses of the d x d
+** matrices (full, tied), reciprocals of the variances (diag, spherical).
+** work holds d x d doubles. Returns the index of the first precision that
+** is not positive definite, or -1. */
+static int covariances_from_precisions(const double *prec, double *cov, int k, int d,
+                                       gmm_cov_type type, double *work) {
+  size_t dd = (size_t)d;
+  if (type == GMM_COV_FULL || type == GMM_COV_TIED) {
+    int n_mats = type == GMM_COV_FULL ? k : 1;
+    for (int j = 0; j < n_mats; j++)
+      if (gmm_spd_inverse(prec + (size_t)j * dd * dd, cov + (size_t)j * dd * dd, work, d) != 0)
+        return j;
+    return -1;
+  }
+  size_t len = gmm_cov_len(k, d, type);
+  for (size_t i = 0; i < len; i++) {
+    if (!(prec[i] > 0.0) || !isfinite(prec[i])) return (int)(type == GMM_COV_DIAG ? i / dd : i);
+    cov[i] = 1.0 / prec[i];
+  }
+  return -1;
+}
+
+static gmm_status check_explicit_init(const gmm_options *opt, int d, double *work, double *cov,
                                       char *err, size_t err_len) {
   int k = opt->k;
   size_t dd = (size_t)d;
@@ -218,19 +279,29 @@ static gmm_status check_explicit_init(const gmm_options *opt, int d, double *wor
       if (!isfinite(opt->means_init[i]))
         return gmm_errorf(err, err_len, GMM_EINVAL, "means_init[%zu][%zu] is not finite", i / dd,
                           i % dd);
-  if (opt->precisions_init)
-    for (int j = 0; j < k; j++) {
-      const double *p = opt->precisions_init + (size_t)j * dd * dd;
-      for (size_t r = 0; r < dd; r++)
-        for (size_t c = 0; c < dd; c++)
-          if (!isfinite(p[r * dd + c]) ||
-              fabs(p[r * dd + c] - p[c * dd + r]) > 1e-8 * (fabs(p[r * dd + c]) + 1e-300) + 1e-12)
-            return gmm_errorf(err, err_len, GMM_EINVAL,
-                              "precisions_init[%d] must be finite and symmetric", j);
-      if (gmm_spd_inverse(p, inv, work, d) != 0)
-        return gmm_errorf(err, err_len, GMM_EINVAL, "precisions_init[%d] is not positive definite",
-                          j);
+  if (opt->precisions_init) {
+    const double *p = opt->precisions_init;
+    gmm_cov_type type = opt->covariance_type;
+    if (type == GMM_COV_FULL || type == GMM_COV_TIED) {
+      int n_mats = type == GMM_COV_FULL ? k : 1;
+      for (int j = 0; j < n_mats; j++) {
+        const double *pj = p + (size_t)j * dd * dd;
+        for (size_t r = 0; r < dd; r++)
+          for (size_t c = 0; c < r; c++)
+            if (!isfinite(pj[r * dd + c]) ||
+                fabs(pj[r * dd + c] - pj[c * dd + r]) >
+                    1e-8 * (fabs(pj[r * dd + c]) + fabs(pj[c * dd + r])) + 1e-300)
+              return gmm_errorf(err, err_len, GMM_EINVAL,
+                                "precisions_init[%d] must be finite and symmetric", j);
+      }
     }
+    int bad = covariances_from_precisions(p, cov, k, d, type, work);
+    if (bad >= 0)
+      return gmm_errorf(err, err_len, GMM_EINVAL, "precisions_init[%d] %s", bad,
+                        type == GMM_COV_FULL || type == GMM_COV_TIED
+                            ? "is not positive definite"
+                            : "must be positive and finite");
+  }
   return GMM_OK;
 }
 
@@ -240,6 +311,14 @@ static gmm_status initialise(gmm_model *m, const gmm_data *data, const gmm_optio
                              const gmm_allocator *a, char *err, size_t err_len) {
   int k = m->k;
   size_t kk = (size_t)k, dd = (size_t)m->d;
+  size_t n_cov = gmm_cov_len(k, m->d, m->covariance_type);
+  if (opt->warm_start) {
+    const gmm_model *from = opt->warm_start;
+    memcpy(m->weights, from->weights, kk * sizeof(double));
+    memcpy(m->means, from->means, kk * dd * sizeof(double));
+    memcpy(m->covariances, from->covariances, n_cov * sizeof(double));
+    return gmm_model_prepare(m, err, err_len);
+  }
   if (!(opt->weights_init && opt->means_init && opt->precisions_init)) {
     gmm_status rc = gmm_init_stats(data, opt, init_index, data_mean, &w->total, a, err, err_len);
     if (rc != GMM_OK) return rc;
@@ -248,10 +327,9 @@ static gmm_status initialise(gmm_model *m, const gmm_data *data, const gmm_optio
   }
   if (opt->weights_init) memcpy(m->weights, opt->weights_init, kk * sizeof(double));
   if (opt->means_init) memcpy(m->means, opt->means_init, kk * dd * sizeof(double));
-  if (opt->precisions_init)
-    for (int j = 0; j < k; j++)
-      gmm_spd_inverse(opt->precisions_init + (size_t)j * dd * dd,
-                      m->covariances + (size_t)j * dd * dd, m->prec_chol, m->d);
+  if (opt->precisions_init) /* checked by check_explicit_init */
+    covariances_from_precisions(opt->precisions_init, m->covariances, k, m->d, m->covariance_type,
+                                m->prec_chol);
   return gmm_model_prepare(m, err, err_len);
 }
 
@@ -282,10 +360,12 @@ static void free_work(em_work *w, const gmm_allocator *a) {
   gmm_release(a, w->diff);
 }
 
-static gmm_status alloc_work(em_work *w, int k, int d, const gmm_allocator *a) {
+static gmm_status alloc_work(em_work *w, int k, int d, gmm_cov_type type, const gmm_allocator *a) {
   size_t kk = (size_t)k, dd = (size_t)d;
+  int diag_only = type == GMM_COV_DIAG || type == GMM_COV_SPHERICAL;
   memset(w, 0, sizeof *w);
-  if (gmm_stats_init(&w->total, k, d, a) != GMM_OK || gmm_stats_init(&w->chunk, k, d, a) != GMM_OK)
+  if (gmm_stats_init(&w->total, k, d, diag_only, a) != GMM_OK ||
+      gmm_stats_init(&w->chunk, k, d, diag_only, a) != GMM_OK)
     return GMM_ENOMEM;
   w->diff = gmm_alloc_array(a, 2 * kk * dd + kk, sizeof(double));
   if (!w->diff) return GMM_ENOMEM;
@@ -328,16 +408,32 @@ static gmm_status run_init(gmm_model *cur, const gmm_data *data, const gmm_optio
   return GMM_OK;
 }
 
-gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_allocator *a,
-                   gmm_trace_fn trace, void *trace_ctx, gmm_model **out, char *err,
-                   size_t err_len) {
-  *out = NULL;
-  if (err && err_len) err[0] = 0;
+/* The checks of a single fit that do not depend on the rows' values. */
+static gmm_status check_fit_args(const gmm_data *data, const gmm_options *opt, char *err,
+                                 size_t err_len) {
   if (data->d < 1)
     return gmm_errorf(err, err_len, GMM_EINVAL,
                       "the number of features must be between 1 and %d, provided %d", GMM_MAX_D,
                       data->d);
   gmm_status rc = gmm_options_check(opt, data->d, err, err_len);
+  if (rc != GMM_OK) return rc;
+  const gmm_model *from = opt->warm_start;
+  if (from &&
+      (from->k != opt->k || from->d != data->d || from->covariance_type != opt->covariance_type))
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "the warm-start model has k = %d, d = %d, covariance_type '%s'; the fit "
+                      "asks for k = %d, d = %d, covariance_type '%s'",
+                      from->k, from->d, gmm_cov_type_name(from->covariance_type), opt->k, data->d,
+                      gmm_cov_type_name(opt->covariance_type));
+  return GMM_OK;
+}
+
+gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_allocator *a,
+                   gmm_trace_fn trace, void *trace_ctx, gmm_model **out, char *err,
+                   size_t err_len) {
+  *out = NULL;
+  if (err && err_len) err[0] = 0;
+  gmm_status rc = check_fit_args(data, opt, err, err_len);
   if (rc != GMM_OK) return rc;
   rc = check_data(data, opt->k, err, err_len);
   if (rc != GMM_OK) return rc;
@@ -346,15 +442,17 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
   em_work w;
   gmm_model *cur = gmm_model_new(k, d, opt->covariance_type, a);
   gmm_model *best = gmm_model_new(k, d, opt->covariance_type, a);
-  rc = alloc_work(&w, k, d, a);
+  rc = alloc_work(&w, k, d, opt->covariance_type, a);
   if (!cur || !best || rc != GMM_OK) {
-    rc = gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
+    rc = GMM_ENOMEM;
     goto done;
   }
   /* Explicit initial parameters are checked once, using cur's arrays as
-  ** scratch before they hold anything. */
-  rc = check_explicit_init(opt, d, cur->prec_chol, cur->covariances, err, err_len);
-  if (rc != GMM_OK) goto done;
+  ** scratch before they hold anything (prec_chol has room for d x d). */
+  if (!opt->warm_start) {
+    rc = check_explicit_init(opt, d, cur->prec_chol, cur->covariances, err, err_len);
+    if (rc != GMM_OK) goto done;
+  }
 
   double data_mean[GMM_MAX_D];
   gmm_data_mean(data, data_mean);
@@ -362,8 +460,9 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
   for (size_t i = 0; i < data->n; i++) n_weight += gmm_row_weight(data, i);
 
   int have_best = 0;
+  int n_init = opt->warm_start ? 1 : opt->n_init;
   char last_err[256] = "";
-  for (int init = 0; init < opt->n_init; init++) {
+  for (int init = 0; init < n_init; init++) {
     rc = run_init(cur, data, opt, init, data_mean, n_weight, &w, a, trace, trace_ctx, last_err,
                   sizeof last_err);
     if (rc == GMM_ENOMEM) goto done;
@@ -384,8 +483,11 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
   }
   best->options = *opt;
   best->options.weights_init = best->options.means_init = best->options.precisions_init = NULL;
+  best->options.warm_start = NULL;
   best->summary.n_samples = n_weight;
   best->summary.n_skipped = data->n_skipped;
+  best->summary.weighted = data->w != NULL;
+  best->summary.warm_started = opt->warm_start != NULL;
   *out = best;
   best = NULL;
   rc = GMM_OK;
@@ -396,4 +498,74 @@ done:
   gmm_model_free(cur);
   gmm_model_free(best);
   return rc;
+}
+
+/* ---- selection: fit (11) ---- */
+
+gmm_status gmm_fit_select(const gmm_data *data, const gmm_options *opt, const int *ks, int n_k,
+                          const gmm_cov_type *types, int n_types, const gmm_allocator *a,
+                          gmm_model **out, char *err, size_t err_len) {
+  *out = NULL;
+  if (n_k < 1 || n_types < 1 || n_k > GMM_MAX_CANDIDATES / n_types)
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "selection needs 1 to %d candidates, provided %d k values x %d covariance "
+                      "types",
+                      GMM_MAX_CANDIDATES, n_k, n_types);
+  if (opt->weights_init || opt->means_init || opt->precisions_init || opt->warm_start)
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "explicit initial parameters and warm starts do not combine with a list "
+                      "of k or covariance_type");
+  int n_cand = n_k * n_types;
+  /* Every candidate's options are checked before any fit, so that an
+  ** invalid k or option is an error, not a failed candidate. */
+  for (int c = 0; c < n_cand; c++) {
+    gmm_options o = *opt;
+    o.k = ks[c / n_types];
+    o.covariance_type = types[c % n_types];
+    gmm_status rc = gmm_options_check(&o, data->d, err, err_len);
+    if (rc != GMM_OK) return rc;
+  }
+  gmm_candidate *cand = gmm_alloc_array(a, (size_t)n_cand, sizeof *cand);
+  if (!cand) return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
+  gmm_model *best = NULL;
+  gmm_status rc = GMM_OK;
+  char why[256] = "";
+  for (int c = 0; c < n_cand && rc == GMM_OK; c++) {
+    gmm_options o = *opt;
+    o.k = ks[c / n_types];
+    o.covariance_type = types[c % n_types];
+    memset(&cand[c], 0, sizeof cand[c]);
+    cand[c].k = o.k;
+    cand[c].covariance_type = o.covariance_type;
+    gmm_model *m = NULL;
+    rc = gmm_fit(data, &o, a, NULL, NULL, &m, why, sizeof why);
+    if (rc != GMM_OK) {
+      /* Too few rows for this k, or EM failed: a failed candidate. */
+      if (rc != GMM_ENOMEM) rc = GMM_OK;
+      cand[c].failed = 1;
+      continue;
+    }
+    cand[c].converged = m->summary.converged;
+    cand[c].n_iter = m->summary.n_iter;
+    cand[c].log_likelihood = m->summary.log_likelihood;
+    cand[c].bic = gmm_model_bic(m);
+    if (!best || cand[c].bic < gmm_model_bic(best)) {
+      gmm_model_free(best);
+      best = m;
+    } else {
+      gmm_model_free(m);
+    }
+  }
+  if (rc == GMM_OK && !best)
+    rc = gmm_errorf(err, err_len, GMM_EFIT, "no candidate could be fitted (the last: %s)", why);
+  else if (rc == GMM_OK)
+    rc = gmm_model_set_candidates(best, cand, n_cand);
+  if (rc == GMM_ENOMEM) gmm_errorf(err, err_len, rc, "out of memory");
+  gmm_release(a, cand);
+  if (rc != GMM_OK) {
+    gmm_model_free(best);
+    return rc;
+  }
+  *out = best;
+  return GMM_OK;
 }

@@ -55,6 +55,10 @@ int gmm_spd_inverse(const double *a, double *out, double *work, int d);
 /* log(sum(exp(v[0..n)))), stable for any finite v; -inf when all are -inf. */
 double gmm_log_sum_exp(const double *v, int n);
 
+/* log w_j + log N(x | mu_j, S_j) for every component j into log_p (k);
+** diff (k x d) receives x - mu_j. m must be prepared. */
+void gmm_model_log_prob(const gmm_model *m, const double *x, double *diff, double *log_p);
+
 /* ---- EM building blocks shared by gmm_init.c and gmm_fit.c ---- */
 
 /* Sufficient statistics of responsibilities r_ij over rows x_i, taken
@@ -63,15 +67,16 @@ double gmm_log_sum_exp(const double *v, int n);
 **   s2[j] = sum_i r_ij a_ij a_ij' (lower triangle, d x d). */
 typedef struct gmm_stats {
   int k, d;
-  double *nk; /* k */
-  double *s1; /* k x d */
-  double *s2; /* k x d x d */
+  int diag_only; /* s2 keeps only the diagonals, k x d */
+  double *nk;    /* k */
+  double *s1;    /* k x d */
+  double *s2;    /* k x d x d, or k x d when diag_only */
 } gmm_stats;
 
-gmm_status gmm_stats_init(gmm_stats *st, int k, int d, const gmm_allocator *a);
+gmm_status gmm_stats_init(gmm_stats *st, int k, int d, int diag_only, const gmm_allocator *a);
 void gmm_stats_free(gmm_stats *st, const gmm_allocator *a);
 void gmm_stats_zero(gmm_stats *st);
-/* st += r * (a, a a'), lower triangle only. */
+/* st += r * (a, a a'), lower triangle (or diagonal) only. */
 void gmm_stats_add_row(gmm_stats *st, int j, double r, const double *a);
 /* dst += src, in component order. */
 void gmm_stats_merge(gmm_stats *dst, const gmm_stats *src);

@@ -8,8 +8,7 @@
 #include <math.h>
 #include <string.h>
 
-/* Doubles in each covariance-shaped array (covariances, prec_chol). */
-static size_t cov_len(int k, int d, gmm_cov_type t) {
+size_t gmm_cov_len(int k, int d, gmm_cov_type t) {
   size_t kk = (size_t)k, dd = (size_t)d;
   switch (t) {
     case GMM_COV_FULL: return kk * dd * dd;
@@ -24,7 +23,7 @@ gmm_model *gmm_model_new(int k, int d, gmm_cov_type t, const gmm_allocator *a) {
   if (k < 1 || k > GMM_MAX_K || d < 1 || d > GMM_MAX_D || (unsigned)t > GMM_COV_SPHERICAL)
     return NULL;
   size_t kk = (size_t)k, dd = (size_t)d;
-  size_t n_cov = cov_len(k, d, t);
+  size_t n_cov = gmm_cov_len(k, d, t);
   /* k, d are bounded above, so these products cannot overflow size_t. */
   size_t n_doubles = kk /* weights */ + kk * dd /* means */ + 2 * n_cov + kk /* log_norm */;
   size_t header = (sizeof(gmm_model) + sizeof(double) - 1) / sizeof(double) * sizeof(double);
@@ -54,21 +53,69 @@ gmm_model *gmm_model_new(int k, int d, gmm_cov_type t, const gmm_allocator *a) {
 void gmm_model_free(gmm_model *m) {
   if (!m) return;
   gmm_allocator a = m->allocator;
+  gmm_release(&a, m->candidates);
   gmm_release(&a, m);
+}
+
+gmm_status gmm_model_set_candidates(gmm_model *m, const gmm_candidate *c, int n) {
+  gmm_candidate *copy = n > 0 ? gmm_alloc_array(&m->allocator, (size_t)n, sizeof *copy) : NULL;
+  if (n > 0 && !copy) return GMM_ENOMEM;
+  if (n > 0) memcpy(copy, c, (size_t)n * sizeof *copy);
+  gmm_release(&m->allocator, m->candidates);
+  m->candidates = copy;
+  m->n_candidates = n;
+  return GMM_OK;
+}
+
+/* W = L^-1 of one full covariance into w; returns log det W, or NAN when
+** the covariance is not positive definite. */
+static double prepare_full(const double *cov, double *w, int d) {
+  size_t dd = (size_t)d;
+  memcpy(w, cov, dd * dd * sizeof *w);
+  if (gmm_cholesky(w, d) != 0) return NAN;
+  double log_det_l = 0.0;
+  for (size_t i = 0; i < dd; i++) log_det_l += log(w[i * dd + i]);
+  gmm_tri_lower_inverse(w, d);
+  return -log_det_l;
+}
+
+/* 1/sqrt(variance); NAN when the variance is not positive and finite. */
+static double prepare_variance(double var) {
+  return var > 0.0 && isfinite(var) ? 1.0 / sqrt(var) : NAN;
 }
 
 gmm_status gmm_model_prepare(gmm_model *m, char *err, size_t err_len) {
   size_t dd = (size_t)m->d;
+  double tied_log_det = 0.0;
+  if (m->covariance_type == GMM_COV_TIED) {
+    tied_log_det = prepare_full(m->covariances, m->prec_chol, m->d);
+    if (isnan(tied_log_det))
+      return gmm_errorf(err, err_len, GMM_EFIT, "the tied covariance is not positive definite");
+  }
   for (int j = 0; j < m->k; j++) {
-    double *w = m->prec_chol + (size_t)j * dd * dd;
-    memcpy(w, m->covariances + (size_t)j * dd * dd, dd * dd * sizeof *w);
-    if (gmm_cholesky(w, m->d) != 0)
+    double log_det_w = 0.0;
+    size_t jj = (size_t)j;
+    switch (m->covariance_type) {
+      case GMM_COV_FULL:
+        log_det_w = prepare_full(m->covariances + jj * dd * dd, m->prec_chol + jj * dd * dd, m->d);
+        break;
+      case GMM_COV_TIED: log_det_w = tied_log_det; break;
+      case GMM_COV_DIAG:
+        for (size_t p = 0; p < dd && !isnan(log_det_w); p++) {
+          double w = m->prec_chol[jj * dd + p] = prepare_variance(m->covariances[jj * dd + p]);
+          log_det_w += log(w);
+        }
+        break;
+      case GMM_COV_SPHERICAL: {
+        double w = m->prec_chol[j] = prepare_variance(m->covariances[j]);
+        log_det_w = (double)m->d * log(w);
+        break;
+      }
+    }
+    if (isnan(log_det_w))
       return gmm_errorf(err, err_len, GMM_EFIT,
                         "the covariance of component %d is not positive definite", j);
-    double log_det_l = 0.0;
-    for (size_t i = 0; i < dd; i++) log_det_l += log(w[i * dd + i]);
-    gmm_tri_lower_inverse(w, m->d);
-    m->log_norm[j] = log(m->weights[j]) - 0.5 * (double)m->d * GMM_LOG_2PI - log_det_l;
+    m->log_norm[j] = log(m->weights[j]) - 0.5 * (double)m->d * GMM_LOG_2PI + log_det_w;
   }
   return GMM_OK;
 }
@@ -93,45 +140,67 @@ double gmm_model_aic(const gmm_model *m) {
 }
 
 size_t gmm_model_scratch_len(const gmm_model *m) {
-  return (size_t)m->d + (size_t)m->k;
+  return (size_t)m->k * (size_t)m->d + (size_t)m->k;
+}
+
+/* The squared Mahalanobis distance of diff = x - mu_j under component j. */
+static double mahalanobis(const gmm_model *m, int j, const double *diff) {
+  size_t dd = (size_t)m->d, jj = (size_t)j;
+  double q = 0.0;
+  switch (m->covariance_type) {
+    case GMM_COV_FULL:
+    case GMM_COV_TIED: {
+      const double *w = m->prec_chol + (m->covariance_type == GMM_COV_FULL ? jj * dd * dd : 0);
+      for (size_t i = 0; i < dd; i++) {
+        const double *w_i = w + i * dd;
+        double z = 0.0;
+        for (size_t p = 0; p <= i; p++) z += w_i[p] * diff[p];
+        q += z * z;
+      }
+      break;
+    }
+    case GMM_COV_DIAG: {
+      const double *w = m->prec_chol + jj * dd;
+      for (size_t p = 0; p < dd; p++) {
+        double z = w[p] * diff[p];
+        q += z * z;
+      }
+      break;
+    }
+    case GMM_COV_SPHERICAL: {
+      for (size_t p = 0; p < dd; p++) q += diff[p] * diff[p];
+      q *= m->prec_chol[j] * m->prec_chol[j];
+      break;
+    }
+  }
+  return q;
+}
+
+void gmm_model_log_prob(const gmm_model *m, const double *x, double *diff, double *log_p) {
+  size_t dd = (size_t)m->d;
+  for (int j = 0; j < m->k; j++) {
+    const double *mu = m->means + (size_t)j * dd;
+    double *diff_j = diff + (size_t)j * dd;
+    for (size_t i = 0; i < dd; i++) diff_j[i] = x[i] - mu[i];
+    log_p[j] = m->log_norm[j] - 0.5 * mahalanobis(m, j, diff_j);
+  }
 }
 
 double gmm_model_score_row(const gmm_model *m, const double *x, double *scratch, double *post,
                            int *label) {
-  size_t dd = (size_t)m->d;
-  double *diff = scratch;
-  double *log_p = scratch + dd;
-  for (int j = 0; j < m->k; j++) {
-    const double *mu = m->means + (size_t)j * dd;
-    const double *w = m->prec_chol + (size_t)j * dd * dd;
-    for (size_t i = 0; i < dd; i++) diff[i] = x[i] - mu[i];
-    double q = 0.0;
-    for (size_t i = 0; i < dd; i++) {
-      const double *w_i = w + i * dd;
-      double z = 0.0;
-      for (size_t p = 0; p <= i; p++) z += w_i[p] * diff[p];
-      q += z * z;
-    }
-    log_p[j] = m->log_norm[j] - 0.5 * q;
-  }
+  double *log_p = scratch + (size_t)m->k * (size_t)m->d;
+  gmm_model_log_prob(m, x, scratch, log_p);
   double lse = gmm_log_sum_exp(log_p, m->k);
-  if (label) {
-    int best = 0;
-    for (int j = 1; j < m->k; j++)
-      if (log_p[j] > log_p[best]) best = j;
-    *label = best;
-  }
+  int best = 0;
+  for (int j = 1; j < m->k; j++)
+    if (log_p[j] > log_p[best]) best = j;
+  if (label) *label = best;
   if (post) {
-    if (isfinite(lse)) {
-      for (int j = 0; j < m->k; j++) post[j] = exp(log_p[j] - lse);
-    } else {
-      /* Every component's density underflowed: the row is too far from all
-      ** of them to tell their shares apart, so give it to the nearest. */
-      int best = 0;
-      for (int j = 1; j < m->k; j++)
-        if (log_p[j] > log_p[best]) best = j;
-      for (int j = 0; j < m->k; j++) post[j] = j == best ? 1.0 : 0.0;
-    }
+    /* When every density underflows (a row absurdly far from the model),
+    ** the shares cannot be told apart: the row goes wholly to the component
+    ** of highest log density, the first when all are -inf. */
+    for (int j = 0; j < m->k; j++)
+      post[j] = isfinite(lse) ? exp(log_p[j] - lse) : (double)(j == best);
   }
   return lse;
 }

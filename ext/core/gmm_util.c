@@ -199,10 +199,11 @@ gmm_status gmm_options_check(const gmm_options *opt, int d, char *err, size_t er
   if (opt->k < 1 || opt->k > GMM_MAX_K)
     return gmm_errorf(err, err_len, GMM_EINVAL, "k must be between 1 and %d, provided %d",
                       GMM_MAX_K, opt->k);
-  if (opt->covariance_type != GMM_COV_FULL)
+  if ((unsigned)opt->covariance_type > GMM_COV_SPHERICAL)
     return gmm_errorf(err, err_len, GMM_EINVAL,
-                      "covariance_type '%s' is not supported by this version; use 'full'",
-                      gmm_cov_type_name(opt->covariance_type));
+                      "covariance_type must be one of 'full', 'tied', 'diag', 'spherical', "
+                      "provided %d",
+                      (int)opt->covariance_type);
   if (opt->max_iter < 0 || opt->max_iter > GMM_MAX_ITER)
     return gmm_errorf(err, err_len, GMM_EINVAL, "max_iter must be between 0 and %d, provided %d",
                       GMM_MAX_ITER, opt->max_iter);
@@ -225,7 +226,8 @@ gmm_status gmm_options_check(const gmm_options *opt, int d, char *err, size_t er
       return gmm_errorf(err, err_len, GMM_EINVAL,
                         "the number of features must be between 1 and %d, provided %d", GMM_MAX_D,
                         d);
-    double params = (double)opt->k * ((double)d * d + d + 1);
+    double params =
+        (double)gmm_cov_len(opt->k, d, opt->covariance_type) + (double)opt->k * ((double)d + 1);
     if (params > GMM_MAX_PARAMS)
       return gmm_errorf(err, err_len, GMM_EINVAL,
                         "k = %d with %d features needs %.0f parameters, maximum %d", opt->k, d,

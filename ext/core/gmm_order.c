@@ -1,0 +1,144 @@
+/*
+** gmm_order.c -- a canonical order for a set of rows, so that a fit does
+** not depend on the order SQLite happened to scan them in (a query plan, an
+** index or a VACUUM can change it).
+**
+** Requirements (tests cite them as "order (N)"):
+**  (1) After gmm_canonical_order, two buffers holding the same multiset of
+**      (row, weight) pairs are identical, byte for byte, whatever order the
+**      rows came in. Rows compare lexicographically on their features, then
+**      on their weight; -0.0 is first made +0.0 so that equal values have
+**      equal bytes.
+**  (2) In place and without allocation: introsort (median-of-three
+**      quicksort, heapsort past 2 log2 n levels, insertion sort for short
+**      runs), O(n log n) comparisons in the worst case.
+*/
+#include "gmm_internal.h"
+
+#include <string.h>
+
+typedef struct row_set {
+  double *x;
+  double *w; /* NULL: unweighted */
+  size_t d;
+} row_set;
+
+static int compare_values(const double *a, double wa, const double *b, double wb, size_t d) {
+  for (size_t p = 0; p < d; p++) {
+    if (a[p] < b[p]) return -1;
+    if (a[p] > b[p]) return 1;
+  }
+  return wa < wb ? -1 : wa > wb;
+}
+
+static double weight_of(const row_set *r, size_t i) {
+  return r->w ? r->w[i] : 0.0;
+}
+
+static int compare_rows(const row_set *r, size_t i, size_t j) {
+  return compare_values(r->x + i * r->d, weight_of(r, i), r->x + j * r->d, weight_of(r, j), r->d);
+}
+
+static void swap_rows(const row_set *r, size_t i, size_t j) {
+  double *a = r->x + i * r->d, *b = r->x + j * r->d;
+  for (size_t p = 0; p < r->d; p++) {
+    double t = a[p];
+    a[p] = b[p];
+    b[p] = t;
+  }
+  if (r->w) {
+    double t = r->w[i];
+    r->w[i] = r->w[j];
+    r->w[j] = t;
+  }
+}
+
+static void insertion_sort(const row_set *r, size_t lo, size_t hi) {
+  for (size_t i = lo + 1; i < hi; i++)
+    for (size_t j = i; j > lo && compare_rows(r, j - 1, j) > 0; j--) swap_rows(r, j - 1, j);
+}
+
+static void sift_down(const row_set *r, size_t lo, size_t root, size_t n) {
+  for (;;) {
+    size_t child = 2 * root + 1;
+    if (child >= n) return;
+    if (child + 1 < n && compare_rows(r, lo + child, lo + child + 1) < 0) child++;
+    if (compare_rows(r, lo + root, lo + child) >= 0) return;
+    swap_rows(r, lo + root, lo + child);
+    root = child;
+  }
+}
+
+static void heap_sort(const row_set *r, size_t lo, size_t hi) {
+  size_t n = hi - lo;
+  for (size_t i = n / 2; i-- > 0;) sift_down(r, lo, i, n);
+  for (size_t end = n - 1; end > 0; end--) {
+    swap_rows(r, lo, lo + end);
+    sift_down(r, lo, 0, end);
+  }
+}
+
+/* Hoare partition of [lo, hi) around the median of its first, middle and
+** last rows; returns j with [lo, j] <= pivot <= [j+1, hi). */
+static size_t partition(const row_set *r, size_t lo, size_t hi, double *pivot) {
+  size_t mid = lo + (hi - lo) / 2, last = hi - 1;
+  if (compare_rows(r, mid, lo) < 0) swap_rows(r, mid, lo);
+  if (compare_rows(r, last, lo) < 0) swap_rows(r, last, lo);
+  if (compare_rows(r, last, mid) < 0) swap_rows(r, last, mid);
+  swap_rows(r, lo, mid); /* the median to the front: Hoare's pivot */
+  memcpy(pivot, r->x + lo * r->d, r->d * sizeof *pivot);
+  double pivot_w = weight_of(r, lo);
+  size_t i = lo, j = hi;
+  for (;;) {
+    while (compare_values(r->x + i * r->d, weight_of(r, i), pivot, pivot_w, r->d) < 0) i++;
+    do j--;
+    while (compare_values(r->x + j * r->d, weight_of(r, j), pivot, pivot_w, r->d) > 0);
+    if (i >= j) return j;
+    swap_rows(r, i, j);
+    i++;
+  }
+}
+
+void gmm_canonical_order(double *x, double *w, size_t n, int d) {
+  size_t dd = (size_t)d;
+  for (size_t i = 0; i < n * dd; i++)
+    if (x[i] == 0.0) x[i] = 0.0; /* -0.0 -> +0.0 */
+  if (w)
+    for (size_t i = 0; i < n; i++)
+      if (w[i] == 0.0) w[i] = 0.0;
+  if (n < 2) return;
+  row_set r = {x, w, dd};
+  double pivot[GMM_MAX_D];
+  /* Explicit stack of the larger halves: at most log2(n) entries since the
+  ** smaller half is always processed first. */
+  size_t stack_lo[64], stack_hi[64], stack_depth[64];
+  int top = 0;
+  size_t depth_limit = 0;
+  for (size_t m = n; m > 1; m >>= 1) depth_limit += 2;
+  stack_lo[0] = 0;
+  stack_hi[0] = n;
+  stack_depth[0] = depth_limit;
+  top = 1;
+  while (top > 0) {
+    top--;
+    size_t lo = stack_lo[top], hi = stack_hi[top], depth = stack_depth[top];
+    while (hi - lo > 16) {
+      if (depth == 0) {
+        heap_sort(&r, lo, hi);
+        lo = hi;
+        break;
+      }
+      depth--;
+      size_t j = partition(&r, lo, hi, pivot);
+      /* Push the larger side, continue with the smaller. */
+      if (j + 1 - lo > hi - (j + 1)) {
+        stack_lo[top] = lo, stack_hi[top] = j + 1, stack_depth[top] = depth, top++;
+        lo = j + 1;
+      } else {
+        stack_lo[top] = j + 1, stack_hi[top] = hi, stack_depth[top] = depth, top++;
+        hi = j + 1;
+      }
+    }
+    if (hi - lo > 1) insertion_sort(&r, lo, hi);
+  }
+}
