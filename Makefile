@@ -33,7 +33,7 @@ HEADERS  := $(wildcard ext/core/*.h ext/sqlite/*.h)
 TEST_HDR := $(wildcard tests/*.h tests/oracle/*.h)
 
 CORE_TESTS := $(BUILD)/test_core $(BUILD)/test_blob $(BUILD)/test_oracle
-SQL_TESTS  := $(BUILD)/test_sql
+SQL_TESTS  := $(BUILD)/test_sql $(BUILD)/test_options $(BUILD)/test_vtab
 
 .PHONY: all test demo clean deps fixtures check-deps
 
@@ -77,7 +77,8 @@ $(BUILD):
 $(BUILD)/test_%: tests/test_%.c $(CORE_SRC) $(HEADERS) $(TEST_HDR) | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -Wno-conversion -Iext/core -o $@ $< $(CORE_SRC) -lcmocka -lm
 
-$(BUILD)/test_sql: tests/test_sql.c $(HEADERS) $(TEST_HDR) | $(BUILD)
+# Tests through SQL load the built extension into the system libsqlite3.
+$(SQL_TESTS): $(BUILD)/test_%: tests/test_%.c $(HEADERS) $(TEST_HDR) | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -Wno-conversion -o $@ $< -lsqlite3 -lcmocka -lm
 
 test: check-deps $(LIB) $(CORE_TESTS) $(SQL_TESTS)

@@ -147,6 +147,7 @@ typedef struct gmm_model {
   gmm_summary summary;
   gmm_candidate *candidates; /* n_candidates, when the model won a selection */
   int n_candidates;
+  int blob_version; /* the format version it was decoded from; 0 if never encoded */
   gmm_allocator allocator;
 } gmm_model;
 

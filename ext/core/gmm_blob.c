@@ -344,6 +344,7 @@ gmm_status gmm_blob_read(const unsigned char *p, size_t n, const gmm_allocator *
     return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
   }
   const unsigned char *body = p + (version == 1 ? HEADER_BYTES_V1 : HEADER_BYTES);
+  m->blob_version = (int)version;
   gmm_status rc = check_header(p, version, m, err, err_len);
   if (rc == GMM_OK) rc = read_params(&body, m, err, err_len);
   if (rc == GMM_OK && n_cand) rc = read_candidates(body, m, cand, (int)n_cand, err, err_len);

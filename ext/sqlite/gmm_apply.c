@@ -249,23 +249,95 @@ void gmm_aic_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   if (m) sqlite3_result_double(ctx, gmm_model_aic(m));
 }
 
-/* A k x rows x cols nested JSON array (rows = 0: k x cols). */
-static void append_nested(sqlite3_str *s, const double *v, int k, int rows, int cols) {
+/* n rows of cols numbers as a nested JSON array. */
+static void append_matrix(sqlite3_str *s, const double *v, int rows, int cols) {
   sqlite3_str_appendchar(s, 1, '[');
-  for (int j = 0; j < k; j++) {
-    if (j) sqlite3_str_appendchar(s, 1, ',');
-    if (rows == 0) {
-      gmm_str_append_array(s, v + (size_t)j * (size_t)cols, (size_t)cols);
-      continue;
-    }
-    append_nested(s, v + (size_t)j * (size_t)rows * (size_t)cols, rows, 0, cols);
+  for (int r = 0; r < rows; r++) {
+    if (r) sqlite3_str_appendchar(s, 1, ',');
+    gmm_str_append_array(s, v + (size_t)r * (size_t)cols, (size_t)cols);
   }
   sqlite3_str_appendchar(s, 1, ']');
+}
+
+void gmm_str_append_component_covariance(sqlite3_str *s, const gmm_model *m, int j) {
+  size_t d = (size_t)m->d, jj = (size_t)j;
+  switch (m->covariance_type) {
+    case GMM_COV_FULL: append_matrix(s, m->covariances + jj * d * d, m->d, m->d); break;
+    case GMM_COV_TIED: append_matrix(s, m->covariances, m->d, m->d); break;
+    case GMM_COV_DIAG: gmm_str_append_array(s, m->covariances + jj * d, d); break;
+    case GMM_COV_SPHERICAL: gmm_str_append_double(s, m->covariances[j]); break;
+  }
+}
+
+void gmm_str_append_covariances(sqlite3_str *s, const gmm_model *m) {
+  switch (m->covariance_type) {
+    case GMM_COV_TIED: gmm_str_append_component_covariance(s, m, 0); return;
+    case GMM_COV_SPHERICAL: gmm_str_append_array(s, m->covariances, (size_t)m->k); return;
+    case GMM_COV_DIAG: append_matrix(s, m->covariances, m->k, m->d); return;
+    case GMM_COV_FULL:
+      sqlite3_str_appendchar(s, 1, '[');
+      for (int j = 0; j < m->k; j++) {
+        if (j) sqlite3_str_appendchar(s, 1, ',');
+        gmm_str_append_component_covariance(s, m, j);
+      }
+      sqlite3_str_appendchar(s, 1, ']');
+      return;
+  }
 }
 
 static void append_key_double(sqlite3_str *s, const char *key, double v) {
   sqlite3_str_appendf(s, ",\"%s\":", key);
   gmm_str_append_double(s, v);
+}
+
+static const char *json_bool(int v) {
+  return v ? "true" : "false";
+}
+
+/* options.k and options.covariance_type: a value, or for a selection the
+** lists it was asked for (the distinct values of its candidates, in order). */
+static void append_option_lists(sqlite3_str *s, const gmm_model *m) {
+  const gmm_options *o = &m->options;
+  if (m->n_candidates == 0) {
+    sqlite3_str_appendf(s, "\"k\":%d,\"covariance_type\":\"%s\"", o->k,
+                        gmm_cov_type_name(o->covariance_type));
+    return;
+  }
+  for (int pass = 0; pass < 2; pass++) {
+    sqlite3_str_appendall(s, pass == 0 ? "\"k\":[" : ",\"covariance_type\":[");
+    for (int c = 0, n = 0; c < m->n_candidates; c++) {
+      const gmm_candidate *cand = &m->candidates[c];
+      int seen = 0;
+      for (int e = 0; e < c && !seen; e++)
+        seen = pass == 0 ? m->candidates[e].k == cand->k
+                         : m->candidates[e].covariance_type == cand->covariance_type;
+      if (seen) continue;
+      if (n++) sqlite3_str_appendchar(s, 1, ',');
+      if (pass == 0)
+        sqlite3_str_appendf(s, "%d", cand->k);
+      else
+        sqlite3_str_appendf(s, "\"%s\"", gmm_cov_type_name(cand->covariance_type));
+    }
+    sqlite3_str_appendchar(s, 1, ']');
+  }
+}
+
+static void append_candidates(sqlite3_str *s, const gmm_model *m) {
+  sqlite3_str_appendall(s, ",\"candidates\":[");
+  for (int c = 0; c < m->n_candidates; c++) {
+    const gmm_candidate *cand = &m->candidates[c];
+    sqlite3_str_appendf(s, "%s{\"k\":%d,\"covariance_type\":\"%s\",\"failed\":%s", c ? "," : "",
+                        cand->k, gmm_cov_type_name(cand->covariance_type), json_bool(cand->failed));
+    if (cand->failed) {
+      sqlite3_str_appendall(s, ",\"log_likelihood\":null,\"bic\":null,\"converged\":false}");
+      continue;
+    }
+    append_key_double(s, "log_likelihood", cand->log_likelihood);
+    append_key_double(s, "bic", cand->bic);
+    sqlite3_str_appendf(s, ",\"converged\":%s,\"n_iter\":%d}", json_bool(cand->converged),
+                        cand->n_iter);
+  }
+  sqlite3_str_appendchar(s, 1, ']');
 }
 
 void gmm_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
@@ -276,27 +348,31 @@ void gmm_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   const gmm_summary *sm = &m->summary;
   sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
   sqlite3_str_appendf(s, "{\"format_version\":%d,\"k\":%d,\"d\":%d,\"covariance_type\":\"%s\"",
-                      GMM_BLOB_VERSION, m->k, m->d, gmm_cov_type_name(m->covariance_type));
+                      m->blob_version, m->k, m->d, gmm_cov_type_name(m->covariance_type));
   sqlite3_str_appendall(s, ",\"weights\":");
   gmm_str_append_array(s, m->weights, (size_t)m->k);
   sqlite3_str_appendall(s, ",\"means\":");
-  append_nested(s, m->means, m->k, 0, m->d);
+  append_matrix(s, m->means, m->k, m->d);
   sqlite3_str_appendall(s, ",\"covariances\":");
-  append_nested(s, m->covariances, m->k, m->d, m->d);
+  gmm_str_append_covariances(s, m);
   append_key_double(s, "n_samples", sm->n_samples);
   sqlite3_str_appendf(s, ",\"n_skipped\":%lld", (sqlite3_int64)sm->n_skipped);
   append_key_double(s, "log_likelihood", sm->log_likelihood);
   sqlite3_str_appendf(s,
                       ",\"n_iter\":%d,\"converged\":%s,\"best_init\":%d,"
-                      "\"empty_components\":%d",
-                      sm->n_iter, sm->converged ? "true" : "false", sm->best_init, sm->n_empty);
+                      "\"empty_components\":%d,\"warm_started\":%s",
+                      sm->n_iter, json_bool(sm->converged), sm->best_init, sm->n_empty,
+                      json_bool(sm->warm_started));
   append_key_double(s, "bic", gmm_model_bic(m));
   append_key_double(s, "aic", gmm_model_aic(m));
-  sqlite3_str_appendf(s, ",\"options\":{\"k\":%d,\"covariance_type\":\"%s\",\"max_iter\":%d", o->k,
-                      gmm_cov_type_name(o->covariance_type), o->max_iter);
+  if (m->n_candidates > 0) append_candidates(s, m);
+  sqlite3_str_appendall(s, ",\"options\":{");
+  append_option_lists(s, m);
+  sqlite3_str_appendf(s, ",\"max_iter\":%d", o->max_iter);
   append_key_double(s, "tol", o->tol);
   append_key_double(s, "reg_covar", o->reg_covar);
-  sqlite3_str_appendf(s, ",\"n_init\":%d,\"init\":\"%s\",\"seed\":%llu}}", o->n_init,
-                      gmm_init_name(o->init), (unsigned long long)o->seed);
+  sqlite3_str_appendf(s, ",\"n_init\":%d,\"init\":\"%s\",\"seed\":%llu,\"weighted\":%s}}",
+                      o->n_init, gmm_init_name(o->init), (unsigned long long)o->seed,
+                      json_bool(sm->weighted));
   result_json(ctx, s);
 }

@@ -112,8 +112,8 @@ static void describe_value(sqlite3_str *s, sqlite3_value *v) {
   }
 }
 
-gmm_feature_read gmm_read_feature(sqlite3_context *ctx, const char *fn, sqlite3_value *v,
-                                  int arg_no, int feature_no, sqlite3_int64 row, double *out) {
+gmm_feature_read gmm_read_number(sqlite3_context *ctx, const char *fn, sqlite3_value *v, int arg_no,
+                                 const char *arg_name, sqlite3_int64 row, double *out) {
   int type = sqlite3_value_type(v);
   if (type == SQLITE_NULL) return GMM_FEATURE_NULL;
   if (type == SQLITE_INTEGER || type == SQLITE_FLOAT) {
@@ -123,11 +123,18 @@ gmm_feature_read gmm_read_feature(sqlite3_context *ctx, const char *fn, sqlite3_
   sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
   sqlite3_str_appendf(s, "%s: ", fn);
   if (row > 0) sqlite3_str_appendf(s, "row %lld, ", row);
-  sqlite3_str_appendf(s, "argument %d (x%d) must be a finite INTEGER or REAL, provided ", arg_no,
-                      feature_no);
+  sqlite3_str_appendf(s, "argument %d (%s) must be a finite INTEGER or REAL, provided ", arg_no,
+                      arg_name);
   describe_value(s, v);
   gmm_result_error_str(ctx, s);
   return GMM_FEATURE_ERROR;
+}
+
+gmm_feature_read gmm_read_feature(sqlite3_context *ctx, const char *fn, sqlite3_value *v,
+                                  int arg_no, int feature_no, sqlite3_int64 row, double *out) {
+  char name[16];
+  sqlite3_snprintf((int)sizeof name, name, "x%d", feature_no);
+  return gmm_read_number(ctx, fn, v, arg_no, name, row, out);
 }
 
 /* ---- JSON numbers ---- */
@@ -226,5 +233,6 @@ __declspec(dllexport)
                                     f->uses_cache ? gmm_cache_unref : NULL);
   }
   gmm_cache_unref(cache);
+  if (rc == SQLITE_OK) rc = gmm_register_vtabs(db);
   return rc;
 }

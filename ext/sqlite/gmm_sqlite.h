@@ -35,10 +35,13 @@ void gmm_result_error_str(sqlite3_context *ctx, sqlite3_str *s);
 /* Outcome of reading one feature argument. */
 typedef enum { GMM_FEATURE_OK, GMM_FEATURE_NULL, GMM_FEATURE_ERROR } gmm_feature_read;
 
-/* Reads argument arg_no (1-based, as the user counts) holding feature
-** feature_no (1-based) into *out. INTEGER and REAL are accepted; NULL is
+/* Reads argument arg_no (1-based, as the user counts) into *out: a number
+** named arg_name, or feature number feature_no (named x1, x2, ...). INTEGER and REAL are accepted;
+*NULL is
 ** reported; TEXT, BLOB and non-finite values set an error on ctx naming the
 ** function, the row (when row > 0), the argument and the value. */
+gmm_feature_read gmm_read_number(sqlite3_context *ctx, const char *fn, sqlite3_value *v, int arg_no,
+                                 const char *arg_name, sqlite3_int64 row, double *out);
 gmm_feature_read gmm_read_feature(sqlite3_context *ctx, const char *fn, sqlite3_value *v,
                                   int arg_no, int feature_no, sqlite3_int64 row, double *out);
 
@@ -52,6 +55,11 @@ void gmm_str_append_quoted(sqlite3_str *s, const char *text);
 ** finite), and JSON arrays of doubles. */
 void gmm_str_append_double(sqlite3_str *s, double v);
 void gmm_str_append_array(sqlite3_str *s, const double *v, size_t n);
+/* Covariances in scikit-learn's shapes: all of a model's (full k x d x d,
+** tied d x d, diag k x d, spherical k), or component j's (full and tied
+** d x d, diag d, spherical a number). */
+void gmm_str_append_covariances(sqlite3_str *s, const gmm_model *m);
+void gmm_str_append_component_covariance(sqlite3_str *s, const gmm_model *m, int j);
 
 /* The SQL functions, registered from the one table in gmm_ext.c. */
 void gmm_fit_step(sqlite3_context *ctx, int argc, sqlite3_value **argv);
@@ -62,6 +70,9 @@ void gmm_score_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void gmm_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void gmm_bic_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void gmm_aic_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+
+/* The table-valued functions gmm_components and gmm_sample (gmm_vtab.c). */
+int gmm_register_vtabs(sqlite3 *db);
 
 /* The connection's cache of decoded models (gmm_apply.c), the user data of
 ** every function that reads a model. Reference counted: one reference per

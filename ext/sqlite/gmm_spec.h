@@ -1,0 +1,29 @@
+/*
+** gmm_spec.h -- gmm_fit's first argument, parsed (gmm_spec.c).
+*/
+#ifndef GMM_SPEC_H
+#define GMM_SPEC_H
+
+#include "gmm_sqlite.h"
+
+typedef struct gmm_fit_spec {
+  gmm_options opt; /* init pointers point into the arrays below */
+  int weighted;    /* the first value after spec is a row weight */
+  int *k_list;     /* n_k values when k was a list, else NULL */
+  int n_k;
+  gmm_cov_type *type_list; /* n_types values when covariance_type was a list */
+  int n_types;
+  char *init_json[3]; /* weights_init, means_init, precisions_init as
+                         JSON text, until d is known */
+  double *weights_init, *means_init, *precisions_init;
+  gmm_model *warm_start; /* the decoded model of a BLOB spec */
+} gmm_fit_spec;
+
+/* Parses argument 1 of gmm_fit. Returns 0, or -1 after setting an error on
+** ctx. *s is owned by the caller either way (gmm_spec_clear). */
+int gmm_spec_parse(sqlite3_context *ctx, sqlite3_value *spec, gmm_fit_spec *s);
+/* Reads the *_init arrays now that d is known. Returns 0 or -1 as above. */
+int gmm_spec_bind_d(sqlite3_context *ctx, gmm_fit_spec *s, int d);
+void gmm_spec_clear(gmm_fit_spec *s);
+
+#endif /* GMM_SPEC_H */

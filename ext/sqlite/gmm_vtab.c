@@ -1,0 +1,554 @@
+/*
+** gmm_vtab.c -- the table-valued functions gmm_components and gmm_sample:
+** eponymous-only virtual tables whose arguments are hidden columns, the
+** way SQLite's generate_series is.
+**
+**   SELECT * FROM gmm_components(model);
+**     component INTEGER, weight REAL, mean TEXT (JSON), covariance TEXT (JSON)
+**   SELECT * FROM gmm_sample(model, n [, seed]);
+**     sample INTEGER, component INTEGER, x TEXT (JSON)
+**
+** Requirements (tests cite them as "vtab (N)"):
+**  (1) gmm_components(model) has one row per component j = 0 .. k-1, in
+**      that order: component j, its weight, its mean as a JSON array of d
+**      numbers, and its covariance in scikit-learn's per-component shape:
+**      full, the d x d nested array; tied, the one shared d x d array (the
+**      same on every row); diag, the array of d variances; spherical, the
+**      single variance as a number. Numbers are written as gmm_info writes
+**      them (shortest text that reads back exactly), so each value equals
+**      the matching element of gmm_info(model).
+**  (2) gmm_sample(model, n [, seed]) has n rows: sample (0-based row
+**      number), the component drawn, and x, the JSON array of the d values
+**      drawn. Rows are gmm_sampler_draw's draws in row order from a sampler
+**      seeded with seed (default 0), so the same (model, n, seed) gives the
+**      same rows, and a row does not depend on how many rows are read:
+**      LIMIT m gives the first m rows of the full result.
+**  (3) The JSON columns carry SQLite's JSON subtype where the library keeps
+**      subtypes of virtual table columns (3.45 and later).
+**  (4) A NULL model gives no rows (after the other arguments are checked).
+**  (5) Errors name the function, the argument and the value:
+**        a model that is not a BLOB: "<fn>: argument 1 (model) must be a
+**          model BLOB from gmm_fit, provided TEXT" (as the apply functions);
+**        a BLOB that fails validation: "<fn>: argument 1 (model) is not a
+**          valid gmm model: <what the decoder found>";
+**        n that is not an INTEGER in 0 .. 10000000 (NULL included):
+**          "gmm_sample: argument 2 (n) must be an INTEGER between 0 and
+**          10000000, provided -1";
+**        seed that is not an INTEGER >= 0 (NULL included): "gmm_sample:
+**          argument 3 (seed) must be an INTEGER >= 0, provided -1";
+**        a required argument missing: "gmm_sample: expected
+**          gmm_sample(model, n [, seed])", "gmm_components: expected
+**          gmm_components(model)".
+**      The connection stays usable after every error.
+**  (6) The model BLOB is decoded once per scan (in xFilter), never per row;
+**      every byte is allocated through sqlite3_malloc64 and freed by
+**      xClose / xDisconnect or when a scan restarts, whether the scan ends,
+**      fails or is abandoned half way.
+**  (7) The tables are innocuous (usable from triggers and views in schemas
+**      with trusted_schema off) where the library knows the flag.
+**  (8) ORDER BY component (gmm_components) or ORDER BY sample (gmm_sample),
+**      ascending, costs nothing: rows already come in that order.
+*/
+#include "gmm_sqlite.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+#define GMM_SAMPLE_MAX_N 10000000
+
+/* Hidden columns: their positions in the schemas below. */
+enum { COMPONENTS_COL_MODEL = 4 };
+enum { SAMPLE_COL_MODEL = 3, SAMPLE_COL_N = 4, SAMPLE_COL_SEED = 5 };
+
+/* What both tables share. */
+typedef struct gmm_vtab {
+  sqlite3_vtab base;
+  sqlite3 *db;
+  const char *name; /* "gmm_components" or "gmm_sample" */
+} gmm_vtab;
+
+/* ---- shared helpers ---- */
+
+/* Replaces the table's error message (SQLite frees it). */
+static int vtab_errorf(sqlite3_vtab *vtab, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *msg = sqlite3_vmprintf(fmt, ap);
+  va_end(ap);
+  sqlite3_free(vtab->zErrMsg);
+  vtab->zErrMsg = msg;
+  return msg ? SQLITE_ERROR : SQLITE_NOMEM;
+}
+
+static int vtab_error_str(sqlite3_vtab *vtab, sqlite3_str *s) {
+  char *msg = sqlite3_str_finish(s);
+  sqlite3_free(vtab->zErrMsg);
+  vtab->zErrMsg = msg;
+  return msg ? SQLITE_ERROR : SQLITE_NOMEM;
+}
+
+/* An argument's value for an error message: NULL, 12, 1.5, 1000.0 (a REAL
+** that looks like one), TEXT 'abc', a BLOB of 3 bytes. */
+static void describe_value(sqlite3_str *s, sqlite3_value *v) {
+  switch (sqlite3_value_type(v)) {
+    case SQLITE_NULL: sqlite3_str_appendall(s, "NULL"); break;
+    case SQLITE_INTEGER: sqlite3_str_appendf(s, "%lld", sqlite3_value_int64(v)); break;
+    case SQLITE_FLOAT: {
+      double d = sqlite3_value_double(v);
+      if (isnan(d)) {
+        sqlite3_str_appendall(s, "NaN");
+      } else if (isinf(d)) {
+        sqlite3_str_appendall(s, d > 0 ? "Inf" : "-Inf");
+      } else {
+        int start = sqlite3_str_length(s);
+        gmm_str_append_double(s, d);
+        /* A REAL with an integral value must not read as an INTEGER. */
+        const char *text = sqlite3_str_value(s);
+        if (text && !strpbrk(text + start, ".eE")) sqlite3_str_appendall(s, ".0");
+      }
+      break;
+    }
+    case SQLITE_TEXT: {
+      const char *t = (const char *)sqlite3_value_text(v);
+      sqlite3_str_appendall(s, "TEXT ");
+      gmm_str_append_quoted(s, t ? t : "");
+      break;
+    }
+    default: {
+      int n = sqlite3_value_bytes(v);
+      sqlite3_str_appendf(s, "a BLOB of %d byte%s", n, n == 1 ? "" : "s");
+    }
+  }
+}
+
+/* Checks an INTEGER argument in lo .. hi (hi < 0: no upper bound): vtab
+** (5). Returns SQLITE_OK with *out set, or an error set on vtab. */
+static int integer_arg(gmm_vtab *vt, sqlite3_value *v, int arg_no, const char *arg_name,
+                       sqlite3_int64 lo, sqlite3_int64 hi, sqlite3_int64 *out) {
+  if (sqlite3_value_type(v) == SQLITE_INTEGER) {
+    *out = sqlite3_value_int64(v);
+    if (*out >= lo && (hi < 0 || *out <= hi)) return SQLITE_OK;
+  }
+  sqlite3_str *s = sqlite3_str_new(vt->db);
+  sqlite3_str_appendf(s, "%s: argument %d (%s) must be an INTEGER ", vt->name, arg_no, arg_name);
+  if (hi < 0)
+    sqlite3_str_appendf(s, ">= %lld", lo);
+  else
+    sqlite3_str_appendf(s, "between %lld and %lld", lo, hi);
+  sqlite3_str_appendall(s, ", provided ");
+  describe_value(s, v);
+  return vtab_error_str(&vt->base, s);
+}
+
+/* Checks the model argument: vtab (4), (5). A NULL model gives *is_null;
+** anything but a BLOB is an error. The decoding is model_decode's. */
+static int model_arg_check(gmm_vtab *vt, sqlite3_value *v, int *is_null) {
+  int type = sqlite3_value_type(v);
+  *is_null = type == SQLITE_NULL;
+  if (type == SQLITE_NULL || type == SQLITE_BLOB) return SQLITE_OK;
+  return vtab_errorf(
+      &vt->base, "%s: argument 1 (model) must be a model BLOB from gmm_fit, provided %s", vt->name,
+      type == SQLITE_TEXT      ? "TEXT"
+      : type == SQLITE_INTEGER ? "an INTEGER"
+                               : "a REAL");
+}
+
+/* Decodes a model BLOB argument: vtab (5), (6). */
+static int model_decode(gmm_vtab *vt, sqlite3_value *v, gmm_model **out) {
+  *out = NULL;
+  const unsigned char *bytes = sqlite3_value_blob(v);
+  size_t n = (size_t)sqlite3_value_bytes(v);
+  if (!bytes && n > 0) return SQLITE_NOMEM;
+  static const unsigned char empty[1] = {0};
+  char err[256];
+  gmm_status rc =
+      gmm_blob_read(bytes ? bytes : empty, n, &gmm_sqlite_allocator, out, err, sizeof err);
+  if (rc == GMM_ENOMEM) return SQLITE_NOMEM;
+  if (rc != GMM_OK)
+    return vtab_errorf(&vt->base, "%s: argument 1 (model) is not a valid gmm model: %s", vt->name,
+                       err);
+  return SQLITE_OK;
+}
+
+/* Finishes a JSON text built in s as the column's value: vtab (3). */
+static int result_json(sqlite3_context *ctx, sqlite3_str *s) {
+  int len = sqlite3_str_length(s);
+  char *text = sqlite3_str_finish(s);
+  if (!text) {
+    sqlite3_result_error_nomem(ctx);
+    return SQLITE_NOMEM;
+  }
+  sqlite3_result_text(ctx, text, len, sqlite3_free);
+  sqlite3_result_subtype(ctx, GMM_JSON_SUBTYPE);
+  return SQLITE_OK;
+}
+
+/* A d x d nested JSON array. */
+static void append_matrix(sqlite3_str *s, const double *c, int d) {
+  size_t dd = (size_t)d;
+  sqlite3_str_appendchar(s, 1, '[');
+  for (size_t r = 0; r < dd; r++) {
+    if (r) sqlite3_str_appendchar(s, 1, ',');
+    gmm_str_append_array(s, c + r * dd, dd);
+  }
+  sqlite3_str_appendchar(s, 1, ']');
+}
+
+/* Declares the schema and the flags of either table: vtab (7). */
+static int vtab_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
+                        sqlite3_vtab **out, char **err, const char *schema) {
+  (void)argc;
+  (void)argv;
+  (void)err;
+  *out = NULL;
+  int rc = sqlite3_declare_vtab(db, schema);
+  if (rc != SQLITE_OK) return rc;
+  gmm_vtab *vt = sqlite3_malloc64(sizeof *vt);
+  if (!vt) return SQLITE_NOMEM;
+  memset(vt, 0, sizeof *vt);
+  vt->db = db;
+  vt->name = aux;
+#ifdef SQLITE_VTAB_INNOCUOUS
+  sqlite3_vtab_config(db, SQLITE_VTAB_INNOCUOUS);
+#endif
+  *out = &vt->base;
+  return SQLITE_OK;
+}
+
+static int vtab_disconnect(sqlite3_vtab *vtab) {
+  sqlite3_free(vtab);
+  return SQLITE_OK;
+}
+
+/* Plans a scan: vtab (5), (8). The hidden columns first_hidden ..
+** first_hidden + n_hidden - 1 are the arguments, the first n_required of
+** them required. Each argument given by a usable equality constraint gets
+** the next argvIndex, in column order, and idxNum records which were given
+** (bit i for the i-th hidden column). A required argument whose only
+** constraints are not usable yet (a join column) asks the planner for
+** another order (SQLITE_CONSTRAINT); one with no constraint at all is the
+** user's mistake. */
+static int vtab_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info, int first_hidden,
+                           int n_hidden, int n_required, const char *usage, double rows) {
+  gmm_vtab *vt = (gmm_vtab *)vtab;
+  int usable[3] = {-1, -1, -1}, unusable = 0, present = 0;
+  for (int i = 0; i < info->nConstraint; i++) {
+    const struct sqlite3_index_constraint *c = &info->aConstraint[i];
+    int h = c->iColumn - first_hidden;
+    if (h < 0 || h >= n_hidden || c->op != SQLITE_INDEX_CONSTRAINT_EQ) continue;
+    present |= 1 << h;
+    if (!c->usable)
+      unusable |= 1 << h;
+    else if (usable[h] < 0)
+      usable[h] = i;
+  }
+  int given = 0;
+  for (int h = 0; h < n_hidden; h++)
+    if (usable[h] >= 0) given |= 1 << h;
+  int required = (1 << n_required) - 1;
+  if ((present & required) != required) {
+    return vtab_errorf(vtab, "%s: expected %s", vt->name, usage);
+  }
+  /* Every argument that will be given must be given now, or the rows
+  ** would be filtered by a value the scan did not use. */
+  if ((unusable & ~given) != 0) return SQLITE_CONSTRAINT;
+  int next = 1;
+  for (int h = 0; h < n_hidden; h++) {
+    if (usable[h] < 0) continue;
+    info->aConstraintUsage[usable[h]].argvIndex = next++;
+    info->aConstraintUsage[usable[h]].omit = 1;
+  }
+  info->idxNum = given;
+  info->estimatedCost = rows;
+  info->estimatedRows = (sqlite3_int64)rows;
+  if (info->nOrderBy == 1 && info->aOrderBy[0].iColumn == 0 && !info->aOrderBy[0].desc)
+    info->orderByConsumed = 1;
+  return SQLITE_OK;
+}
+
+/* ========================================================================
+** gmm_components(model): vtab (1).
+*/
+
+typedef struct components_cursor {
+  sqlite3_vtab_cursor base;
+  sqlite3_value *model_arg; /* the argument, for the hidden column */
+  gmm_model *model;         /* NULL for a NULL model */
+  sqlite3_int64 row, n_rows;
+} components_cursor;
+
+static int components_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
+                              sqlite3_vtab **out, char **err) {
+  return vtab_connect(db, aux, argc, argv, out, err,
+                      "CREATE TABLE x(component INTEGER, weight REAL, mean TEXT, "
+                      "covariance TEXT, model HIDDEN)");
+}
+
+static int components_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info) {
+  return vtab_best_index(vtab, info, COMPONENTS_COL_MODEL, 1, 1, "gmm_components(model)", 10.0);
+}
+
+static int components_open(sqlite3_vtab *vtab, sqlite3_vtab_cursor **out) {
+  (void)vtab;
+  components_cursor *c = sqlite3_malloc64(sizeof *c);
+  if (!c) return SQLITE_NOMEM;
+  memset(c, 0, sizeof *c);
+  *out = &c->base;
+  return SQLITE_OK;
+}
+
+static void components_reset(components_cursor *c) {
+  sqlite3_value_free(c->model_arg);
+  gmm_model_free(c->model);
+  c->model_arg = NULL;
+  c->model = NULL;
+  c->row = c->n_rows = 0;
+}
+
+static int components_close(sqlite3_vtab_cursor *cur) {
+  components_cursor *c = (components_cursor *)cur;
+  components_reset(c);
+  sqlite3_free(c);
+  return SQLITE_OK;
+}
+
+static int components_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str, int argc,
+                             sqlite3_value **argv) {
+  (void)idx_str;
+  components_cursor *c = (components_cursor *)cur;
+  gmm_vtab *vt = (gmm_vtab *)cur->pVtab;
+  components_reset(c);
+  if (idx_num != 1 || argc != 1)
+    return vtab_errorf(&vt->base, "%s: expected gmm_components(model)", vt->name);
+  int is_null, rc = model_arg_check(vt, argv[0], &is_null);
+  if (rc != SQLITE_OK) return rc;
+  c->model_arg = sqlite3_value_dup(argv[0]);
+  if (!c->model_arg) return SQLITE_NOMEM;
+  if (is_null) return SQLITE_OK;
+  rc = model_decode(vt, argv[0], &c->model);
+  if (rc != SQLITE_OK) return rc;
+  c->n_rows = c->model->k;
+  return SQLITE_OK;
+}
+
+static int components_next(sqlite3_vtab_cursor *cur) {
+  ((components_cursor *)cur)->row++;
+  return SQLITE_OK;
+}
+
+static int components_eof(sqlite3_vtab_cursor *cur) {
+  components_cursor *c = (components_cursor *)cur;
+  return c->row >= c->n_rows;
+}
+
+static int components_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col) {
+  components_cursor *c = (components_cursor *)cur;
+  gmm_vtab *vt = (gmm_vtab *)cur->pVtab;
+  if (col == COMPONENTS_COL_MODEL) {
+    sqlite3_result_value(ctx, c->model_arg);
+    return SQLITE_OK;
+  }
+  const gmm_model *m = c->model;
+  size_t j = (size_t)c->row, d = (size_t)m->d;
+  switch (col) {
+    case 0: sqlite3_result_int64(ctx, c->row); return SQLITE_OK;
+    case 1: sqlite3_result_double(ctx, m->weights[j]); return SQLITE_OK;
+    case 2: {
+      sqlite3_str *s = sqlite3_str_new(vt->db);
+      gmm_str_append_array(s, m->means + j * d, d);
+      return result_json(ctx, s);
+    }
+    default: {
+      sqlite3_str *s = sqlite3_str_new(vt->db);
+      switch (m->covariance_type) {
+        case GMM_COV_FULL: append_matrix(s, m->covariances + j * d * d, m->d); break;
+        case GMM_COV_TIED: append_matrix(s, m->covariances, m->d); break;
+        case GMM_COV_DIAG: gmm_str_append_array(s, m->covariances + j * d, d); break;
+        case GMM_COV_SPHERICAL: gmm_str_append_double(s, m->covariances[j]); break;
+      }
+      return result_json(ctx, s);
+    }
+  }
+}
+
+static int components_rowid(sqlite3_vtab_cursor *cur, sqlite_int64 *rowid) {
+  *rowid = ((components_cursor *)cur)->row;
+  return SQLITE_OK;
+}
+
+static const sqlite3_module components_module = {
+    .iVersion = 0,
+    .xCreate = NULL, /* eponymous only */
+    .xConnect = components_connect,
+    .xBestIndex = components_best_index,
+    .xDisconnect = vtab_disconnect,
+    .xDestroy = NULL,
+    .xOpen = components_open,
+    .xClose = components_close,
+    .xFilter = components_filter,
+    .xNext = components_next,
+    .xEof = components_eof,
+    .xColumn = components_column,
+    .xRowid = components_rowid,
+};
+
+/* ========================================================================
+** gmm_sample(model, n [, seed]): vtab (2).
+*/
+
+typedef struct sample_cursor {
+  sqlite3_vtab_cursor base;
+  sqlite3_value *model_arg; /* the argument, for the hidden column */
+  gmm_sampler *sampler;     /* NULL for a NULL model or n = 0 */
+  int d;
+  double *x; /* d: the current row's draw */
+  int component;
+  sqlite3_int64 row, n_rows; /* n_rows: n, or 0 for a NULL model */
+  sqlite3_int64 n, seed;     /* the arguments, for the hidden columns */
+} sample_cursor;
+
+static int sample_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
+                          sqlite3_vtab **out, char **err) {
+  return vtab_connect(db, aux, argc, argv, out, err,
+                      "CREATE TABLE x(sample INTEGER, component INTEGER, x TEXT, "
+                      "model HIDDEN, n HIDDEN, seed HIDDEN)");
+}
+
+static int sample_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info) {
+  return vtab_best_index(vtab, info, SAMPLE_COL_MODEL, 3, 2, "gmm_sample(model, n [, seed])",
+                         1000.0);
+}
+
+static int sample_open(sqlite3_vtab *vtab, sqlite3_vtab_cursor **out) {
+  (void)vtab;
+  sample_cursor *c = sqlite3_malloc64(sizeof *c);
+  if (!c) return SQLITE_NOMEM;
+  memset(c, 0, sizeof *c);
+  *out = &c->base;
+  return SQLITE_OK;
+}
+
+static void sample_reset(sample_cursor *c) {
+  sqlite3_value_free(c->model_arg);
+  gmm_sampler_free(c->sampler);
+  sqlite3_free(c->x);
+  c->model_arg = NULL;
+  c->sampler = NULL;
+  c->x = NULL;
+  c->d = c->component = 0;
+  c->row = c->n_rows = c->n = c->seed = 0;
+}
+
+static int sample_close(sqlite3_vtab_cursor *cur) {
+  sample_cursor *c = (sample_cursor *)cur;
+  sample_reset(c);
+  sqlite3_free(c);
+  return SQLITE_OK;
+}
+
+/* Draws the current row. */
+static void sample_draw(sample_cursor *c) {
+  if (c->row < c->n_rows) gmm_sampler_draw(c->sampler, c->x, &c->component);
+}
+
+static int sample_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str, int argc,
+                         sqlite3_value **argv) {
+  (void)idx_str;
+  sample_cursor *c = (sample_cursor *)cur;
+  gmm_vtab *vt = (gmm_vtab *)cur->pVtab;
+  sample_reset(c);
+  int want_argc = 2 + ((idx_num & 4) != 0);
+  if ((idx_num & 3) != 3 || argc != want_argc)
+    return vtab_errorf(&vt->base, "%s: expected gmm_sample(model, n [, seed])", vt->name);
+  int is_null, rc = model_arg_check(vt, argv[0], &is_null);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_int64 n, seed = 0;
+  rc = integer_arg(vt, argv[1], 2, "n", 0, GMM_SAMPLE_MAX_N, &n);
+  if (rc == SQLITE_OK && argc > 2) rc = integer_arg(vt, argv[2], 3, "seed", 0, -1, &seed);
+  if (rc != SQLITE_OK) return rc;
+  c->model_arg = sqlite3_value_dup(argv[0]);
+  if (!c->model_arg) return SQLITE_NOMEM;
+  c->n = n;
+  c->seed = seed;
+  if (is_null) return SQLITE_OK;
+
+  gmm_model *m = NULL;
+  rc = model_decode(vt, argv[0], &m);
+  if (rc != SQLITE_OK) return rc;
+  c->d = m->d;
+  c->x = sqlite3_malloc64((sqlite3_uint64)m->d * sizeof(double));
+  gmm_status st =
+      c->x ? gmm_sampler_new(m, (uint64_t)seed, &gmm_sqlite_allocator, &c->sampler) : GMM_ENOMEM;
+  gmm_model_free(m); /* the sampler keeps its own copy of what it needs */
+  if (st == GMM_ENOMEM) return SQLITE_NOMEM;
+  if (st != GMM_OK)
+    return vtab_errorf(&vt->base,
+                       "%s: argument 1 (model) is not a valid gmm model: a covariance has no "
+                       "Cholesky factor",
+                       vt->name);
+  c->n_rows = n;
+  sample_draw(c);
+  return SQLITE_OK;
+}
+
+static int sample_next(sqlite3_vtab_cursor *cur) {
+  sample_cursor *c = (sample_cursor *)cur;
+  c->row++;
+  sample_draw(c);
+  return SQLITE_OK;
+}
+
+static int sample_eof(sqlite3_vtab_cursor *cur) {
+  sample_cursor *c = (sample_cursor *)cur;
+  return c->row >= c->n_rows;
+}
+
+static int sample_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col) {
+  sample_cursor *c = (sample_cursor *)cur;
+  gmm_vtab *vt = (gmm_vtab *)cur->pVtab;
+  switch (col) {
+    case 0: sqlite3_result_int64(ctx, c->row); break;
+    case 1: sqlite3_result_int(ctx, c->component); break;
+    case 2: {
+      sqlite3_str *s = sqlite3_str_new(vt->db);
+      gmm_str_append_array(s, c->x, (size_t)c->d);
+      return result_json(ctx, s);
+    }
+    case SAMPLE_COL_MODEL: sqlite3_result_value(ctx, c->model_arg); break;
+    case SAMPLE_COL_N: sqlite3_result_int64(ctx, c->n); break;
+    default: sqlite3_result_int64(ctx, c->seed); break;
+  }
+  return SQLITE_OK;
+}
+
+static int sample_rowid(sqlite3_vtab_cursor *cur, sqlite_int64 *rowid) {
+  *rowid = ((sample_cursor *)cur)->row;
+  return SQLITE_OK;
+}
+
+static const sqlite3_module sample_module = {
+    .iVersion = 0,
+    .xCreate = NULL, /* eponymous only */
+    .xConnect = sample_connect,
+    .xBestIndex = sample_best_index,
+    .xDisconnect = vtab_disconnect,
+    .xDestroy = NULL,
+    .xOpen = sample_open,
+    .xClose = sample_close,
+    .xFilter = sample_filter,
+    .xNext = sample_next,
+    .xEof = sample_eof,
+    .xColumn = sample_column,
+    .xRowid = sample_rowid,
+};
+
+/* ---- registration ---- */
+
+int gmm_register_vtabs(sqlite3 *db) {
+  int rc =
+      sqlite3_create_module(db, "gmm_components", &components_module, (void *)"gmm_components");
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_module(db, "gmm_sample", &sample_module, (void *)"gmm_sample");
+  return rc;
+}
