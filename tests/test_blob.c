@@ -14,6 +14,8 @@
 #include "test_util.h"
 
 #define FIXTURE_V1 "tests/fixtures/model_v1.bin"
+#define FIXTURE_V2 "tests/fixtures/model_v2.bin"
+static unsigned char *read_file(const char *path, size_t *len);
 
 /* ------------------------------------------------------------------------
 ** Helpers.
@@ -282,11 +284,7 @@ static void test_round_trip_hand_built(void **state) {
 ** and 0xFF tried). Nothing leaks, *out stays NULL.
 ** Checks blob (2).
 */
-static void test_truncation_and_extension(void **state) {
-  (void)state;
-  gmm_model *m = fit_model(GMM_COV_FULL, NULL);
-  size_t n;
-  unsigned char *p = encode(m, &n);
+static void check_truncations(const unsigned char *p, size_t n) {
   for (size_t len = 0; len < n; len++) {
     /* a copy of exactly len bytes, so that reading past it is caught by
     ** ASan/valgrind when run under them */
@@ -304,8 +302,26 @@ static void test_truncation_and_extension(void **state) {
   longer[n] = 0xFF;
   expect_corrupt(longer, n + 1, "one extra byte", 0xFF);
   free(longer);
-  free(p);
-  gmm_model_free(m);
+}
+
+static void test_truncation_and_extension(void **state) {
+  (void)state;
+  const gmm_cov_type types[] = {GMM_COV_FULL, GMM_COV_TIED, GMM_COV_DIAG, GMM_COV_SPHERICAL};
+  for (int t = 0; t < 4; t++) {
+    gmm_model *m = fit_model(types[t], NULL);
+    size_t n;
+    unsigned char *p = encode(m, &n);
+    check_truncations(p, n);
+    free(p);
+    gmm_model_free(m);
+  }
+  const char *fixtures[] = {FIXTURE_V1, FIXTURE_V2};
+  for (int f = 0; f < 2; f++) {
+    size_t n;
+    unsigned char *p = read_file(fixtures[f], &n);
+    check_truncations(p, n);
+    free(p);
+  }
 }
 
 /* ------------------------------------------------------------------------
@@ -316,11 +332,7 @@ static void test_truncation_and_extension(void **state) {
 ** freed; nothing leaks.
 ** Checks blob (3).
 */
-static void test_bit_flips(void **state) {
-  (void)state;
-  gmm_model *m = fit_model(GMM_COV_FULL, NULL);
-  size_t n;
-  unsigned char *p = encode(m, &n);
+static void check_bit_flips(unsigned char *p, size_t n) {
   size_t n_ok = 0, n_corrupt = 0;
   tu_counting c;
   gmm_allocator a = tu_counting_allocator(&c);
@@ -365,8 +377,26 @@ static void test_bit_flips(void **state) {
   assert_no_leaks(&c);
   print_message("      %zu-byte BLOB: %zu flips rejected, %zu decoded to a valid model\n", n,
                 n_corrupt, n_ok);
-  free(p);
-  gmm_model_free(m);
+}
+
+static void test_bit_flips(void **state) {
+  (void)state;
+  const gmm_cov_type types[] = {GMM_COV_FULL, GMM_COV_TIED, GMM_COV_DIAG, GMM_COV_SPHERICAL};
+  for (int t = 0; t < 4; t++) {
+    gmm_model *m = fit_model(types[t], NULL);
+    size_t n;
+    unsigned char *p = encode(m, &n);
+    check_bit_flips(p, n);
+    free(p);
+    gmm_model_free(m);
+  }
+  const char *fixtures[] = {FIXTURE_V1, FIXTURE_V2};
+  for (int f = 0; f < 2; f++) {
+    size_t n;
+    unsigned char *p = read_file(fixtures[f], &n);
+    check_bit_flips(p, n);
+    free(p);
+  }
 }
 
 /* 3b. Value validation behind the checksum (DESIGN section 3: "rejects
@@ -446,6 +476,93 @@ static void test_decoder_validates_values(void **state) {
     assert_no_leaks(&c);
     free(p);
     gmm_model_free(m);
+  }
+}
+
+/* ------------------------------------------------------------------------
+** 3c. What version 2 added is validated behind the checksum too: the
+** candidates of a selection (k, covariance type, finite log-likelihood and
+** BIC, and the model itself among the fitted candidates) and the variances
+** of diag and spherical models (positive, finite).
+** Checks blob (3).
+*/
+static void expect_encoded_corrupt(gmm_model *m, const char *what) {
+  size_t n;
+  unsigned char *p = encode(m, &n);
+  gmm_model *d = NULL;
+  char err[512] = "";
+  gmm_status rc = gmm_blob_read(p, n, &gmm_libc_allocator, &d, err, sizeof err);
+  if (rc != GMM_ECORRUPT) {
+    gmm_model_free(d);
+    fail_msg("%s: gmm_blob_read returned %d, expected GMM_ECORRUPT", what, (int)rc);
+  }
+  if (err[0] == '\0') fail_msg("%s: empty message", what);
+  free(p);
+}
+
+static void test_decoder_validates_v2_fields(void **state) {
+  (void)state;
+  const double w_ok[2] = {0.25, 0.75};
+  const double mu_ok[4] = {0.0, 1.0, 2.0, 3.0};
+  const double cov_ok[8] = {1.0, 0.5, 0.5, 1.0, 2.0, 0.0, 0.0, 0.5};
+  const gmm_candidate self = {2, GMM_COV_FULL, 0, 1, 5, -10.0, 30.0};
+  struct {
+    const char *what;
+    gmm_candidate other;
+    int drop_self;
+  } cases[] = {
+      {"candidate with k = 0", {0, GMM_COV_FULL, 0, 1, 3, -12.0, 31.0}, 0},
+      {"candidate with covariance type 9", {1, (gmm_cov_type)9, 0, 1, 3, -12.0, 31.0}, 0},
+      {"candidate with NaN BIC", {1, GMM_COV_DIAG, 0, 1, 3, -12.0, NAN}, 0},
+      {"candidate with infinite log-likelihood", {1, GMM_COV_DIAG, 0, 1, 3, -INFINITY, 31.0}, 0},
+      {"the model missing from its candidates", {1, GMM_COV_DIAG, 0, 1, 3, -12.0, 31.0}, 1},
+      {"the model only as a failed candidate", {2, GMM_COV_FULL, 1, 0, 0, 0.0, 0.0}, 1},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    gmm_model *m = hand_model(2, w_ok, mu_ok, cov_ok);
+    gmm_candidate c[2] = {cases[i].other, self};
+    assert_int_equal(gmm_model_set_candidates(m, c, cases[i].drop_self ? 1 : 2), GMM_OK);
+    expect_encoded_corrupt(m, cases[i].what);
+    gmm_model_free(m);
+  }
+  /* The same candidates with the model among them decode. */
+  gmm_model *m = hand_model(2, w_ok, mu_ok, cov_ok);
+  gmm_candidate ok[2] = {{1, GMM_COV_DIAG, 0, 1, 3, -12.0, 31.0}, self};
+  assert_int_equal(gmm_model_set_candidates(m, ok, 2), GMM_OK);
+  size_t n;
+  unsigned char *p = encode(m, &n);
+  gmm_model *back = decode_ok(p, n, NULL);
+  assert_int_equal(back->n_candidates, 2);
+  for (int c = 0; c < 2; c++) {
+    assert_int_equal(back->candidates[c].k, ok[c].k);
+    assert_int_equal(back->candidates[c].covariance_type, ok[c].covariance_type);
+    assert_int_equal(back->candidates[c].failed, ok[c].failed);
+    assert_int_equal(back->candidates[c].converged, ok[c].converged);
+    assert_int_equal(back->candidates[c].n_iter, ok[c].n_iter);
+    assert_same_double(back->candidates[c].log_likelihood, ok[c].log_likelihood);
+    assert_same_double(back->candidates[c].bic, ok[c].bic);
+  }
+  gmm_model_free(back);
+  free(p);
+  gmm_model_free(m);
+
+  /* Variances of diag and spherical models. */
+  const double bad_vars[3] = {0.0, -1.0, INFINITY};
+  for (int t = 0; t < 2; t++) {
+    gmm_cov_type type = t == 0 ? GMM_COV_DIAG : GMM_COV_SPHERICAL;
+    for (int v = 0; v < 3; v++) {
+      gmm_model *dm = gmm_model_new(2, 2, type, &gmm_libc_allocator);
+      assert_non_null(dm);
+      memcpy(dm->weights, w_ok, sizeof w_ok);
+      memcpy(dm->means, mu_ok, sizeof mu_ok);
+      size_t len = tu_cov_len(2, 2, type);
+      for (size_t e = 0; e < len; e++) dm->covariances[e] = 1.0 + (double)e;
+      assert_int_equal(gmm_model_prepare(dm, NULL, 0), GMM_OK);
+      dm->summary.n_samples = 10;
+      dm->covariances[len - 1] = bad_vars[v];
+      expect_encoded_corrupt(dm, type == GMM_COV_DIAG ? "bad diag variance" : "bad spherical variance");
+      gmm_model_free(dm);
+    }
   }
 }
 
@@ -569,6 +686,56 @@ static void test_fixture_v1_readable(void **state) {
 }
 
 /* ------------------------------------------------------------------------
+** 6b. Format version 2 stays readable forever. tests/fixtures/model_v2.bin
+** was written once by tests/make_blob_fixture.c: a selection over k in
+** {1, 2} and covariance types {tied, diag} on weighted rows, so it holds a
+** non-full covariance, the weighted flag and four candidates. Values below
+** were printed by that program.
+** Checks blob (4).
+*/
+#define FIXTURE2_LEN 320
+#define FIXTURE2_COV_TYPE 2
+#define FIXTURE2_N_CANDIDATES 4
+static const double FIXTURE2_WEIGHTS[2] = {0.61111111111111105, 0.3888888888888889};
+static const double FIXTURE2_MEANS[4] = {6.1818181818181817, 7.5545454545454547,
+                                         1.1571428571428573, 2.0142857142857142};
+static const double FIXTURE2_N_SAMPLES = 18;
+static const double FIXTURE2_ROW_SCORE = -7.4574444290478112;
+
+static void test_fixture_v2_readable(void **state) {
+  (void)state;
+  size_t n;
+  unsigned char *p = read_file(FIXTURE_V2, &n);
+  assert_int_equal(n, FIXTURE2_LEN);
+  assert_memory_equal(p, "GMMb\2\0\0\0", 8);
+  gmm_model *m = decode_ok(p, n, NULL);
+  assert_int_equal(m->k, 2);
+  assert_int_equal(m->d, 2);
+  assert_int_equal(m->covariance_type, FIXTURE2_COV_TYPE);
+  assert_int_equal(m->blob_version, 2);
+  assert_int_equal(m->n_candidates, FIXTURE2_N_CANDIDATES);
+  assert_true(m->summary.weighted);
+  for (int j = 0; j < 2; j++) assert_same_double(m->weights[j], FIXTURE2_WEIGHTS[j]);
+  for (int t = 0; t < 4; t++) assert_same_double(m->means[t], FIXTURE2_MEANS[t]);
+  assert_same_double(m->summary.n_samples, FIXTURE2_N_SAMPLES);
+  assert_true(m->summary.n_skipped == 3);
+  const int want_k[4] = {1, 1, 2, 2};
+  const gmm_cov_type want_type[4] = {GMM_COV_TIED, GMM_COV_DIAG, GMM_COV_TIED, GMM_COV_DIAG};
+  for (int c = 0; c < 4; c++) {
+    assert_int_equal(m->candidates[c].k, want_k[c]);
+    assert_int_equal(m->candidates[c].covariance_type, want_type[c]);
+    assert_false(m->candidates[c].failed);
+  }
+  double *scratch = malloc(sizeof(double) * (gmm_model_scratch_len(m) + 1));
+  assert_non_null(scratch);
+  assert_close_rel(gmm_model_score_row(m, FIXTURE_ROW, scratch, NULL, NULL), FIXTURE2_ROW_SCORE,
+                   1e-9);
+  free(scratch);
+  gmm_model_free(m);
+  free(p);
+}
+
+/* ------------------------------------------------------------------------
 ** 7. Garbage never crashes and is GMM_ECORRUPT (DESIGN section 3 "validation
 ** of every byte"), seeded: random bytes of every length 0..300 and of
 ** lengths 1000, 4096, 65536; random bytes behind a valid magic + version;
@@ -657,9 +824,11 @@ int main(void) {
       cmocka_unit_test(test_truncation_and_extension),
       cmocka_unit_test(test_bit_flips),
       cmocka_unit_test(test_decoder_validates_values),
+      cmocka_unit_test(test_decoder_validates_v2_fields),
       cmocka_unit_test(test_stored_checksum),
       cmocka_unit_test(test_magic_and_version),
       cmocka_unit_test(test_fixture_v1_readable),
+      cmocka_unit_test(test_fixture_v2_readable),
       cmocka_unit_test(test_garbage),
       cmocka_unit_test(test_decode_allocation_failures),
   };
