@@ -23,21 +23,21 @@
 /* A: well-separated 2-D mixture, 600 rows. */
 static const size_t SEP2_COUNTS[] = {300, 180, 120};
 static const double SEP2_MEANS[] = {0, 0, 10, 0, 0, 10};
-static const double SEP2_COVS[] = {1.0, 0.3, 0.3, 0.5,   /* */
+static const double SEP2_COVS[] = {1.0, 0.3,  0.3,  0.5, /* */
                                    0.6, -0.2, -0.2, 1.2, /* */
-                                   1.0, 0.0, 0.0, 1.0};
+                                   1.0, 0.0,  0.0,  1.0};
 static const tu_mixture SEP2 = {3, 2, SEP2_COUNTS, SEP2_MEANS, SEP2_COVS};
 
 /* B: well-separated 5-D mixture, 1200 rows. */
 static const size_t SEP5_COUNTS[] = {400, 300, 250, 250};
-static const double SEP5_MEANS[] = {0, 0, 0, 0, 0,  /* */
-                                    8, 8, 0, 0, 0,  /* */
-                                    0, 0, 10, 0, -5, /* */
-                                    -6, 0, 0, 10, 5};
+static const double SEP5_MEANS[] = {0,  0, 0,  0,  0,  /* */
+                                    8,  8, 0,  0,  0,  /* */
+                                    0,  0, 10, 0,  -5, /* */
+                                    -6, 0, 0,  10, 5};
 static const double SEP5_COVS[] = {
     /* 0.4 on the diagonal, 0.1 elsewhere */
-    0.4, 0.1, 0.1, 0.1, 0.1, 0.1, 0.4, 0.1, 0.1, 0.1, 0.1, 0.1, 0.4, 0.1, 0.1, 0.1, 0.1, 0.1,
-    0.4, 0.1, 0.1, 0.1, 0.1, 0.1, 0.4,
+    0.4, 0.1, 0.1, 0.1, 0.1, 0.1, 0.4, 0.1, 0.1, 0.1, 0.1, 0.1, 0.4, 0.1, 0.1, 0.1, 0.1, 0.1, 0.4,
+    0.1, 0.1, 0.1, 0.1, 0.1, 0.4,
     /* diag(0.3, 0.5, 0.2, 0.4, 0.3) */
     0.3, 0, 0, 0, 0, 0, 0.5, 0, 0, 0, 0, 0, 0.2, 0, 0, 0, 0, 0, 0.4, 0, 0, 0, 0, 0, 0.3,
     /* 0.5 I */
@@ -50,10 +50,10 @@ static const tu_mixture SEP5 = {4, 5, SEP5_COUNTS, SEP5_MEANS, SEP5_COVS};
 ** result depends on the initialisation. */
 static const size_t OVL_COUNTS[] = {150, 150, 150, 150};
 static const double OVL_MEANS[] = {0, 0, 2, 0, 0, 2, 2.5, 2.5};
-static const double OVL_COVS[] = {1.0, 0.0, 0.0, 1.0,   /* */
-                                  1.0, 0.5, 0.5, 1.0,   /* */
+static const double OVL_COVS[] = {1.0, 0.0,  0.0,  1.0, /* */
+                                  1.0, 0.5,  0.5,  1.0, /* */
                                   0.8, -0.3, -0.3, 0.6, /* */
-                                  0.5, 0.0, 0.0, 1.5};
+                                  0.5, 0.0,  0.0,  1.5};
 static const tu_mixture OVL = {4, 2, OVL_COUNTS, OVL_MEANS, OVL_COVS};
 
 /* D: one correlated 3-D Gaussian away from the origin, 500 rows. */
@@ -137,8 +137,8 @@ static void match_components(const gmm_model *m, const tu_mixture *mix, int *mat
     int best = -1;
     double best_dist = INFINITY;
     for (int c = 0; c < m->k; c++) {
-      double dj = dist(mix->means + (size_t)j * (size_t)mix->d,
-                       m->means + (size_t)c * (size_t)m->d, m->d);
+      double dj =
+          dist(mix->means + (size_t)j * (size_t)mix->d, m->means + (size_t)c * (size_t)m->d, m->d);
       if (dj < best_dist) {
         best_dist = dj;
         best = c;
@@ -198,8 +198,7 @@ static void check_recovery(const tu_mixture *mix, uint64_t data_seed) {
     assert_close_abs(m->weights[match[j]], weight, 1e-3);
     for (int a = 0; a < d; a++)
       for (int b = 0; b < d; b++)
-        assert_close_abs(fit_cov[a * d + b], cov[a * d + b] + (a == b ? opt.reg_covar : 0.0),
-                         1e-3);
+        assert_close_abs(fit_cov[a * d + b], cov[a * d + b] + (a == b ? opt.reg_covar : 0.0), 1e-3);
   }
   free(mean);
   free(cov);
@@ -297,9 +296,8 @@ static void check_monotone(const dataset *ds, int k, gmm_cov_type cov, gmm_init_
     if (t->iter[e] > 1) {
       double prev = t->lb[e - 1], cur = t->lb[e];
       if (cur < prev - 1e-9 * fabs(prev))
-        fail_msg("k=%d cov=%s init=%s: init %d iteration %d lower bound %.17g < previous %.17g",
-                 k, gmm_cov_type_name(cov), gmm_init_name(init), t->init[e], t->iter[e], cur,
-                 prev);
+        fail_msg("k=%d cov=%s init=%s: init %d iteration %d lower bound %.17g < previous %.17g", k,
+                 gmm_cov_type_name(cov), gmm_init_name(init), t->init[e], t->iter[e], cur, prev);
     }
   }
   /* The n_init starts are different draws: with random responsibilities or
@@ -320,23 +318,23 @@ static void check_monotone(const dataset *ds, int k, gmm_cov_type cov, gmm_init_
   for (int i = 0; i < N_INIT; i++) {
     double last = t->lb[i * MAX_ITER + MAX_ITER - 1];
     if (final_mean < last - 1e-9 * fabs(last))
-      fail_msg("k=%d init=%s: final mean log-likelihood %.17g (best_init %d) < init %d's last "
-               "lower bound %.17g",
-               k, gmm_init_name(init), final_mean, m->summary.best_init, i, last);
+      fail_msg(
+          "k=%d init=%s: final mean log-likelihood %.17g (best_init %d) < init %d's last "
+          "lower bound %.17g",
+          k, gmm_init_name(init), final_mean, m->summary.best_init, i, last);
   }
   assert_model_finite(m);
   gmm_model_free(m);
   free(t);
 }
 
-static const gmm_init_method ALL_INITS[] = {GMM_INIT_KMEANS, GMM_INIT_KMEANS_PP,
-                                            GMM_INIT_RANDOM, GMM_INIT_RANDOM_FROM_DATA};
+static const gmm_init_method ALL_INITS[] = {GMM_INIT_KMEANS, GMM_INIT_KMEANS_PP, GMM_INIT_RANDOM,
+                                            GMM_INIT_RANDOM_FROM_DATA};
 
 /* Checks fit (1), (5). */
 static void test_loglik_monotone(void **state) {
   (void)state;
-  dataset sep2 = make_dataset(&SEP2, 3), sep5 = make_dataset(&SEP5, 4),
-          ovl = make_dataset(&OVL, 5);
+  dataset sep2 = make_dataset(&SEP2, 3), sep5 = make_dataset(&SEP5, 4), ovl = make_dataset(&OVL, 5);
   for (int i = 0; i < 4; i++) {
     check_monotone(&ovl, 4, GMM_COV_FULL, ALL_INITS[i]);
     check_monotone(&ovl, 2, GMM_COV_FULL, ALL_INITS[i]);
@@ -502,7 +500,8 @@ static void test_shift_invariance(void **state) {
   }
   for (int j = 0; j < 3; j++) {
     assert_close_abs(m1->weights[j], m0->weights[j], 1e-6);
-    for (int a = 0; a < 2; a++) assert_close_abs(m1->means[j * 2 + a] - shift, m0->means[j * 2 + a], 1e-3);
+    for (int a = 0; a < 2; a++)
+      assert_close_abs(m1->means[j * 2 + a] - shift, m0->means[j * 2 + a], 1e-3);
     const double *c0 = m0->covariances + j * 4, *c1 = m1->covariances + j * 4;
     for (int a = 0; a < 2; a++)
       for (int b = 0; b < 2; b++)
@@ -634,8 +633,8 @@ static void test_prepare_rejects_non_pd(void **state) {
 */
 static const double INIT_W[3] = {0.2, 0.3, 0.5};
 static const double INIT_MU[6] = {0.0, 0.0, 2.0, 0.0, 1.0, 2.0};
-static const double INIT_PREC[12] = {2.0, 0.5, 0.5, 1.0,  /* */
-                                     1.0, 0.0, 0.0, 1.0,  /* */
+static const double INIT_PREC[12] = {2.0, 0.5,  0.5,  1.0, /* */
+                                     1.0, 0.0,  0.0,  1.0, /* */
                                      0.5, -0.1, -0.1, 0.8};
 
 static void set_explicit_init(gmm_options *opt) {
@@ -803,7 +802,8 @@ static void test_row_weights_equal_repetition(void **state) {
     gmm_model *m = NULL;
     err[0] = '\0';
     rc = gmm_fit(&wd, &opt, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err);
-    if (rc != GMM_EINVAL) fail_msg("row weight %g: gmm_fit returned %d, expected GMM_EINVAL", w[5], (int)rc);
+    if (rc != GMM_EINVAL)
+      fail_msg("row weight %g: gmm_fit returned %d, expected GMM_EINVAL", w[5], (int)rc);
     assert_null(m);
     assert_true(err[0] != '\0');
   }
@@ -828,19 +828,45 @@ typedef struct bad_option {
   void (*spoil)(gmm_options *);
 } bad_option;
 
-static void spoil_k0(gmm_options *o) { o->k = 0; }
-static void spoil_k_neg(gmm_options *o) { o->k = -3; }
-static void spoil_k_max(gmm_options *o) { o->k = GMM_MAX_K + 1; }
-static void spoil_max_iter(gmm_options *o) { o->max_iter = -1; }
-static void spoil_max_iter_max(gmm_options *o) { o->max_iter = GMM_MAX_ITER + 1; }
-static void spoil_tol_neg(gmm_options *o) { o->tol = -1e-3; }
-static void spoil_tol_nan(gmm_options *o) { o->tol = NAN; }
-static void spoil_reg_neg(gmm_options *o) { o->reg_covar = -1e-6; }
-static void spoil_reg_nan(gmm_options *o) { o->reg_covar = NAN; }
-static void spoil_n_init(gmm_options *o) { o->n_init = 0; }
-static void spoil_n_init_max(gmm_options *o) { o->n_init = GMM_MAX_N_INIT + 1; }
-static void spoil_init(gmm_options *o) { o->init = (gmm_init_method)7; }
-static void spoil_cov(gmm_options *o) { o->covariance_type = (gmm_cov_type)9; }
+static void spoil_k0(gmm_options *o) {
+  o->k = 0;
+}
+static void spoil_k_neg(gmm_options *o) {
+  o->k = -3;
+}
+static void spoil_k_max(gmm_options *o) {
+  o->k = GMM_MAX_K + 1;
+}
+static void spoil_max_iter(gmm_options *o) {
+  o->max_iter = -1;
+}
+static void spoil_max_iter_max(gmm_options *o) {
+  o->max_iter = GMM_MAX_ITER + 1;
+}
+static void spoil_tol_neg(gmm_options *o) {
+  o->tol = -1e-3;
+}
+static void spoil_tol_nan(gmm_options *o) {
+  o->tol = NAN;
+}
+static void spoil_reg_neg(gmm_options *o) {
+  o->reg_covar = -1e-6;
+}
+static void spoil_reg_nan(gmm_options *o) {
+  o->reg_covar = NAN;
+}
+static void spoil_n_init(gmm_options *o) {
+  o->n_init = 0;
+}
+static void spoil_n_init_max(gmm_options *o) {
+  o->n_init = GMM_MAX_N_INIT + 1;
+}
+static void spoil_init(gmm_options *o) {
+  o->init = (gmm_init_method)7;
+}
+static void spoil_cov(gmm_options *o) {
+  o->covariance_type = (gmm_cov_type)9;
+}
 
 static const bad_option BAD_OPTIONS[] = {
     {"k = 0", "k", "0", spoil_k0},
@@ -1209,14 +1235,348 @@ static void test_defaults_and_names(void **state) {
     assert_int_equal(gmm_init_from_name(init_names[i]), (int)ALL_INITS[i]);
     assert_int_equal(gmm_init_from_name(gmm_init_name(ALL_INITS[i])), (int)ALL_INITS[i]);
   }
-  const char *unknown[] = {"", "bogus", "ful", "fulll", "full ", "k-means", "kmeans++",
-                           "random_", "diagonal", "Full?"};
+  const char *unknown[] = {"",        "bogus",    "ful",     "fulll",    "full ",
+                           "k-means", "kmeans++", "random_", "diagonal", "Full?"};
   for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
     assert_int_equal(gmm_cov_type_from_name(unknown[i]), -1);
     assert_int_equal(gmm_init_from_name(unknown[i]), -1);
   }
   assert_int_equal(gmm_cov_type_from_name("kmeans"), -1);
   assert_int_equal(gmm_init_from_name("full"), -1);
+}
+
+/* ------------------------------------------------------------------------
+** 14. Canonical order (gmm.h gmm_canonical_order): shuffled copies of the
+** same rows (with duplicates, -0.0 and weights) end byte-identical and
+** sorted lexicographically (features, then weight); sorted, reverse-sorted
+** and few-distinct-value inputs, the quicksort's hard cases, sort too.
+** Checks order (1), (2).
+*/
+static void shuffle_rows(double *x, double *w, size_t n, int d, uint64_t seed) {
+  tu_rng r;
+  tu_rng_seed(&r, seed);
+  for (size_t i = n; i > 1; i--) {
+    size_t j = tu_rng_below(&r, i);
+    for (int p = 0; p < d; p++) {
+      double t = x[(i - 1) * (size_t)d + (size_t)p];
+      x[(i - 1) * (size_t)d + (size_t)p] = x[j * (size_t)d + (size_t)p];
+      x[j * (size_t)d + (size_t)p] = t;
+    }
+    if (w) {
+      double t = w[i - 1];
+      w[i - 1] = w[j];
+      w[j] = t;
+    }
+  }
+}
+
+static void assert_sorted(const double *x, const double *w, size_t n, int d) {
+  for (size_t i = 1; i < n; i++) {
+    int c = 0;
+    for (int p = 0; p < d && c == 0; p++) {
+      double a = x[(i - 1) * (size_t)d + (size_t)p], b = x[i * (size_t)d + (size_t)p];
+      c = a < b ? -1 : a > b;
+    }
+    if (c == 0 && w) c = w[i - 1] < w[i] ? -1 : w[i - 1] > w[i];
+    if (c > 0) fail_msg("rows %zu and %zu are out of order", i - 1, i);
+  }
+}
+
+static void test_canonical_order(void **state) {
+  (void)state;
+  const size_t n = 5000;
+  const int d = 3;
+  double *ref_x = malloc(n * (size_t)d * sizeof(double)), *ref_w = malloc(n * sizeof(double));
+  double *x = malloc(n * (size_t)d * sizeof(double)), *w = malloc(n * sizeof(double));
+  assert_non_null(ref_x && ref_w && x && w);
+  tu_rng r;
+  tu_rng_seed(&r, 5);
+  for (size_t i = 0; i < n; i++) {
+    /* Few distinct values per feature, so many rows tie on some features. */
+    for (int p = 0; p < d; p++)
+      ref_x[i * (size_t)d + (size_t)p] = (double)tu_rng_below(&r, 7) - 3.0;
+    ref_w[i] = (double)tu_rng_below(&r, 3);
+  }
+  ref_x[0] = -0.0;
+  gmm_canonical_order(ref_x, ref_w, n, d);
+  assert_sorted(ref_x, ref_w, n, d);
+  assert_false(signbit(ref_x[0]) && ref_x[0] == 0.0); /* -0.0 became +0.0 */
+  for (uint64_t seed = 1; seed <= 5; seed++) {
+    memcpy(x, ref_x, n * (size_t)d * sizeof(double));
+    memcpy(w, ref_w, n * sizeof(double));
+    shuffle_rows(x, w, n, d, seed);
+    if (seed == 2)
+      x[(n / 2) * (size_t)d] = x[(n / 2) * (size_t)d] == 0.0 ? -0.0 : x[(n / 2) * (size_t)d];
+    gmm_canonical_order(x, w, n, d);
+    assert_memory_equal(x, ref_x, n * (size_t)d * sizeof(double));
+    assert_memory_equal(w, ref_w, n * sizeof(double));
+  }
+  /* Already sorted, reversed, all equal: still sorted, same multiset. */
+  for (size_t i = 0; i < n; i++)
+    for (int p = 0; p < d; p++) x[i * (size_t)d + (size_t)p] = (double)(n - i);
+  gmm_canonical_order(x, NULL, n, d);
+  assert_sorted(x, NULL, n, d);
+  assert_true(x[0] == 1.0 && x[(n - 1) * (size_t)d] == (double)n);
+  gmm_canonical_order(x, NULL, n, d);
+  assert_sorted(x, NULL, n, d);
+  for (size_t i = 0; i < n * (size_t)d; i++) x[i] = 4.0;
+  gmm_canonical_order(x, NULL, n, d);
+  for (size_t i = 0; i < n * (size_t)d; i++) assert_true(x[i] == 4.0);
+  free(ref_x);
+  free(ref_w);
+  free(x);
+  free(w);
+}
+
+/* ------------------------------------------------------------------------
+** 15. Order independence of the fit: the same rows in five orders, put in
+** canonical order, give byte-identical models for every init method and
+** covariance type, weighted or not.
+** Checks order (1), fit (8).
+*/
+static void test_order_independent_fit(void **state) {
+  (void)state;
+  dataset ds = make_dataset(&OVL, 3);
+  size_t bytes = ds.n * (size_t)ds.d * sizeof(double);
+  double *x = malloc(bytes), *w = malloc(ds.n * sizeof(double)),
+         *w0 = malloc(ds.n * sizeof(double));
+  assert_non_null(x && w && w0);
+  for (size_t i = 0; i < ds.n; i++) w0[i] = 1.0 + (double)(i % 3);
+  for (int weighted = 0; weighted < 2; weighted++)
+    for (int t = 0; t < 4; t++)
+      for (int init = 0; init < 4; init++) {
+        unsigned char *first = NULL;
+        size_t first_n = 0;
+        for (uint64_t order = 0; order < 5; order++) {
+          memcpy(x, ds.x, bytes);
+          memcpy(w, w0, ds.n * sizeof(double));
+          if (order > 0) shuffle_rows(x, w, ds.n, ds.d, 100 + order);
+          gmm_canonical_order(x, weighted ? w : NULL, ds.n, ds.d);
+          gmm_options opt;
+          gmm_options_default(&opt, 3);
+          opt.covariance_type = (gmm_cov_type)t;
+          opt.init = (gmm_init_method)init;
+          opt.n_init = 2;
+          gmm_data data = {x, ds.n, ds.d, weighted ? w : NULL, 0};
+          gmm_model *m = NULL;
+          char err[256];
+          assert_int_equal(
+              gmm_fit(&data, &opt, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err), GMM_OK);
+          size_t nb = gmm_blob_size(m);
+          unsigned char *b = malloc(nb);
+          assert_non_null(b);
+          gmm_blob_write(m, b);
+          gmm_model_free(m);
+          if (!first) {
+            first = b;
+            first_n = nb;
+            continue;
+          }
+          assert_int_equal(nb, first_n);
+          if (memcmp(b, first, nb) != 0)
+            fail_msg("type %s init %s weighted %d: order %d gives another model",
+                     gmm_cov_type_name((gmm_cov_type)t), gmm_init_name((gmm_init_method)init),
+                     weighted, (int)order);
+          free(b);
+        }
+        free(first);
+      }
+  free(x);
+  free(w);
+  free(w0);
+  free_dataset(&ds);
+}
+
+/* ------------------------------------------------------------------------
+** 16. Sampling: for every covariance type, 200,000 draws from a fitted
+** 2-component model have component frequencies within 0.005 of the weights,
+** per-component means within 0.02 standard deviations and covariances
+** within 0.03 (relative to sqrt(C_pp C_qq)) of the model's; the same seed
+** repeats the draws exactly, another seed does not.
+** Checks sample (1), (2).
+*/
+static void model_covariance(const gmm_model *m, int j, double *cov) {
+  int d = m->d;
+  for (int p = 0; p < d; p++)
+    for (int q = 0; q < d; q++) {
+      double v = 0.0;
+      switch (m->covariance_type) {
+        case GMM_COV_FULL:
+          v = m->covariances[((size_t)j * (size_t)d + (size_t)p) * (size_t)d + (size_t)q];
+          break;
+        case GMM_COV_TIED: v = m->covariances[(size_t)p * (size_t)d + (size_t)q]; break;
+        case GMM_COV_DIAG:
+          v = p == q ? m->covariances[(size_t)j * (size_t)d + (size_t)p] : 0.0;
+          break;
+        case GMM_COV_SPHERICAL: v = p == q ? m->covariances[j] : 0.0; break;
+      }
+      cov[p * d + q] = v;
+    }
+}
+
+static void test_sampler(void **state) {
+  (void)state;
+  dataset ds = make_dataset(&SEP2, 4);
+  enum { N_DRAWS = 200000 };
+  for (int t = 0; t < 4; t++) {
+    gmm_options opt;
+    gmm_options_default(&opt, 2);
+    opt.covariance_type = (gmm_cov_type)t;
+    gmm_model *m = tu_fit_ok(ds.x, ds.n, ds.d, &opt, NULL);
+    gmm_sampler *s = NULL;
+    assert_int_equal(gmm_sampler_new(m, 42, &gmm_libc_allocator, &s), GMM_OK);
+    double count[2] = {0, 0}, sum[2][2] = {{0}}, sq[2][2][2] = {{{0}}};
+    double x[2];
+    int j;
+    for (int i = 0; i < N_DRAWS; i++) {
+      gmm_sampler_draw(s, x, &j);
+      assert_true(j >= 0 && j < 2);
+      count[j]++;
+      for (int p = 0; p < 2; p++) {
+        double a = x[p] - m->means[j * 2 + p];
+        sum[j][p] += a;
+        for (int q = 0; q < 2; q++) sq[j][p][q] += a * (x[q] - m->means[j * 2 + q]);
+      }
+    }
+    for (j = 0; j < 2; j++) {
+      double cov[4];
+      model_covariance(m, j, cov);
+      assert_true(fabs(count[j] / N_DRAWS - m->weights[j]) < 0.005);
+      for (int p = 0; p < 2; p++) {
+        assert_true(fabs(sum[j][p] / count[j]) < 0.02 * sqrt(cov[p * 2 + p]));
+        for (int q = 0; q < 2; q++) {
+          double emp = sq[j][p][q] / count[j];
+          if (fabs(emp - cov[p * 2 + q]) > 0.03 * sqrt(cov[p * 2 + p] * cov[q * 2 + q]))
+            fail_msg("%s: component %d covariance[%d][%d] %g, model %g",
+                     gmm_cov_type_name((gmm_cov_type)t), j, p, q, emp, cov[p * 2 + q]);
+        }
+      }
+    }
+    gmm_sampler_free(s);
+    /* Determinism. */
+    gmm_sampler *a = NULL, *b = NULL, *c = NULL;
+    assert_int_equal(gmm_sampler_new(m, 7, &gmm_libc_allocator, &a), GMM_OK);
+    assert_int_equal(gmm_sampler_new(m, 7, &gmm_libc_allocator, &b), GMM_OK);
+    assert_int_equal(gmm_sampler_new(m, 8, &gmm_libc_allocator, &c), GMM_OK);
+    int differs = 0;
+    for (int i = 0; i < 100; i++) {
+      double xa[2], xb[2], xc[2];
+      int ja, jb, jc;
+      gmm_sampler_draw(a, xa, &ja);
+      gmm_sampler_draw(b, xb, &jb);
+      gmm_sampler_draw(c, xc, &jc);
+      assert_int_equal(ja, jb);
+      assert_memory_equal(xa, xb, sizeof xa);
+      differs |= memcmp(xa, xc, sizeof xa) != 0;
+    }
+    assert_true(differs);
+    gmm_sampler_free(a);
+    gmm_sampler_free(b);
+    gmm_sampler_free(c);
+    gmm_model_free(m);
+  }
+  free_dataset(&ds);
+}
+
+/* ------------------------------------------------------------------------
+** 17. Selection (gmm_fit_select): candidates in k-major order; the winner
+** has the lowest BIC; a k above the usable rows is a failed candidate, not
+** an error; all candidates failing is GMM_EFIT; an invalid option or k is
+** GMM_EINVAL before any fit; explicit inits do not combine with it.
+** Checks fit (11).
+*/
+static void test_select(void **state) {
+  (void)state;
+  dataset ds = make_dataset(&SEP2, 6);
+  gmm_options opt;
+  gmm_options_default(&opt, 1);
+  const int ks[] = {1, 3, 5000};
+  const gmm_cov_type types[] = {GMM_COV_FULL, GMM_COV_SPHERICAL};
+  gmm_data data = {ds.x, ds.n, ds.d, NULL, 0};
+  gmm_model *m = NULL;
+  char err[256];
+  assert_int_equal(
+      gmm_fit_select(&data, &opt, ks, 2, types, 2, &gmm_libc_allocator, &m, err, sizeof err),
+      GMM_OK);
+  assert_int_equal(m->n_candidates, 4);
+  double best = INFINITY;
+  for (int c = 0; c < 4; c++) {
+    assert_int_equal(m->candidates[c].k, ks[c / 2]);
+    assert_int_equal(m->candidates[c].covariance_type, types[c % 2]);
+    assert_false(m->candidates[c].failed);
+    if (m->candidates[c].bic < best) best = m->candidates[c].bic;
+  }
+  assert_int_equal(m->k, 3);
+  assert_true(gmm_model_bic(m) == best);
+  gmm_model_free(m);
+
+  /* k = 5000 is above GMM_MAX_K: an invalid option, before any fit. */
+  const int ks_big[] = {2, 5000};
+  assert_int_equal(
+      gmm_fit_select(&data, &opt, ks_big, 2, types, 1, &gmm_libc_allocator, &m, err, sizeof err),
+      GMM_EINVAL); /* 5000 > GMM_MAX_K: an invalid option */
+  assert_non_null(strstr(err, "k must be between 1 and 1024, provided 5000"));
+  data.n = 2; /* two usable rows: k = 3 cannot be fitted */
+  const int ks_some[] = {1, 3};
+  assert_int_equal(
+      gmm_fit_select(&data, &opt, ks_some, 2, types, 1, &gmm_libc_allocator, &m, err, sizeof err),
+      GMM_OK);
+  assert_int_equal(m->k, 1);
+  assert_true(m->candidates[1].failed);
+  assert_true(m->candidates[1].bic == 0.0);
+  gmm_model_free(m);
+  const int ks_none[] = {3, 4};
+  assert_int_equal(
+      gmm_fit_select(&data, &opt, ks_none, 2, types, 1, &gmm_libc_allocator, &m, err, sizeof err),
+      GMM_EFIT);
+  assert_null(m);
+  assert_non_null(strstr(err, "no candidate could be fitted"));
+  data.n = ds.n;
+  const double w_init[1] = {1.0};
+  opt.weights_init = w_init;
+  assert_int_equal(
+      gmm_fit_select(&data, &opt, ks, 1, types, 1, &gmm_libc_allocator, &m, err, sizeof err),
+      GMM_EINVAL);
+  free_dataset(&ds);
+}
+
+/* ------------------------------------------------------------------------
+** 18. Warm start: EM from a fitted model on the same rows starts where it
+** stopped (log-likelihood no lower, converged within 3 iterations, one
+** initialisation) and says so; a model of another k, d or covariance type
+** is GMM_EINVAL.
+** Checks fit (9).
+*/
+static void test_warm_start(void **state) {
+  (void)state;
+  dataset ds = make_dataset(&OVL, 8);
+  gmm_options opt;
+  gmm_options_default(&opt, 4);
+  opt.covariance_type = GMM_COV_DIAG;
+  gmm_model *first = tu_fit_ok(ds.x, ds.n, ds.d, &opt, NULL);
+  gmm_options warm = first->options;
+  warm.warm_start = first;
+  warm.n_init = 5;
+  gmm_model *second = tu_fit_ok(ds.x, ds.n, ds.d, &warm, NULL);
+  assert_true(second->summary.log_likelihood >=
+              first->summary.log_likelihood - 1e-9 * fabs(first->summary.log_likelihood));
+  assert_true(second->summary.n_iter <= 3);
+  assert_true(second->summary.warm_started);
+  assert_int_equal(second->summary.best_init, 0);
+  gmm_model_free(second);
+  gmm_data data = {ds.x, ds.n, ds.d, NULL, 0};
+  gmm_model *m = NULL;
+  char err[256];
+  warm.k = 3;
+  assert_int_equal(gmm_fit(&data, &warm, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err),
+                   GMM_EINVAL);
+  assert_non_null(strstr(err, "warm-start model has k = 4"));
+  warm.k = 4;
+  warm.covariance_type = GMM_COV_FULL;
+  assert_int_equal(gmm_fit(&data, &warm, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err),
+                   GMM_EINVAL);
+  gmm_model_free(first);
+  free_dataset(&ds);
 }
 
 int main(void) {
@@ -1241,6 +1601,11 @@ int main(void) {
       cmocka_unit_test(test_allocations_released),
       cmocka_unit_test(test_identical_rows),
       cmocka_unit_test(test_defaults_and_names),
+      cmocka_unit_test(test_canonical_order),
+      cmocka_unit_test(test_order_independent_fit),
+      cmocka_unit_test(test_sampler),
+      cmocka_unit_test(test_select),
+      cmocka_unit_test(test_warm_start),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
