@@ -325,7 +325,13 @@ static gmm_status initialise(gmm_model *m, const gmm_data *data, const gmm_optio
     for (int j = 0; j < k; j++) memcpy(w->shift + (size_t)j * dd, data_mean, dd * sizeof(double));
     m_step(m, &w->total, w->shift, opt->reg_covar);
   }
-  if (opt->weights_init) memcpy(m->weights, opt->weights_init, kk * sizeof(double));
+  if (opt->weights_init) {
+    /* Checked to sum to 1 within 1e-8; made to sum to 1 to the last bit the
+    ** BLOB decoder asks for. */
+    double sum = 0.0;
+    for (size_t j = 0; j < kk; j++) sum += opt->weights_init[j];
+    for (size_t j = 0; j < kk; j++) m->weights[j] = opt->weights_init[j] / sum;
+  }
   if (opt->means_init) memcpy(m->means, opt->means_init, kk * dd * sizeof(double));
   if (opt->precisions_init) /* checked by check_explicit_init */
     covariances_from_precisions(opt->precisions_init, m->covariances, k, m->d, m->covariance_type,
@@ -335,8 +341,12 @@ static gmm_status initialise(gmm_model *m, const gmm_data *data, const gmm_optio
 
 /* ---- the fit ---- */
 
-static gmm_status check_data(const gmm_data *data, int k, char *err, size_t err_len) {
+/* Checks the rows and weights; gives the number of rows of positive weight
+** and the total weight. */
+static gmm_status check_data(const gmm_data *data, int k, size_t *n_usable, double *total_weight,
+                             char *err, size_t err_len) {
   size_t dd = (size_t)data->d, usable = 0;
+  double total = 0.0;
   for (size_t i = 0; i < data->n; i++) {
     for (size_t p = 0; p < dd; p++)
       if (!isfinite(data->x[i * dd + p]))
@@ -347,10 +357,16 @@ static gmm_status check_data(const gmm_data *data, int k, char *err, size_t err_
       return gmm_errorf(err, err_len, GMM_EINVAL,
                         "row %zu has weight %g; weights must be finite and >= 0", i + 1, w);
     usable += w > 0.0;
+    total += w;
   }
+  if (!isfinite(total))
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "the weights sum to more than the largest double; scale them down");
   if (usable < (size_t)k)
     return gmm_errorf(err, err_len, GMM_EINVAL,
                       "k = %d is larger than the number of usable rows (%zu)", k, usable);
+  *n_usable = usable;
+  *total_weight = total;
   return GMM_OK;
 }
 
@@ -435,18 +451,33 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
   if (err && err_len) err[0] = 0;
   gmm_status rc = check_fit_args(data, opt, err, err_len);
   if (rc != GMM_OK) return rc;
-  rc = check_data(data, opt->k, err, err_len);
+  size_t n_usable = 0;
+  double total_weight = 0.0;
+  rc = check_data(data, opt->k, &n_usable, &total_weight, err, err_len);
   if (rc != GMM_OK) return rc;
 
+  /* fit (10): weights are rescaled to a mean of 1 per usable row, so that
+  ** their scale changes nothing (nk + 10 eps and the empty-component test
+  ** assume rows of weight about 1); the log-likelihood is scaled back. */
+  double w_scale = data->w ? (double)n_usable / total_weight : 1.0;
+  gmm_data scaled = *data;
+  double *scaled_w = NULL;
   int k = opt->k, d = data->d;
   em_work w;
   gmm_model *cur = gmm_model_new(k, d, opt->covariance_type, a);
   gmm_model *best = gmm_model_new(k, d, opt->covariance_type, a);
   rc = alloc_work(&w, k, d, opt->covariance_type, a);
-  if (!cur || !best || rc != GMM_OK) {
+  if (data->w && w_scale != 1.0) {
+    scaled_w = gmm_alloc_array(a, data->n, sizeof(double));
+    if (scaled_w)
+      for (size_t i = 0; i < data->n; i++) scaled_w[i] = data->w[i] * w_scale;
+    scaled.w = scaled_w;
+  }
+  if (!cur || !best || rc != GMM_OK || (data->w && w_scale != 1.0 && !scaled_w)) {
     rc = GMM_ENOMEM;
     goto done;
   }
+  data = &scaled;
   /* Explicit initial parameters are checked once, using cur's arrays as
   ** scratch before they hold anything (prec_chol has room for d x d). */
   if (!opt->warm_start) {
@@ -456,8 +487,7 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
 
   double data_mean[GMM_MAX_D];
   gmm_data_mean(data, data_mean);
-  double n_weight = 0.0;
-  for (size_t i = 0; i < data->n; i++) n_weight += gmm_row_weight(data, i);
+  double n_weight = data->w ? (double)n_usable : (double)data->n;
 
   int have_best = 0;
   int n_init = opt->warm_start ? 1 : opt->n_init;
@@ -484,7 +514,8 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
   best->options = *opt;
   best->options.weights_init = best->options.means_init = best->options.precisions_init = NULL;
   best->options.warm_start = NULL;
-  best->summary.n_samples = n_weight;
+  best->summary.n_samples = data->w ? total_weight : n_weight;
+  best->summary.log_likelihood /= w_scale;
   best->summary.n_skipped = data->n_skipped;
   best->summary.weighted = data->w != NULL;
   best->summary.warm_started = opt->warm_start != NULL;
@@ -495,6 +526,7 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
 done:
   if (rc == GMM_ENOMEM) gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
   free_work(&w, a);
+  gmm_release(a, scaled_w);
   gmm_model_free(cur);
   gmm_model_free(best);
   return rc;

@@ -144,8 +144,9 @@ static int start_group(sqlite3_context *ctx, fit_state *st, int argc, sqlite3_va
   }
   st->d = argc - first;
   if (st->spec.warm_start && st->spec.warm_start->d != st->d) {
-    fit_error(ctx, st, "gmm_fit: the model in argument 1 (spec) has %d feature%s, provided %d",
-              st->spec.warm_start->d, st->spec.warm_start->d == 1 ? "" : "s", st->d);
+    fit_error(ctx, st, "gmm_fit: the model in argument 1 (spec) has %d feature%s, provided %d%s",
+              st->spec.warm_start->d, st->spec.warm_start->d == 1 ? "" : "s", st->d,
+              st->spec.weighted ? " after the weight (the model was fitted with weights)" : "");
     return -1;
   }
   if (gmm_spec_bind_d(ctx, &st->spec, st->d) != 0) {

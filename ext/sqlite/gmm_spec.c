@@ -27,8 +27,8 @@
 **      range or of the wrong shape is an error that names the option and
 **      the value.
 **  (3) A list of k or of covariance types asks for model selection: every
-**      pair is fitted and the lowest BIC wins. Lists do not combine with
-**      the *_init options.
+**      pair is fitted and the lowest BIC wins. A value listed twice is an
+**      error. Lists do not combine with the *_init options.
 **  (4) A BLOB spec is a model from gmm_fit: the fit starts from its
 **      parameters with its options (weighted included), one
 **      initialisation.
@@ -203,11 +203,22 @@ static int list_item(sqlite3_context *ctx, void *arg, const char *key, const cha
   if (r->id == OPT_K) {
     sqlite3_int64 k;
     if (read_integer(ctx, name, "an integer", type, atom, 1, GMM_MAX_K, &k) != 0) return -1;
+    for (int i = 0; i < r->n; i++)
+      if (s->k_list[i] == (int)k) {
+        gmm_result_errorf(ctx, "gmm_fit: option k lists %lld twice", k);
+        return -1;
+      }
     s->k_list[r->n++] = (int)k;
     return 0;
   }
   int t;
   if (read_name(ctx, name, COV_NAMES, type, atom, gmm_cov_type_from_name, &t) != 0) return -1;
+  for (int i = 0; i < r->n; i++)
+    if (s->type_list[i] == (gmm_cov_type)t) {
+      gmm_result_errorf(ctx, "gmm_fit: option covariance_type lists '%s' twice",
+                        gmm_cov_type_name((gmm_cov_type)t));
+      return -1;
+    }
   s->type_list[r->n++] = (gmm_cov_type)t;
   return 0;
 }

@@ -23,8 +23,8 @@
 **      seeded with seed (default 0), so the same (model, n, seed) gives the
 **      same rows, and a row does not depend on how many rows are read:
 **      LIMIT m gives the first m rows of the full result.
-**  (3) The JSON columns carry SQLite's JSON subtype where the library keeps
-**      subtypes of virtual table columns (3.45 and later).
+**  (3) The JSON columns (mean, covariance, x) carry SQLite's JSON subtype,
+**      so json_object('x', x) embeds an array, not a string.
 **  (4) A NULL model gives no rows (after the other arguments are checked).
 **  (5) Errors name the function, the argument and the value:
 **        a model that is not a BLOB: "<fn>: argument 1 (model) must be a
@@ -48,6 +48,10 @@
 **      with trusted_schema off) where the library knows the flag.
 **  (8) ORDER BY component (gmm_components) or ORDER BY sample (gmm_sample),
 **      ascending, costs nothing: rows already come in that order.
+**  (9) A constraint sample < v, sample <= v or sample = v ends the scan of
+**      gmm_sample once no later row can match (SQLite still checks every
+**      row it is given), so "WHERE sample < 10" over a large n draws about
+**      10 rows, not n. Rows before the bound are drawn as without it.
 */
 #include "gmm_sqlite.h"
 
@@ -56,6 +60,11 @@
 #include <string.h>
 
 #define GMM_SAMPLE_MAX_N 10000000
+
+/* idxNum bits beyond the arguments given: an upper bound on the row
+** number, exclusive or inclusive (vtab (9)). */
+#define ROW_BOUND_LT 0x100
+#define ROW_BOUND_LE 0x200
 
 /* Hidden columns: their positions in the schemas below. */
 enum { COMPONENTS_COL_MODEL = 4 };
@@ -230,7 +239,8 @@ static int vtab_disconnect(sqlite3_vtab *vtab) {
 ** another order (SQLITE_CONSTRAINT); one with no constraint at all is the
 ** user's mistake. */
 static int vtab_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info, int first_hidden,
-                           int n_hidden, int n_required, const char *usage, double rows) {
+                           int n_hidden, int n_required, const char *usage, double rows,
+                           int use_row_bound) {
   gmm_vtab *vt = (gmm_vtab *)vtab;
   int usable[3] = {-1, -1, -1}, unusable = 0, present = 0;
   for (int i = 0; i < info->nConstraint; i++) {
@@ -260,6 +270,20 @@ static int vtab_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info, int fir
     info->aConstraintUsage[usable[h]].omit = 1;
   }
   info->idxNum = given;
+  /* vtab (9): the first usable upper bound on column 0 comes last in argv;
+  ** it is not omitted, so SQLite checks it on every row anyway. */
+  for (int i = 0; use_row_bound && i < info->nConstraint; i++) {
+    const struct sqlite3_index_constraint *c = &info->aConstraint[i];
+    int op = c->op;
+    if (!c->usable || c->iColumn != 0) continue;
+    if (op != SQLITE_INDEX_CONSTRAINT_LT && op != SQLITE_INDEX_CONSTRAINT_LE &&
+        op != SQLITE_INDEX_CONSTRAINT_EQ)
+      continue;
+    info->aConstraintUsage[i].argvIndex = next++;
+    info->idxNum |= op == SQLITE_INDEX_CONSTRAINT_LT ? ROW_BOUND_LT : ROW_BOUND_LE;
+    rows = rows > 10.0 ? rows / 10.0 : rows;
+    break;
+  }
   info->estimatedCost = rows;
   info->estimatedRows = (sqlite3_int64)rows;
   if (info->nOrderBy == 1 && info->aOrderBy[0].iColumn == 0 && !info->aOrderBy[0].desc)
@@ -286,7 +310,7 @@ static int components_connect(sqlite3 *db, void *aux, int argc, const char *cons
 }
 
 static int components_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info) {
-  return vtab_best_index(vtab, info, COMPONENTS_COL_MODEL, 1, 1, "gmm_components(model)", 10.0);
+  return vtab_best_index(vtab, info, COMPONENTS_COL_MODEL, 1, 1, "gmm_components(model)", 10.0, 0);
 }
 
 static int components_open(sqlite3_vtab *vtab, sqlite3_vtab_cursor **out) {
@@ -417,7 +441,7 @@ static int sample_connect(sqlite3 *db, void *aux, int argc, const char *const *a
 
 static int sample_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info) {
   return vtab_best_index(vtab, info, SAMPLE_COL_MODEL, 3, 2, "gmm_sample(model, n [, seed])",
-                         1000.0);
+                         1000.0, 1);
 }
 
 static int sample_open(sqlite3_vtab *vtab, sqlite3_vtab_cursor **out) {
@@ -447,6 +471,29 @@ static int sample_close(sqlite3_vtab_cursor *cur) {
   return SQLITE_OK;
 }
 
+/* The number of rows to draw, at most n, so that every row whose number
+** satisfies "sample < v" (lt) or "sample <= v" / "sample = v" is drawn:
+** vtab (9). Values that are not numbers compare above every INTEGER in
+** SQLite, so they bound nothing. */
+static sqlite3_int64 row_bound(sqlite3_value *v, int lt, sqlite3_int64 n) {
+  switch (sqlite3_value_type(v)) {
+    case SQLITE_INTEGER: {
+      sqlite3_int64 b = sqlite3_value_int64(v);
+      if (b < 0) return 0;
+      if (b >= n) return n;
+      return lt ? b : b + 1;
+    }
+    case SQLITE_FLOAT: {
+      double b = sqlite3_value_double(v);
+      if (isnan(b)) return n;
+      if (b < 0) return 0;
+      if (b >= (double)n) return n;
+      return (sqlite3_int64)floor(b) + 1; /* one too many at most: SQLite checks */
+    }
+    default: return n;
+  }
+}
+
 /* Draws the current row. */
 static void sample_draw(sample_cursor *c) {
   if (c->row < c->n_rows) gmm_sampler_draw(c->sampler, c->x, &c->component);
@@ -458,14 +505,15 @@ static int sample_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_
   sample_cursor *c = (sample_cursor *)cur;
   gmm_vtab *vt = (gmm_vtab *)cur->pVtab;
   sample_reset(c);
-  int want_argc = 2 + ((idx_num & 4) != 0);
+  int bounded = (idx_num & (ROW_BOUND_LT | ROW_BOUND_LE)) != 0;
+  int want_argc = 2 + ((idx_num & 4) != 0) + bounded;
   if ((idx_num & 3) != 3 || argc != want_argc)
     return vtab_errorf(&vt->base, "%s: expected gmm_sample(model, n [, seed])", vt->name);
   int is_null, rc = model_arg_check(vt, argv[0], &is_null);
   if (rc != SQLITE_OK) return rc;
   sqlite3_int64 n, seed = 0;
   rc = integer_arg(vt, argv[1], 2, "n", 0, GMM_SAMPLE_MAX_N, &n);
-  if (rc == SQLITE_OK && argc > 2) rc = integer_arg(vt, argv[2], 3, "seed", 0, -1, &seed);
+  if (rc == SQLITE_OK && (idx_num & 4)) rc = integer_arg(vt, argv[2], 3, "seed", 0, -1, &seed);
   if (rc != SQLITE_OK) return rc;
   c->model_arg = sqlite3_value_dup(argv[0]);
   if (!c->model_arg) return SQLITE_NOMEM;
@@ -487,7 +535,7 @@ static int sample_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_
                        "%s: argument 1 (model) is not a valid gmm model: a covariance has no "
                        "Cholesky factor",
                        vt->name);
-  c->n_rows = n;
+  c->n_rows = bounded ? row_bound(argv[argc - 1], idx_num & ROW_BOUND_LT, n) : n;
   sample_draw(c);
   return SQLITE_OK;
 }
