@@ -569,8 +569,8 @@ static unsigned char *model_named(sqlite3 *db, const char *name, int *n) {
 static void test_version_debug(void **state) {
   (void)state;
   sqlite3 *db = open_db();
-  assert_sql_text(db, "0.1.0", "SELECT gmm_version()");
-  assert_sql_int(db, 1, "SELECT instr(gmm_debug(), 'Version: 0.1.0') > 0");
+  assert_sql_text(db, "0.2.0", "SELECT gmm_version()");
+  assert_sql_int(db, 1, "SELECT instr(gmm_debug(), 'Version: 0.2.0') > 0");
   assert_sql_int(db, 1, "SELECT instr(gmm_debug(), 'SQLite library:') > 0");
   char *expect = format("SQLite library: %s", sqlite3_libversion());
   assert_sql_int(db, 1, "SELECT instr(gmm_debug(), '%s') > 0", expect);

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GMM_VERSION "0.1.0"
+#define GMM_VERSION "0.2.0"
 
 /* Limits. Each is enforced with an error that quotes the provided value and
 ** the maximum; see README "Limits". */

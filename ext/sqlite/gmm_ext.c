@@ -14,7 +14,7 @@
 **   gmm_version(), gmm_debug()            scalar      this file
 **
 ** Requirements (tests cite them as "ext (N)"):
-**  (1) gmm_version() returns the version text, e.g. '0.1.0'.
+**  (1) gmm_version() returns the version text, e.g. '0.2.0'.
 **  (2) gmm_debug() returns the version, the SQLite versions it was built
 **      against and runs on, the compiler and the build flags, one per line.
 **  (3) Every error text starts with the function's name and a colon.
