@@ -209,25 +209,13 @@ void gmm_score_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   sqlite3_result_double(ctx, gmm_model_score_row(e->model, e->x, e->scratch, NULL, NULL));
 }
 
-/* Finishes a JSON text result built in s. */
-static void result_json(sqlite3_context *ctx, sqlite3_str *s) {
-  int len = sqlite3_str_length(s);
-  char *text = sqlite3_str_finish(s);
-  if (!text) {
-    sqlite3_result_error_nomem(ctx);
-    return;
-  }
-  sqlite3_result_text(ctx, text, len, sqlite3_free);
-  sqlite3_result_subtype(ctx, GMM_JSON_SUBTYPE);
-}
-
 void gmm_predict_proba_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   model_entry *e = apply_args(ctx, "gmm_predict_proba", argc, argv);
   if (!e) return;
   gmm_model_score_row(e->model, e->x, e->scratch, e->post, NULL);
   sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
   gmm_str_append_array(s, e->post, (size_t)e->model->k);
-  result_json(ctx, s);
+  gmm_result_json(ctx, s);
 }
 
 /* The model of a one-argument inspection function, or NULL. */
@@ -374,5 +362,5 @@ void gmm_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   sqlite3_str_appendf(s, ",\"n_init\":%d,\"init\":\"%s\",\"seed\":%llu,\"weighted\":%s}}",
                       o->n_init, gmm_init_name(o->init), (unsigned long long)o->seed,
                       json_bool(sm->weighted));
-  result_json(ctx, s);
+  gmm_result_json(ctx, s);
 }

@@ -85,7 +85,7 @@ void gmm_str_append_quoted(sqlite3_str *s, const char *text) {
   sqlite3_str_appendf(s, "'%.*s%s'", n, text, text[n] ? "..." : "");
 }
 
-static void describe_value(sqlite3_str *s, sqlite3_value *v) {
+void gmm_str_append_value(sqlite3_str *s, sqlite3_value *v) {
   switch (sqlite3_value_type(v)) {
     case SQLITE_TEXT: {
       const char *t = (const char *)sqlite3_value_text(v);
@@ -102,14 +102,31 @@ static void describe_value(sqlite3_str *s, sqlite3_value *v) {
     case SQLITE_INTEGER: sqlite3_str_appendf(s, "%lld", sqlite3_value_int64(v)); break;
     default: {
       double d = sqlite3_value_double(v);
-      if (isnan(d))
+      if (isnan(d)) {
         sqlite3_str_appendall(s, "NaN");
-      else if (isinf(d))
+      } else if (isinf(d)) {
         sqlite3_str_appendall(s, d > 0 ? "Inf" : "-Inf");
-      else
+      } else {
+        int start = sqlite3_str_length(s);
         gmm_str_append_double(s, d);
+        /* A REAL with an integral value must not read as an INTEGER. */
+        const char *text = sqlite3_str_value(s);
+        if (text && !strpbrk(text + start, ".eE")) sqlite3_str_appendall(s, ".0");
+      }
     }
   }
+}
+
+int gmm_result_json(sqlite3_context *ctx, sqlite3_str *s) {
+  int len = sqlite3_str_length(s);
+  char *text = sqlite3_str_finish(s);
+  if (!text) {
+    sqlite3_result_error_nomem(ctx);
+    return SQLITE_NOMEM;
+  }
+  sqlite3_result_text(ctx, text, len, sqlite3_free);
+  sqlite3_result_subtype(ctx, GMM_JSON_SUBTYPE);
+  return SQLITE_OK;
 }
 
 gmm_feature_read gmm_read_number(sqlite3_context *ctx, const char *fn, sqlite3_value *v, int arg_no,
@@ -125,7 +142,7 @@ gmm_feature_read gmm_read_number(sqlite3_context *ctx, const char *fn, sqlite3_v
   if (row > 0) sqlite3_str_appendf(s, "row %lld, ", row);
   sqlite3_str_appendf(s, "argument %d (%s) must be a finite INTEGER or REAL, provided ", arg_no,
                       arg_name);
-  describe_value(s, v);
+  gmm_str_append_value(s, v);
   gmm_result_error_str(ctx, s);
   return GMM_FEATURE_ERROR;
 }

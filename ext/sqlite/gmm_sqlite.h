@@ -51,6 +51,14 @@ gmm_feature_read gmm_read_feature(sqlite3_context *ctx, const char *fn, sqlite3_
 int gmm_utf8_prefix(const char *text, int max_bytes);
 void gmm_str_append_quoted(sqlite3_str *s, const char *text);
 
+/* A value as error messages show it: NULL, 12, 1.5, 1000.0 (a REAL that
+** looks like an integer), Inf, TEXT 'abc', a BLOB of 3 bytes. */
+void gmm_str_append_value(sqlite3_str *s, sqlite3_value *v);
+
+/* Finishes the JSON text built in s as the result, with the JSON subtype.
+** Returns SQLITE_OK or SQLITE_NOMEM (also set on ctx). */
+int gmm_result_json(sqlite3_context *ctx, sqlite3_str *s);
+
 /* Appends the shortest decimal text that reads back as exactly v (v must be
 ** finite), and JSON arrays of doubles. */
 void gmm_str_append_double(sqlite3_str *s, double v);

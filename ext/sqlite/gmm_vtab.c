@@ -97,40 +97,6 @@ static int vtab_error_str(sqlite3_vtab *vtab, sqlite3_str *s) {
   return msg ? SQLITE_ERROR : SQLITE_NOMEM;
 }
 
-/* An argument's value for an error message: NULL, 12, 1.5, 1000.0 (a REAL
-** that looks like one), TEXT 'abc', a BLOB of 3 bytes. */
-static void describe_value(sqlite3_str *s, sqlite3_value *v) {
-  switch (sqlite3_value_type(v)) {
-    case SQLITE_NULL: sqlite3_str_appendall(s, "NULL"); break;
-    case SQLITE_INTEGER: sqlite3_str_appendf(s, "%lld", sqlite3_value_int64(v)); break;
-    case SQLITE_FLOAT: {
-      double d = sqlite3_value_double(v);
-      if (isnan(d)) {
-        sqlite3_str_appendall(s, "NaN");
-      } else if (isinf(d)) {
-        sqlite3_str_appendall(s, d > 0 ? "Inf" : "-Inf");
-      } else {
-        int start = sqlite3_str_length(s);
-        gmm_str_append_double(s, d);
-        /* A REAL with an integral value must not read as an INTEGER. */
-        const char *text = sqlite3_str_value(s);
-        if (text && !strpbrk(text + start, ".eE")) sqlite3_str_appendall(s, ".0");
-      }
-      break;
-    }
-    case SQLITE_TEXT: {
-      const char *t = (const char *)sqlite3_value_text(v);
-      sqlite3_str_appendall(s, "TEXT ");
-      gmm_str_append_quoted(s, t ? t : "");
-      break;
-    }
-    default: {
-      int n = sqlite3_value_bytes(v);
-      sqlite3_str_appendf(s, "a BLOB of %d byte%s", n, n == 1 ? "" : "s");
-    }
-  }
-}
-
 /* Checks an INTEGER argument in lo .. hi (hi < 0: no upper bound): vtab
 ** (5). Returns SQLITE_OK with *out set, or an error set on vtab. */
 static int integer_arg(gmm_vtab *vt, sqlite3_value *v, int arg_no, const char *arg_name,
@@ -146,7 +112,7 @@ static int integer_arg(gmm_vtab *vt, sqlite3_value *v, int arg_no, const char *a
   else
     sqlite3_str_appendf(s, "between %lld and %lld", lo, hi);
   sqlite3_str_appendall(s, ", provided ");
-  describe_value(s, v);
+  gmm_str_append_value(s, v);
   return vtab_error_str(&vt->base, s);
 }
 
@@ -178,30 +144,6 @@ static int model_decode(gmm_vtab *vt, sqlite3_value *v, gmm_model **out) {
     return vtab_errorf(&vt->base, "%s: argument 1 (model) is not a valid gmm model: %s", vt->name,
                        err);
   return SQLITE_OK;
-}
-
-/* Finishes a JSON text built in s as the column's value: vtab (3). */
-static int result_json(sqlite3_context *ctx, sqlite3_str *s) {
-  int len = sqlite3_str_length(s);
-  char *text = sqlite3_str_finish(s);
-  if (!text) {
-    sqlite3_result_error_nomem(ctx);
-    return SQLITE_NOMEM;
-  }
-  sqlite3_result_text(ctx, text, len, sqlite3_free);
-  sqlite3_result_subtype(ctx, GMM_JSON_SUBTYPE);
-  return SQLITE_OK;
-}
-
-/* A d x d nested JSON array. */
-static void append_matrix(sqlite3_str *s, const double *c, int d) {
-  size_t dd = (size_t)d;
-  sqlite3_str_appendchar(s, 1, '[');
-  for (size_t r = 0; r < dd; r++) {
-    if (r) sqlite3_str_appendchar(s, 1, ',');
-    gmm_str_append_array(s, c + r * dd, dd);
-  }
-  sqlite3_str_appendchar(s, 1, ']');
 }
 
 /* Declares the schema and the flags of either table: vtab (7). */
@@ -381,17 +323,12 @@ static int components_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int
     case 2: {
       sqlite3_str *s = sqlite3_str_new(vt->db);
       gmm_str_append_array(s, m->means + j * d, d);
-      return result_json(ctx, s);
+      return gmm_result_json(ctx, s);
     }
     default: {
       sqlite3_str *s = sqlite3_str_new(vt->db);
-      switch (m->covariance_type) {
-        case GMM_COV_FULL: append_matrix(s, m->covariances + j * d * d, m->d); break;
-        case GMM_COV_TIED: append_matrix(s, m->covariances, m->d); break;
-        case GMM_COV_DIAG: gmm_str_append_array(s, m->covariances + j * d, d); break;
-        case GMM_COV_SPHERICAL: gmm_str_append_double(s, m->covariances[j]); break;
-      }
-      return result_json(ctx, s);
+      gmm_str_append_component_covariance(s, m, (int)j);
+      return gmm_result_json(ctx, s);
     }
   }
 }
@@ -561,7 +498,7 @@ static int sample_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col
     case 2: {
       sqlite3_str *s = sqlite3_str_new(vt->db);
       gmm_str_append_array(s, c->x, (size_t)c->d);
-      return result_json(ctx, s);
+      return gmm_result_json(ctx, s);
     }
     case SAMPLE_COL_MODEL: sqlite3_result_value(ctx, c->model_arg); break;
     case SAMPLE_COL_N: sqlite3_result_int64(ctx, c->n); break;
