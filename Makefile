@@ -1,10 +1,15 @@
 # gmm -- Gaussian mixture models as a SQLite extension.
 #
-#   make          build the loadable extension (gmm.so; gmm.dylib on macOS)
-#   make test     build and run every test (cmocka suites, SQL scripts)
-#   make demo     fit the bundled Old Faithful data and print the clusters
-#   make fixtures regenerate the scikit-learn oracle fixtures (needs python3-sklearn)
-#   make clean    remove build products
+#   make            build the loadable extension (gmm.so; gmm.dylib on macOS)
+#   make test       build and run every test (cmocka suites, SQL scripts)
+#   make demo       fit the bundled Old Faithful data and print the clusters
+#   make asan       the whole suite built with AddressSanitizer and UBSan
+#   make valgrind   the cmocka suites under valgrind's memcheck
+#   make tsan       the concurrency test under ThreadSanitizer
+#   make fuzz       every libFuzzer target for FUZZ_SECONDS (default 60) each
+#   make coverage   line and branch coverage of ext/ by the suite
+#   make fixtures   regenerate the scikit-learn oracle fixtures (needs python3-sklearn)
+#   make clean      remove build products
 #
 # Missing Debian packages are installed when running as root; otherwise the
 # exact apt-get command is printed.
@@ -25,17 +30,27 @@ else
   SHARED := -shared
 endif
 
-BUILD   := build
-LIB     := gmm.$(EXT)
+# A build lives in $(BUILD); the variants (asan, tsan, coverage) are the
+# same rules run with another BUILD, LIB and CFLAGS.
+BUILD    ?= build
+LIB      ?= gmm.$(EXT)
+LIB_NAME  = $(patsubst %.$(EXT),%,$(LIB))
 CORE_SRC := $(wildcard ext/core/*.c)
 SQL_SRC  := $(wildcard ext/sqlite/*.c)
 HEADERS  := $(wildcard ext/core/*.h ext/sqlite/*.h)
 TEST_HDR := $(wildcard tests/*.h tests/oracle/*.h)
+CORE_OBJ  = $(patsubst ext/%.c,$(BUILD)/obj/%.o,$(CORE_SRC))
+SQL_OBJ   = $(patsubst ext/%.c,$(BUILD)/obj/%.o,$(SQL_SRC))
 
-CORE_TESTS := $(BUILD)/test_core $(BUILD)/test_blob $(BUILD)/test_oracle
-SQL_TESTS  := $(BUILD)/test_sql $(BUILD)/test_options $(BUILD)/test_vtab
+CORE_TESTS = $(BUILD)/test_core $(BUILD)/test_blob $(BUILD)/test_oracle
+SQL_TESTS  = $(BUILD)/test_sql $(BUILD)/test_options $(BUILD)/test_vtab
+# Environment of the test programs: the extension they load.
+TEST_ENV   = GMM_EXTENSION=$(LIB_NAME)
+# Environment of the sqlite3 shell running the SQL scripts (sanitizer
+# runtimes are preloaded there).
+SHELL_ENV ?=
 
-.PHONY: all test demo clean deps fixtures check-deps
+.PHONY: all test run-tests demo clean deps fixtures check-deps asan valgrind tsan coverage fuzz
 
 all: check-deps $(LIB)
 
@@ -65,25 +80,48 @@ deps: check-deps
 
 # ---- the extension ---------------------------------------------------------
 
-$(LIB): $(CORE_SRC) $(SQL_SRC) $(HEADERS)
-	$(CC) $(ALL_CFLAGS) -fPIC $(SHARED) -DGMM_BUILD_FLAGS='"$(CFLAGS)"' \
-	  -o $@ $(CORE_SRC) $(SQL_SRC) -lm
+$(BUILD)/obj/%.o: ext/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -DGMM_BUILD_FLAGS='"$(CFLAGS)"' -c -o $@ $<
+
+$(LIB): $(CORE_OBJ) $(SQL_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SHARED) -o $@ $^ -lm $(LDFLAGS)
 
 # ---- tests -----------------------------------------------------------------
 
-$(BUILD):
-	mkdir -p $@
+# Core tests link the core's objects; tests through SQL load the built
+# extension (GMM_EXTENSION) into the system libsqlite3.
+$(CORE_TESTS): $(BUILD)/test_%: tests/test_%.c $(CORE_OBJ) $(TEST_HDR)
+	$(CC) $(ALL_CFLAGS) -Wno-conversion -Iext/core -o $@ $< $(CORE_OBJ) -lcmocka -lm $(LDFLAGS)
 
-$(BUILD)/test_%: tests/test_%.c $(CORE_SRC) $(HEADERS) $(TEST_HDR) | $(BUILD)
-	$(CC) $(ALL_CFLAGS) -Wno-conversion -Iext/core -o $@ $< $(CORE_SRC) -lcmocka -lm
+$(SQL_TESTS): $(BUILD)/test_%: tests/test_%.c $(HEADERS) $(TEST_HDR) | $(CORE_OBJ)
+	$(CC) $(ALL_CFLAGS) -Wno-conversion -o $@ $< -lsqlite3 -lcmocka -lm $(LDFLAGS)
 
-# Tests through SQL load the built extension into the system libsqlite3.
-$(SQL_TESTS): $(BUILD)/test_%: tests/test_%.c $(HEADERS) $(TEST_HDR) | $(BUILD)
-	$(CC) $(ALL_CFLAGS) -Wno-conversion -o $@ $< -lsqlite3 -lcmocka -lm
+test: check-deps run-tests
 
-test: check-deps $(LIB) $(CORE_TESTS) $(SQL_TESTS)
-	@set -e; for t in $(CORE_TESTS) $(SQL_TESTS); do echo "== $$t"; ./$$t; done
-	@echo "== tests/sql"; SQLITE3=$(SQLITE3) sh tests/run_sql_tests.sh ./gmm
+run-tests: $(LIB) $(CORE_TESTS) $(SQL_TESTS)
+	@set -e; for t in $(CORE_TESTS) $(SQL_TESTS); do echo "== $$t"; $(TEST_ENV) ./$$t; done
+	@echo "== tests/sql"; $(SHELL_ENV) SQLITE3=$(SQLITE3) sh tests/run_sql_tests.sh $(LIB_NAME)
+
+# ---- sanitizers and valgrind -------------------------------------------------
+
+SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+ASAN_RT    = $(shell $(CC) -print-file-name=libasan.so)
+UBSAN_RT   = $(shell $(CC) -print-file-name=libubsan.so)
+
+# The whole suite with ASan and UBSan; the sqlite3 shell running the SQL
+# scripts gets the runtimes preloaded (its own leaks at exit are not ours).
+asan: check-deps
+	$(MAKE) --no-print-directory run-tests BUILD=build/asan LIB=build/asan/gmm.$(EXT) \
+	  CFLAGS='$(SAN_FLAGS)' LDFLAGS='$(SAN_FLAGS)' \
+	  SHELL_ENV='LD_PRELOAD=$(ASAN_RT):$(UBSAN_RT) ASAN_OPTIONS=detect_leaks=0'
+
+VALGRIND := valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite,indirect
+
+valgrind: check-deps $(LIB) $(CORE_TESTS) $(SQL_TESTS)
+	@command -v valgrind >/dev/null || { echo "valgrind missing: apt-get install -y valgrind" >&2; exit 1; }
+	@set -e; for t in $(CORE_TESTS) $(SQL_TESTS); do echo "== valgrind $$t"; $(TEST_ENV) $(VALGRIND) ./$$t; done
 
 # ---- demo ------------------------------------------------------------------
 
@@ -96,4 +134,4 @@ fixtures:
 	$(PYTHON) tests/oracle/make_fixtures.py
 
 clean:
-	rm -rf $(BUILD) gmm.so gmm.dylib
+	rm -rf build gmm.so gmm.dylib

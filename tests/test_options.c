@@ -5,10 +5,11 @@
 ** weights, and the canonical row order that makes a fit independent of the
 ** order its rows arrive in.
 **
-** Same harness as tests/test_sql.c: every test opens ":memory:" with the
-** system libsqlite3, loads ./gmm (the tests run from the repository root)
-** and talks to the extension only through SQL. Each test's comment cites
-** the numbered requirements it checks, as the sources state them:
+** Same harness as tests/test_sql.c (tests/sql_harness.h): every test opens
+** ":memory:" with the system libsqlite3, loads ./gmm (the tests run from the
+** repository root) and talks to the extension only through SQL. Each test's
+** comment cites the numbered requirements it checks, as the sources state
+** them:
 **
 **   spec (N)     ext/sqlite/gmm_spec.c     gmm_fit's first argument
 **   gmm_fit (N)  ext/sqlite/gmm_fit_sql.c  the aggregate
@@ -25,357 +26,7 @@
 ** (splitmix64 + Box-Muller), so they depend on nothing under test; the Old
 ** Faithful data are read from sql/faithful.sql.
 */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
-
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <sqlite3.h>
-
-#define TEST_PI 3.14159265358979323846
-
-/* ------------------------------------------------------------------------
-** PRNG: splitmix64, Box-Muller.
-*/
-typedef struct rng {
-  uint64_t state;
-} rng;
-
-static uint64_t rng_u64(rng *r) {
-  uint64_t z = (r->state += UINT64_C(0x9e3779b97f4a7c15));
-  z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-  z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-  return z ^ (z >> 31);
-}
-
-/* Uniform in (0, 1). */
-static double rng_uniform(rng *r) {
-  return ((double)(rng_u64(r) >> 11) + 0.5) * 0x1p-53;
-}
-
-static double rng_normal(rng *r) {
-  double u = rng_uniform(r), v = rng_uniform(r);
-  return sqrt(-2.0 * log(u)) * cos(2.0 * TEST_PI * v);
-}
-
-/* ------------------------------------------------------------------------
-** Small string helpers (plain malloc, so that SQLite's memory accounting
-** sees only what SQLite and the extension allocate).
-*/
-static char *dup_text(const char *s, int n) {
-  if (!s) return NULL;
-  if (n < 0) n = (int)strlen(s);
-  char *copy = malloc((size_t)n + 1);
-  assert_non_null(copy);
-  memcpy(copy, s, (size_t)n);
-  copy[n] = 0;
-  return copy;
-}
-
-static char *vformat(const char *fmt, va_list ap) {
-  va_list ap2;
-  va_copy(ap2, ap);
-  int n = vsnprintf(NULL, 0, fmt, ap2);
-  va_end(ap2);
-  assert_true(n >= 0);
-  char *s = malloc((size_t)n + 1);
-  assert_non_null(s);
-  vsnprintf(s, (size_t)n + 1, fmt, ap);
-  return s;
-}
-
-static char *format(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *s = vformat(fmt, ap);
-  va_end(ap);
-  return s;
-}
-
-/* ------------------------------------------------------------------------
-** Connection and statement helpers.
-*/
-static sqlite3 *open_db(void) {
-  sqlite3 *db = NULL;
-  int rc = sqlite3_open(":memory:", &db);
-  if (rc != SQLITE_OK) fail_msg("sqlite3_open: %s", db ? sqlite3_errmsg(db) : "no memory");
-  assert_int_equal(sqlite3_enable_load_extension(db, 1), SQLITE_OK);
-  char *err = NULL;
-  rc = sqlite3_load_extension(db, "./gmm", "sqlite3_gmm_init", &err);
-  if (rc != SQLITE_OK) fail_msg("cannot load ./gmm (run from the repo root): %s", err ? err : "?");
-  sqlite3_free(err);
-  return db;
-}
-
-static void close_db(sqlite3 *db) {
-  assert_int_equal(sqlite3_close(db), SQLITE_OK);
-}
-
-#define exec_sql(db, ...) exec_sql_at(__FILE__, __LINE__, db, __VA_ARGS__)
-static void exec_sql_at(const char *file, int line, sqlite3 *db, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *sql = vformat(fmt, ap);
-  va_end(ap);
-  char *err = NULL;
-  if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-    print_error("exec failed: %s\n  in: %s\n", err ? err : "?", sql);
-    sqlite3_free(err);
-    free(sql);
-    _fail(file, line);
-  }
-  free(sql);
-}
-
-/* What one statement gave: its first row's first value, or its error. */
-typedef struct result {
-  int rc; /* SQLITE_OK or the error code */
-  int n_rows, n_cols;
-  int type; /* type of the first value */
-  sqlite3_int64 i;
-  double d;
-  char *text;          /* the first value as text; NULL for SQL NULL */
-  unsigned char *blob; /* the first value's bytes, when it is a BLOB */
-  int n_blob;
-  char *error; /* sqlite3_errmsg when rc != SQLITE_OK */
-} result;
-
-static void result_clear(result *r) {
-  free(r->text);
-  free(r->blob);
-  free(r->error);
-  memset(r, 0, sizeof *r);
-}
-
-/* Runs sql to completion, binding blob (when not NULL) to ?1. */
-static void run_sql(sqlite3 *db, const void *blob, int n_blob, const char *sql, result *r) {
-  memset(r, 0, sizeof *r);
-  sqlite3_stmt *stmt = NULL;
-  int rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
-  if (rc == SQLITE_OK && !stmt) {
-    r->rc = SQLITE_MISUSE;
-    r->error = dup_text("empty statement", -1);
-    return;
-  }
-  if (rc == SQLITE_OK && blob) rc = sqlite3_bind_blob(stmt, 1, blob, n_blob, SQLITE_TRANSIENT);
-  while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-    if (r->n_rows++ == 0) {
-      r->n_cols = sqlite3_column_count(stmt);
-      r->type = sqlite3_column_type(stmt, 0);
-      r->i = sqlite3_column_int64(stmt, 0);
-      r->d = sqlite3_column_double(stmt, 0);
-      if (r->type == SQLITE_BLOB) {
-        r->n_blob = sqlite3_column_bytes(stmt, 0);
-        r->blob = malloc((size_t)r->n_blob + 1);
-        assert_non_null(r->blob);
-        if (r->n_blob) memcpy(r->blob, sqlite3_column_blob(stmt, 0), (size_t)r->n_blob);
-      }
-      if (r->type != SQLITE_NULL)
-        r->text =
-            dup_text((const char *)sqlite3_column_text(stmt, 0), sqlite3_column_bytes(stmt, 0));
-    }
-    rc = SQLITE_OK;
-  }
-  r->rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-  if (r->rc != SQLITE_OK) r->error = dup_text(sqlite3_errmsg(db), -1);
-  sqlite3_finalize(stmt);
-}
-
-/* Runs a statement that must succeed with exactly one row of one value. */
-static void run_value(const char *file, int line, sqlite3 *db, const void *blob, int n_blob,
-                      const char *sql, result *r) {
-  run_sql(db, blob, n_blob, sql, r);
-  if (r->rc != SQLITE_OK) {
-    print_error("query failed: %s\n  in: %s\n", r->error, sql);
-    _fail(file, line);
-  }
-  if (r->n_rows != 1 || r->n_cols != 1) {
-    print_error("expected one row of one value, got %d rows of %d\n  in: %s\n", r->n_rows,
-                r->n_cols, sql);
-    _fail(file, line);
-  }
-}
-
-static sqlite3_int64 int_at(const char *file, int line, sqlite3 *db, const void *blob, int n_blob,
-                            const char *fmt, va_list ap) {
-  char *sql = vformat(fmt, ap);
-  result r;
-  run_value(file, line, db, blob, n_blob, sql, &r);
-  if (r.type != SQLITE_INTEGER) {
-    print_error("expected an INTEGER, got type %d (%s)\n  in: %s\n", r.type,
-                r.text ? r.text : "NULL", sql);
-    _fail(file, line);
-  }
-  sqlite3_int64 v = r.i;
-  result_clear(&r);
-  free(sql);
-  return v;
-}
-
-static double double_at(const char *file, int line, sqlite3 *db, const void *blob, int n_blob,
-                        const char *fmt, va_list ap) {
-  char *sql = vformat(fmt, ap);
-  result r;
-  run_value(file, line, db, blob, n_blob, sql, &r);
-  if (r.type != SQLITE_FLOAT && r.type != SQLITE_INTEGER) {
-    print_error("expected a number, got type %d (%s)\n  in: %s\n", r.type, r.text ? r.text : "NULL",
-                sql);
-    _fail(file, line);
-  }
-  double v = r.d;
-  result_clear(&r);
-  free(sql);
-  return v;
-}
-
-/* The value as text (malloc'd; NULL for SQL NULL). */
-static char *text_at(const char *file, int line, sqlite3 *db, const void *blob, int n_blob,
-                     const char *fmt, va_list ap) {
-  char *sql = vformat(fmt, ap);
-  result r;
-  run_value(file, line, db, blob, n_blob, sql, &r);
-  char *v = r.text;
-  r.text = NULL;
-  result_clear(&r);
-  free(sql);
-  return v;
-}
-
-static int type_at(const char *file, int line, sqlite3 *db, const void *blob, int n_blob,
-                   const char *fmt, va_list ap) {
-  char *sql = vformat(fmt, ap);
-  result r;
-  run_value(file, line, db, blob, n_blob, sql, &r);
-  int v = r.type;
-  result_clear(&r);
-  free(sql);
-  return v;
-}
-
-/* The value as a BLOB (malloc'd), its size in *n. */
-static unsigned char *blob_at(const char *file, int line, sqlite3 *db, int *n, const char *fmt,
-                              va_list ap) {
-  char *sql = vformat(fmt, ap);
-  result r;
-  run_value(file, line, db, NULL, 0, sql, &r);
-  if (r.type != SQLITE_BLOB) {
-    print_error("expected a BLOB, got type %d\n  in: %s\n", r.type, sql);
-    _fail(file, line);
-  }
-  unsigned char *v = r.blob;
-  *n = r.n_blob;
-  r.blob = NULL;
-  result_clear(&r);
-  free(sql);
-  return v;
-}
-
-/* The connection still answers a simple query after an error. */
-static void check_alive(const char *file, int line, sqlite3 *db) {
-  result r;
-  run_sql(db, NULL, 0, "SELECT 40 + 2", &r);
-  if (r.rc != SQLITE_OK || r.n_rows != 1 || r.i != 42) {
-    print_error("the connection no longer works after an error: %s\n", r.error ? r.error : "");
-    _fail(file, line);
-  }
-  result_clear(&r);
-}
-
-/* The statement fails with exactly the message expected. On a mismatch
-** everything is freed before the test fails, so that the tests that keep
-** an extension bug visible stay clean under valgrind. */
-static void error_at(const char *file, int line, sqlite3 *db, const void *blob, int n_blob,
-                     const char *expected, const char *fmt, va_list ap) {
-  char *sql = vformat(fmt, ap);
-  result r;
-  run_sql(db, blob, n_blob, sql, &r);
-  int ok = r.rc != SQLITE_OK && strcmp(r.error, expected) == 0;
-  if (!ok) {
-    if (r.rc == SQLITE_OK)
-      print_error("expected the error \"%s\", but the statement succeeded (%s)\n  in: %s\n",
-                  expected, r.text ? r.text : "NULL", sql);
-    else
-      print_error("expected the error \"%s\"\n          got \"%s\"\n  in: %s\n", expected, r.error,
-                  sql);
-  }
-  result_clear(&r);
-  free(sql);
-  if (!ok) _fail(file, line);
-  check_alive(file, line, db);
-}
-
-#define DEFINE_VARIADIC(ret, name, impl)                                                 \
-  static ret name(const char *file, int line, sqlite3 *db, const void *blob, int n_blob, \
-                  const char *fmt, ...) {                                                \
-    va_list ap;                                                                          \
-    va_start(ap, fmt);                                                                   \
-    ret v = impl(file, line, db, blob, n_blob, fmt, ap);                                 \
-    va_end(ap);                                                                          \
-    return v;                                                                            \
-  }
-DEFINE_VARIADIC(sqlite3_int64, sql_int_impl, int_at)
-DEFINE_VARIADIC(double, sql_double_impl, double_at)
-DEFINE_VARIADIC(char *, sql_text_impl, text_at)
-DEFINE_VARIADIC(int, sql_type_impl, type_at)
-
-static unsigned char *sql_blob_impl(const char *file, int line, sqlite3 *db, int *n,
-                                    const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  unsigned char *v = blob_at(file, line, db, n, fmt, ap);
-  va_end(ap);
-  return v;
-}
-
-static void sql_error_impl(const char *file, int line, sqlite3 *db, const void *blob, int n_blob,
-                           const char *expected, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  error_at(file, line, db, blob, n_blob, expected, fmt, ap);
-  va_end(ap);
-}
-
-/* The single value of a statement, as INTEGER / number / text / type. The
-** _b forms bind a BLOB to ?1 first. */
-#define sql_int(db, ...)            sql_int_impl(__FILE__, __LINE__, db, NULL, 0, __VA_ARGS__)
-#define sql_int_b(db, b, n, ...)    sql_int_impl(__FILE__, __LINE__, db, b, n, __VA_ARGS__)
-#define sql_double(db, ...)         sql_double_impl(__FILE__, __LINE__, db, NULL, 0, __VA_ARGS__)
-#define sql_double_b(db, b, n, ...) sql_double_impl(__FILE__, __LINE__, db, b, n, __VA_ARGS__)
-#define sql_text(db, ...)           sql_text_impl(__FILE__, __LINE__, db, NULL, 0, __VA_ARGS__)
-#define sql_text_b(db, b, n, ...)   sql_text_impl(__FILE__, __LINE__, db, b, n, __VA_ARGS__)
-#define sql_type(db, ...)           sql_type_impl(__FILE__, __LINE__, db, NULL, 0, __VA_ARGS__)
-#define sql_type_b(db, b, n, ...)   sql_type_impl(__FILE__, __LINE__, db, b, n, __VA_ARGS__)
-#define sql_blob(db, n, ...)        sql_blob_impl(__FILE__, __LINE__, db, n, __VA_ARGS__)
-/* The statement fails with exactly this message; then the connection works. */
-#define assert_sql_error(db, expected, ...) \
-  sql_error_impl(__FILE__, __LINE__, db, NULL, 0, expected, __VA_ARGS__)
-#define assert_sql_error_b(db, b, n, expected, ...) \
-  sql_error_impl(__FILE__, __LINE__, db, b, n, expected, __VA_ARGS__)
-
-#define assert_sql_int(db, expected, ...) assert_int_equal(sql_int(db, __VA_ARGS__), expected)
-#define assert_sql_int_b(db, b, n, expected, ...) \
-  assert_int_equal(sql_int_b(db, b, n, __VA_ARGS__), expected)
-#define assert_sql_null(db, ...) assert_int_equal(sql_type(db, __VA_ARGS__), SQLITE_NULL)
-#define assert_sql_text(db, expected, ...)   \
-  do {                                       \
-    char *text_ = sql_text(db, __VA_ARGS__); \
-    assert_non_null(text_);                  \
-    assert_string_equal(text_, expected);    \
-    free(text_);                             \
-  } while (0)
-
-#define assert_close(a, b, tol)                                               \
-  do {                                                                        \
-    double a_ = (a), b_ = (b), tol_ = (tol);                                  \
-    if (!(fabs(a_ - b_) <= tol_))                                             \
-      fail_msg("%s = %.17g, %s = %.17g, tolerance %g", #a, a_, #b, b_, tol_); \
-  } while (0)
+#include "sql_harness.h"
 
 #define assert_rel(a, b, rel, scale)                                                       \
   do {                                                                                     \
@@ -403,11 +54,7 @@ static void make_data(sqlite3 *db, const char *name, int n, int d, int k, const 
     strcat(params, c);
   }
   exec_sql(db, "CREATE TABLE %s(id INTEGER PRIMARY KEY, label INTEGER%s)", name, cols);
-  char *sql = format("INSERT INTO %s VALUES (?1, ?2%s)", name, params);
-  sqlite3_stmt *ins = NULL;
-  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &ins, NULL), SQLITE_OK);
-  free(sql);
-  exec_sql(db, "BEGIN");
+  sqlite3_stmt *ins = begin_insert(db, "INSERT INTO %s VALUES (?1, ?2%s)", name, params);
   rng r = {seed};
   for (int i = 0; i < n; i++) {
     int label = i % k;
@@ -415,11 +62,9 @@ static void make_data(sqlite3 *db, const char *name, int n, int d, int k, const 
     sqlite3_bind_int(ins, 2, label);
     for (int p = 0; p < d; p++)
       sqlite3_bind_double(ins, p + 3, centres[label * d + p] + sd * rng_normal(&r));
-    assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
-    sqlite3_reset(ins);
+    insert_row(ins);
   }
-  exec_sql(db, "COMMIT");
-  sqlite3_finalize(ins);
+  end_insert(db, ins);
 }
 
 /* Two well separated clusters in 3-D (for k = 2, d = 3: every covariance
@@ -444,18 +89,6 @@ static void load_faithful(sqlite3 *db) {
   exec_sql(db, "%s", text);
   free(text);
   assert_sql_int(db, 272, "SELECT count(*) FROM faithful");
-}
-
-static unsigned char *read_binary(const char *path, int *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) fail_msg("cannot open %s (run the tests from the repository root)", path);
-  unsigned char *buf = malloc(4096);
-  assert_non_null(buf);
-  size_t n = fread(buf, 1, 4096, f);
-  assert_true(feof(f));
-  fclose(f);
-  *len = (int)n;
-  return buf;
 }
 
 /* The numbers of a JSON value in document order: json_tree's leaves of
@@ -1830,17 +1463,12 @@ static void make_orders(sqlite3 *db) {
     ids[i] = ids[j];
     ids[j] = t;
   }
-  assert_int_equal(
-      sqlite3_prepare_v2(db, "INSERT INTO ord4 SELECT * FROM ord0 WHERE id = ?", -1, &stmt, NULL),
-      SQLITE_OK);
-  exec_sql(db, "BEGIN");
+  stmt = begin_insert(db, "INSERT INTO ord4 SELECT * FROM ord0 WHERE id = ?");
   for (int i = 0; i < n; i++) {
     sqlite3_bind_int(stmt, 1, ids[i]);
-    assert_int_equal(sqlite3_step(stmt), SQLITE_DONE);
-    sqlite3_reset(stmt);
+    insert_row(stmt);
   }
-  exec_sql(db, "COMMIT");
-  sqlite3_finalize(stmt);
+  end_insert(db, stmt);
   /* Five different scan orders of the same rows. */
   assert_sql_int(db, 5,
                  "SELECT count(DISTINCT o) FROM (SELECT group_concat(id) AS o FROM ord0 UNION ALL "
@@ -1971,10 +1599,6 @@ static void test_order_negative_zero(void **state) {
 ** Errors and memory.
 */
 
-/* sqlite3_memory_used() just before the last close (shows the accounting
-** is on, so that the comparisons are not vacuous). */
-static sqlite3_int64 memory_while_open;
-
 /* Runs each statement of sqls on a fresh connection holding pts, m (a
 ** model of pts) and the Old Faithful table, stepping at most max_rows rows
 ** of each (-1: to the end, success or error), checks after each that the
@@ -1993,9 +1617,7 @@ static sqlite3_int64 run_and_close(const char *const *sqls, size_t n, int max_ro
     sqlite3_finalize(stmt);
     check_alive(__FILE__, __LINE__, db);
   }
-  memory_while_open = sqlite3_memory_used();
-  close_db(db);
-  return sqlite3_memory_used();
+  return close_db_measured(db);
 }
 
 /* gmm_fit (5), DESIGN §2 (free on every path): every new kind of fit and

@@ -18,80 +18,15 @@
 ** depend on the fit. Error texts are asserted whole; after every expected
 ** error the test checks that the connection still answers a simple query.
 */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
-
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include <sqlite3.h>
 
-#define TEST_PI 3.14159265358979323846
+/* open_db (tests/sql_harness.h) calls this on every connection it opens. */
+static void profile_if_asked(sqlite3 *db);
+#define SQL_HARNESS_ON_OPEN(db) profile_if_asked(db)
+#include "sql_harness.h"
 
 /* ------------------------------------------------------------------------
-** PRNG for the test's own data: splitmix64, Box-Muller.
-*/
-typedef struct rng {
-  uint64_t state;
-} rng;
-
-static uint64_t rng_u64(rng *r) {
-  uint64_t z = (r->state += UINT64_C(0x9e3779b97f4a7c15));
-  z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-  z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-  return z ^ (z >> 31);
-}
-
-static double rng_uniform(rng *r) {
-  return ((double)(rng_u64(r) >> 11) + 0.5) * 0x1p-53;
-}
-
-static double rng_normal(rng *r) {
-  double u = rng_uniform(r), v = rng_uniform(r);
-  return sqrt(-2.0 * log(u)) * cos(2.0 * TEST_PI * v);
-}
-
-/* ------------------------------------------------------------------------
-** Strings (plain malloc, so that SQLite's memory accounting sees only what
-** SQLite and the extension allocate).
-*/
-static char *dup_text(const char *s, int n) {
-  if (!s) return NULL;
-  if (n < 0) n = (int)strlen(s);
-  char *copy = malloc((size_t)n + 1);
-  assert_non_null(copy);
-  memcpy(copy, s, (size_t)n);
-  copy[n] = 0;
-  return copy;
-}
-
-static char *vformat(const char *fmt, va_list ap) {
-  va_list ap2;
-  va_copy(ap2, ap);
-  int n = vsnprintf(NULL, 0, fmt, ap2);
-  va_end(ap2);
-  assert_true(n >= 0);
-  char *s = malloc((size_t)n + 1);
-  assert_non_null(s);
-  vsnprintf(s, (size_t)n + 1, fmt, ap);
-  return s;
-}
-
-static char *format(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *s = vformat(fmt, ap);
-  va_end(ap);
-  return s;
-}
-
-/* ------------------------------------------------------------------------
-** Connections and statements.
+** Profiling (the harness is tests/sql_harness.h).
 */
 
 /* With TEST_VTAB_PROFILE set, statements slower than 50 ms are printed. */
@@ -103,248 +38,10 @@ static int profile_statement(unsigned type, void *ctx, void *p, void *x) {
   return 0;
 }
 
-static sqlite3 *open_db(void) {
-  sqlite3 *db = NULL;
-  int rc = sqlite3_open(":memory:", &db);
-  if (rc != SQLITE_OK) fail_msg("sqlite3_open: %s", db ? sqlite3_errmsg(db) : "no memory");
-  assert_int_equal(sqlite3_enable_load_extension(db, 1), SQLITE_OK);
-  char *err = NULL;
-  rc = sqlite3_load_extension(db, "./gmm", "sqlite3_gmm_init", &err);
-  if (rc != SQLITE_OK) fail_msg("cannot load ./gmm (run from the repo root): %s", err ? err : "?");
-  sqlite3_free(err);
+static void profile_if_asked(sqlite3 *db) {
   if (getenv("TEST_VTAB_PROFILE"))
     sqlite3_trace_v2(db, SQLITE_TRACE_PROFILE, profile_statement, NULL);
-  return db;
 }
-
-static void close_db(sqlite3 *db) {
-  assert_int_equal(sqlite3_close(db), SQLITE_OK);
-}
-
-#define exec_sql(db, ...) exec_sql_at(__FILE__, __LINE__, db, __VA_ARGS__)
-static void exec_sql_at(const char *file, int line, sqlite3 *db, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *sql = vformat(fmt, ap);
-  va_end(ap);
-  char *err = NULL;
-  if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-    print_error("exec failed: %s\n  in: %s\n", err ? err : "?", sql);
-    sqlite3_free(err);
-    free(sql);
-    _fail(file, line);
-  }
-  free(sql);
-}
-
-/* A prepared statement with blob (when not NULL) bound to ?1. */
-#define prepare(db, blob, n_blob, ...) prepare_at(__FILE__, __LINE__, db, blob, n_blob, __VA_ARGS__)
-static sqlite3_stmt *prepare_at(const char *file, int line, sqlite3 *db, const void *blob,
-                                int n_blob, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *sql = vformat(fmt, ap);
-  va_end(ap);
-  sqlite3_stmt *stmt = NULL;
-  if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK || !stmt) {
-    print_error("prepare failed: %s\n  in: %s\n", sqlite3_errmsg(db), sql);
-    free(sql);
-    _fail(file, line);
-  }
-  free(sql);
-  if (blob && sqlite3_bind_parameter_count(stmt) >= 1)
-    assert_int_equal(sqlite3_bind_blob(stmt, 1, blob, n_blob, SQLITE_TRANSIENT), SQLITE_OK);
-  return stmt;
-}
-
-/* Steps a statement that must give one more row. */
-#define step_row(db, stmt) step_row_at(__FILE__, __LINE__, db, stmt)
-static void step_row_at(const char *file, int line, sqlite3 *db, sqlite3_stmt *stmt) {
-  int rc = sqlite3_step(stmt);
-  if (rc != SQLITE_ROW) {
-    print_error("expected a row, got %d: %s\n  in: %s\n", rc, sqlite3_errmsg(db),
-                sqlite3_sql(stmt));
-    _fail(file, line);
-  }
-}
-
-/* What one statement gave: its first row's first value, or its error. */
-typedef struct result {
-  int rc; /* SQLITE_OK or the error code */
-  int n_rows, n_cols;
-  int type; /* type of the first value */
-  sqlite3_int64 i;
-  double d;
-  char *text;  /* the first value as text; NULL for SQL NULL */
-  char *error; /* sqlite3_errmsg when rc != SQLITE_OK */
-} result;
-
-static void result_clear(result *r) {
-  free(r->text);
-  free(r->error);
-  memset(r, 0, sizeof *r);
-}
-
-/* Runs sql to completion, binding blob (when not NULL) to ?1. */
-static void run_sql(sqlite3 *db, const void *blob, int n_blob, const char *sql, result *r) {
-  memset(r, 0, sizeof *r);
-  sqlite3_stmt *stmt = NULL;
-  int rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
-  if (rc == SQLITE_OK && !stmt) {
-    r->rc = SQLITE_MISUSE;
-    r->error = dup_text("empty statement", -1);
-    return;
-  }
-  if (rc == SQLITE_OK && blob && sqlite3_bind_parameter_count(stmt) >= 1)
-    rc = sqlite3_bind_blob(stmt, 1, blob, n_blob, SQLITE_TRANSIENT);
-  while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-    if (r->n_rows++ == 0) {
-      r->n_cols = sqlite3_column_count(stmt);
-      r->type = sqlite3_column_type(stmt, 0);
-      r->i = sqlite3_column_int64(stmt, 0);
-      r->d = sqlite3_column_double(stmt, 0);
-      if (r->type != SQLITE_NULL)
-        r->text =
-            dup_text((const char *)sqlite3_column_text(stmt, 0), sqlite3_column_bytes(stmt, 0));
-    }
-    rc = SQLITE_OK;
-  }
-  r->rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-  if (r->rc != SQLITE_OK) r->error = dup_text(sqlite3_errmsg(db), -1);
-  sqlite3_finalize(stmt);
-}
-
-/* Runs a statement that must succeed with exactly one row of one value. */
-static void run_value(const char *file, int line, sqlite3 *db, const void *blob, int n_blob,
-                      const char *sql, result *r) {
-  run_sql(db, blob, n_blob, sql, r);
-  if (r->rc != SQLITE_OK) {
-    print_error("query failed: %s\n  in: %s\n", r->error, sql);
-    _fail(file, line);
-  }
-  if (r->n_rows != 1 || r->n_cols != 1) {
-    print_error("expected one row of one value, got %d rows of %d\n  in: %s\n", r->n_rows,
-                r->n_cols, sql);
-    _fail(file, line);
-  }
-}
-
-static sqlite3_int64 sql_int_impl(const char *file, int line, sqlite3 *db, const void *blob,
-                                  int n_blob, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *sql = vformat(fmt, ap);
-  va_end(ap);
-  result r;
-  run_value(file, line, db, blob, n_blob, sql, &r);
-  if (r.type != SQLITE_INTEGER) {
-    print_error("expected an INTEGER, got type %d (%s)\n  in: %s\n", r.type,
-                r.text ? r.text : "NULL", sql);
-    _fail(file, line);
-  }
-  sqlite3_int64 v = r.i;
-  result_clear(&r);
-  free(sql);
-  return v;
-}
-
-/* The value as text (malloc'd; NULL for SQL NULL). */
-static char *sql_text_impl(const char *file, int line, sqlite3 *db, const void *blob, int n_blob,
-                           const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *sql = vformat(fmt, ap);
-  va_end(ap);
-  result r;
-  run_value(file, line, db, blob, n_blob, sql, &r);
-  char *v = r.text;
-  r.text = NULL;
-  result_clear(&r);
-  free(sql);
-  return v;
-}
-
-/* The value as a BLOB (malloc'd), its size in *n. */
-static unsigned char *sql_blob_impl(const char *file, int line, sqlite3 *db, int *n,
-                                    const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *sql = vformat(fmt, ap);
-  va_end(ap);
-  sqlite3_stmt *stmt = prepare_at(file, line, db, NULL, 0, "%s", sql);
-  step_row_at(file, line, db, stmt);
-  if (sqlite3_column_type(stmt, 0) != SQLITE_BLOB) {
-    print_error("expected a BLOB, got type %d\n  in: %s\n", sqlite3_column_type(stmt, 0), sql);
-    _fail(file, line);
-  }
-  *n = sqlite3_column_bytes(stmt, 0);
-  unsigned char *v = malloc((size_t)*n + 1);
-  assert_non_null(v);
-  memcpy(v, sqlite3_column_blob(stmt, 0), (size_t)*n);
-  sqlite3_finalize(stmt);
-  free(sql);
-  return v;
-}
-
-/* The connection still answers a simple query after an error. */
-static void check_alive(const char *file, int line, sqlite3 *db) {
-  result r;
-  run_sql(db, NULL, 0, "SELECT 40 + 2", &r);
-  if (r.rc != SQLITE_OK || r.n_rows != 1 || r.i != 42) {
-    print_error("the connection no longer works after an error: %s\n", r.error ? r.error : "");
-    _fail(file, line);
-  }
-  result_clear(&r);
-}
-
-/* The statement fails with exactly the message expected; the connection
-** works afterwards. */
-static void sql_error_impl(const char *file, int line, sqlite3 *db, const void *blob, int n_blob,
-                           const char *expected, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *sql = vformat(fmt, ap);
-  va_end(ap);
-  result r;
-  run_sql(db, blob, n_blob, sql, &r);
-  if (r.rc == SQLITE_OK) {
-    print_error("expected the error \"%s\", but the statement succeeded (%d rows)\n  in: %s\n",
-                expected, r.n_rows, sql);
-    _fail(file, line);
-  }
-  if (strcmp(r.error, expected) != 0) print_error("  in: %s\n", sql);
-  _assert_string_equal(r.error, expected, file, line);
-  result_clear(&r);
-  free(sql);
-  check_alive(file, line, db);
-}
-
-#define sql_int(db, ...)                  sql_int_impl(__FILE__, __LINE__, db, NULL, 0, __VA_ARGS__)
-#define sql_int_b(db, b, n, ...)          sql_int_impl(__FILE__, __LINE__, db, b, n, __VA_ARGS__)
-#define sql_text(db, ...)                 sql_text_impl(__FILE__, __LINE__, db, NULL, 0, __VA_ARGS__)
-#define sql_text_b(db, b, n, ...)         sql_text_impl(__FILE__, __LINE__, db, b, n, __VA_ARGS__)
-#define sql_blob(db, n, ...)              sql_blob_impl(__FILE__, __LINE__, db, n, __VA_ARGS__)
-#define assert_sql_int(db, expected, ...) assert_int_equal(sql_int(db, __VA_ARGS__), expected)
-#define assert_sql_int_b(db, b, n, expected, ...) \
-  assert_int_equal(sql_int_b(db, b, n, __VA_ARGS__), expected)
-#define assert_sql_text_b(db, b, n, expected, ...)   \
-  do {                                               \
-    char *text_ = sql_text_b(db, b, n, __VA_ARGS__); \
-    assert_non_null(text_);                          \
-    assert_string_equal(text_, expected);            \
-    free(text_);                                     \
-  } while (0)
-#define assert_sql_error(db, expected, ...) \
-  sql_error_impl(__FILE__, __LINE__, db, NULL, 0, expected, __VA_ARGS__)
-#define assert_sql_error_b(db, b, n, expected, ...) \
-  sql_error_impl(__FILE__, __LINE__, db, b, n, expected, __VA_ARGS__)
-
-#define assert_close(a, b, tol)                                               \
-  do {                                                                        \
-    double a_ = (a), b_ = (b), tol_ = (tol);                                  \
-    if (!(fabs(a_ - b_) <= tol_))                                             \
-      fail_msg("%s = %.17g, %s = %.17g, tolerance %g", #a, a_, #b, b_, tol_); \
-  } while (0)
 
 /* The details of EXPLAIN QUERY PLAN sql, joined by "; " (malloc'd). */
 static char *query_plan(sqlite3 *db, const void *blob, int n_blob, const char *sql) {
@@ -378,25 +75,6 @@ typedef struct crafted {
   const double *cov;     /* scikit-learn's shape: full k x d x d, tied d x d, diag k x d,
                             spherical k */
 } crafted;
-
-static void put_le(unsigned char *p, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_double(unsigned char *p, double v) {
-  uint64_t bits;
-  memcpy(&bits, &v, sizeof bits);
-  put_le(p, bits, 8);
-}
-
-static uint64_t fnv1a(const unsigned char *p, size_t n) {
-  uint64_t h = UINT64_C(0xcbf29ce484222325);
-  for (size_t i = 0; i < n; i++) {
-    h ^= p[i];
-    h *= UINT64_C(0x100000001b3);
-  }
-  return h;
-}
 
 /* Doubles stored for the covariances. */
 static size_t stored_cov(const crafted *c) {
@@ -483,8 +161,7 @@ static const crafted MODELS[4] = {
 /* Table pts(x, y): 400 rows of two separated, differently shaped clusters. */
 static void make_points(sqlite3 *db, uint64_t seed) {
   exec_sql(db, "CREATE TABLE pts(id INTEGER PRIMARY KEY, x REAL, y REAL)");
-  sqlite3_stmt *ins = prepare(db, NULL, 0, "INSERT INTO pts(x, y) VALUES (?1, ?2)");
-  exec_sql(db, "BEGIN");
+  sqlite3_stmt *ins = begin_insert(db, "INSERT INTO pts(x, y) VALUES (?1, ?2)");
   rng r = {seed};
   for (int i = 0; i < 400; i++) {
     double a = rng_normal(&r), b = rng_normal(&r);
@@ -495,11 +172,9 @@ static void make_points(sqlite3 *db, uint64_t seed) {
       sqlite3_bind_double(ins, 1, -1.0 + 1.5 * a);
       sqlite3_bind_double(ins, 2, 0.5 * b);
     }
-    assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
-    sqlite3_reset(ins);
+    insert_row(ins);
   }
-  exec_sql(db, "COMMIT");
-  sqlite3_finalize(ins);
+  end_insert(db, ins);
 }
 
 /* A connection with pts and models(type, model): one k = 2 fit per
