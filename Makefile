@@ -34,7 +34,7 @@ endif
 # same rules run with another BUILD, LIB and CFLAGS.
 BUILD    ?= build
 LIB      ?= gmm.$(EXT)
-LIB_NAME  = $(patsubst %.$(EXT),%,$(LIB))
+LIB_NAME  = $(if $(filter /%,$(LIB)),,./)$(patsubst %.$(EXT),%,$(LIB))
 CORE_SRC := $(wildcard ext/core/*.c)
 SQL_SRC  := $(wildcard ext/sqlite/*.c)
 HEADERS  := $(wildcard ext/core/*.h ext/sqlite/*.h)
