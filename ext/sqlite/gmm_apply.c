@@ -215,7 +215,7 @@ void gmm_predict_proba_func(sqlite3_context *ctx, int argc, sqlite3_value **argv
   gmm_model_score_row(e->model, e->x, e->scratch, e->post, NULL);
   sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
   gmm_str_append_array(s, e->post, (size_t)e->model->k);
-  gmm_result_json(ctx, s);
+  gmm_result_json(ctx, "gmm_predict_proba", s);
 }
 
 /* The model of a one-argument inspection function, or NULL. */
@@ -362,5 +362,5 @@ void gmm_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   sqlite3_str_appendf(s, ",\"n_init\":%d,\"init\":\"%s\",\"seed\":%llu,\"weighted\":%s}}",
                       o->n_init, gmm_init_name(o->init), (unsigned long long)o->seed,
                       json_bool(sm->weighted));
-  gmm_result_json(ctx, s);
+  gmm_result_json(ctx, "gmm_info", s);
 }

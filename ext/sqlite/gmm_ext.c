@@ -117,12 +117,38 @@ void gmm_str_append_value(sqlite3_str *s, sqlite3_value *v) {
   }
 }
 
-int gmm_result_json(sqlite3_context *ctx, sqlite3_str *s) {
+int gmm_check_length(sqlite3_context *ctx, const char *fn, const char *what,
+                     sqlite3_uint64 n_bytes) {
+  int limit = sqlite3_limit(sqlite3_context_db_handle(ctx), SQLITE_LIMIT_LENGTH, -1);
+  if (n_bytes <= (sqlite3_uint64)limit) return SQLITE_OK;
+  gmm_result_errorf(ctx,
+                    "%s: %s takes %llu bytes, more than this connection's "
+                    "SQLITE_LIMIT_LENGTH (%d)",
+                    fn, what, n_bytes, limit);
+  return SQLITE_TOOBIG;
+}
+
+int gmm_result_json(sqlite3_context *ctx, const char *fn, sqlite3_str *s) {
   int len = sqlite3_str_length(s);
+  int err = sqlite3_str_errcode(s);
   char *text = sqlite3_str_finish(s);
-  if (!text) {
+  if (err == SQLITE_TOOBIG) {
+    /* sqlite3_str stops at the connection's SQLITE_LIMIT_LENGTH. */
+    sqlite3_free(text);
+    gmm_result_errorf(ctx,
+                      "%s: the JSON result is longer than this connection's "
+                      "SQLITE_LIMIT_LENGTH (%d bytes)",
+                      fn, sqlite3_limit(sqlite3_context_db_handle(ctx), SQLITE_LIMIT_LENGTH, -1));
+    return SQLITE_TOOBIG;
+  }
+  if (!text || err != SQLITE_OK) {
+    sqlite3_free(text);
     sqlite3_result_error_nomem(ctx);
     return SQLITE_NOMEM;
+  }
+  if (gmm_check_length(ctx, fn, "the JSON result", (sqlite3_uint64)len) != SQLITE_OK) {
+    sqlite3_free(text);
+    return SQLITE_TOOBIG;
   }
   sqlite3_result_text(ctx, text, len, sqlite3_free);
   sqlite3_result_subtype(ctx, GMM_JSON_SUBTYPE);

@@ -94,10 +94,13 @@ static int keep_spec(sqlite3_context *ctx, fit_state *st, sqlite3_value *spec) {
   return 0;
 }
 
-/* Room for one more row (and weight); doubles the buffers as they fill. */
+/* Room for one more row (and weight). The buffers grow by a quarter, so
+** that capacity stays within 1.25 times the rows (realloc of large blocks
+** remaps pages rather than copying them), and are trimmed to the rows
+** before the fit (trim_rows). */
 static int reserve_row(sqlite3_context *ctx, fit_state *st) {
   if (st->n < st->cap) return 0;
-  size_t cap = st->cap ? st->cap * 2 : 64;
+  size_t cap = st->cap ? st->cap + st->cap / 4 : 256;
   sqlite3_uint64 bytes = (sqlite3_uint64)cap * (sqlite3_uint64)st->d * sizeof(double);
   if (cap < st->cap || bytes / sizeof(double) / (sqlite3_uint64)st->d != cap) {
     fit_error(ctx, st, "gmm_fit: too many rows to buffer (%llu)", (unsigned long long)st->n);
@@ -209,9 +212,26 @@ void gmm_fit_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   }
 }
 
+/* Gives the buffers' slack back before the fit needs memory of its own. A
+** failure to shrink leaves the larger buffers, which are still valid. */
+static void trim_rows(fit_state *st) {
+  if (st->n == st->cap) return;
+  double *rows =
+      sqlite3_realloc64(st->rows, (sqlite3_uint64)st->n * (sqlite3_uint64)st->d * sizeof(double));
+  if (rows) {
+    st->rows = rows;
+    st->cap = st->n;
+  }
+  if (st->weights) {
+    double *weights = sqlite3_realloc64(st->weights, (sqlite3_uint64)st->n * sizeof(double));
+    if (weights) st->weights = weights;
+  }
+}
+
 /* Fits the buffered rows: one model, or the best of a selection. */
 static gmm_status fit_rows(fit_state *st, gmm_model **m, char *err, size_t err_len) {
   gmm_fit_spec *spec = &st->spec;
+  trim_rows(st);
   gmm_canonical_order(st->rows, st->weights, st->n, st->d); /* gmm_fit (6) */
   gmm_data data = {st->rows, st->n, st->d, st->weights, st->n_skipped};
   if (spec->n_k == 0 && spec->n_types == 0)
@@ -238,8 +258,10 @@ void gmm_fit_final(sqlite3_context *ctx) {
       fit_error(ctx, st, "gmm_fit: %s", err);
     } else {
       size_t size = gmm_blob_size(m);
-      unsigned char *blob = size ? sqlite3_malloc64(size) : NULL;
-      if (!blob) {
+      unsigned char *blob = NULL;
+      if (gmm_check_length(ctx, "gmm_fit", "the model", size) != SQLITE_OK) {
+        st->failed = 1;
+      } else if (!(blob = size ? sqlite3_malloc64(size) : NULL)) {
         sqlite3_result_error_nomem(ctx);
       } else {
         gmm_blob_write(m, blob);

@@ -56,8 +56,16 @@ void gmm_str_append_quoted(sqlite3_str *s, const char *text);
 void gmm_str_append_value(sqlite3_str *s, sqlite3_value *v);
 
 /* Finishes the JSON text built in s as the result, with the JSON subtype.
-** Returns SQLITE_OK or SQLITE_NOMEM (also set on ctx). */
-int gmm_result_json(sqlite3_context *ctx, sqlite3_str *s);
+** Returns SQLITE_OK, or SQLITE_NOMEM / SQLITE_TOOBIG with the error set on
+** ctx (naming fn when the text exceeds SQLITE_LIMIT_LENGTH). */
+int gmm_result_json(sqlite3_context *ctx, const char *fn, sqlite3_str *s);
+
+/* SQLITE_OK when a result of n_bytes fits the connection's
+** SQLITE_LIMIT_LENGTH; else SQLITE_TOOBIG with an error on ctx:
+** "<fn>: <what> takes N bytes, more than this connection's
+** SQLITE_LIMIT_LENGTH (M)". */
+int gmm_check_length(sqlite3_context *ctx, const char *fn, const char *what,
+                     sqlite3_uint64 n_bytes);
 
 /* Appends the shortest decimal text that reads back as exactly v (v must be
 ** finite), and JSON arrays of doubles. */

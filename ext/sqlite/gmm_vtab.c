@@ -323,12 +323,12 @@ static int components_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int
     case 2: {
       sqlite3_str *s = sqlite3_str_new(vt->db);
       gmm_str_append_array(s, m->means + j * d, d);
-      return gmm_result_json(ctx, s);
+      return gmm_result_json(ctx, vt->name, s);
     }
     default: {
       sqlite3_str *s = sqlite3_str_new(vt->db);
       gmm_str_append_component_covariance(s, m, (int)j);
-      return gmm_result_json(ctx, s);
+      return gmm_result_json(ctx, vt->name, s);
     }
   }
 }
@@ -498,7 +498,7 @@ static int sample_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col
     case 2: {
       sqlite3_str *s = sqlite3_str_new(vt->db);
       gmm_str_append_array(s, c->x, (size_t)c->d);
-      return gmm_result_json(ctx, s);
+      return gmm_result_json(ctx, vt->name, s);
     }
     case SAMPLE_COL_MODEL: sqlite3_result_value(ctx, c->model_arg); break;
     case SAMPLE_COL_N: sqlite3_result_int64(ctx, c->n); break;
