@@ -123,6 +123,18 @@ valgrind: check-deps $(LIB) $(CORE_TESTS) $(SQL_TESTS)
 	@command -v valgrind >/dev/null || { echo "valgrind missing: apt-get install -y valgrind" >&2; exit 1; }
 	@set -e; for t in $(CORE_TESTS) $(SQL_TESTS); do echo "== valgrind $$t"; $(TEST_ENV) $(VALGRIND) ./$$t; done
 
+# ---- coverage ----------------------------------------------------------------
+
+COV_FLAGS := -O0 -g --coverage
+
+# Runs the suite on a --coverage build, then reports line and branch
+# coverage of ext/ (gcov, which comes with gcc).
+coverage: check-deps
+	rm -rf build/cov
+	$(MAKE) --no-print-directory run-tests BUILD=build/cov LIB=build/cov/gmm.$(EXT) \
+	  CFLAGS='$(COV_FLAGS)' LDFLAGS='--coverage'
+	@sh tests/coverage.sh build/cov
+
 # ---- demo ------------------------------------------------------------------
 
 demo: all
