@@ -1322,6 +1322,12 @@ static void test_canonical_order(void **state) {
   for (size_t i = 0; i < n * (size_t)d; i++) x[i] = 4.0;
   gmm_canonical_order(x, NULL, n, d);
   for (size_t i = 0; i < n * (size_t)d; i++) assert_true(x[i] == 4.0);
+  /* Organ pipe (up, then down): median-of-three partitions degrade on it
+  ** and the sort falls back to heapsort (order (2)). */
+  for (size_t i = 0; i < n; i++) x[i] = (double)(i < n / 2 ? i : n - i);
+  gmm_canonical_order(x, NULL, n, 1);
+  assert_sorted(x, NULL, n, 1);
+  assert_true(x[0] == 0.0 && x[n - 1] == (double)(n / 2));
   free(ref_x);
   free(ref_w);
   free(x);
