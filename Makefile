@@ -42,8 +42,8 @@ TEST_HDR := $(wildcard tests/*.h tests/oracle/*.h)
 CORE_OBJ  = $(patsubst ext/%.c,$(BUILD)/obj/%.o,$(CORE_SRC))
 SQL_OBJ   = $(patsubst ext/%.c,$(BUILD)/obj/%.o,$(SQL_SRC))
 
-CORE_TESTS = $(BUILD)/test_core $(BUILD)/test_blob $(BUILD)/test_oracle
-SQL_TESTS  = $(BUILD)/test_sql $(BUILD)/test_options $(BUILD)/test_vtab
+CORE_TESTS = $(BUILD)/test_core $(BUILD)/test_blob $(BUILD)/test_oracle $(BUILD)/test_degenerate
+SQL_TESTS  = $(BUILD)/test_sql $(BUILD)/test_options $(BUILD)/test_vtab $(BUILD)/test_limits
 # Environment of the test programs: the extension they load.
 TEST_ENV   = GMM_EXTENSION=$(LIB_NAME)
 # Environment of the sqlite3 shell running the SQL scripts (sanitizer

@@ -1039,8 +1039,8 @@ static void test_selection_errors_and_failed_candidates(void **state) {
                    "SELECT gmm_fit('{\"k\":[%s]}', x, y) FROM t", list);
   *strrchr(list, ',') = 0; /* 1 .. 1024 */
   assert_sql_error(db,
-                   "gmm_fit: selection needs 1 to 1024 candidates, provided 1024 k values x 2 "
-                   "covariance types",
+                   "gmm_fit: selection needs 1 to 1024 candidates, provided 2048 (1024 k values "
+                   "x 2 covariance types)",
                    "SELECT gmm_fit('{\"k\":[%s],\"covariance_type\":[\"full\",\"diag\"]}', x, y) "
                    "FROM t",
                    list);

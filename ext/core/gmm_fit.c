@@ -370,6 +370,25 @@ static gmm_status check_data(const gmm_data *data, int k, size_t *n_usable, doub
   return GMM_OK;
 }
 
+/* Squared distances (k-means, Mahalanobis) must stay finite: a feature
+** whose values spread beyond about 1e154 around their mean cannot be fitted
+** in doubles, whatever reg_covar or k. */
+static gmm_status check_spread(const gmm_data *data, const double *mean, char *err,
+                               size_t err_len) {
+  size_t dd = (size_t)data->d;
+  for (size_t p = 0; p < dd; p++) {
+    double widest = 0.0;
+    for (size_t i = 0; i < data->n; i++)
+      if (gmm_row_weight(data, i) > 0.0) widest = fmax(widest, fabs(data->x[i * dd + p] - mean[p]));
+    if (!isfinite(mean[p]) || !isfinite(widest * widest * (double)dd))
+      return gmm_errorf(err, err_len, GMM_EINVAL,
+                        "feature %zu spreads %g around its mean, too wide for squared distances "
+                        "in double precision; rescale it",
+                        p + 1, widest);
+  }
+  return GMM_OK;
+}
+
 static void free_work(em_work *w, const gmm_allocator *a) {
   gmm_stats_free(&w->total, a);
   gmm_stats_free(&w->chunk, a);
@@ -467,14 +486,24 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
   gmm_model *cur = gmm_model_new(k, d, opt->covariance_type, a);
   gmm_model *best = gmm_model_new(k, d, opt->covariance_type, a);
   rc = alloc_work(&w, k, d, opt->covariance_type, a);
+  size_t n_kept = n_usable;
   if (data->w && w_scale != 1.0) {
     scaled_w = gmm_alloc_array(a, data->n, sizeof(double));
-    if (scaled_w)
-      for (size_t i = 0; i < data->n; i++) scaled_w[i] = data->w[i] * w_scale;
+    if (scaled_w) {
+      n_kept = 0;
+      for (size_t i = 0; i < data->n; i++) n_kept += (scaled_w[i] = data->w[i] * w_scale) > 0.0;
+    }
     scaled.w = scaled_w;
   }
   if (!cur || !best || rc != GMM_OK || (data->w && w_scale != 1.0 && !scaled_w)) {
     rc = GMM_ENOMEM;
+    goto done;
+  }
+  if (n_kept < (size_t)k) {
+    /* Weights below 1e-308 of their mean underflow once rescaled. */
+    rc = gmm_errorf(err, err_len, GMM_EINVAL,
+                    "k = %d is larger than the number of rows of non-negligible weight (%zu)", k,
+                    n_kept);
     goto done;
   }
   data = &scaled;
@@ -487,6 +516,8 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
 
   double data_mean[GMM_MAX_D];
   gmm_data_mean(data, data_mean);
+  rc = check_spread(data, data_mean, err, err_len);
+  if (rc != GMM_OK) goto done;
   double n_weight = data->w ? (double)n_usable : (double)data->n;
 
   int have_best = 0;
@@ -540,9 +571,9 @@ gmm_status gmm_fit_select(const gmm_data *data, const gmm_options *opt, const in
   *out = NULL;
   if (n_k < 1 || n_types < 1 || n_k > GMM_MAX_CANDIDATES / n_types)
     return gmm_errorf(err, err_len, GMM_EINVAL,
-                      "selection needs 1 to %d candidates, provided %d k values x %d covariance "
-                      "types",
-                      GMM_MAX_CANDIDATES, n_k, n_types);
+                      "selection needs 1 to %d candidates, provided %lld (%d k values x %d "
+                      "covariance types)",
+                      GMM_MAX_CANDIDATES, (long long)n_k * n_types, n_k, n_types);
   if (opt->weights_init || opt->means_init || opt->precisions_init || opt->warm_start)
     return gmm_errorf(err, err_len, GMM_EINVAL,
                       "explicit initial parameters and warm starts do not combine with a list "

@@ -59,12 +59,12 @@ static int nearest(const double *x, const double *centres, int k, int d, double 
 ** proportional to w_i), by one scan of the cumulative sum. total is the sum
 ** of those products. Rounding can leave the scan short of the target: then
 ** the last row with positive mass is taken. */
-static size_t draw_row(const gmm_data *data, const double *mass, double total, gmm_rng *rng) {
+static size_t draw_row(const gmm_data *data, const float *mass, double total, gmm_rng *rng) {
   double target = gmm_rng_uniform(rng) * total;
   double cum = 0.0;
   size_t last = 0;
   for (size_t i = 0; i < data->n; i++) {
-    double p = gmm_row_weight(data, i) * (mass ? mass[i] : 1.0);
+    double p = gmm_row_weight(data, i) * (mass ? (double)mass[i] : 1.0);
     if (p > 0.0) {
       cum += p;
       last = i;
@@ -76,8 +76,11 @@ static size_t draw_row(const gmm_data *data, const double *mass, double total, g
 
 /* Greedy k-means++ (Arthur and Vassilvitskii 2007, with scikit-learn's
 ** 2 + floor(ln k) candidates per centre, keeping the one that lowers the
-** potential most). Writes k centres; closest (n doubles) is scratch. */
-static void kmeans_pp(const gmm_data *data, int k, gmm_rng *rng, double *centres, double *closest,
+** potential most). Writes k centres. closest (n floats) is scratch: each
+** row's squared distance to its nearest centre, divided by the mean squared
+** distance to the first centre so that floats hold it without overflow;
+** floats, not doubles, keep the scratch at half a feature's worth per row. */
+static void kmeans_pp(const gmm_data *data, int k, gmm_rng *rng, double *centres, float *closest,
                       size_t *chosen) {
   int d = data->d;
   size_t dd = (size_t)d;
@@ -87,9 +90,13 @@ static void kmeans_pp(const gmm_data *data, int k, gmm_rng *rng, double *centres
   memcpy(centres, row(data, first), dd * sizeof *centres);
   if (chosen) chosen[0] = first;
   double pot = 0.0;
+  for (size_t i = 0; i < data->n; i++)
+    pot += gmm_row_weight(data, i) * sq_dist(row(data, i), centres, d);
+  double inv_scale = pot > 0.0 && isfinite(pot) ? total_w / pot : 1.0;
+  pot = 0.0;
   for (size_t i = 0; i < data->n; i++) {
-    closest[i] = sq_dist(row(data, i), centres, d);
-    pot += gmm_row_weight(data, i) * closest[i];
+    closest[i] = (float)(sq_dist(row(data, i), centres, d) * inv_scale);
+    pot += gmm_row_weight(data, i) * (double)closest[i];
   }
   int trials = 2 + (int)log((double)k);
   enum { MAX_TRIALS = 2 + 7 }; /* ln(GMM_MAX_K) < 7 */
@@ -106,8 +113,8 @@ static void kmeans_pp(const gmm_data *data, int k, gmm_rng *rng, double *centres
       double w = gmm_row_weight(data, i);
       if (w == 0.0) continue;
       for (int t = 0; t < trials; t++) {
-        double dist = sq_dist(row(data, i), row(data, cand[t]), d);
-        cand_pot[t] += w * (dist < closest[i] ? dist : closest[i]);
+        double dist = sq_dist(row(data, i), row(data, cand[t]), d) * inv_scale;
+        cand_pot[t] += w * fmin(dist, (double)closest[i]);
       }
     }
     int best = 0;
@@ -118,9 +125,9 @@ static void kmeans_pp(const gmm_data *data, int k, gmm_rng *rng, double *centres
     if (chosen) chosen[c] = cand[best];
     pot = 0.0;
     for (size_t i = 0; i < data->n; i++) {
-      double dist = sq_dist(row(data, i), centre, d);
-      if (dist < closest[i]) closest[i] = dist;
-      pot += gmm_row_weight(data, i) * closest[i];
+      double dist = sq_dist(row(data, i), centre, d) * inv_scale;
+      if (dist < (double)closest[i]) closest[i] = (float)dist;
+      pot += gmm_row_weight(data, i) * (double)closest[i];
     }
   }
 }
@@ -250,21 +257,20 @@ gmm_status gmm_init_stats(const gmm_data *data, const gmm_options *opt, int init
   gmm_rng_seed(&rng, opt->seed, (uint64_t)init_index);
   gmm_stats_zero(st);
 
-  /* One scratch block: a (d), resp or counts (k), chosen (k), centres and
-  ** sums (2 k d), and closest (n) for the methods that seed with k-means++. */
+  /* One scratch block: a (d), resp or counts (k), centres and sums (2 k d);
+  ** chosen (k); closest (n floats) for the methods that seed with
+  ** k-means++. */
   int seeds_pp = opt->init == GMM_INIT_KMEANS || opt->init == GMM_INIT_KMEANS_PP;
-  size_t n_closest = seeds_pp ? data->n : 0;
-  if (n_closest > (SIZE_MAX / sizeof(double)) - (dd + kk + 2 * kk * dd) - kk)
-    return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
-  double *scratch = gmm_alloc_array(al, dd + kk + 2 * kk * dd + n_closest, sizeof(double));
+  double *scratch = gmm_alloc_array(al, dd + kk + 2 * kk * dd, sizeof(double));
   size_t *chosen = gmm_alloc_array(al, kk, sizeof(size_t));
-  if (!scratch || !chosen) {
+  float *closest = seeds_pp ? gmm_alloc_array(al, data->n, sizeof(float)) : NULL;
+  if (!scratch || !chosen || (seeds_pp && !closest)) {
     gmm_release(al, scratch);
     gmm_release(al, chosen);
+    gmm_release(al, closest);
     return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
   }
   double *a = scratch, *resp = a + dd, *centres = resp + kk, *sums = centres + kk * dd;
-  double *closest = sums + kk * dd;
 
   switch (opt->init) {
     case GMM_INIT_KMEANS:
@@ -284,5 +290,6 @@ gmm_status gmm_init_stats(const gmm_data *data, const gmm_options *opt, int init
   }
   gmm_release(al, scratch);
   gmm_release(al, chosen);
+  gmm_release(al, closest);
   return GMM_OK;
 }

@@ -182,7 +182,10 @@ void gmm_model_log_prob(const gmm_model *m, const double *x, double *diff, doubl
     const double *mu = m->means + (size_t)j * dd;
     double *diff_j = diff + (size_t)j * dd;
     for (size_t i = 0; i < dd; i++) diff_j[i] = x[i] - mu[i];
-    log_p[j] = m->log_norm[j] - 0.5 * mahalanobis(m, j, diff_j);
+    /* A difference beyond the largest double (x and mu near +-1e308) is an
+    ** infinite distance; left alone, 0 * Inf in the product would be NaN. */
+    double q = mahalanobis(m, j, diff_j);
+    log_p[j] = m->log_norm[j] - 0.5 * (isnan(q) ? INFINITY : q);
   }
 }
 

@@ -213,7 +213,7 @@ void gmm_predict_proba_func(sqlite3_context *ctx, int argc, sqlite3_value **argv
   model_entry *e = apply_args(ctx, "gmm_predict_proba", argc, argv);
   if (!e) return;
   gmm_model_score_row(e->model, e->x, e->scratch, e->post, NULL);
-  sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
+  sqlite3_str *s = sqlite3_str_new(NULL);
   gmm_str_append_array(s, e->post, (size_t)e->model->k);
   gmm_result_json(ctx, "gmm_predict_proba", s);
 }
@@ -334,7 +334,7 @@ void gmm_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   if (!m) return;
   const gmm_options *o = &m->options;
   const gmm_summary *sm = &m->summary;
-  sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
+  sqlite3_str *s = sqlite3_str_new(NULL);
   sqlite3_str_appendf(s, "{\"format_version\":%d,\"k\":%d,\"d\":%d,\"covariance_type\":\"%s\"",
                       m->blob_version, m->k, m->d, gmm_cov_type_name(m->covariance_type));
   sqlite3_str_appendall(s, ",\"weights\":");

@@ -133,12 +133,10 @@ int gmm_result_json(sqlite3_context *ctx, const char *fn, sqlite3_str *s) {
   int err = sqlite3_str_errcode(s);
   char *text = sqlite3_str_finish(s);
   if (err == SQLITE_TOOBIG) {
-    /* sqlite3_str stops at the connection's SQLITE_LIMIT_LENGTH. */
+    /* Beyond SQLITE_MAX_LENGTH, where a string built without a connection
+    ** (so that its full length is known below) stops. */
     sqlite3_free(text);
-    gmm_result_errorf(ctx,
-                      "%s: the JSON result is longer than this connection's "
-                      "SQLITE_LIMIT_LENGTH (%d bytes)",
-                      fn, sqlite3_limit(sqlite3_context_db_handle(ctx), SQLITE_LIMIT_LENGTH, -1));
+    gmm_result_errorf(ctx, "%s: the JSON result is longer than SQLite's largest string", fn);
     return SQLITE_TOOBIG;
   }
   if (!text || err != SQLITE_OK) {

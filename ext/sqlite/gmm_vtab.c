@@ -321,12 +321,12 @@ static int components_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int
     case 0: sqlite3_result_int64(ctx, c->row); return SQLITE_OK;
     case 1: sqlite3_result_double(ctx, m->weights[j]); return SQLITE_OK;
     case 2: {
-      sqlite3_str *s = sqlite3_str_new(vt->db);
+      sqlite3_str *s = sqlite3_str_new(NULL);
       gmm_str_append_array(s, m->means + j * d, d);
       return gmm_result_json(ctx, vt->name, s);
     }
     default: {
-      sqlite3_str *s = sqlite3_str_new(vt->db);
+      sqlite3_str *s = sqlite3_str_new(NULL);
       gmm_str_append_component_covariance(s, m, (int)j);
       return gmm_result_json(ctx, vt->name, s);
     }
@@ -496,7 +496,7 @@ static int sample_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col
     case 0: sqlite3_result_int64(ctx, c->row); break;
     case 1: sqlite3_result_int(ctx, c->component); break;
     case 2: {
-      sqlite3_str *s = sqlite3_str_new(vt->db);
+      sqlite3_str *s = sqlite3_str_new(NULL);
       gmm_str_append_array(s, c->x, (size_t)c->d);
       return gmm_result_json(ctx, vt->name, s);
     }

@@ -1,0 +1,272 @@
+/*
+** fuzz_blob.c -- libFuzzer target: the model BLOB decoder of the core
+** (gmm_blob_read), alone, no SQLite.
+**
+** The input is the BLOB, byte for byte. It is decoded twice: as it is, and
+** (when that fails) with its last 8 bytes rewritten to the checksum of the
+** rest, so that mutations get past the checksum to the checks behind it.
+** A decoded model is then exercised, and these must hold (FUZZ_CHECK traps
+** otherwise):
+**   - a failed decode returns no model and a non-empty sentence;
+**   - every allocation failure during a successful decode gives
+**     GMM_ENOMEM, no model and no leak;
+**   - version 2: gmm_blob_size is the input's length and gmm_blob_write
+**     reproduces the input byte for byte; version 1: the version-2
+**     encoding decodes and re-encodes to itself (the upgrade is stable);
+**   - BIC and AIC are finite;
+**   - on rows derived from the model and the input (each component's mean,
+**     bytes of the input read as doubles, huge values): the log density is
+**     never NaN or +Inf, the label is in 0 .. k-1 and has a positive
+**     weight when the density is not 0, the posteriors are in [0, 1] and
+**     sum to 1 (one-hot on the label when every density underflows); at
+**     the mean of a component of positive weight the log density is finite;
+**   - gmm_sampler_new succeeds (a decoded model's covariances are positive
+**     definite), its draws are finite, come from components of positive
+**     weight, and a second sampler with the same seed draws the same rows.
+**
+** Work per input is bounded by the input's length (the decoder requires
+** the exact length the header implies); rows scored and rows drawn are
+** capped at a few dozen.
+*/
+#include "gmm.h"
+
+#include "fuzz_common.h"
+
+#include <stdlib.h>
+
+#define MAX_ROWS  24
+#define MAX_DRAWS 16
+
+/* ---- an allocator over malloc that can fail its n-th allocation ---- */
+
+typedef struct counting_alloc {
+  long count;   /* allocations so far */
+  long fail_at; /* the allocation number that fails, or -1 */
+} counting_alloc;
+
+static void *counting_malloc(void *ctx, size_t n) {
+  counting_alloc *c = ctx;
+  if (c->count++ == c->fail_at) return NULL;
+  return malloc(n);
+}
+
+static void counting_free(void *ctx, void *p) {
+  (void)ctx;
+  free(p);
+}
+
+static gmm_allocator make_allocator(counting_alloc *c, long fail_at) {
+  c->count = 0;
+  c->fail_at = fail_at;
+  gmm_allocator a = {counting_malloc, counting_free, c};
+  return a;
+}
+
+/* ---- checks of a decoded model ---- */
+
+static void check_row(const gmm_model *m, const double *x, double *scratch, double *post) {
+  int label = -1;
+  double lse = gmm_model_score_row(m, x, scratch, post, &label);
+  /* FUZZ_KNOWN_NAN_SCORE: inf - inf in the triangular product. */
+  if (FUZZ_TOLERATE && isnan(lse)) return;
+  FUZZ_CHECK_MSG(!isnan(lse), "log density NaN (k=%d, d=%d, covariance type %d, x[0]=%.17g)",
+                 m->k, m->d, (int)m->covariance_type, x[0]);
+  FUZZ_CHECK_MSG(lse != INFINITY, "log density +Inf");
+  FUZZ_CHECK(label >= 0 && label < m->k);
+  int label_only = -1;
+  double lse_again = gmm_model_score_row(m, x, scratch, NULL, &label_only);
+  FUZZ_CHECK(label_only == label);
+  FUZZ_CHECK(fuzz_double_bits(lse_again) == fuzz_double_bits(lse));
+  double sum = 0.0;
+  for (int j = 0; j < m->k; j++) {
+    FUZZ_CHECK_MSG(post[j] >= 0.0 && post[j] <= 1.0, "posterior %d is %.17g", j, post[j]);
+    sum += post[j];
+  }
+  if (lse > -INFINITY) {
+    FUZZ_CHECK_MSG(m->weights[label] > 0.0, "label %d has weight 0", label);
+    /* FUZZ_KNOWN_POSTERIOR_SUM: log(s) lost in top + log(s) at |top| > 2^53. */
+    FUZZ_CHECK_MSG((FUZZ_TOLERATE && fabs(lse) > 1e15) || fabs(sum - 1.0) <= 1e-9 * m->k,
+                   "posteriors sum to %.17g (log density %.17g, k=%d, d=%d, covariance type %d, "
+                   "x[0]=%.17g)",
+                   sum, lse, m->k, m->d, (int)m->covariance_type, x[0]);
+  } else {
+    FUZZ_CHECK(post[label] == 1.0 && sum == 1.0);
+  }
+}
+
+/* Whether some spherical precision squared overflows. */
+static int spherical_overflow(const gmm_model *m) {
+  if (m->covariance_type != GMM_COV_SPHERICAL) return 0;
+  for (int j = 0; j < m->k; j++)
+    if (isinf(m->prec_chol[j] * m->prec_chol[j])) return 1;
+  return 0;
+}
+
+static void check_rows(const gmm_model *m, const uint8_t *data, size_t size) {
+  size_t k = (size_t)m->k, d = (size_t)m->d;
+  double *scratch = malloc(sizeof(double) * (gmm_model_scratch_len(m) + k + d));
+  FUZZ_CHECK(scratch);
+  double *post = scratch + gmm_model_scratch_len(m), *x = post + k;
+  int rows = 0;
+  /* Each component's mean: finite density there when its weight is > 0. */
+  for (size_t j = 0; j < k && rows < MAX_ROWS; j++, rows++) {
+    memcpy(x, m->means + j * d, d * sizeof *x);
+    if (m->weights[j] > 0.0) {
+      double lse = gmm_model_score_row(m, x, scratch, NULL, NULL);
+      /* FUZZ_KNOWN_NAN_SCORE (below), and FUZZ_KNOWN_SPHERICAL_OVERFLOW:
+      ** 1/variance overflows for a subnormal variance, and 0 * inf = NaN
+      ** (for any row close enough to that component's mean) poisons the
+      ** log-sum-exp or, when every component is NaN, reads as -inf. */
+      int known = FUZZ_TOLERATE && (isnan(lse) || spherical_overflow(m));
+      FUZZ_CHECK_MSG(known || isfinite(lse),
+                     "log density at the mean of component %zu is %g (k=%d, d=%d, covariance "
+                     "type %d)",
+                     j, lse, m->k, m->d, (int)m->covariance_type);
+    }
+    check_row(m, x, scratch, post);
+  }
+  /* Bytes of the input read as doubles (non-finite ones become 0), from
+  ** a few offsets. */
+  for (size_t start = 0; start + 8 <= size && rows < MAX_ROWS; start += 1 + size / 5, rows++) {
+    for (size_t p = 0; p < d; p++) {
+      size_t at = (start + 8 * p) % (size - 7);
+      double v = fuzz_bits_double(fuzz_get_le64(data + at));
+      x[p] = isfinite(v) ? v : 0.0;
+    }
+    check_row(m, x, scratch, post);
+  }
+  /* Huge values, of one sign and of alternating signs; and the origin. */
+  static const double extremes[] = {1e308, -1e308, 1.7976931348623157e308, 1e154, 0.0};
+  for (size_t e = 0; e < sizeof extremes / sizeof extremes[0]; e++) {
+    for (size_t p = 0; p < d; p++) x[p] = extremes[e];
+    check_row(m, x, scratch, post);
+    for (size_t p = 0; p < d; p++) x[p] = p % 2 ? -extremes[e] : extremes[e];
+    check_row(m, x, scratch, post);
+  }
+  free(scratch);
+}
+
+static void check_sampler(const gmm_model *m, uint64_t seed) {
+  gmm_sampler *s1 = NULL, *s2 = NULL;
+  gmm_status rc = gmm_sampler_new(m, seed, &gmm_libc_allocator, &s1);
+  FUZZ_CHECK_MSG(rc == GMM_OK, "gmm_sampler_new of a decoded model returned %d", (int)rc);
+  rc = gmm_sampler_new(m, seed, &gmm_libc_allocator, &s2);
+  FUZZ_CHECK(rc == GMM_OK);
+  size_t d = (size_t)m->d;
+  double *x = malloc(2 * d * sizeof *x);
+  FUZZ_CHECK(x);
+  for (int i = 0; i < MAX_DRAWS; i++) {
+    int c1 = -1, c2 = -1;
+    gmm_sampler_draw(s1, x, &c1);
+    gmm_sampler_draw(s2, x + d, &c2);
+    FUZZ_CHECK(c1 >= 0 && c1 < m->k);
+    FUZZ_CHECK_MSG(m->weights[c1] > 0.0, "drew component %d of weight 0", c1);
+    FUZZ_CHECK(c1 == c2);
+    FUZZ_CHECK(memcmp(x, x + d, d * sizeof *x) == 0);
+    for (size_t p = 0; p < d; p++) FUZZ_CHECK_MSG(isfinite(x[p]), "draw %d, x[%zu] = %g", i, p, x[p]);
+  }
+  free(x);
+  gmm_sampler_free(s1);
+  gmm_sampler_free(s2);
+}
+
+/* Encodes m; returns the malloc'd bytes and their number. */
+static uint8_t *encode(const gmm_model *m, size_t *n) {
+  *n = gmm_blob_size(m);
+  FUZZ_CHECK_MSG(*n > 0, "gmm_blob_size of a decoded model is 0");
+  uint8_t *out = malloc(*n);
+  FUZZ_CHECK(out);
+  gmm_blob_write(m, out);
+  return out;
+}
+
+static void check_round_trip(const gmm_model *m, const uint8_t *data, size_t size) {
+  size_t n;
+  uint8_t *out = encode(m, &n);
+  if (m->blob_version == GMM_BLOB_VERSION) {
+    FUZZ_CHECK_MSG(n == size, "re-encoded size %zu, decoded from %zu bytes", n, size);
+    for (size_t i = 0; i < n; i++)
+      FUZZ_CHECK_MSG(out[i] == data[i], "re-encoded byte %zu is 0x%02x, was 0x%02x", i, out[i],
+                     data[i]);
+  } else {
+    /* An older version: its current encoding must decode, to the same
+    ** parameters, and encode to itself. */
+    gmm_model *m2 = NULL;
+    char err[256] = "";
+    gmm_status rc = gmm_blob_read(out, n, &gmm_libc_allocator, &m2, err, sizeof err);
+    FUZZ_CHECK_MSG(rc == GMM_OK, "the upgraded encoding of a version %d model fails: %s",
+                   m->blob_version, err);
+    FUZZ_CHECK(m2->k == m->k && m2->d == m->d && m2->covariance_type == m->covariance_type);
+    size_t n_cov = gmm_cov_len(m->k, m->d, m->covariance_type);
+    FUZZ_CHECK(memcmp(m2->weights, m->weights, (size_t)m->k * sizeof(double)) == 0);
+    FUZZ_CHECK(memcmp(m2->covariances, m->covariances, n_cov * sizeof(double)) == 0);
+    size_t n2;
+    uint8_t *out2 = encode(m2, &n2);
+    FUZZ_CHECK(n2 == n && memcmp(out, out2, n) == 0);
+    free(out2);
+    gmm_model_free(m2);
+  }
+  free(out);
+}
+
+static void exercise(const gmm_model *m, const uint8_t *data, size_t size) {
+  FUZZ_CHECK(m->k >= 1 && m->k <= GMM_MAX_K && m->d >= 1 && m->d <= GMM_MAX_D);
+  FUZZ_CHECK(m->blob_version >= 1 && m->blob_version <= GMM_BLOB_VERSION);
+  FUZZ_CHECK(gmm_blob_stored_checksum(data, size) == fuzz_fnv1a(data, size - 8));
+  check_round_trip(m, data, size);
+  double bic = gmm_model_bic(m), aic = gmm_model_aic(m);
+  /* FUZZ_KNOWN_BIC_OVERFLOW: the decoder accepts |log_likelihood| up to
+  ** DBL_MAX, and -2 LL overflows. */
+  FUZZ_CHECK_MSG((FUZZ_TOLERATE && fabs(m->summary.log_likelihood) > 1e307) ||
+                     (isfinite(bic) && isfinite(aic)),
+                 "BIC %g, AIC %g (log_likelihood %.17g, n_samples %.17g, k %d, d %d)", bic, aic,
+                 m->summary.log_likelihood, m->summary.n_samples, m->k, m->d);
+  check_rows(m, data, size);
+  check_sampler(m, fuzz_fnv1a(data, size));
+}
+
+/* Decodes data; on success exercises the model and checks that each
+** allocation failure is reported cleanly. Returns whether it decoded. */
+static int decode_and_check(const uint8_t *data, size_t size) {
+  counting_alloc c;
+  gmm_allocator a = make_allocator(&c, -1);
+  gmm_model *m = (gmm_model *)1;
+  char err[256];
+  memset(err, 0x55, sizeof err);
+  gmm_status rc = gmm_blob_read(data, size, &a, &m, err, sizeof err);
+  if (rc != GMM_OK) {
+    FUZZ_CHECK(m == NULL);
+    FUZZ_CHECK(rc == GMM_ECORRUPT);
+    FUZZ_CHECK(memchr(err, 0, sizeof err) != NULL && err[0] != 0);
+    /* No error buffer at all must be fine too. */
+    gmm_model *m2 = (gmm_model *)1;
+    FUZZ_CHECK(gmm_blob_read(data, size, &gmm_libc_allocator, &m2, NULL, 0) == rc && !m2);
+    return 0;
+  }
+  FUZZ_CHECK(m != NULL);
+  long n_allocs = c.count;
+  exercise(m, data, size);
+  gmm_model_free(m);
+  for (long i = 0; i < n_allocs; i++) {
+    gmm_allocator failing = make_allocator(&c, i);
+    gmm_model *m3 = (gmm_model *)1;
+    rc = gmm_blob_read(data, size, &failing, &m3, err, sizeof err);
+    FUZZ_CHECK_MSG(rc == GMM_ENOMEM && m3 == NULL,
+                   "allocation %ld of %ld failed: status %d, model %p", i, n_allocs, (int)rc,
+                   (void *)m3);
+  }
+  return 1;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  /* libFuzzer may hand a NULL pointer for the empty input. */
+  static const uint8_t empty[1] = {0};
+  if (decode_and_check(size ? data : empty, size) || size < 8) return 0;
+  uint8_t *fixed = malloc(size);
+  FUZZ_CHECK(fixed);
+  memcpy(fixed, data, size);
+  fuzz_fix_checksum(fixed, size);
+  decode_and_check(fixed, size);
+  free(fixed);
+  return 0;
+}

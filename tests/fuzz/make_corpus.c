@@ -1,0 +1,403 @@
+/*
+** make_corpus.c -- writes the seed corpora of the gmm fuzz targets:
+**
+**   tests/fuzz/corpus/fuzz_blob/   model BLOBs: every covariance type, a
+**                                  selection with candidates, weighted and
+**                                  warm-started models, format version 1,
+**                                  k = 1 / d = 1, a zero weight, data far
+**                                  from the origin; and near misses
+**                                  (truncated, bad checksum, magic only)
+**   tests/fuzz/corpus/fuzz_apply/  those models with feature rows (numbers,
+**                                  NULL, TEXT, Inf; the wrong count), and
+**                                  the other model argument types
+**   tests/fuzz/corpus/fuzz_fit/    option JSONs with rows of numbers (each
+**                                  value encoding, NULL/TEXT/Inf rows),
+**                                  INTEGER and BLOB specs, warm starts,
+**                                  GROUP BY, the order check, weights
+**
+** The input formats are described at the top of each target. Models are
+** fitted here with the core (no SQLite) on fixed rows, so the output is
+** the same on every run; the files are committed, and regenerating them
+** only matters when the BLOB format or an input format changes.
+**
+** Build and run from the repository root:
+**   cc -std=c11 -O1 -Iext/core tests/fuzz/make_corpus.c ext/core/[a-z]*.c -lm \
+**      -o /tmp/make_corpus && /tmp/make_corpus tests/fuzz/corpus
+*/
+#include "gmm.h"
+
+#include "fuzz_common.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+static const char *root;
+
+static void die(const char *what) {
+  fprintf(stderr, "make_corpus: %s\n", what);
+  exit(1);
+}
+
+static void write_file(const char *target, const char *name, const uint8_t *p, size_t n) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", root, target);
+  if (mkdir(path, 0777) != 0 && errno != EEXIST) die("cannot create a corpus directory");
+  snprintf(path, sizeof path, "%s/%s/%s", root, target, name);
+  FILE *f = fopen(path, "wb");
+  if (!f || fwrite(p, 1, n, f) != n || fclose(f) != 0) die("cannot write a corpus file");
+  printf("%s (%zu bytes)\n", path, n);
+}
+
+/* ---- a byte buffer ---- */
+
+typedef struct buf {
+  uint8_t p[1 << 16];
+  size_t n;
+} buf;
+
+static void put_bytes(buf *b, const void *p, size_t n) {
+  if (b->n + n > sizeof b->p) die("buffer full");
+  memcpy(b->p + b->n, p, n);
+  b->n += n;
+}
+
+static void put_u8(buf *b, unsigned v) {
+  uint8_t c = (uint8_t)v;
+  put_bytes(b, &c, 1);
+}
+
+static void put_u16(buf *b, unsigned v) {
+  put_u8(b, v & 0xff);
+  put_u8(b, (v >> 8) & 0xff);
+}
+
+static void put_text(buf *b, const char *s) {
+  put_bytes(b, s, strlen(s));
+}
+
+static void put_value(buf *b, int kind, uint64_t payload) {
+  uint8_t v[9];
+  put_bytes(b, v, fuzz_write_value(v, kind, payload));
+}
+
+static void put_real(buf *b, double x) {
+  put_value(b, FUZZ_V_REAL, fuzz_double_bits(x));
+}
+
+/* ---- models ---- */
+
+/* Two groups in d dimensions, the second correlated: 8 + 10 rows. */
+static void make_rows(double *x, int d, double offset, double scale) {
+  for (int i = 0; i < 18; i++) {
+    double t = (double)((i * 7) % 11) / 11.0 - 0.5, u = (double)((i * 5) % 13) / 13.0 - 0.5;
+    for (int p = 0; p < d; p++) {
+      double v = i < 8 ? t + 0.3 * u * (double)(p + 1) : 5.0 + t + (p % 2 ? t : u);
+      x[i * d + p] = offset + scale * (v + 0.01 * (double)p);
+    }
+  }
+}
+
+static gmm_model *fit(int k, int d, gmm_cov_type type, int weighted, double offset, double scale,
+                      gmm_init_method init, const gmm_model *warm) {
+  static double x[18 * 8], w[18];
+  make_rows(x, d, offset, scale);
+  for (int i = 0; i < 18; i++) w[i] = 1.0 + (double)(i % 3);
+  gmm_options opt;
+  gmm_options_default(&opt, k);
+  opt.covariance_type = type;
+  opt.max_iter = 20;
+  opt.init = init;
+  opt.seed = 3;
+  opt.warm_start = warm;
+  gmm_data data = {x, 18, d, weighted ? w : NULL, 2};
+  gmm_model *m = NULL;
+  char err[256];
+  if (gmm_fit(&data, &opt, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err) != GMM_OK)
+    die(err);
+  return m;
+}
+
+static gmm_model *fit_select(void) {
+  static double x[18 * 2];
+  make_rows(x, 2, 0.0, 1.0);
+  gmm_options opt;
+  gmm_options_default(&opt, 1);
+  opt.max_iter = 20;
+  gmm_data data = {x, 18, 2, NULL, 0};
+  const int ks[3] = {1, 2, 3};
+  const gmm_cov_type types[2] = {GMM_COV_FULL, GMM_COV_SPHERICAL};
+  gmm_model *m = NULL;
+  char err[256];
+  if (gmm_fit_select(&data, &opt, ks, 3, types, 2, &gmm_libc_allocator, &m, err, sizeof err) !=
+      GMM_OK)
+    die(err);
+  return m;
+}
+
+static size_t encode(const gmm_model *m, uint8_t *out, size_t cap) {
+  size_t n = gmm_blob_size(m);
+  if (n == 0 || n > cap) die("model too large");
+  gmm_blob_write(m, out);
+  return n;
+}
+
+/* The version-1 layout of a full-covariance model: the same first 96
+** bytes (version 1, flags bit 0 only), no candidates. */
+static size_t encode_v1(const gmm_model *m, uint8_t *out, size_t cap) {
+  uint8_t v2[1 << 14];
+  size_t n2 = encode(m, v2, sizeof v2);
+  if (m->covariance_type != GMM_COV_FULL || m->n_candidates) die("v1 needs a plain full model");
+  size_t body = n2 - FUZZ_BLOB_HEADER_V2 - 8, n = FUZZ_BLOB_HEADER_V1 + body + 8;
+  if (n > cap) die("model too large");
+  memcpy(out, v2, FUZZ_BLOB_HEADER_V1);
+  fuzz_put_le32(out + FUZZ_BLOB_VERSION_AT, 1);
+  fuzz_put_le32(out + 84, fuzz_get_le32(out + 84) & 1u);
+  memcpy(out + FUZZ_BLOB_HEADER_V1, v2 + FUZZ_BLOB_HEADER_V2, body);
+  fuzz_fix_checksum(out, n);
+  return n;
+}
+
+typedef struct named_blob {
+  const char *name;
+  uint8_t p[1 << 14];
+  size_t n;
+  int k, d;
+} named_blob;
+
+static named_blob blobs[16];
+static int n_blobs;
+
+static void add_blob(const char *name, const gmm_model *m, int v1) {
+  named_blob *b = &blobs[n_blobs++];
+  b->name = name;
+  b->n = v1 ? encode_v1(m, b->p, sizeof b->p) : encode(m, b->p, sizeof b->p);
+  b->k = m->k;
+  b->d = m->d;
+}
+
+static void make_models(void) {
+  gmm_model *full = fit(2, 2, GMM_COV_FULL, 0, 0.0, 1.0, GMM_INIT_KMEANS, NULL);
+  gmm_model *warm = fit(2, 2, GMM_COV_FULL, 0, 0.0, 1.0, GMM_INIT_KMEANS, full);
+  gmm_model *tied = fit(2, 3, GMM_COV_TIED, 0, 0.0, 1.0, GMM_INIT_KMEANS_PP, NULL);
+  gmm_model *diag = fit(3, 2, GMM_COV_DIAG, 1, 0.0, 1.0, GMM_INIT_RANDOM, NULL);
+  gmm_model *sph = fit(2, 4, GMM_COV_SPHERICAL, 0, 0.0, 1.0, GMM_INIT_RANDOM_FROM_DATA, NULL);
+  gmm_model *one = fit(1, 1, GMM_COV_FULL, 0, 0.0, 1.0, GMM_INIT_KMEANS, NULL);
+  gmm_model *far = fit(2, 2, GMM_COV_FULL, 0, 1.7e9, 1e-3, GMM_INIT_KMEANS, NULL);
+  gmm_model *wide = fit(2, 8, GMM_COV_FULL, 0, 0.0, 1.0, GMM_INIT_KMEANS, NULL);
+  gmm_model *sel = fit_select();
+  add_blob("full_k2_d2.bin", full, 0);
+  add_blob("full_warm_started.bin", warm, 0);
+  add_blob("tied_k2_d3.bin", tied, 0);
+  add_blob("diag_k3_d2_weighted.bin", diag, 0);
+  add_blob("spherical_k2_d4.bin", sph, 0);
+  add_blob("full_k1_d1.bin", one, 0);
+  add_blob("full_far_from_origin.bin", far, 0);
+  add_blob("full_k2_d8.bin", wide, 0);
+  add_blob("selection_k123_full_spherical.bin", sel, 0);
+  add_blob("v1_full_k2_d2.bin", full, 1);
+  /* A component of weight 0 (still valid: its covariance is SPD). */
+  full->weights[0] = 1.0;
+  full->weights[1] = 0.0;
+  add_blob("full_zero_weight.bin", full, 0);
+  gmm_model *all[] = {full, warm, tied, diag, sph, one, far, wide, sel};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) gmm_model_free(all[i]);
+}
+
+/* ---- fuzz_blob ---- */
+
+static void blob_corpus(void) {
+  for (int i = 0; i < n_blobs; i++) write_file("fuzz_blob", blobs[i].name, blobs[i].p, blobs[i].n);
+  const named_blob *full = &blobs[0];
+  uint8_t t[1 << 14];
+  memcpy(t, full->p, full->n);
+  write_file("fuzz_blob", "near_truncated.bin", t, full->n - 9);
+  t[FUZZ_BLOB_HEADER_V2] ^= 1;
+  write_file("fuzz_blob", "near_bad_checksum.bin", t, full->n);
+  write_file("fuzz_blob", "near_magic_only.bin", (const uint8_t *)GMM_BLOB_MAGIC, 4);
+}
+
+/* ---- fuzz_apply: see the format at the top of fuzz_apply.c ---- */
+
+static void apply_input(const char *name, unsigned flags, unsigned b1, const uint8_t *blob,
+                        size_t n_blob, buf *features) {
+  buf b = {.n = 0};
+  put_u8(&b, flags);
+  put_u8(&b, b1);
+  put_u16(&b, (unsigned)n_blob);
+  put_bytes(&b, blob, n_blob);
+  put_bytes(&b, features->p, features->n);
+  write_file("fuzz_apply", name, b.p, b.n);
+}
+
+static void apply_corpus(void) {
+  char name[128];
+  for (int i = 0; i < n_blobs; i++) {
+    const named_blob *m = &blobs[i];
+    /* A row near the middle of the data, as REAL and as small values. */
+    buf f = {.n = 0};
+    for (int p = 0; p < m->d; p++) put_real(&f, i == 6 ? 1.7e9 + 0.003 : 2.5 + 0.25 * p);
+    snprintf(name, sizeof name, "real_row_%s", m->name);
+    apply_input(name, 0x20 | (unsigned)(i % 2) << 1, (unsigned)i << 4, m->p, m->n, &f);
+    buf g = {.n = 0};
+    for (int p = 0; p < m->d; p++) put_value(&g, p % 2 ? FUZZ_V_INTEGER : FUZZ_V_SMALL, 64u * 5);
+    snprintf(name, sizeof name, "small_row_%s", m->name);
+    apply_input(name, 0x60 | 0x06, 0x31, m->p, m->n, &g);
+  }
+  const named_blob *full = &blobs[0];
+  buf f = {.n = 0};
+  put_real(&f, 1.0);
+  put_value(&f, FUZZ_V_NULL, 0);
+  apply_input("null_feature", 0x40, 0, full->p, full->n, &f);
+  f.n = 0;
+  put_value(&f, FUZZ_V_TEXT, 0x2e31ULL); /* "1." */
+  put_real(&f, 1.0);
+  apply_input("text_feature", 0x40, 0, full->p, full->n, &f);
+  f.n = 0;
+  put_real(&f, 1.0);
+  put_value(&f, FUZZ_V_INF | FUZZ_V_NEGATIVE, 0);
+  apply_input("inf_feature", 0x40, 0, full->p, full->n, &f);
+  f.n = 0;
+  put_real(&f, 1.0);
+  put_real(&f, 2.0);
+  put_real(&f, 3.0);
+  apply_input("wrong_feature_count", 0x08, 3, full->p, full->n, &f);
+  f.n = 0;
+  put_real(&f, 1.0);
+  put_real(&f, 2.0);
+  apply_input("model_text", 0x04, 0x40, full->p, full->n, &f);
+  apply_input("model_null", 0x04, 0x00, full->p, full->n, &f);
+  apply_input("model_integer", 0x04, 0x80, full->p, full->n, &f);
+  apply_input("model_empty_blob", 0x00, 0x02, full->p, 0, &f);
+  uint8_t t[1 << 14];
+  memcpy(t, full->p, full->n);
+  t[FUZZ_BLOB_HEADER_V2 + 3] ^= 0x40;
+  apply_input("model_bad_checksum_raw", 0x01, 0, t, full->n, &f);
+}
+
+/* ---- fuzz_fit: see the format at the top of fuzz_fit.c ---- */
+
+static void fit_input(const char *name, const char *json, unsigned h0, unsigned h1,
+                      const buf *rows) {
+  buf b = {.n = 0};
+  put_text(&b, json);
+  put_u8(&b, 0);
+  put_u8(&b, h0);
+  put_u8(&b, h1);
+  put_bytes(&b, rows->p, rows->n);
+  write_file("fuzz_fit", name, b.p, b.n);
+}
+
+/* h0 bits: d - 1 (0-2), value mode (3-4), flip the weight argument (5),
+** warm start (6), GROUP BY (7). */
+enum { MODE_F64 = 0, MODE_I16 = 1, MODE_I8 = 2, MODE_F32 = 3 };
+
+static unsigned h0_of(int d, int mode, unsigned flags) {
+  return (unsigned)(d - 1) | (unsigned)mode << 3 | flags;
+}
+
+/* n rows of d values (plus a weight first when weighted) in the given
+** mode: two groups. */
+static void two_groups(buf *b, int n, int d, int mode, int weighted) {
+  for (int i = 0; i < n; i++) {
+    put_u8(b, 0); /* row selector: plain */
+    int nv = d + weighted;
+    for (int p = 0; p < nv; p++) {
+      double v = weighted && p == 0 ? 1.0 + (i % 3)
+                                    : (i % 2 ? 4.0 : 0.0) + (double)((i * 7 + p * 3) % 10) / 10.0;
+      switch (mode) {
+        case MODE_F64: {
+          uint8_t r[8];
+          fuzz_put_le64(r, fuzz_double_bits(v));
+          put_bytes(b, r, 8);
+          break;
+        }
+        case MODE_I16: put_u16(b, (unsigned)(int)(v * 64.0) & 0xffff); break;
+        case MODE_I8: put_u8(b, (unsigned)(int)(v * 10.0) & 0xff); break;
+        default: {
+          float f = (float)v;
+          uint8_t r[4];
+          memcpy(r, &f, 4);
+          put_bytes(b, r, 4);
+        }
+      }
+    }
+  }
+}
+
+static void fit_corpus(void) {
+  buf r = {.n = 0};
+  two_groups(&r, 24, 2, MODE_I16, 0);
+  fit_input("k2_i16", "{\"k\":2}", h0_of(2, MODE_I16, 0), 0, &r);
+  fit_input("k2_i16_warm_order", "{\"k\":2,\"covariance_type\":\"diag\"}",
+            h0_of(2, MODE_I16, 0x40), 0x40, &r);
+  fit_input("select_k123_full_diag", "{\"k\":[1,2,3],\"covariance_type\":[\"full\",\"diag\"]}",
+            h0_of(2, MODE_I16, 0), 0, &r);
+  fit_input("tied_random_ninit2",
+            "{\"k\":2,\"covariance_type\":\"tied\",\"init\":\"random\",\"n_init\":2,\"seed\":7,"
+            "\"tol\":0,\"max_iter\":5}",
+            h0_of(2, MODE_I16, 0), 0, &r);
+  fit_input("spherical_random_from_data_groupby",
+            "{\"k\":2,\"covariance_type\":\"spherical\",\"init\":\"random_from_data\","
+            "\"reg_covar\":0.01}",
+            h0_of(2, MODE_I16, 0x80), 0, &r);
+  fit_input("explicit_init_full",
+            "{\"k\":2,\"weights_init\":[0.5,0.5],\"means_init\":[[0,0],[4,4]],"
+            "\"precisions_init\":[[[1,0],[0,1]],[[2,0.5],[0.5,2]]]}",
+            h0_of(2, MODE_I16, 0), 0, &r);
+  fit_input("explicit_init_spherical_kpp",
+            "{\"k\":2,\"covariance_type\":\"spherical\",\"init\":\"k-means++\","
+            "\"precisions_init\":[1,2]}",
+            h0_of(2, MODE_I16, 0), 0, &r);
+  fit_input("integer_spec", "", h0_of(2, MODE_I16, 0x40), 0x01 | 3 << 2, &r);
+  fit_input("bad_json", "{\"k\":2,", h0_of(2, MODE_I16, 0), 0, &r);
+  fit_input("unknown_option", "{\"k\":2,\"kk\":1}", h0_of(2, MODE_I16, 0), 0, &r);
+  fit_input("spec_varies", "{\"k\":2}", h0_of(2, MODE_I16, 0), 0x80, &r);
+  buf w = {.n = 0};
+  two_groups(&w, 20, 3, MODE_I16, 1);
+  fit_input("weighted_d3", "{\"k\":2,\"weighted\":true}", h0_of(3, MODE_I16, 0x40), 0x40, &w);
+  buf f = {.n = 0};
+  two_groups(&f, 16, 2, MODE_F64, 0);
+  fit_input("k2_f64_diag", "{\"k\":2,\"covariance_type\":\"diag\",\"max_iter\":10}",
+            h0_of(2, MODE_F64, 0), 0, &f);
+  buf g = {.n = 0};
+  two_groups(&g, 16, 3, MODE_F32, 0);
+  fit_input("k3_f32", "{\"k\":3,\"init\":\"k-means++\"}", h0_of(3, MODE_F32, 0), 0, &g);
+  buf h = {.n = 0};
+  two_groups(&h, 30, 1, MODE_I8, 0);
+  fit_input("k2_i8_d1", "{\"k\":[2,3],\"covariance_type\":\"spherical\"}", h0_of(1, MODE_I8, 0),
+            0, &h);
+  /* Rows with a NULL, a TEXT, an Inf (row selector: special, see fuzz_fit.c). */
+  buf s = {.n = 0};
+  two_groups(&s, 12, 2, MODE_I16, 0);
+  s.p[0] = 0x80 | FUZZ_V_NULL << 4 | 1;
+  fit_input("null_row", "{\"k\":2}", h0_of(2, MODE_I16, 0), 0, &s);
+  s.p[0] = 0x80 | FUZZ_V_TEXT << 4;
+  fit_input("text_row", "{\"k\":2}", h0_of(2, MODE_I16, 0), 0, &s);
+  s.p[0] = 0x80 | FUZZ_V_INF << 4;
+  fit_input("inf_row", "{\"k\":2}", h0_of(2, MODE_I16, 0), 0, &s);
+  /* A model BLOB as the spec (warm start from bytes, see fuzz_fit.c). */
+  const named_blob *full = &blobs[0];
+  buf m = {.n = 0};
+  put_u8(&m, 0);
+  put_u8(&m, h0_of(2, MODE_I16, 0x40));
+  put_u8(&m, 0x02);
+  put_u16(&m, (unsigned)full->n);
+  put_bytes(&m, full->p, full->n);
+  two_groups(&m, 24, 2, MODE_I16, 0);
+  write_file("fuzz_fit", "blob_spec", m.p, m.n);
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: %s tests/fuzz/corpus\n", argv[0]);
+    return 2;
+  }
+  root = argv[1];
+  if (mkdir(root, 0777) != 0 && errno != EEXIST) die("cannot create the corpus directory");
+  make_models();
+  blob_corpus();
+  apply_corpus();
+  fit_corpus();
+  return 0;
+}
