@@ -43,7 +43,8 @@ CORE_OBJ  = $(patsubst ext/%.c,$(BUILD)/obj/%.o,$(CORE_SRC))
 SQL_OBJ   = $(patsubst ext/%.c,$(BUILD)/obj/%.o,$(SQL_SRC))
 
 CORE_TESTS = $(BUILD)/test_core $(BUILD)/test_blob $(BUILD)/test_oracle $(BUILD)/test_degenerate
-SQL_TESTS  = $(BUILD)/test_sql $(BUILD)/test_options $(BUILD)/test_vtab $(BUILD)/test_limits
+SQL_TESTS  = $(BUILD)/test_sql $(BUILD)/test_options $(BUILD)/test_vtab $(BUILD)/test_limits \
+             $(BUILD)/test_oom $(BUILD)/test_threads
 # Environment of the test programs: the extension they load.
 TEST_ENV   = GMM_EXTENSION=$(LIB_NAME)
 # Environment of the sqlite3 shell running the SQL scripts (sanitizer
@@ -96,7 +97,7 @@ $(CORE_TESTS): $(BUILD)/test_%: tests/test_%.c $(CORE_OBJ) $(TEST_HDR)
 	$(CC) $(ALL_CFLAGS) -Wno-conversion -Iext/core -o $@ $< $(CORE_OBJ) -lcmocka -lm $(LDFLAGS)
 
 $(SQL_TESTS): $(BUILD)/test_%: tests/test_%.c $(HEADERS) $(TEST_HDR) | $(CORE_OBJ)
-	$(CC) $(ALL_CFLAGS) -Wno-conversion -o $@ $< -lsqlite3 -lcmocka -lm $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -Wno-conversion -o $@ $< -lsqlite3 -lcmocka -lm -lpthread $(LDFLAGS)
 
 test: check-deps run-tests
 
@@ -116,6 +117,15 @@ asan: check-deps
 	$(MAKE) --no-print-directory run-tests BUILD=build/asan LIB=build/asan/gmm.$(EXT) \
 	  CFLAGS='$(SAN_FLAGS)' LDFLAGS='$(SAN_FLAGS)' \
 	  SHELL_ENV='LD_PRELOAD=$(ASAN_RT):$(UBSAN_RT) ASAN_OPTIONS=detect_leaks=0'
+
+# The concurrency test under ThreadSanitizer (clang's), extension included.
+TSAN_FLAGS := -g -O1 -fsanitize=thread
+
+tsan: check-deps
+	@command -v clang >/dev/null || { echo "clang missing: apt-get install -y clang" >&2; exit 1; }
+	$(MAKE) --no-print-directory CC=clang BUILD=build/tsan LIB=build/tsan/gmm.$(EXT) \
+	  CFLAGS='$(TSAN_FLAGS)' LDFLAGS='$(TSAN_FLAGS)' build/tsan/gmm.$(EXT) build/tsan/test_threads
+	GMM_EXTENSION=build/tsan/gmm ./build/tsan/test_threads
 
 VALGRIND := valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite,indirect
 

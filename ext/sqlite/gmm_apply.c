@@ -37,9 +37,10 @@ typedef struct model_entry {
   size_t n_bytes;
   unsigned char *bytes; /* a copy of the BLOB, to confirm cache hits */
   gmm_model *model;
-  double *x;       /* d: the row's features */
-  double *scratch; /* gmm_model_scratch_len */
-  double *post;    /* k */
+  double *x;                      /* d: the row's features */
+  double *scratch;                /* gmm_model_scratch_len */
+  double *post;                   /* k */
+  const sqlite3_context *aux_ctx; /* the call site that last set auxdata to it */
 } model_entry;
 
 /* The connection's cache, most recently used first; shared by every
@@ -101,6 +102,7 @@ static model_entry *entry_new(sqlite3_context *ctx, const char *fn, const unsign
   }
   memcpy(copy, bytes, n);
   e->refs = 1;
+  e->aux_ctx = NULL;
   e->checksum = gmm_blob_stored_checksum(bytes, n);
   e->n_bytes = n;
   e->bytes = copy;
@@ -159,6 +161,12 @@ static model_entry *model_arg(sqlite3_context *ctx, const char *fn, sqlite3_valu
   /* Most recently used first. */
   memmove(&cache->slot[1], &cache->slot[0], (size_t)hit * sizeof cache->slot[0]);
   cache->slot[0] = e;
+  /* The context of a function call site stays the same for every row of a
+  ** statement. Auxdata already set from this one and gone means the
+  ** argument is not constant (a subquery, a join column): setting it again
+  ** would only cost SQLite an allocation per row. */
+  if (e->aux_ctx == ctx) return e;
+  e->aux_ctx = ctx;
   /* SQLite may drop the auxdata at once; the cache's reference keeps e
   ** alive for the rest of this call either way. */
   e->refs++;

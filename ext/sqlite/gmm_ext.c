@@ -231,6 +231,12 @@ static void debug_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 
 /* ---- registration ---- */
 
+#ifdef SQLITE_MUTEX_STATIC_MAIN
+#define GMM_MUTEX_STATIC_MAIN SQLITE_MUTEX_STATIC_MAIN
+#else
+#define GMM_MUTEX_STATIC_MAIN SQLITE_MUTEX_STATIC_MASTER /* its name before 3.35 */
+#endif
+
 #define GMM_FLAGS (SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS)
 
 static const struct gmm_function {
@@ -258,7 +264,18 @@ static const struct gmm_function {
 __declspec(dllexport)
 #endif
     int sqlite3_gmm_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi) {
-  SQLITE_EXTENSION_INIT2(pApi);
+#ifndef SQLITE_CORE
+  /* The API pointer is the extension's one global. Loads on several
+  ** connections at once would all write it while other threads read it:
+  ** the first load writes it, under SQLite's main mutex, later loads find it
+  ** set. */
+  sqlite3_mutex *main_mutex = pApi->mutex_alloc(GMM_MUTEX_STATIC_MAIN);
+  pApi->mutex_enter(main_mutex);
+  if (sqlite3_api != pApi) SQLITE_EXTENSION_INIT2(pApi);
+  pApi->mutex_leave(main_mutex);
+#else
+  (void)pApi;
+#endif
   (void)pzErrMsg;
   gmm_cache *cache = gmm_cache_new();
   if (!cache) return SQLITE_NOMEM;
