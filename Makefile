@@ -133,6 +133,15 @@ valgrind: check-deps $(LIB) $(CORE_TESTS) $(SQL_TESTS)
 	@command -v valgrind >/dev/null || { echo "valgrind missing: apt-get install -y valgrind" >&2; exit 1; }
 	@set -e; for t in $(CORE_TESTS) $(SQL_TESTS); do echo "== valgrind $$t"; $(TEST_ENV) $(VALGRIND) ./$$t; done
 
+# ---- fuzzing -------------------------------------------------------------------
+
+FUZZ_SECONDS ?= 60
+
+# Replays every regression and seed input, then runs each libFuzzer target
+# (tests/fuzz/) for FUZZ_SECONDS; a crash fails it.
+fuzz: check-deps
+	sh tests/fuzz/run.sh $(FUZZ_SECONDS) build/fuzz
+
 # ---- coverage ----------------------------------------------------------------
 
 COV_FLAGS := -O0 -g --coverage

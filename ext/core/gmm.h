@@ -25,12 +25,13 @@
 
 /* Limits. Each is enforced with an error that quotes the provided value and
 ** the maximum; see README "Limits". */
-#define GMM_MAX_K          1024      /* components */
-#define GMM_MAX_D          1000      /* features */
-#define GMM_MAX_ITER       1000000   /* max_iter */
-#define GMM_MAX_N_INIT     10000     /* n_init */
-#define GMM_MAX_PARAMS     100000000 /* doubles in one model's parameters */
-#define GMM_MAX_CANDIDATES 1024      /* (k, covariance type) pairs of one selection */
+#define GMM_MAX_K                  1024      /* components */
+#define GMM_MAX_D                  1000      /* features */
+#define GMM_MAX_ITER               1000000   /* max_iter */
+#define GMM_MAX_N_INIT             10000     /* n_init */
+#define GMM_MAX_PARAMS             100000000 /* doubles in one model's parameters */
+#define GMM_MAX_CANDIDATES         1024      /* (k, covariance type) pairs of one selection */
+#define GMM_MAX_ABS_LOG_LIKELIHOOD 1e300     /* so that BIC and AIC stay finite */
 
 typedef enum gmm_status {
   GMM_OK = 0,

@@ -224,7 +224,8 @@ static gmm_status check_header(const unsigned char *p, uint32_t version, gmm_mod
   if (!isfinite(s->n_samples) || !(s->n_samples > 0))
     return CORRUPT("n_samples %g is out of range", s->n_samples);
   if (s->n_skipped < 0) return CORRUPT("n_skipped is negative");
-  if (!isfinite(s->log_likelihood)) return CORRUPT("the log-likelihood is not finite");
+  if (!(fabs(s->log_likelihood) <= GMM_MAX_ABS_LOG_LIKELIHOOD))
+    return CORRUPT("the log-likelihood %g is out of range", s->log_likelihood);
   if (n_iter > max_iter) return CORRUPT("n_iter %u exceeds max_iter %u", n_iter, max_iter);
   if (flags > (version == 1 ? 1u : 7u)) return CORRUPT("unknown flags 0x%x", flags);
   if (best_init >= n_init) return CORRUPT("best_init %u is not below n_init %u", best_init, n_init);
@@ -298,8 +299,8 @@ static gmm_status read_candidates(const unsigned char *p, gmm_model *m, gmm_cand
     c[i].n_iter = (int)n_iter;
     c[i].log_likelihood = get_f64(p + 16);
     c[i].bic = get_f64(p + 24);
-    if (!isfinite(c[i].log_likelihood) || !isfinite(c[i].bic))
-      return CORRUPT("candidate %d has a non-finite log-likelihood or BIC", i);
+    if (!(fabs(c[i].log_likelihood) <= GMM_MAX_ABS_LOG_LIKELIHOOD) || !isfinite(c[i].bic))
+      return CORRUPT("candidate %d has an out-of-range log-likelihood or BIC", i);
     has_self |= !c[i].failed && c[i].k == m->k && c[i].covariance_type == m->covariance_type;
   }
   if (!has_self) return CORRUPT("the model is not among its candidates");

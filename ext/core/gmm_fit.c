@@ -219,11 +219,11 @@ static double em_pass(const gmm_model *m, const gmm_data *data, em_work *w, int 
       double weight = gmm_row_weight(data, i);
       if (weight == 0.0) continue;
       gmm_model_log_prob(m, data->x + i * dd, w->diff, w->log_p);
-      double lse = gmm_log_sum_exp(w->log_p, k);
+      double lse = gmm_posteriors(w->log_p, k, w->log_p);
       ll_chunk += weight * lse;
       if (!with_stats || !isfinite(lse)) continue;
       for (int j = 0; j < k; j++) {
-        double r = weight * exp(w->log_p[j] - lse);
+        double r = weight * w->log_p[j];
         if (r > 0.0) gmm_stats_add_row(&w->chunk, j, r, w->diff + (size_t)j * dd);
       }
     }
@@ -547,6 +547,13 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
   best->options.warm_start = NULL;
   best->summary.n_samples = data->w ? total_weight : n_weight;
   best->summary.log_likelihood /= w_scale;
+  if (!(fabs(best->summary.log_likelihood) <= GMM_MAX_ABS_LOG_LIKELIHOOD)) {
+    rc = gmm_errorf(err, err_len, GMM_EINVAL,
+                    "the log-likelihood (%g) is beyond +-%g, where BIC and AIC overflow; scale "
+                    "the weights or the data down",
+                    best->summary.log_likelihood, GMM_MAX_ABS_LOG_LIKELIHOOD);
+    goto done;
+  }
   best->summary.n_skipped = data->n_skipped;
   best->summary.weighted = data->w != NULL;
   best->summary.warm_started = opt->warm_start != NULL;

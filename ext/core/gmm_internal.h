@@ -52,8 +52,11 @@ void gmm_tri_lower_inverse(double *l, int d);
 ** (d*d doubles). Returns -1 when a is not positive definite. */
 int gmm_spd_inverse(const double *a, double *out, double *work, int d);
 
-/* log(sum(exp(v[0..n)))), stable for any finite v; -inf when all are -inf. */
-double gmm_log_sum_exp(const double *v, int n);
+/* Returns log(sum(exp(v[0..n)))) (stable for any v; -inf when every v is
+** -inf) and writes the normalised shares exp(v[j]) / sum into post, which
+** may be v itself. They sum to 1 to rounding whatever the magnitude of v;
+** when every v is -inf, post is 1 at index 0. */
+double gmm_posteriors(const double *v, int n, double *post);
 
 /* log w_j + log N(x | mu_j, S_j) for every component j into log_p (k);
 ** diff (k x d) receives x - mu_j. m must be prepared. */

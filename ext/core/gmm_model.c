@@ -168,8 +168,13 @@ static double mahalanobis(const gmm_model *m, int j, const double *diff) {
       break;
     }
     case GMM_COV_SPHERICAL: {
-      for (size_t p = 0; p < dd; p++) q += diff[p] * diff[p];
-      q *= m->prec_chol[j] * m->prec_chol[j];
+      /* Scale each difference before squaring: prec^2 alone overflows for a
+      ** (valid) variance below about 5.6e-309. */
+      double w = m->prec_chol[j];
+      for (size_t p = 0; p < dd; p++) {
+        double z = w * diff[p];
+        q += z * z;
+      }
       break;
     }
   }
@@ -193,17 +198,11 @@ double gmm_model_score_row(const gmm_model *m, const double *x, double *scratch,
                            int *label) {
   double *log_p = scratch + (size_t)m->k * (size_t)m->d;
   gmm_model_log_prob(m, x, scratch, log_p);
-  double lse = gmm_log_sum_exp(log_p, m->k);
   int best = 0;
   for (int j = 1; j < m->k; j++)
     if (log_p[j] > log_p[best]) best = j;
   if (label) *label = best;
-  if (post) {
-    /* When every density underflows (a row absurdly far from the model),
-    ** the shares cannot be told apart: the row goes wholly to the component
-    ** of highest log density, the first when all are -inf. */
-    for (int j = 0; j < m->k; j++)
-      post[j] = isfinite(lse) ? exp(log_p[j] - lse) : (double)(j == best);
-  }
-  return lse;
+  /* When every density underflows (a row absurdly far from the model), the
+  ** shares cannot be told apart: the row goes wholly to component 0. */
+  return gmm_posteriors(log_p, m->k, post ? post : log_p);
 }

@@ -148,14 +148,21 @@ int gmm_spd_inverse(const double *a, double *out, double *work, int d) {
   return 0;
 }
 
-double gmm_log_sum_exp(const double *v, int n) {
-  double top = -INFINITY;
-  for (int j = 0; j < n; j++)
-    if (v[j] > top) top = v[j];
-  if (top == -INFINITY) return -INFINITY;
+double gmm_posteriors(const double *v, int n, double *post) {
+  int top = 0;
+  for (int j = 1; j < n; j++)
+    if (v[j] > v[top]) top = j;
+  double v_top = v[top];
+  if (v_top == -INFINITY) {
+    for (int j = 0; j < n; j++) post[j] = j == top;
+    return -INFINITY;
+  }
   double s = 0.0;
-  for (int j = 0; j < n; j++) s += exp(v[j] - top);
-  return top + log(s);
+  for (int j = 0; j < n; j++) s += post[j] = exp(v[j] - v_top);
+  /* Divide by the sum rather than subtract log(s): when |v_top| is so large
+  ** that log(s) is lost in its rounding, the shares still sum to 1. */
+  for (int j = 0; j < n; j++) post[j] /= s;
+  return v_top + log(s);
 }
 
 /* ---- options ---- */

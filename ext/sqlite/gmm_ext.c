@@ -181,6 +181,10 @@ gmm_feature_read gmm_read_feature(sqlite3_context *ctx, const char *fn, sqlite3_
 /* ---- JSON numbers ---- */
 
 void gmm_str_append_double(sqlite3_str *s, double v) {
+  if (!isfinite(v)) {
+    sqlite3_str_appendall(s, "null"); /* JSON has no infinities */
+    return;
+  }
   char buf[32];
   /* The fewest significant digits that read back as the same double. */
   for (int prec = 15; prec <= 17; prec++) {

@@ -67,8 +67,8 @@ int gmm_result_json(sqlite3_context *ctx, const char *fn, sqlite3_str *s);
 int gmm_check_length(sqlite3_context *ctx, const char *fn, const char *what,
                      sqlite3_uint64 n_bytes);
 
-/* Appends the shortest decimal text that reads back as exactly v (v must be
-** finite), and JSON arrays of doubles. */
+/* Appends the shortest decimal text that reads back as exactly v (null for
+** a non-finite v, as JSON has no infinities), and JSON arrays of doubles. */
 void gmm_str_append_double(sqlite3_str *s, double v);
 void gmm_str_append_array(sqlite3_str *s, const double *v, size_t n);
 /* Covariances in scikit-learn's shapes: all of a model's (full k x d x d,

@@ -12,8 +12,9 @@
 **        column (not constant: the connection's cache), 2 another type
 **        (b1 bits 6-7: NULL, TEXT, INTEGER, REAL), 3 a bound BLOB on two
 **        rows (auxdata); bit 3, the number of features is b1 bits 0-3
-**        rather than the model's d; bit 4, gmm_sample with "sample < m"
-**        (m = b1 bits 4-5); bits 5-7, n of gmm_sample (0 .. 7)
+**        rather than the model's d; bit 4, gmm_sample with "sample < m
+**        ORDER BY sample" (m = b1 bits 4-5; 3 means the REAL 1.5); bits 5-7,
+**        n of gmm_sample (0 .. 7)
 **   b1   see b0
 **   u16  L, the BLOB's length (little-endian; cut to what is left)
 **   L    the model BLOB
@@ -280,7 +281,7 @@ static void run_sample(const apply_case *c, const sample_args *a) {
                c->mode == MODEL_SUBQUERY ? "WITH s(m) AS MATERIALIZED (SELECT ?1) " : "",
                c->mode == MODEL_SUBQUERY ? "s, " : "",
                c->mode == MODEL_SUBQUERY ? "s.m" : "?1", a->seed_kind == 1 ? "" : ", ?3",
-               a->bounded ? " WHERE sample < ?4" : "");
+               a->bounded ? " WHERE sample < ?4 ORDER BY sample" : "");
   sqlite3_stmt *stmt = fuzz_prepare(sql);
   bind_model(stmt, 1, c);
   switch (a->n_kind) {
@@ -294,12 +295,17 @@ static void run_sample(const apply_case *c, const sample_args *a) {
     sqlite3_bind_int(stmt, 3, -1);
   else if (a->seed_kind != 1)
     sqlite3_bind_int64(stmt, 3, seed);
-  if (a->bounded) sqlite3_bind_int(stmt, 4, a->bound);
+  /* Bound 3 is bound as the REAL 1.5: rows 0 and 1. */
+  if (a->bounded && a->bound == 3)
+    sqlite3_bind_double(stmt, 4, 1.5);
+  else if (a->bounded)
+    sqlite3_bind_int(stmt, 4, a->bound);
+  int bound_rows = a->bound == 3 ? 2 : a->bound;
 
   int args_ok = a->n_kind == 0 && a->seed_kind != 2;
   expectation e = expect_inspect(c);
   if (!args_ok || (c->mode == MODEL_OTHER && !model_is_null(c))) e = EXPECT_ERROR;
-  int want_rows = e != EXPECT_VALUE ? 0 : a->bounded && a->bound < a->n ? a->bound : a->n;
+  int want_rows = e != EXPECT_VALUE ? 0 : a->bounded && bound_rows < a->n ? bound_rows : a->n;
 
   gmm_sampler *sampler = NULL;
   double *x = NULL;

@@ -238,7 +238,9 @@ static void apply_corpus(void) {
     buf f = {.n = 0};
     for (int p = 0; p < m->d; p++) put_real(&f, i == 6 ? 1.7e9 + 0.003 : 2.5 + 0.25 * p);
     snprintf(name, sizeof name, "real_row_%s", m->name);
-    apply_input(name, 0x20 | (unsigned)(i % 2) << 1, (unsigned)i << 4, m->p, m->n, &f);
+    /* n = 1 + i % 7 samples; every third with "sample < bound" (bound i % 4). */
+    apply_input(name, (unsigned)(1 + i % 7) << 5 | (i % 3 == 0 ? 0x10u : 0u) | (unsigned)(i % 2) << 1,
+                (unsigned)i << 4, m->p, m->n, &f);
     buf g = {.n = 0};
     for (int p = 0; p < m->d; p++) put_value(&g, p % 2 ? FUZZ_V_INTEGER : FUZZ_V_SMALL, 64u * 5);
     snprintf(name, sizeof name, "small_row_%s", m->name);
@@ -386,6 +388,8 @@ static void fit_corpus(void) {
   put_bytes(&m, full->p, full->n);
   two_groups(&m, 24, 2, MODE_I16, 0);
   write_file("fuzz_fit", "blob_spec", m.p, m.n);
+  m.p[1] |= 0x20; /* one argument too many for the model's d */
+  write_file("fuzz_fit", "blob_spec_wrong_d", m.p, m.n);
 }
 
 int main(int argc, char **argv) {

@@ -8,11 +8,11 @@
 # in with -DSQLITE_CORE):
 #   1. builds BUILD_DIR/fuzz_X with clang, libFuzzer, ASan and UBSan;
 #   2. replays every file of tests/fuzz/regressions/fuzz_X/ and
-#      tests/fuzz/corpus/fuzz_X/ once (a crash there fails the target, and
-#      it is not fuzzed);
+#      tests/fuzz/corpus/fuzz_X/ once (a crash there fails the run);
 #   3. fuzzes for SECONDS (0: replay only) on a working corpus in
-#      BUILD_DIR/corpus/fuzz_X, seeded from the committed corpus, which
-#      never changes; crashes go to BUILD_DIR/artifacts/fuzz_X/.
+#      BUILD_DIR/corpus/fuzz_X, seeded from the committed corpus (less any
+#      file that crashed in step 2), which never changes; crashes go to
+#      BUILD_DIR/artifacts/fuzz_X/.
 # It prints, per target, the executions run and whether it crashed, and
 # exits non-zero when any target crashed (or did not build).
 #
@@ -152,21 +152,30 @@ for target in $TARGETS; do
   done
   if [ -n "$crashed_on" ]; then
     failed=1
-    note "$target: replayed $replayed files, CRASHED on:$crashed_on"
-    continue
+    replay_note="replayed $replayed files, CRASHED on:$crashed_on"
+  else
+    replay_note="replayed $replayed files, no crash"
   fi
-  echo "   $replayed files, no crash"
+  echo "   $replay_note"
   if [ "$SECONDS_EACH" -eq 0 ]; then
-    note "$target: replayed $replayed files, no crash (not fuzzed)"
+    note "$target: $replay_note (not fuzzed)"
     continue
   fi
 
-  # Fuzz on a working copy of the corpus.
+  # Fuzz on a working copy of the corpus, without the files that crashed
+  # (libFuzzer would stop on them at once), so that a known bug does not
+  # keep the run from looking for others.
   echo "== $target: fuzz ${SECONDS_EACH}s"
   work="$BUILD_DIR/corpus/$target"
   artifacts="$BUILD_DIR/artifacts/$target"
   mkdir -p "$work" "$artifacts"
-  cp "tests/fuzz/corpus/$target"/* "$work"/ 2>/dev/null
+  for f in "tests/fuzz/corpus/$target"/*; do
+    [ -f "$f" ] || continue
+    case " $crashed_on " in
+      *" $f "*) rm -f "$work/${f##*/}" ;;
+      *) cp "$f" "$work/" ;;
+    esac
+  done
   dict=""
   [ -f "tests/fuzz/$target.dict" ] && dict="-dict=tests/fuzz/$target.dict"
   log="$BUILD_DIR/$target.log"
@@ -184,9 +193,9 @@ for target in $TARGETS; do
     failed=1
     artifact=$(sed -n 's/.*Test unit written to \(.*\)/\1/p' "$log" | tail -n 1)
     grep -E 'FUZZ_CHECK|ERROR: |SUMMARY|runtime error' "$log" | head -n 5 | sed 's/^/   /'
-    note "$target: $runs executions, CRASHED (exit $status; ${artifact:-no artifact}; log $log)"
+    note "$target: $replay_note; fuzzing: $runs executions, CRASHED (exit $status; ${artifact:-no artifact}; log $log)"
   else
-    note "$target: $runs executions, no crash ($cov)"
+    note "$target: $replay_note; fuzzing: $runs executions, no crash ($cov)"
   fi
 done
 
