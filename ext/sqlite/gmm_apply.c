@@ -8,7 +8,9 @@
 **      INTEGER in 0 .. k-1 (the lowest on ties); gmm_predict_proba is the
 **      JSON array of the k posteriors (JSON subtype); gmm_score is log p(x),
 **      scikit-learn's score_samples.
-**  (2) A NULL model or any NULL feature gives NULL.
+**  (2) A NULL model or any NULL feature gives NULL. A single TEXT or BLOB
+**      argument after the model is a vector of the model's d values
+**      (ext (5)).
 **  (3) A model that is not a BLOB, or a BLOB that fails validation, is an
 **      error naming the function, argument 1 and what is wrong; so is a
 **      number of features other than the model's d, and a feature that is
@@ -188,6 +190,15 @@ static model_entry *apply_args(sqlite3_context *ctx, const char *fn, int argc,
   int is_null;
   model_entry *e = model_arg(ctx, fn, argv[0], &is_null);
   if (!e && !is_null) return NULL;
+  int type = sqlite3_value_type(argv[1]);
+  if (argc == 2 && (type == SQLITE_TEXT || type == SQLITE_BLOB)) {
+    /* One vector argument (ext (5)): its length must be the model's d. */
+    double vec[GMM_MAX_D];
+    if (gmm_read_vector(ctx, fn, argv[1], 2, 0, e ? e->model->d : 0, -1, vec) < 0) return NULL;
+    if (!e) return NULL;
+    memcpy(e->x, vec, (size_t)e->model->d * sizeof *vec);
+    return e;
+  }
   if (e && e->model->d != argc - 1) {
     gmm_result_errorf(ctx, "%s: the model has %d feature%s, provided %d", fn, e->model->d,
                       e->model->d == 1 ? "" : "s", argc - 1);

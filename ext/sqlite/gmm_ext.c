@@ -21,6 +21,11 @@
 **  (4) A feature must be INTEGER or REAL: NULL is reported to the caller,
 **      anything else (TEXT, BLOB, +-Inf) is an error naming the row
 **      (for gmm_fit), the argument and the value.
+**  (5) A function given a single TEXT or BLOB where features go reads it as
+**      a vector: a JSON array of numbers, or little-endian IEEE floats as
+**      sqlite-vec stores them, float32 (4 bytes a value) unless the expected
+**      d is known and the BLOB is 8*d bytes long, or gmm_fit's option
+**      vector_type says 'float64'. Every value must be finite.
 */
 #include "gmm_sqlite.h"
 SQLITE_EXTENSION_INIT1
@@ -176,6 +181,130 @@ gmm_feature_read gmm_read_feature(sqlite3_context *ctx, const char *fn, sqlite3_
   char name[16];
   sqlite3_snprintf((int)sizeof name, name, "x%d", feature_no);
   return gmm_read_number(ctx, fn, v, arg_no, name, row, out);
+}
+
+/* ---- vectors: ext (5) ---- */
+
+/* Parses a JSON array of numbers, strictly (RFC 8259 numbers, no NaN or
+** Infinity). Vectors arrive once per row, so they are read here rather than
+** through a json_each statement per row. Returns the count, -1 when the text
+** is not such an array, -2 when it has more than max values. */
+static int parse_json_numbers(const char *p, double *out, int max) {
+  int n = 0;
+  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+  if (*p++ != '[') return -1;
+  for (;;) {
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    if (*p == ']' && n == 0) {
+      p++;
+      break;
+    }
+    const char *start = p;
+    if (*p == '-') p++;
+    if (!(*p >= '0' && *p <= '9')) return -1;
+    if (*p == '0' && p[1] >= '0' && p[1] <= '9') return -1; /* no leading zeros */
+    while (*p >= '0' && *p <= '9') p++;
+    if (*p == '.') {
+      p++;
+      if (!(*p >= '0' && *p <= '9')) return -1;
+      while (*p >= '0' && *p <= '9') p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+      p++;
+      if (*p == '+' || *p == '-') p++;
+      if (!(*p >= '0' && *p <= '9')) return -1;
+      while (*p >= '0' && *p <= '9') p++;
+    }
+    if (n == max) return -2;
+    out[n++] = strtod(start, NULL);
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    if (*p == ',') {
+      p++;
+      continue;
+    }
+    if (*p++ != ']') return -1;
+    break;
+  }
+  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+  return *p == 0 ? n : -1;
+}
+
+static float float32_le(const unsigned char *p) {
+  uint32_t bits =
+      (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+  float f;
+  memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+static double float64_le(const unsigned char *p) {
+  uint64_t bits = 0;
+  for (int i = 7; i >= 0; i--) bits = bits << 8 | p[i];
+  double d;
+  memcpy(&d, &bits, sizeof d);
+  return d;
+}
+
+/* The start of every vector error: "<fn>: [row R, ]argument A (vector) ". */
+static sqlite3_str *vector_error(sqlite3_context *ctx, const char *fn, int arg_no,
+                                 sqlite3_int64 row) {
+  sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
+  sqlite3_str_appendf(s, "%s: ", fn);
+  if (row > 0) sqlite3_str_appendf(s, "row %lld, ", row);
+  sqlite3_str_appendf(s, "argument %d (vector) ", arg_no);
+  return s;
+}
+
+int gmm_read_vector(sqlite3_context *ctx, const char *fn, sqlite3_value *v, int arg_no,
+                    sqlite3_int64 row, int expect_d, int blob_f64, double *out) {
+  int type = sqlite3_value_type(v), n;
+  if (type == SQLITE_BLOB) {
+    const unsigned char *p = sqlite3_value_blob(v);
+    int bytes = sqlite3_value_bytes(v);
+    if (blob_f64 < 0) blob_f64 = expect_d > 0 && bytes == 8 * expect_d; /* ext (5): by d */
+    int width = blob_f64 ? 8 : 4;
+    n = bytes / width;
+    if (bytes % width != 0 || n == 0 || n > GMM_MAX_D || !p) {
+      sqlite3_str *s = vector_error(ctx, fn, arg_no, row);
+      sqlite3_str_appendf(s, "must hold 1 to %d %s values, provided a BLOB of %d byte%s", GMM_MAX_D,
+                          blob_f64 ? "float64" : "float32", bytes, bytes == 1 ? "" : "s");
+      gmm_result_error_str(ctx, s);
+      return -1;
+    }
+    for (int i = 0; i < n; i++)
+      out[i] = blob_f64 ? float64_le(p + 8 * i) : (double)float32_le(p + 4 * i);
+  } else if (type == SQLITE_TEXT) {
+    const char *text = (const char *)sqlite3_value_text(v);
+    n = text ? parse_json_numbers(text, out, GMM_MAX_D) : -1;
+    if (n <= 0) {
+      sqlite3_str *s = vector_error(ctx, fn, arg_no, row);
+      sqlite3_str_appendf(s, "must be a JSON array of 1 to %d numbers or a float32 BLOB, provided ",
+                          GMM_MAX_D);
+      gmm_str_append_value(s, v);
+      gmm_result_error_str(ctx, s);
+      return -1;
+    }
+  } else {
+    sqlite3_str *s = vector_error(ctx, fn, arg_no, row);
+    sqlite3_str_appendall(s, "must be a JSON array or a float32 BLOB, provided ");
+    gmm_str_append_value(s, v);
+    gmm_result_error_str(ctx, s);
+    return -1;
+  }
+  for (int i = 0; i < n; i++)
+    if (!isfinite(out[i])) {
+      sqlite3_str *s = vector_error(ctx, fn, arg_no, row);
+      sqlite3_str_appendf(s, "value %d is not finite", i + 1);
+      gmm_result_error_str(ctx, s);
+      return -1;
+    }
+  if (expect_d > 0 && n != expect_d) {
+    sqlite3_str *s = vector_error(ctx, fn, arg_no, row);
+    sqlite3_str_appendf(s, "has %d value%s, expected %d", n, n == 1 ? "" : "s", expect_d);
+    gmm_result_error_str(ctx, s);
+    return -1;
+  }
+  return n;
 }
 
 /* ---- JSON numbers ---- */

@@ -33,9 +33,11 @@
 
 /* The aggregate's state, zeroed by sqlite3_aggregate_context. */
 typedef struct fit_state {
-  int started; /* spec parsed, d fixed */
+  int started; /* spec parsed */
   int failed;  /* an error was reported: ignore further rows */
-  int d;
+  int d;       /* 0 until the first usable row of a one-argument call */
+  int single;  /* one argument after the spec (and weight): a number or a vector */
+  int vector;  /* that argument is a vector (ext (5)) */
   gmm_fit_spec spec;
   int spec_type; /* SQLITE_INTEGER, SQLITE_TEXT or SQLITE_BLOB */
   sqlite3_int64 spec_int;
@@ -120,7 +122,17 @@ static int reserve_row(sqlite3_context *ctx, fit_state *st) {
   return 0;
 }
 
-/* First row of a group: parse the spec, fix d. */
+/* d is known: check it against a warm-start model, read the *_init arrays. */
+static int fix_d(sqlite3_context *ctx, fit_state *st, int d) {
+  st->d = d;
+  if (gmm_spec_bind_d(ctx, &st->spec, d) != 0) {
+    st->failed = 1;
+    return -1;
+  }
+  return 0;
+}
+
+/* First row of a group: parse the spec; fix d unless one argument will. */
 static int start_group(sqlite3_context *ctx, fit_state *st, int argc, sqlite3_value **argv) {
   if (argc < 2) {
     fit_error(ctx, st, "gmm_fit: expected a spec and at least one feature, provided %d argument%s",
@@ -145,19 +157,35 @@ static int start_group(sqlite3_context *ctx, fit_state *st, int argc, sqlite3_va
               GMM_MAX_D);
     return -1;
   }
-  st->d = argc - first;
-  if (st->spec.warm_start && st->spec.warm_start->d != st->d) {
+  st->started = 1;
+  st->single = argc - first == 1;
+  const gmm_model *from = st->spec.warm_start;
+  if (!from) return st->single ? 0 : fix_d(ctx, st, argc - first);
+  /* A warm start knows d: several arguments must be that many; one
+  ** argument is a number when d is 1, else a vector of d values. */
+  if (!st->single && from->d != argc - first) {
     fit_error(ctx, st, "gmm_fit: the model in argument 1 (spec) has %d feature%s, provided %d%s",
-              st->spec.warm_start->d, st->spec.warm_start->d == 1 ? "" : "s", st->d,
+              from->d, from->d == 1 ? "" : "s", argc - first,
               st->spec.weighted ? " after the weight (the model was fitted with weights)" : "");
     return -1;
   }
-  if (gmm_spec_bind_d(ctx, &st->spec, st->d) != 0) {
+  st->vector = st->single && from->d > 1;
+  return fix_d(ctx, st, from->d);
+}
+
+/* The first usable row of a one-argument call decides: a number (d = 1) or
+** a vector (its length). */
+static int decide_single(sqlite3_context *ctx, fit_state *st, sqlite3_value *v, double *vec) {
+  int type = sqlite3_value_type(v);
+  if (type != SQLITE_TEXT && type != SQLITE_BLOB) return fix_d(ctx, st, 1);
+  st->vector = 1;
+  int n = gmm_read_vector(ctx, "gmm_fit", v, 2 + st->spec.weighted, st->n_seen, 0,
+                          st->spec.vector_f64, vec);
+  if (n < 0) {
     st->failed = 1;
     return -1;
   }
-  st->started = 1;
-  return 0;
+  return fix_d(ctx, st, n);
 }
 
 void gmm_fit_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
@@ -174,7 +202,6 @@ void gmm_fit_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     return;
   }
   st->n_seen++;
-  if (reserve_row(ctx, st) != 0) return;
   /* Read every argument before deciding, so that an error anywhere in the
   ** row is reported even when another value is NULL. */
   int first = 1 + st->spec.weighted, any_null = 0;
@@ -192,15 +219,43 @@ void gmm_fit_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     }
     any_null = r == GMM_FEATURE_NULL;
   }
-  double *row = st->rows + st->n * (size_t)st->d;
-  for (int j = 0; j < st->d; j++) {
-    gmm_feature_read r = gmm_read_feature(ctx, "gmm_fit", argv[first + j], first + j + 1, j + 1,
-                                          st->n_seen, &row[j]);
-    if (r == GMM_FEATURE_ERROR) {
+  double vec[GMM_MAX_D];
+  if (st->d == 0) {
+    /* One argument, no usable row yet: this row says what it is. */
+    if (sqlite3_value_type(argv[first]) == SQLITE_NULL) {
+      st->n_skipped++;
+      return;
+    }
+    if (decide_single(ctx, st, argv[first], vec) != 0) return;
+  } else if (st->vector && st->spec.warm_start &&
+             (sqlite3_value_type(argv[first]) == SQLITE_INTEGER ||
+              sqlite3_value_type(argv[first]) == SQLITE_FLOAT)) {
+    fit_error(ctx, st, "gmm_fit: the model in argument 1 (spec) has %d features, provided 1%s",
+              st->d,
+              st->spec.weighted ? " after the weight (the model was fitted with weights)" : "");
+    return;
+  } else if (st->vector && sqlite3_value_type(argv[first]) != SQLITE_NULL) {
+    if (gmm_read_vector(ctx, "gmm_fit", argv[first], first + 1, st->n_seen, st->d,
+                        st->spec.warm_start ? -1 : st->spec.vector_f64, vec) < 0) {
       st->failed = 1;
       return;
     }
-    any_null |= r == GMM_FEATURE_NULL;
+  }
+  if (reserve_row(ctx, st) != 0) return;
+  double *row = st->rows + st->n * (size_t)st->d;
+  if (st->vector) {
+    any_null |= sqlite3_value_type(argv[first]) == SQLITE_NULL;
+    if (!any_null) memcpy(row, vec, (size_t)st->d * sizeof *row);
+  } else {
+    for (int j = 0; j < st->d; j++) {
+      gmm_feature_read r = gmm_read_feature(ctx, "gmm_fit", argv[first + j], first + j + 1, j + 1,
+                                            st->n_seen, &row[j]);
+      if (r == GMM_FEATURE_ERROR) {
+        st->failed = 1;
+        return;
+      }
+      any_null |= r == GMM_FEATURE_NULL;
+    }
   }
   if (any_null) {
     st->n_skipped++;

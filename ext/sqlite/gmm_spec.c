@@ -23,6 +23,8 @@
 **        means_init       k x d numbers
 **        precisions_init  full k x d x d, tied d x d, diag k x d,
 **                         spherical k numbers
+**        vector_type      'float32' | 'float64' ('float32'): how a BLOB
+**                         vector argument is read
 **      An unknown key, a key given twice, a value of the wrong type, out of
 **      range or of the wrong shape is an error that names the option and
 **      the value.
@@ -52,16 +54,19 @@ typedef enum {
   OPT_WEIGHTS_INIT,
   OPT_MEANS_INIT,
   OPT_PRECISIONS_INIT,
+  OPT_VECTOR_TYPE,
   OPT_COUNT
 } option_id;
 
 static const char *const option_names[OPT_COUNT] = {
-    "k",    "covariance_type", "max_iter",     "tol",        "reg_covar",      "n_init", "init",
-    "seed", "weighted",        "weights_init", "means_init", "precisions_init"};
+    "k",          "covariance_type", "max_iter",   "tol",
+    "reg_covar",  "n_init",          "init",       "seed",
+    "weighted",   "weights_init",    "means_init", "precisions_init",
+    "vector_type"};
 
 #define KNOWN_OPTIONS                                                                          \
   "k, covariance_type, max_iter, tol, reg_covar, n_init, init, seed, weighted, weights_init, " \
-  "means_init, precisions_init"
+  "means_init, precisions_init, vector_type"
 
 #define INIT_NAMES "one of 'kmeans', 'k-means++', 'random', 'random_from_data'"
 #define COV_NAMES  "one of 'full', 'tied', 'diag', 'spherical'"
@@ -359,6 +364,15 @@ static int object_member(sqlite3_context *ctx, void *arg, const char *key, const
     case OPT_WEIGHTS_INIT:
     case OPT_MEANS_INIT:
     case OPT_PRECISIONS_INIT: return keep_json(ctx, s, (option_id)id, type, value);
+    case OPT_VECTOR_TYPE: {
+      const char *text = strcmp(type, "text") == 0 ? (const char *)sqlite3_value_text(value) : NULL;
+      if (!text || (strcmp(text, "float32") != 0 && strcmp(text, "float64") != 0)) {
+        option_error(ctx, name, "'float32' or 'float64'", type, value, !text);
+        return -1;
+      }
+      s->vector_f64 = strcmp(text, "float64") == 0;
+      return 0;
+    }
     case OPT_COUNT: break;
   }
   return 0;

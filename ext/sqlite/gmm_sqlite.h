@@ -45,6 +45,14 @@ gmm_feature_read gmm_read_number(sqlite3_context *ctx, const char *fn, sqlite3_v
 gmm_feature_read gmm_read_feature(sqlite3_context *ctx, const char *fn, sqlite3_value *v,
                                   int arg_no, int feature_no, sqlite3_int64 row, double *out);
 
+/* Reads a vector argument (ext (5)) into out, which has room for GMM_MAX_D
+** doubles. expect_d > 0 is the d it must have; blob_f64 says how a BLOB is
+** read: 1 float64, 0 float32, -1 float64 when it is 8 * expect_d bytes. Returns the
+** number of values, or -1 after setting an error on ctx that names the
+** function, the row (when row > 0) and the argument. */
+int gmm_read_vector(sqlite3_context *ctx, const char *fn, sqlite3_value *v, int arg_no,
+                    sqlite3_int64 row, int expect_d, int blob_f64, double *out);
+
 /* Length in bytes of the longest prefix of text of at most max_bytes that
 ** ends on a UTF-8 character boundary; and text quoted for an error message,
 ** cut to 40 bytes at such a boundary with "..." when longer. */
