@@ -57,7 +57,7 @@ int main(int argc, char **argv) {
   gmm_model *m = NULL;
   char err[512] = "";
   gmm_status rc =
-      gmm_fit_select(&data, &opt, ks, 2, types, 2, &gmm_libc_allocator, &m, err, sizeof err);
+      gmm_fit_select(&data, &opt, ks, 2, types, 2, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err);
   if (rc != GMM_OK) {
     fprintf(stderr, "gmm_fit_select failed (%d): %s\n", (int)rc, err);
     return 1;

@@ -254,16 +254,17 @@ typedef struct trace_log {
   double lb[TRACE_MAX];
 } trace_log;
 
-static void trace_record(void *ctx, int init, int iter, double lower_bound) {
+static int trace_record(void *ctx, int init, int iter, double lower_bound) {
   trace_log *t = ctx;
   if (t->n >= TRACE_MAX) {
     t->overflow = 1;
-    return;
+    return 0;
   }
   t->init[t->n] = init;
   t->iter[t->n] = iter;
   t->lb[t->n] = lower_bound;
   t->n++;
+  return 0; /* go on */
 }
 
 static void check_monotone(const dataset *ds, int k, gmm_cov_type cov, gmm_init_method init) {
@@ -1501,9 +1502,9 @@ static void test_select(void **state) {
   gmm_data data = {ds.x, ds.n, ds.d, NULL, 0};
   gmm_model *m = NULL;
   char err[256];
-  assert_int_equal(
-      gmm_fit_select(&data, &opt, ks, 2, types, 2, &gmm_libc_allocator, &m, err, sizeof err),
-      GMM_OK);
+  assert_int_equal(gmm_fit_select(&data, &opt, ks, 2, types, 2, &gmm_libc_allocator, NULL, NULL, &m,
+                                  err, sizeof err),
+                   GMM_OK);
   assert_int_equal(m->n_candidates, 4);
   double best = INFINITY;
   for (int c = 0; c < 4; c++) {
@@ -1518,31 +1519,31 @@ static void test_select(void **state) {
 
   /* k = 5000 is above GMM_MAX_K: an invalid option, before any fit. */
   const int ks_big[] = {2, 5000};
-  assert_int_equal(
-      gmm_fit_select(&data, &opt, ks_big, 2, types, 1, &gmm_libc_allocator, &m, err, sizeof err),
-      GMM_EINVAL); /* 5000 > GMM_MAX_K: an invalid option */
+  assert_int_equal(gmm_fit_select(&data, &opt, ks_big, 2, types, 1, &gmm_libc_allocator, NULL, NULL,
+                                  &m, err, sizeof err),
+                   GMM_EINVAL); /* 5000 > GMM_MAX_K: an invalid option */
   assert_non_null(strstr(err, "k must be between 1 and 1024, provided 5000"));
   data.n = 2; /* two usable rows: k = 3 cannot be fitted */
   const int ks_some[] = {1, 3};
-  assert_int_equal(
-      gmm_fit_select(&data, &opt, ks_some, 2, types, 1, &gmm_libc_allocator, &m, err, sizeof err),
-      GMM_OK);
+  assert_int_equal(gmm_fit_select(&data, &opt, ks_some, 2, types, 1, &gmm_libc_allocator, NULL,
+                                  NULL, &m, err, sizeof err),
+                   GMM_OK);
   assert_int_equal(m->k, 1);
   assert_true(m->candidates[1].failed);
   assert_true(m->candidates[1].bic == 0.0);
   gmm_model_free(m);
   const int ks_none[] = {3, 4};
-  assert_int_equal(
-      gmm_fit_select(&data, &opt, ks_none, 2, types, 1, &gmm_libc_allocator, &m, err, sizeof err),
-      GMM_EFIT);
+  assert_int_equal(gmm_fit_select(&data, &opt, ks_none, 2, types, 1, &gmm_libc_allocator, NULL,
+                                  NULL, &m, err, sizeof err),
+                   GMM_EFIT);
   assert_null(m);
   assert_non_null(strstr(err, "no candidate could be fitted"));
   data.n = ds.n;
   const double w_init[1] = {1.0};
   opt.weights_init = w_init;
-  assert_int_equal(
-      gmm_fit_select(&data, &opt, ks, 1, types, 1, &gmm_libc_allocator, &m, err, sizeof err),
-      GMM_EINVAL);
+  assert_int_equal(gmm_fit_select(&data, &opt, ks, 1, types, 1, &gmm_libc_allocator, NULL, NULL, &m,
+                                  err, sizeof err),
+                   GMM_EINVAL);
   free_dataset(&ds);
 }
 
@@ -1585,6 +1586,50 @@ static void test_warm_start(void **state) {
   free_dataset(&ds);
 }
 
+/* ------------------------------------------------------------------------
+** 19. A trace callback that returns non-zero stops the fit at once:
+** GMM_EINTERRUPTED, no model, nothing leaked, for a single fit and for a
+** selection.
+** Checks fit (1).
+*/
+static int stop_at_third(void *ctx, int init, int iter, double lower_bound) {
+  (void)init;
+  (void)lower_bound;
+  int *calls = ctx;
+  ++*calls;
+  return iter == 3;
+}
+
+static void test_trace_stops_fit(void **state) {
+  (void)state;
+  dataset ds = make_dataset(&OVL, 9);
+  tu_counting c;
+  gmm_allocator a = tu_counting_allocator(&c);
+  gmm_options opt;
+  gmm_options_default(&opt, 4);
+  opt.tol = 0.0;
+  opt.n_init = 3;
+  gmm_data data = {ds.x, ds.n, ds.d, NULL, 0};
+  gmm_model *m = NULL;
+  char err[256];
+  int calls = 0;
+  assert_int_equal(gmm_fit(&data, &opt, &a, stop_at_third, &calls, &m, err, sizeof err),
+                   GMM_EINTERRUPTED);
+  assert_null(m);
+  assert_int_equal(calls, 3);
+  assert_string_equal(err, "interrupted");
+  const int ks[] = {2, 3};
+  const gmm_cov_type types[] = {GMM_COV_DIAG};
+  calls = 0;
+  assert_int_equal(gmm_fit_select(&data, &opt, ks, 2, types, 1, &a, stop_at_third, &calls, &m,
+                                  err, sizeof err),
+                   GMM_EINTERRUPTED);
+  assert_null(m);
+  assert_int_equal(calls, 3);
+  assert_no_leaks(&c);
+  free_dataset(&ds);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_recover_separated_2d),
@@ -1612,6 +1657,7 @@ int main(void) {
       cmocka_unit_test(test_sampler),
       cmocka_unit_test(test_select),
       cmocka_unit_test(test_warm_start),
+      cmocka_unit_test(test_trace_stops_fit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

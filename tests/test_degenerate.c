@@ -71,8 +71,7 @@ static void check_model_sound(const char *label, const gmm_model *m) {
   if (!tu_all_finite(m->weights, kk)) fail_msg("%s: a weight is not finite", label);
   if (!tu_all_finite(m->means, kk * dd)) fail_msg("%s: a mean is not finite", label);
   if (!tu_all_finite(m->covariances, n_cov)) fail_msg("%s: a covariance is not finite", label);
-  if (!tu_all_finite(m->prec_chol, n_cov))
-    fail_msg("%s: a precision factor is not finite", label);
+  if (!tu_all_finite(m->prec_chol, n_cov)) fail_msg("%s: a precision factor is not finite", label);
   if (!tu_all_finite(m->log_norm, kk)) fail_msg("%s: a log normaliser is not finite", label);
   double sum = 0.0;
   for (size_t j = 0; j < kk; j++) {
@@ -99,8 +98,8 @@ static void check_model_sound(const char *label, const gmm_model *m) {
     free(l);
   } else {
     for (size_t i = 0; i < n_cov; i++)
-      if (!(m->covariances[i] > 0.0)) fail_msg("%s: variance %zu = %g is not > 0", label, i,
-                                               m->covariances[i]);
+      if (!(m->covariances[i] > 0.0))
+        fail_msg("%s: variance %zu = %g is not > 0", label, i, m->covariances[i]);
   }
   if (!isfinite(m->summary.log_likelihood))
     fail_msg("%s: the log-likelihood %g is not finite", label, m->summary.log_likelihood);
@@ -116,9 +115,10 @@ static void check_model_sound(const char *label, const gmm_model *m) {
   }
   if (m->summary.n_iter > 0 &&
       (m->summary.n_empty < surely_empty || m->summary.n_empty > maybe_empty))
-    fail_msg("%s: n_empty = %d, but %d components have under 0.5e-10 rows' weight and %d under "
-             "2e-10",
-             label, m->summary.n_empty, surely_empty, maybe_empty);
+    fail_msg(
+        "%s: n_empty = %d, but %d components have under 0.5e-10 rows' weight and %d under "
+        "2e-10",
+        label, m->summary.n_empty, surely_empty, maybe_empty);
 }
 
 /* Scores rows x (n x d): every score finite, posteriors in [0, 1] summing
@@ -169,8 +169,8 @@ static int model_or_clear_error(const char *label, gmm_status rc, gmm_model *m, 
                   m->summary.n_empty);
     return 1;
   }
-  if (rc != GMM_EFIT) fail_msg("%s: gmm_fit returned %d (%s); expected GMM_OK or GMM_EFIT", label,
-                               (int)rc, err);
+  if (rc != GMM_EFIT)
+    fail_msg("%s: gmm_fit returned %d (%s); expected GMM_OK or GMM_EFIT", label, (int)rc, err);
   if (m) fail_msg("%s: GMM_EFIT but *out was set", label);
   if (err[0] == '\0') fail_msg("%s: GMM_EFIT with an empty message", label);
   if (mentions_nan(err)) fail_msg("%s: the message mentions NaN: \"%s\"", label, err);
@@ -256,9 +256,9 @@ static int fit_guarded(const double *x, const double *w, size_t n, int d, const 
 /* Rows from a well-separated 2-D mixture of three components. */
 static const size_t SEP3_COUNTS[] = {150, 120, 90};
 static const double SEP3_MEANS[] = {0, 0, 12, 0, 0, 12};
-static const double SEP3_COVS[] = {1.0, 0.3, 0.3, 0.6, /* */
+static const double SEP3_COVS[] = {1.0, 0.3,  0.3,  0.6, /* */
                                    0.8, -0.2, -0.2, 1.1, /* */
-                                   0.5, 0.0, 0.0, 0.5};
+                                   0.5, 0.0,  0.0,  0.5};
 static const tu_mixture SEP3 = {3, 2, SEP3_COUNTS, SEP3_MEANS, SEP3_COVS};
 
 /* ------------------------------------------------------------------------
@@ -480,7 +480,8 @@ static void test_collinear_3d(void **state) {
   double x[N * 3];
   int truth[N], labels[N];
   collinear_rows(x, truth, N);
-  const double across[2][3] = {{2 / sqrt(5.0), -1 / sqrt(5.0), 0}, {1 / sqrt(2.0), 0, 1 / sqrt(2.0)}};
+  const double across[2][3] = {{2 / sqrt(5.0), -1 / sqrt(5.0), 0},
+                               {1 / sqrt(2.0), 0, 1 / sqrt(2.0)}};
   tu_counting cnt;
   gmm_allocator a = tu_counting_allocator(&cnt);
   for (int t = 0; t < 4; t++) {
@@ -500,8 +501,8 @@ static void test_collinear_3d(void **state) {
         for (int v = 0; v < 2; v++) {
           double q = quad_form(m->covariances + 9 * j, across[v], 3);
           if (!(q >= 0.5 * opt.reg_covar && q <= 1e-3))
-            fail_msg("%s: component %d's variance across the line is %.3g (reg_covar %g)", label,
-                     j, q, opt.reg_covar);
+            fail_msg("%s: component %d's variance across the line is %.3g (reg_covar %g)", label, j,
+                     q, opt.reg_covar);
         }
     }
     int flip = labels[0] != truth[0];
@@ -549,11 +550,13 @@ static void test_constant_feature(void **state) {
     for (int j = 0; j < 2; j++) assert_close_rel(m->means[3 * j + 1], 4.2, 1e-12);
     switch (ALL_COVS[t]) {
       case GMM_COV_FULL:
-        for (int j = 0; j < 2; j++) assert_close_rel(m->covariances[9 * j + 4], opt.reg_covar, 1e-6);
+        for (int j = 0; j < 2; j++)
+          assert_close_rel(m->covariances[9 * j + 4], opt.reg_covar, 1e-6);
         break;
       case GMM_COV_TIED: assert_close_rel(m->covariances[4], opt.reg_covar, 1e-6); break;
       case GMM_COV_DIAG:
-        for (int j = 0; j < 2; j++) assert_close_rel(m->covariances[3 * j + 1], opt.reg_covar, 1e-6);
+        for (int j = 0; j < 2; j++)
+          assert_close_rel(m->covariances[3 * j + 1], opt.reg_covar, 1e-6);
         break;
       case GMM_COV_SPHERICAL: break;
     }
@@ -944,8 +947,7 @@ static void test_nearly_singular_predict(void **state) {
       }
       const double *mu = m->means;
       double pts[5][3];
-      const char *what[5] = {"the mean", "mean + 1e-9 thin", "mean + 1 thin", "1e10",
-                             "+-1.7e308"};
+      const char *what[5] = {"the mean", "mean + 1e-9 thin", "mean + 1 thin", "1e10", "+-1.7e308"};
       for (int p = 0; p < 3; p++) {
         pts[0][p] = mu[p];
         pts[1][p] = mu[p] + 1e-9 * thin[p];
@@ -1040,8 +1042,7 @@ static void test_overflowing_difference_predict(void **state) {
     char err[256] = "";
     if (gmm_model_prepare(m, err, sizeof err) != GMM_OK) {
       gmm_model_free(m);
-      fail_msg("%s: gmm_model_prepare refused the model: %s", gmm_cov_type_name(ALL_COVS[t]),
-               err);
+      fail_msg("%s: gmm_model_prepare refused the model: %s", gmm_cov_type_name(ALL_COVS[t]), err);
     }
     size_t size = gmm_blob_size(m);
     unsigned char *blob = malloc(size);
@@ -1074,7 +1075,8 @@ static void test_overflowing_difference_predict(void **state) {
     post[0] = post[1] = NAN;
     label = -1;
     s = gmm_model_score_row(m, between, scratch, post, &label);
-    if (isnan(s) || s == INFINITY || label < 0 || label > 1 || fabs(post[0] + post[1] - 1) > 1e-12) {
+    if (isnan(s) || s == INFINITY || label < 0 || label > 1 ||
+        fabs(post[0] + post[1] - 1) > 1e-12) {
       size_t len = strlen(report);
       snprintf(report + len, sizeof report - len,
                "\n        %s at (0, 0): score %.17g, posteriors (%.17g, %.17g), label %d",
@@ -1131,8 +1133,8 @@ static void test_reg_covar_zero(void **state) {
         if (want_model) {
           if (rc != GMM_OK) {
             size_t len = strlen(report);
-            snprintf(report + len, sizeof report - len, "\n        %s: expected GMM_OK, got %d (%s)",
-                     label, (int)rc, err);
+            snprintf(report + len, sizeof report - len,
+                     "\n        %s: expected GMM_OK, got %d (%s)", label, (int)rc, err);
             continue;
           }
           check_model_sound(label, m);
@@ -1199,8 +1201,8 @@ static void test_weights_dynamic_range(void **state) {
     for (int i = 0; i < 4; i++)
       for (int t = 0, hung = 0; t < 4; t++) {
         if (hung) {
-          print_message("      weights %s, %s, %s: not run (the same init hung above)\n",
-                        names[c], gmm_cov_type_name(ALL_COVS[t]), gmm_init_name(ALL_INITS[i]));
+          print_message("      weights %s, %s, %s: not run (the same init hung above)\n", names[c],
+                        gmm_cov_type_name(ALL_COVS[t]), gmm_init_name(ALL_INITS[i]));
           continue;
         }
         gmm_options opt;
@@ -1217,10 +1219,10 @@ static void test_weights_dynamic_range(void **state) {
         int fine = (rc == GMM_OK && sound == 1) ||
                    ((rc == GMM_EFIT || rc == GMM_EINVAL) && err[0] && !mentions_nan(err));
         print_message("      %-60s %s%s%s (%.2f s)\n", label,
-                      rc == GMM_OK    ? "GMM_OK"
-                      : rc == GMM_EFIT ? "GMM_EFIT: "
+                      rc == GMM_OK       ? "GMM_OK"
+                      : rc == GMM_EFIT   ? "GMM_EFIT: "
                       : rc == GMM_EINVAL ? "GMM_EINVAL: "
-                                        : "FAILED: ",
+                                         : "FAILED: ",
                       rc == GMM_OK ? (sound == 1 ? "" : ", model NOT finite") : "",
                       rc == GMM_OK ? "" : err, secs);
         if (!fine) {
@@ -1254,8 +1256,8 @@ static void check_limit(const char *what, const gmm_options *at, const gmm_optio
                         int d_past, const char *provided, const char *maximum) {
   char err[512] = "";
   gmm_status rc = gmm_options_check(at, d_at, err, sizeof err);
-  if (rc != GMM_OK) fail_msg("%s at its limit: gmm_options_check returned %d (%s)", what, (int)rc,
-                             err);
+  if (rc != GMM_OK)
+    fail_msg("%s at its limit: gmm_options_check returned %d (%s)", what, (int)rc, err);
   err[0] = 0;
   rc = gmm_options_check(past, d_past, err, sizeof err);
   if (rc != GMM_EINVAL)
@@ -1313,8 +1315,8 @@ static void test_option_limits(void **state) {
   gmm_allocator a = tu_counting_allocator(&cnt);
   gmm_model *m = NULL;
   char err[512] = "";
-  gmm_status rc = gmm_fit_select(&data, &opt, ks, GMM_MAX_CANDIDATES / 4, ALL_COVS, 4, &a, &m,
-                                 err, sizeof err);
+  gmm_status rc = gmm_fit_select(&data, &opt, ks, GMM_MAX_CANDIDATES / 4, ALL_COVS, 4, &a, NULL,
+                                 NULL, &m, err, sizeof err);
   if (rc != GMM_OK) {
     free(ks);
     fail_msg("1024 candidates: gmm_fit_select returned %d (%s)", (int)rc, err);
@@ -1325,7 +1327,7 @@ static void test_option_limits(void **state) {
   assert_int_equal(n_failed, (GMM_MAX_CANDIDATES / 4 - 3) * 4);
   gmm_model_free(m);
   m = NULL;
-  rc = gmm_fit_select(&data, &opt, ks, GMM_MAX_CANDIDATES + 1, ALL_COVS, 1, &a, &m, err,
+  rc = gmm_fit_select(&data, &opt, ks, GMM_MAX_CANDIDATES + 1, ALL_COVS, 1, &a, NULL, NULL, &m, err,
                       sizeof err);
   free(ks);
   assert_int_equal(rc, GMM_EINVAL);

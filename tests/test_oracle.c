@@ -32,8 +32,8 @@ static void check_close(const char *what, const char *name, int index, double go
   double rel = fabs(got - want) / scale;
   if (rel > worst_error) worst_error = rel;
   if (!(rel <= ORACLE_RTOL)) {
-    print_error("%s: %s[%d] = %.17g, scikit-learn %.17g (relative error %.3g)\n", name, what,
-                index, got, want, rel);
+    print_error("%s: %s[%d] = %.17g, scikit-learn %.17g (relative error %.3g)\n", name, what, index,
+                got, want, rel);
     fail();
   }
 }
@@ -53,11 +53,12 @@ static double variance(const sklearn_case *c, size_t j, size_t p) {
 static double last_lower_bound;
 static int last_iter;
 
-static void trace_last(void *ctx, int init, int iter, double lower_bound) {
+static int trace_last(void *ctx, int init, int iter, double lower_bound) {
   (void)ctx;
   (void)init;
   last_iter = iter;
   last_lower_bound = lower_bound;
+  return 0; /* go on */
 }
 
 static void run_case(void **state) {
@@ -122,7 +123,8 @@ static void test_iris_best(void **state) {
     char err[256];
     assert_int_equal(gmm_fit(&data, &opt, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err),
                      GMM_OK);
-    fprintf(stderr, "iris %-9s k=3 n_init=10: gmm %.10f, scikit-learn %.10f (difference %+.3g per row)\n",
+    fprintf(stderr,
+            "iris %-9s k=3 n_init=10: gmm %.10f, scikit-learn %.10f (difference %+.3g per row)\n",
             b->covariance_type, m->summary.log_likelihood, b->log_likelihood,
             (m->summary.log_likelihood - b->log_likelihood) / n_iris);
     assert_true(m->summary.log_likelihood >= b->log_likelihood - 1e-6 * n_iris);
@@ -143,8 +145,8 @@ static void test_faithful_selection(void **state) {
   gmm_data data = {faithful_x, 272, 2, NULL, 0};
   gmm_model *m = NULL;
   char err[256];
-  assert_int_equal(gmm_fit_select(&data, &opt, ks, 6, types, 4, &gmm_libc_allocator, &m, err,
-                                  sizeof err),
+  assert_int_equal(gmm_fit_select(&data, &opt, ks, 6, types, 4, &gmm_libc_allocator, NULL, NULL, &m,
+                                  err, sizeof err),
                    GMM_OK);
   assert_int_equal(m->n_candidates, 24);
   assert_int_equal(m->k, faithful_bic_best_k);
@@ -181,6 +183,6 @@ int main(void) {
   int failed = _cmocka_run_group_tests("oracle", tests, (size_t)n, NULL, NULL);
   fflush(stdout);
   fprintf(stderr, "oracle: largest relative difference from scikit-learn %.3g (tolerance %g)\n",
-         worst_error, ORACLE_RTOL);
+          worst_error, ORACLE_RTOL);
   return failed;
 }

@@ -35,10 +35,11 @@
 
 typedef enum gmm_status {
   GMM_OK = 0,
-  GMM_ENOMEM,  /* an allocation failed */
-  GMM_EINVAL,  /* an argument or option is out of range */
-  GMM_EFIT,    /* EM cannot produce a sound model from these rows */
-  GMM_ECORRUPT /* a model BLOB failed validation */
+  GMM_ENOMEM,      /* an allocation failed */
+  GMM_EINVAL,      /* an argument or option is out of range */
+  GMM_EFIT,        /* EM cannot produce a sound model from these rows */
+  GMM_ECORRUPT,    /* a model BLOB failed validation */
+  GMM_EINTERRUPTED /* the trace callback asked the fit to stop */
 } gmm_status;
 
 typedef enum gmm_cov_type {
@@ -193,8 +194,9 @@ typedef struct gmm_data {
 
 /* Called after every EM iteration (may be NULL): init is the 0-based
 ** initialisation, iter the 1-based iteration, lower_bound the mean per-row
-** log-likelihood under the parameters that iteration started from. */
-typedef void (*gmm_trace_fn)(void *ctx, int init, int iter, double lower_bound);
+** log-likelihood under the parameters that iteration started from. A
+** non-zero return stops the fit, which then returns GMM_EINTERRUPTED. */
+typedef int (*gmm_trace_fn)(void *ctx, int init, int iter, double lower_bound);
 
 /* Fits a mixture to the rows. On GMM_OK *out owns a prepared model. */
 gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_allocator *a,
@@ -208,7 +210,8 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
 ** do not combine with selection. */
 gmm_status gmm_fit_select(const gmm_data *data, const gmm_options *opt, const int *ks, int n_k,
                           const gmm_cov_type *types, int n_types, const gmm_allocator *a,
-                          gmm_model **out, char *err, size_t err_len);
+                          gmm_trace_fn trace, void *trace_ctx, gmm_model **out, char *err,
+                          size_t err_len);
 
 /* Sorts the rows (and their weights, when w is not NULL) into a canonical
 ** order, lexicographic on the features then the weight, so that a fit of

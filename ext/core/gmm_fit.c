@@ -425,7 +425,8 @@ static gmm_status run_init(gmm_model *cur, const gmm_data *data, const gmm_optio
     n_iter = iter;
     rc = gmm_model_prepare(cur, err, err_len);
     if (rc != GMM_OK) return rc;
-    if (trace) trace(trace_ctx, init_index, iter, lower_bound);
+    if (trace && trace(trace_ctx, init_index, iter, lower_bound) != 0)
+      return gmm_errorf(err, err_len, GMM_EINTERRUPTED, "interrupted");
     if (fabs(lower_bound - prev) < opt->tol) {
       converged = 1;
       break;
@@ -527,6 +528,10 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
     rc = run_init(cur, data, opt, init, data_mean, n_weight, &w, a, trace, trace_ctx, last_err,
                   sizeof last_err);
     if (rc == GMM_ENOMEM) goto done;
+    if (rc == GMM_EINTERRUPTED) {
+      gmm_errorf(err, err_len, rc, "interrupted");
+      goto done;
+    }
     if (rc != GMM_OK) continue; /* fit (6) */
     if (!have_best || cur->summary.log_likelihood > best->summary.log_likelihood) {
       gmm_model *t = best;
@@ -574,7 +579,8 @@ done:
 
 gmm_status gmm_fit_select(const gmm_data *data, const gmm_options *opt, const int *ks, int n_k,
                           const gmm_cov_type *types, int n_types, const gmm_allocator *a,
-                          gmm_model **out, char *err, size_t err_len) {
+                          gmm_trace_fn trace, void *trace_ctx, gmm_model **out, char *err,
+                          size_t err_len) {
   *out = NULL;
   if (n_k < 1 || n_types < 1 || n_k > GMM_MAX_CANDIDATES / n_types)
     return gmm_errorf(err, err_len, GMM_EINVAL,
@@ -608,10 +614,10 @@ gmm_status gmm_fit_select(const gmm_data *data, const gmm_options *opt, const in
     cand[c].k = o.k;
     cand[c].covariance_type = o.covariance_type;
     gmm_model *m = NULL;
-    rc = gmm_fit(data, &o, a, NULL, NULL, &m, why, sizeof why);
+    rc = gmm_fit(data, &o, a, trace, trace_ctx, &m, why, sizeof why);
     if (rc != GMM_OK) {
       /* Too few rows for this k, or EM failed: a failed candidate. */
-      if (rc != GMM_ENOMEM) rc = GMM_OK;
+      if (rc != GMM_ENOMEM && rc != GMM_EINTERRUPTED) rc = GMM_OK;
       cand[c].failed = 1;
       continue;
     }
@@ -631,6 +637,7 @@ gmm_status gmm_fit_select(const gmm_data *data, const gmm_options *opt, const in
   else if (rc == GMM_OK)
     rc = gmm_model_set_candidates(best, cand, n_cand);
   if (rc == GMM_ENOMEM) gmm_errorf(err, err_len, rc, "out of memory");
+  if (rc == GMM_EINTERRUPTED) gmm_errorf(err, err_len, rc, "interrupted");
   gmm_release(a, cand);
   if (rc != GMM_OK) {
     gmm_model_free(best);

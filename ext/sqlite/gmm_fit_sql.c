@@ -294,7 +294,8 @@ static gmm_status fit_rows(fit_state *st, gmm_model **m, char *err, size_t err_l
   const int *ks = spec->n_k ? spec->k_list : &spec->opt.k;
   const gmm_cov_type *types = spec->n_types ? spec->type_list : &spec->opt.covariance_type;
   return gmm_fit_select(&data, &spec->opt, ks, spec->n_k ? spec->n_k : 1, types,
-                        spec->n_types ? spec->n_types : 1, &gmm_sqlite_allocator, m, err, err_len);
+                        spec->n_types ? spec->n_types : 1, &gmm_sqlite_allocator, NULL, NULL, m,
+                        err, err_len);
 }
 
 void gmm_fit_final(sqlite3_context *ctx) {

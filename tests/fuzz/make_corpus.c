@@ -129,7 +129,7 @@ static gmm_model *fit_select(void) {
   const gmm_cov_type types[2] = {GMM_COV_FULL, GMM_COV_SPHERICAL};
   gmm_model *m = NULL;
   char err[256];
-  if (gmm_fit_select(&data, &opt, ks, 3, types, 2, &gmm_libc_allocator, &m, err, sizeof err) !=
+  if (gmm_fit_select(&data, &opt, ks, 3, types, 2, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err) !=
       GMM_OK)
     die(err);
   return m;
