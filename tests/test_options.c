@@ -26,7 +26,10 @@
 ** (splitmix64 + Box-Muller), so they depend on nothing under test; the Old
 ** Faithful data are read from sql/faithful.sql.
 */
+#define _POSIX_C_SOURCE 200809L /* fileno, dup, for capturing stderr */
 #include "sql_harness.h"
+
+#include <unistd.h>
 
 #define assert_rel(a, b, rel, scale)                                                       \
   do {                                                                                     \
@@ -1671,10 +1674,74 @@ static void test_errors_and_memory(void **state) {
   if (after != base) fail_msg("%lld bytes left after one row of each", after - base);
 }
 
+/* spec (2), gmm_fit (8): verbose 1 reports each initialisation and the
+** end of the fit on stderr, verbose 2 each iteration too; verbose 0 prints
+** nothing; the model is the same whatever the verbosity; out of range is an
+** error. */
+static char *fit_stderr(sqlite3 *db, const char *spec, unsigned char **blob, int *blob_len) {
+  fflush(stderr);
+  FILE *capture = tmpfile();
+  assert_non_null(capture);
+  int saved = dup(fileno(stderr));
+  assert_true(saved >= 0);
+  assert_true(dup2(fileno(capture), fileno(stderr)) >= 0);
+  sqlite3_stmt *stmt = NULL;
+  char *sql = format("SELECT gmm_fit('%s', eruptions, waiting) FROM faithful", spec);
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+  *blob_len = sqlite3_column_bytes(stmt, 0);
+  *blob = malloc((size_t)*blob_len);
+  memcpy(*blob, sqlite3_column_blob(stmt, 0), (size_t)*blob_len);
+  sqlite3_finalize(stmt);
+  free(sql);
+  fflush(stderr);
+  dup2(saved, fileno(stderr));
+  close(saved);
+  long size = ftell(capture);
+  char *text = calloc(1, (size_t)size + 1);
+  rewind(capture);
+  assert_int_equal(fread(text, 1, (size_t)size, capture), (size_t)size);
+  fclose(capture);
+  return text;
+}
+
+static void test_verbose(void **state) {
+  (void)state;
+  sqlite3 *db = open_db();
+  load_faithful(db);
+  unsigned char *b0, *b1, *b2;
+  int n0, n1, n2;
+  char *quiet = fit_stderr(db, "{\"k\":2,\"n_init\":2}", &b0, &n0);
+  char *one = fit_stderr(db, "{\"k\":2,\"n_init\":2,\"verbose\":1}", &b1, &n1);
+  char *two = fit_stderr(db, "{\"k\":2,\"n_init\":2,\"verbose\":2}", &b2, &n2);
+  assert_string_equal(quiet, "");
+  assert_non_null(strstr(one, "gmm_fit: initialisation 1\n"));
+  assert_non_null(strstr(one, "gmm_fit: initialisation 2\n"));
+  assert_non_null(strstr(one, "gmm_fit: done in "));
+  assert_non_null(strstr(one, "k = 2, log-likelihood -1130.26"));
+  assert_null(strstr(one, "iteration 1:"));
+  assert_non_null(strstr(two, "gmm_fit:   iteration 1: log-likelihood per row -4.2037"));
+  assert_non_null(strstr(two, "gmm_fit:   iteration 4: log-likelihood per row -4.1553"));
+  assert_int_equal(n0, n1);
+  assert_int_equal(n0, n2);
+  assert_memory_equal(b0, b1, (size_t)n0);
+  assert_memory_equal(b0, b2, (size_t)n0);
+  assert_sql_error(db, "gmm_fit: option verbose must be between 0 and 2, provided 3",
+                   "SELECT gmm_fit('{\"k\":2,\"verbose\":3}', eruptions, waiting) FROM faithful");
+  free(quiet);
+  free(one);
+  free(two);
+  free(b0);
+  free(b1);
+  free(b2);
+  close_db(db);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_covariance_types),
       cmocka_unit_test(test_init_arrays),
+      cmocka_unit_test(test_verbose),
       cmocka_unit_test(test_init_errors),
       cmocka_unit_test(test_init_weights_near_one),
       cmocka_unit_test(test_warm_start_same_rows),

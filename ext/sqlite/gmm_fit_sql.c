@@ -24,12 +24,20 @@
 **      BLOB whatever order they arrive in.
 **  (7) A list of k or covariance types fits every candidate on the one
 **      buffered copy of the rows and returns the lowest-BIC model.
+**  (8) With verbose 1 the fit reports each initialisation on stderr, with 2
+**      each iteration too (log-likelihood, change, elapsed time). Built
+**      against SQLite 3.41 or later and running on it, a fit stops after
+**      the current EM iteration once the connection is interrupted
+**      (sqlite3_interrupt, Ctrl-C in the shell): SQLITE_INTERRUPT.
 */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, for verbose's elapsed times */
 #include "gmm_spec.h"
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* The aggregate's state, zeroed by sqlite3_aggregate_context. */
 typedef struct fit_state {
@@ -283,19 +291,54 @@ static void trim_rows(fit_state *st) {
   }
 }
 
+/* ---- progress and interruption: gmm_fit (8) ---- */
+
+typedef struct fit_progress {
+  sqlite3 *db;
+  int verbose;
+  double start; /* seconds, monotonic */
+  double previous;
+} fit_progress;
+
+static double seconds_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Called by the core after every EM iteration. Reads the clock only to
+** report; the fit itself never sees it. */
+static int fit_progress_fn(void *ctx, int init, int iter, double lower_bound) {
+  fit_progress *p = ctx;
+  if (p->verbose >= 1 && iter == 1) fprintf(stderr, "gmm_fit: initialisation %d\n", init + 1);
+  if (p->verbose >= 2)
+    fprintf(stderr, "gmm_fit:   iteration %d: log-likelihood per row %.10g, change %.3g, %.3f s\n",
+            iter, lower_bound, iter == 1 ? 0.0 : lower_bound - p->previous,
+            seconds_now() - p->start);
+  p->previous = lower_bound;
+#if SQLITE_VERSION_NUMBER >= 3041000
+  /* sqlite3_is_interrupted exists from 3.41 on; the library loaded may be
+  ** older than the headers the extension was built with. */
+  if (sqlite3_libversion_number() >= 3041000 && sqlite3_is_interrupted(p->db)) return 1;
+#endif
+  return 0;
+}
+
 /* Fits the buffered rows: one model, or the best of a selection. */
-static gmm_status fit_rows(fit_state *st, gmm_model **m, char *err, size_t err_len) {
+static gmm_status fit_rows(fit_state *st, fit_progress *progress, gmm_model **m, char *err,
+                           size_t err_len) {
   gmm_fit_spec *spec = &st->spec;
   trim_rows(st);
   gmm_canonical_order(st->rows, st->weights, st->n, st->d); /* gmm_fit (6) */
   gmm_data data = {st->rows, st->n, st->d, st->weights, st->n_skipped};
   if (spec->n_k == 0 && spec->n_types == 0)
-    return gmm_fit(&data, &spec->opt, &gmm_sqlite_allocator, NULL, NULL, m, err, err_len);
+    return gmm_fit(&data, &spec->opt, &gmm_sqlite_allocator, fit_progress_fn, progress, m, err,
+                   err_len);
   const int *ks = spec->n_k ? spec->k_list : &spec->opt.k;
   const gmm_cov_type *types = spec->n_types ? spec->type_list : &spec->opt.covariance_type;
   return gmm_fit_select(&data, &spec->opt, ks, spec->n_k ? spec->n_k : 1, types,
-                        spec->n_types ? spec->n_types : 1, &gmm_sqlite_allocator, NULL, NULL, m,
-                        err, err_len);
+                        spec->n_types ? spec->n_types : 1, &gmm_sqlite_allocator, fit_progress_fn,
+                        progress, m, err, err_len);
 }
 
 void gmm_fit_final(sqlite3_context *ctx) {
@@ -307,9 +350,19 @@ void gmm_fit_final(sqlite3_context *ctx) {
   } else if (!st->failed && st->n > 0) {
     gmm_model *m = NULL;
     char err[512];
-    gmm_status rc = fit_rows(st, &m, err, sizeof err);
+    fit_progress progress = {sqlite3_context_db_handle(ctx), st->spec.verbose, 0.0, 0.0};
+    if (progress.verbose) progress.start = seconds_now();
+    gmm_status rc = fit_rows(st, &progress, &m, err, sizeof err);
+    if (progress.verbose && rc == GMM_OK)
+      fprintf(stderr, "gmm_fit: done in %.3f s: k = %d, log-likelihood %.10g, %d iterations, %s\n",
+              seconds_now() - progress.start, m->k, m->summary.log_likelihood, m->summary.n_iter,
+              m->summary.converged ? "converged" : "not converged");
     if (rc == GMM_ENOMEM) {
       sqlite3_result_error_nomem(ctx);
+    } else if (rc == GMM_EINTERRUPTED) {
+      st->failed = 1;
+      sqlite3_result_error(ctx, "gmm_fit: interrupted", -1);
+      sqlite3_result_error_code(ctx, SQLITE_INTERRUPT);
     } else if (rc != GMM_OK) {
       fit_error(ctx, st, "gmm_fit: %s", err);
     } else {

@@ -25,6 +25,9 @@
 **                         spherical k numbers
 **        vector_type      'float32' | 'float64' ('float32'): how a BLOB
 **                         vector argument is read
+**        verbose          0 | 1 | 2 (0): progress on stderr, each
+**                         initialisation (1) and each iteration (2); not
+**                         part of the model
 **      An unknown key, a key given twice, a value of the wrong type, out of
 **      range or of the wrong shape is an error that names the option and
 **      the value.
@@ -55,18 +58,20 @@ typedef enum {
   OPT_MEANS_INIT,
   OPT_PRECISIONS_INIT,
   OPT_VECTOR_TYPE,
+  OPT_VERBOSE,
   OPT_COUNT
 } option_id;
 
-static const char *const option_names[OPT_COUNT] = {
-    "k",          "covariance_type", "max_iter",   "tol",
-    "reg_covar",  "n_init",          "init",       "seed",
-    "weighted",   "weights_init",    "means_init", "precisions_init",
-    "vector_type"};
+static const char *const option_names[] = {
+    "k",           "covariance_type", "max_iter",   "tol",
+    "reg_covar",   "n_init",          "init",       "seed",
+    "weighted",    "weights_init",    "means_init", "precisions_init",
+    "vector_type", "verbose"};
+_Static_assert(sizeof option_names / sizeof option_names[0] == OPT_COUNT, "one name per option");
 
 #define KNOWN_OPTIONS                                                                          \
   "k, covariance_type, max_iter, tol, reg_covar, n_init, init, seed, weighted, weights_init, " \
-  "means_init, precisions_init, vector_type"
+  "means_init, precisions_init, vector_type, verbose"
 
 #define INIT_NAMES "one of 'kmeans', 'k-means++', 'random', 'random_from_data'"
 #define COV_NAMES  "one of 'full', 'tied', 'diag', 'spherical'"
@@ -364,6 +369,10 @@ static int object_member(sqlite3_context *ctx, void *arg, const char *key, const
     case OPT_WEIGHTS_INIT:
     case OPT_MEANS_INIT:
     case OPT_PRECISIONS_INIT: return keep_json(ctx, s, (option_id)id, type, value);
+    case OPT_VERBOSE:
+      if (read_integer(ctx, name, "an integer", type, value, 0, 2, &v) != 0) return -1;
+      s->verbose = (int)v;
+      return 0;
     case OPT_VECTOR_TYPE: {
       const char *text = strcmp(type, "text") == 0 ? (const char *)sqlite3_value_text(value) : NULL;
       if (!text || (strcmp(text, "float32") != 0 && strcmp(text, "float64") != 0)) {
