@@ -8,6 +8,7 @@
 #   make tsan       the concurrency test under ThreadSanitizer
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (default 60) each
 #   make coverage   line and branch coverage of ext/ by the suite
+#   make plot       draw docs/faithful.png (Old Faithful, clusters and 1-/2-sigma ellipses; needs gnuplot)
 #   make fixtures   regenerate the scikit-learn oracle fixtures (needs python3-sklearn)
 #   make clean      remove build products
 #
@@ -51,7 +52,7 @@ TEST_ENV   = GMM_EXTENSION=$(LIB_NAME)
 # runtimes are preloaded there).
 SHELL_ENV ?=
 
-.PHONY: all test run-tests demo clean deps fixtures check-deps asan valgrind tsan coverage fuzz
+.PHONY: all test run-tests demo clean deps fixtures check-deps asan valgrind tsan coverage fuzz plot
 
 all: check-deps $(LIB)
 
@@ -104,6 +105,7 @@ test: check-deps run-tests
 run-tests: $(LIB) $(CORE_TESTS) $(SQL_TESTS)
 	@set -e; for t in $(CORE_TESTS) $(SQL_TESTS); do echo "== $$t"; $(TEST_ENV) ./$$t; done
 	@echo "== tests/sql"; $(SHELL_ENV) SQLITE3=$(SQLITE3) sh tests/run_sql_tests.sh $(LIB_NAME)
+	@echo "== sql/recipes"; $(SHELL_ENV) SQLITE3=$(SQLITE3) sh sql/recipes/run.sh $(LIB_NAME)
 
 # ---- sanitizers and valgrind -------------------------------------------------
 
@@ -158,6 +160,9 @@ coverage: check-deps
 
 demo: all
 	$(SQLITE3) :memory: < sql/demo.sql
+
+plot: all
+	SQLITE3=$(SQLITE3) sh sql/plot.sh $(LIB_NAME) docs/faithful.png
 
 # ---- maintenance -----------------------------------------------------------
 

@@ -1,0 +1,58 @@
+#!/bin/sh
+# run.sh -- runs the recipes sql/recipes/*.sql as self-checking scripts, the
+# way tests/run_sql_tests.sh runs tests/sql/*.sql.
+#
+# Usage: sh sql/recipes/run.sh [extension]
+#   extension  the library to load, as the sqlite3 shell's .load takes it
+#              (default ./gmm, relative to the repository root). The recipes
+#              say ".load ./gmm"; another path replaces it.
+#   SQLITE3    the sqlite3 shell (default sqlite3).
+#
+# Each recipe runs as `$SQLITE3 -bail :memory: < recipe` from the repository
+# root (so that ".read sql/faithful.sql" works). The tables a recipe prints
+# are fine; it fails when the shell exits non-zero, when a line of its
+# output starts with FAIL, or when its last line is not "ok <name>"
+# (<name>: the file name without .sql). One line per recipe, then
+# "N passed, M failed"; the exit status is non-zero when any recipe failed.
+
+root=$(cd "$(dirname "$0")/../.." && pwd) || exit 1
+ext=${1:-./gmm}
+case $ext in
+  /*) ;;
+  *) ext=$(pwd)/$ext ;;
+esac
+sqlite=${SQLITE3:-sqlite3}
+cd "$root" || exit 1
+
+passed=0
+failed=0
+for script in sql/recipes/*.sql; do
+  if [ ! -f "$script" ]; then
+    echo "no recipes in sql/recipes" >&2
+    exit 1
+  fi
+  name=$(basename "$script" .sql)
+  # Load the extension given, whatever the recipe's own .load line says.
+  out=$(sed "s#^\\.load \\./gmm\$#.load $ext#" "$script" | "$sqlite" -bail :memory: 2>&1)
+  rc=$?
+  last=$(printf '%s\n' "$out" | tail -n 1)
+  why=""
+  if [ "$rc" -ne 0 ]; then
+    why="sqlite3 exited with status $rc"
+  elif printf '%s\n' "$out" | grep -q '^FAIL'; then
+    why="a check failed"
+  elif [ "$last" != "ok $name" ]; then
+    why="the last line is not 'ok $name'"
+  fi
+  if [ -z "$why" ]; then
+    echo "ok   $name"
+    passed=$((passed + 1))
+  else
+    echo "FAIL $name: $why"
+    printf '%s\n' "$out" | sed 's/^/    /'
+    failed=$((failed + 1))
+  fi
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
