@@ -3,6 +3,10 @@
 #   make            build the loadable extension (gmm.so; gmm.dylib on macOS)
 #   make test       build and run every test (cmocka suites, SQL scripts)
 #   make demo       fit the bundled Old Faithful data and print the clusters
+#   make libgmm.a   the static library (built with -DSQLITE_CORE) for linking gmm in
+#   make install    gmm.so, libgmm.a and sqlite3_gmm.h into $(DESTDIR)$(PREFIX)/{lib,include}
+#   make uninstall  removes exactly those three files
+#   make clients    the client tests alone (tests/clients/run.sh; part of make test)
 #   make asan       the whole suite built with AddressSanitizer and UBSan
 #   make valgrind   the cmocka suites under valgrind's memcheck
 #   make tsan       the concurrency test under ThreadSanitizer
@@ -52,7 +56,8 @@ TEST_ENV   = GMM_EXTENSION=$(LIB_NAME)
 # runtimes are preloaded there).
 SHELL_ENV ?=
 
-.PHONY: all test run-tests demo clean deps fixtures check-deps asan valgrind tsan coverage fuzz plot
+.PHONY: all test run-tests demo clean deps fixtures check-deps asan valgrind tsan coverage fuzz plot \
+        install uninstall clients
 
 all: check-deps $(LIB)
 
@@ -90,6 +95,53 @@ $(LIB): $(CORE_OBJ) $(SQL_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SHARED) -o $@ $^ -lm $(LDFLAGS)
 
+# ---- static library ---------------------------------------------------------
+
+# libgmm.a: every ext/ source compiled with -DSQLITE_CORE, for programs that
+# link gmm in and register sqlite3_gmm_init themselves (ext/sqlite/sqlite3_gmm.h).
+# Its objects live apart from the loadable module's.
+STATIC     ?= libgmm.a
+STATIC_OBJ  = $(patsubst ext/%.c,$(BUILD)/obj-static/%.o,$(CORE_SRC) $(SQL_SRC))
+
+$(BUILD)/obj-static/%.o: ext/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -DSQLITE_CORE -DGMM_BUILD_FLAGS='"$(CFLAGS) -DSQLITE_CORE"' -c -o $@ $<
+
+$(STATIC): $(STATIC_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# ---- install ------------------------------------------------------------------
+
+# make install [PREFIX=/usr/local] [DESTDIR=/staging]: the loadable module,
+# the static library and the header declaring sqlite3_gmm_init.
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+INSTALL    ?= install
+
+install: all $(STATIC)
+	$(INSTALL) -d '$(DESTDIR)$(LIBDIR)' '$(DESTDIR)$(INCLUDEDIR)'
+	$(INSTALL) -m 755 $(LIB) '$(DESTDIR)$(LIBDIR)/gmm.$(EXT)'
+	$(INSTALL) -m 644 $(STATIC) '$(DESTDIR)$(LIBDIR)/libgmm.a'
+	$(INSTALL) -m 644 ext/sqlite/sqlite3_gmm.h '$(DESTDIR)$(INCLUDEDIR)/sqlite3_gmm.h'
+
+uninstall:
+	rm -f '$(DESTDIR)$(LIBDIR)/gmm.$(EXT)' '$(DESTDIR)$(LIBDIR)/libgmm.a' \
+	  '$(DESTDIR)$(INCLUDEDIR)/sqlite3_gmm.h'
+
+# ---- clients --------------------------------------------------------------------
+
+# The sqlite3 shell, Python's sqlite3, Node.js with better-sqlite3, a C
+# program linking $(STATIC), and make install/uninstall into a temporary
+# DESTDIR, each against the real thing (tests/clients/run.sh installs a
+# missing runtime).
+clients: all $(STATIC)
+	@echo "== tests/clients"; \
+	SQLITE3=$(SQLITE3) PYTHON=$(PYTHON) CC='$(CC)' GMM_STATIC=$(STATIC) \
+	  GMM_MAKE='$(MAKE) -f $(firstword $(MAKEFILE_LIST))' sh tests/clients/run.sh $(LIB_NAME)
+
 # ---- tests -----------------------------------------------------------------
 
 # Core tests link the core's objects; tests through SQL load the built
@@ -101,6 +153,7 @@ $(SQL_TESTS): $(BUILD)/test_%: tests/test_%.c $(HEADERS) $(TEST_HDR) | $(CORE_OB
 	$(CC) $(ALL_CFLAGS) -Wno-conversion -o $@ $< -lsqlite3 -lcmocka -lm -lpthread $(LDFLAGS)
 
 test: check-deps run-tests
+	@$(MAKE) --no-print-directory clients
 
 run-tests: $(LIB) $(CORE_TESTS) $(SQL_TESTS)
 	@set -e; for t in $(CORE_TESTS) $(SQL_TESTS); do echo "== $$t"; $(TEST_ENV) ./$$t; done
@@ -170,4 +223,4 @@ fixtures:
 	$(PYTHON) tests/oracle/make_fixtures.py
 
 clean:
-	rm -rf build gmm.so gmm.dylib
+	rm -rf build gmm.so gmm.dylib libgmm.a
