@@ -49,9 +49,11 @@ SQL_OBJ   = $(patsubst ext/%.c,$(BUILD)/obj/%.o,$(SQL_SRC))
 
 CORE_TESTS = $(BUILD)/test_core $(BUILD)/test_blob $(BUILD)/test_oracle $(BUILD)/test_degenerate
 SQL_TESTS  = $(BUILD)/test_sql $(BUILD)/test_options $(BUILD)/test_vtab $(BUILD)/test_limits \
-             $(BUILD)/test_oom $(BUILD)/test_threads
+             $(BUILD)/test_oom $(BUILD)/test_threads $(BUILD)/test_vectors
 # Environment of the test programs: the extension they load.
 TEST_ENV   = GMM_EXTENSION=$(LIB_NAME)
+# 0 skips the test against the real sqlite-vec (it needs npm the first time).
+VEC ?= 1
 # Environment of the sqlite3 shell running the SQL scripts (sanitizer
 # runtimes are preloaded there).
 SHELL_ENV ?=
@@ -159,6 +161,8 @@ run-tests: $(LIB) $(CORE_TESTS) $(SQL_TESTS)
 	@set -e; for t in $(CORE_TESTS) $(SQL_TESTS); do echo "== $$t"; $(TEST_ENV) ./$$t; done
 	@echo "== tests/sql"; $(SHELL_ENV) SQLITE3=$(SQLITE3) sh tests/run_sql_tests.sh $(LIB_NAME)
 	@echo "== sql/recipes"; $(SHELL_ENV) SQLITE3=$(SQLITE3) sh sql/recipes/run.sh $(LIB_NAME)
+	@if [ "$(VEC)" != 0 ]; then echo "== tests/vec"; \
+	  $(SHELL_ENV) SQLITE3=$(SQLITE3) sh tests/vec/run.sh $(LIB_NAME); fi
 
 # ---- sanitizers and valgrind -------------------------------------------------
 

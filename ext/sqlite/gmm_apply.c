@@ -191,11 +191,13 @@ static model_entry *apply_args(sqlite3_context *ctx, const char *fn, int argc,
   model_entry *e = model_arg(ctx, fn, argv[0], &is_null);
   if (!e && !is_null) return NULL;
   int type = sqlite3_value_type(argv[1]);
+  if (argc == 2 && type == SQLITE_NULL) return NULL; /* a NULL vector or feature */
   if (argc == 2 && (type == SQLITE_TEXT || type == SQLITE_BLOB)) {
-    /* One vector argument (ext (5)): its length must be the model's d. */
-    double vec[GMM_MAX_D];
-    if (gmm_read_vector(ctx, fn, argv[1], 2, 0, e ? e->model->d : 0, -1, vec) < 0) return NULL;
+    /* One vector argument (ext (5)): its length must be the model's d.
+    ** Without a model d is unknown, and the result is NULL anyway. */
     if (!e) return NULL;
+    double vec[GMM_MAX_D];
+    if (gmm_read_vector(ctx, fn, argv[1], 2, 0, e->model->d, -1, vec) < 0) return NULL;
     memcpy(e->x, vec, (size_t)e->model->d * sizeof *vec);
     return e;
   }

@@ -41,11 +41,12 @@
 
 /* The aggregate's state, zeroed by sqlite3_aggregate_context. */
 typedef struct fit_state {
-  int started; /* spec parsed */
-  int failed;  /* an error was reported: ignore further rows */
-  int d;       /* 0 until the first usable row of a one-argument call */
-  int single;  /* one argument after the spec (and weight): a number or a vector */
-  int vector;  /* that argument is a vector (ext (5)) */
+  int started;   /* spec parsed */
+  int failed;    /* an error was reported: ignore further rows */
+  int d;         /* 0 until the first usable row of a one-argument call */
+  int single;    /* one argument after the spec (and weight): a number or a vector */
+  int mode_open; /* d is 1 (a warm start), number or vector still open */
+  int vector;    /* that argument is a vector (ext (5)) */
   gmm_fit_spec spec;
   int spec_type; /* SQLITE_INTEGER, SQLITE_TEXT or SQLITE_BLOB */
   sqlite3_int64 spec_int;
@@ -178,6 +179,7 @@ static int start_group(sqlite3_context *ctx, fit_state *st, int argc, sqlite3_va
     return -1;
   }
   st->vector = st->single && from->d > 1;
+  st->mode_open = st->single && from->d == 1; /* a number or a 1-value vector */
   return fix_d(ctx, st, from->d);
 }
 
@@ -228,6 +230,11 @@ void gmm_fit_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     any_null = r == GMM_FEATURE_NULL;
   }
   double vec[GMM_MAX_D];
+  if (st->mode_open && sqlite3_value_type(argv[first]) != SQLITE_NULL) {
+    int type = sqlite3_value_type(argv[first]);
+    st->vector = type == SQLITE_TEXT || type == SQLITE_BLOB;
+    st->mode_open = 0;
+  }
   if (st->d == 0) {
     /* One argument, no usable row yet: this row says what it is. */
     if (sqlite3_value_type(argv[first]) == SQLITE_NULL) {
