@@ -362,8 +362,9 @@ static void check_model(const fit_plan *p, const uint8_t *blob, int n) {
   ** log-likelihood overflow, and gmm_fit writes it anyway. */
   if (FUZZ_TOLERATE && st != GMM_OK && strstr(err, "log-likelihood is not finite")) return;
   FUZZ_CHECK_MSG(st == GMM_OK, "a BLOB from gmm_fit does not decode: %s", err);
-  FUZZ_CHECK_MSG(m->d == p->fit_d && m->k >= 1 && m->k <= 1024, "k %d, d %d (expected d %d)",
-                 m->k, m->d, p->fit_d);
+  /* One feature argument may hold vectors (ext (5)): then d is their length. */
+  FUZZ_CHECK_MSG((m->d == p->fit_d || p->fit_d == 1) && m->k >= 1 && m->k <= 1024,
+                 "k %d, d %d (expected d %d)", m->k, m->d, p->fit_d);
   FUZZ_CHECK((size_t)n == gmm_blob_size(m));
   uint8_t *again = malloc((size_t)n);
   FUZZ_CHECK(again);
@@ -403,7 +404,7 @@ static void check_model(const fit_plan *p, const uint8_t *blob, int n) {
     /* Only a row gmm_fit would have refused (TEXT, Inf) can fail here, and
     ** then the fit failed too: a GROUP BY's other group cannot hide it,
     ** since any group's error fails the statement. */
-    FUZZ_CHECK_MSG(0, "gmm_predict on the training rows of a fitted model failed: %s",
+    FUZZ_CHECK_MSG(p->fit_d == 1, "gmm_predict on the training rows of a fitted model failed: %s",
                    sqlite3_errmsg(fuzz_db()));
   }
   sqlite3_finalize(q);
