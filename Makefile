@@ -12,6 +12,7 @@
 #   make tsan       the concurrency test under ThreadSanitizer
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (default 60) each
 #   make coverage   line and branch coverage of ext/ by the suite
+#   make bench      seconds per EM iteration and memory, side by side with scikit-learn
 #   make plot       draw docs/faithful.png (Old Faithful, clusters and 1-/2-sigma ellipses; needs gnuplot)
 #   make fixtures   regenerate the scikit-learn oracle fixtures (needs python3-sklearn)
 #   make clean      remove build products
@@ -59,7 +60,7 @@ VEC ?= 1
 SHELL_ENV ?=
 
 .PHONY: all test run-tests demo clean deps fixtures check-deps asan valgrind tsan coverage fuzz plot \
-        install uninstall clients
+        install uninstall clients bench
 
 all: check-deps $(LIB)
 
@@ -200,6 +201,28 @@ FUZZ_SECONDS ?= 60
 # (tests/fuzz/) for FUZZ_SECONDS; a crash fails it.
 fuzz: check-deps
 	sh tests/fuzz/run.sh $(FUZZ_SECONDS) build/fuzz
+
+# ---- benchmark -----------------------------------------------------------------
+
+# gmm against scikit-learn on the same data, side by side (bench/run.sh writes
+# bench/RESULTS.md with the machine it ran on). Not part of make test.
+BENCH_BIN = $(BUILD)/bench/gen_data $(BUILD)/bench/bench_core $(BUILD)/bench/bench_sql
+
+$(BUILD)/bench/gen_data: bench/gen_data.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< -lm $(LDFLAGS)
+
+$(BUILD)/bench/bench_core: bench/bench_core.c $(CORE_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Iext/core -o $@ $< $(CORE_OBJ) -lm $(LDFLAGS)
+
+$(BUILD)/bench/bench_sql: bench/bench_sql.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< -lsqlite3 -lm $(LDFLAGS)
+
+bench: all $(BENCH_BIN)
+	BUILD=$(BUILD) GMM_EXTENSION=$(LIB_NAME) PYTHON=$(PYTHON) CC='$(CC)' \
+	  CFLAGS_USED='$(ALL_CFLAGS)' sh bench/run.sh
 
 # ---- coverage ----------------------------------------------------------------
 

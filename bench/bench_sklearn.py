@@ -1,0 +1,148 @@
+"""bench_sklearn.py -- scikit-learn's side of make bench.
+
+  bench_sklearn.py fit FILE N D K COV MAX_ITER
+      Loads N x D float64 rows from FILE (gen_data's format) with numpy,
+      then times GaussianMixture(n_components=K, covariance_type=COV,
+      init_params='random_from_data', tol=0, max_iter=M, n_init=1,
+      random_state=0).fit(X) for M = 1 and M = MAX_ITER. scikit-learn cannot
+      fit with max_iter 0, so seconds per EM iteration are
+      (t(MAX_ITER) - t(1)) / (MAX_ITER - 1). Prints one line of JSON with
+      the peak resident set (ru_maxrss) above the resident set once the data
+      is loaded, and threadpoolctl's threadpool_info().
+
+  bench_sklearn.py sql DB EXTENSION MAX_ITER [REPEAT]
+      The SQL-level figures on DB's pts(x0, x1), k 3, full: gmm_fit end to
+      end against reading the table into numpy plus scikit-learn's fit with
+      the same iterations; gmm_predict over every row (model bound as a
+      parameter, and from a scalar subquery) against sum(x0 + x1) and
+      scikit-learn's predict. Every time is the fastest of REPEAT (3).
+      Prints one line of JSON.
+
+Run with /usr/bin/python3 (Debian's sqlite3 module can load extensions).
+"""
+import itertools
+import json
+import resource
+import sqlite3
+import sys
+import time
+import warnings
+
+import numpy as np
+import sklearn
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_info
+
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
+
+
+def rss_mib():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def peak_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def gm(k, cov, max_iter):
+    return GaussianMixture(n_components=k, covariance_type=cov, init_params="random_from_data",
+                           tol=0, max_iter=max_iter, n_init=1, random_state=0)
+
+
+def warm_up(d):
+    """One small fit, so that the timed ones pay no first-call costs."""
+    x = np.random.default_rng(0).standard_normal((2000, d))
+    gm(2, "full", 2).fit(x)
+
+
+def timed_fit(x, k, cov, max_iter):
+    t0 = time.perf_counter()
+    model = gm(k, cov, max_iter).fit(x)
+    t = time.perf_counter() - t0
+    if model.n_iter_ != max_iter:
+        sys.exit(f"bench_sklearn: {model.n_iter_} iterations instead of {max_iter}")
+    return t, model
+
+
+def fit(path, n, d, k, cov, max_iter):
+    n, d, k, max_iter = int(n), int(d), int(k), int(max_iter)
+    if max_iter < 2:
+        sys.exit("bench_sklearn: MAX_ITER must be at least 2")
+    x = np.fromfile(path, dtype=np.float64, count=n * d).reshape(n, d)
+    if x.shape != (n, d):
+        sys.exit(f"bench_sklearn: {path} is short")
+    warm_up(d)
+    base = rss_mib()
+    t1, _ = timed_fit(x, k, cov, 1)
+    tn, model = timed_fit(x, k, cov, max_iter)
+    print(json.dumps({
+        "tool": "sklearn", "cov": cov, "max_iter": max_iter, "fit1_s": t1, "fit_s": tn,
+        "per_iter_s": (tn - t1) / (max_iter - 1), "peak_above_data_mib": peak_mib() - base,
+        "data_rss_mib": base, "mean_ll": float(model.score(x)),
+        "sklearn": sklearn.__version__, "numpy": np.__version__,
+        "threadpool_info": threadpool_info(),
+    }))
+
+
+def best_of(repeat, f):
+    best, value = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        value = f()
+        best = min(best, time.perf_counter() - t0)
+    return best, value
+
+
+def sql(path, ext, max_iter, repeat="3"):
+    max_iter, repeat = int(max_iter), int(repeat)
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    db.enable_load_extension(True)
+    db.load_extension(ext)
+    db.enable_load_extension(False)
+    db.execute("SELECT sum(x0) FROM pts").fetchone()  # warm the OS page cache
+    warm_up(2)
+    spec = json.dumps({"k": 3, "init": "random_from_data", "tol": 0, "max_iter": max_iter})
+    r = {"tool": "sql-level", "max_iter": max_iter, "repeat": repeat,
+         "sqlite": sqlite3.sqlite_version}
+
+    r["gmm_fit_s"], blob = best_of(
+        repeat, lambda: db.execute("SELECT gmm_fit(?, x0, x1) FROM pts", (spec,)).fetchone()[0])
+    r["gmm_n_iter"] = json.loads(db.execute("SELECT gmm_info(?)", (blob,)).fetchone()[0]).get(
+        "n_iter")
+
+    r["read_fetchall_s"], x = best_of(
+        repeat, lambda: np.array(db.execute("SELECT x0, x1 FROM pts").fetchall(), dtype=np.float64))
+    n = x.shape[0]
+    r["read_fromiter_s"], x2 = best_of(
+        repeat, lambda: np.fromiter(itertools.chain.from_iterable(
+            db.execute("SELECT x0, x1 FROM pts")), dtype=np.float64, count=2 * n).reshape(n, 2))
+    assert np.array_equal(x, x2)
+    del x2
+    r["n"] = n
+    r["sklearn_fit_s"], model = best_of(repeat, lambda: timed_fit(x, 3, "full", max_iter)[1])
+    r["sklearn_total_s"] = min(r["read_fetchall_s"], r["read_fromiter_s"]) + r["sklearn_fit_s"]
+
+    q = lambda sql, *p: db.execute(sql, p).fetchone()[0]  # noqa: E731
+    r["predict_param_s"], s_param = best_of(
+        repeat, lambda: q("SELECT sum(gmm_predict(?, x0, x1)) FROM pts", blob))
+    db.execute("CREATE TEMP TABLE m(model BLOB)")
+    db.execute("INSERT INTO m VALUES (?)", (blob,))
+    r["predict_subquery_s"], s_sub = best_of(
+        repeat, lambda: q("SELECT sum(gmm_predict((SELECT model FROM m), x0, x1)) FROM pts"))
+    r["sum_x0_x1_s"], _ = best_of(repeat, lambda: q("SELECT sum(x0 + x1) FROM pts"))
+    r["sklearn_predict_s"], labels = best_of(repeat, lambda: model.predict(x))
+    if s_param != s_sub:
+        sys.exit(f"bench_sklearn: gmm_predict sums differ: {s_param} {s_sub}")
+    r["predict_sum"] = s_param
+    print(json.dumps(r))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 8 and sys.argv[1] == "fit":
+        fit(*sys.argv[2:])
+    elif len(sys.argv) in (5, 6) and sys.argv[1] == "sql":
+        sql(*sys.argv[2:])
+    else:
+        sys.exit(__doc__)
