@@ -90,9 +90,11 @@ deps: check-deps
 
 # ---- the extension ---------------------------------------------------------
 
+# Only sqlite3_gmm_init is exported from the module: the core's symbols stay
+# private, so they cannot clash with a host program's.
 $(BUILD)/obj/%.o: ext/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -fPIC -DGMM_BUILD_FLAGS='"$(CFLAGS)"' -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -DGMM_BUILD_FLAGS='"$(CFLAGS)"' -c -o $@ $<
 
 $(LIB): $(CORE_OBJ) $(SQL_OBJ)
 	@mkdir -p $(dir $@)

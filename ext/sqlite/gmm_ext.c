@@ -393,10 +393,16 @@ static const struct gmm_function {
     {"gmm_aic", 1, GMM_FLAGS, 1, gmm_aic_func, NULL, NULL},
 };
 
-#ifdef _WIN32
-__declspec(dllexport)
+/* The one symbol the loadable module exports (the build hides the rest). */
+#if defined(_WIN32)
+#define GMM_EXPORT __declspec(dllexport)
+#elif defined(__GNUC__)
+#define GMM_EXPORT __attribute__((visibility("default")))
+#else
+#define GMM_EXPORT
 #endif
-    int sqlite3_gmm_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi) {
+
+GMM_EXPORT int sqlite3_gmm_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi) {
 #ifndef SQLITE_CORE
   /* The API pointer is the extension's one global. Loads on several
   ** connections at once would all write it while other threads read it:

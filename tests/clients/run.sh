@@ -170,5 +170,21 @@ why=""
 have "$SQLITE3" || why="no sqlite3 shell ($SQLITE3)"
 run install "$why" sh tests/clients/install.sh
 
+# The loadable module exports its entry point and nothing else, so its
+# internal names cannot clash with a host program's.
+exports() {
+  so="$ext.so"
+  [ -f "$so" ] || so="$ext.dylib"
+  list=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TDBR]$/ { print $3 }')
+  if [ "$list" = "sqlite3_gmm_init" ]; then
+    echo "ok exports"
+  else
+    echo "exported: $list"
+  fi
+}
+why=""
+have nm || why="no nm (binutils)"
+run exports "$why" exports
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
