@@ -98,7 +98,7 @@ $(BUILD)/obj/%.o: ext/%.c $(HEADERS)
 
 $(LIB): $(CORE_OBJ) $(SQL_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SHARED) -o $@ $^ -lm $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) $(SHARED) -o $@ $^ -lm -lpthread $(LDFLAGS)
 
 # ---- static library ---------------------------------------------------------
 
@@ -152,7 +152,7 @@ clients: all $(STATIC)
 # Core tests link the core's objects; tests through SQL load the built
 # extension (GMM_EXTENSION) into the system libsqlite3.
 $(CORE_TESTS): $(BUILD)/test_%: tests/test_%.c $(CORE_OBJ) $(TEST_HDR)
-	$(CC) $(ALL_CFLAGS) -Wno-conversion -Iext/core -o $@ $< $(CORE_OBJ) -lcmocka -lm $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -Wno-conversion -Iext/core -o $@ $< $(CORE_OBJ) -lcmocka -lm -lpthread $(LDFLAGS)
 
 $(SQL_TESTS): $(BUILD)/test_%: tests/test_%.c $(HEADERS) $(TEST_HDR) | $(CORE_OBJ)
 	$(CC) $(ALL_CFLAGS) -Wno-conversion -o $@ $< -lsqlite3 -lcmocka -lm -lpthread $(LDFLAGS)

@@ -1630,6 +1630,59 @@ static void test_trace_stops_fit(void **state) {
   free_dataset(&ds);
 }
 
+/* ------------------------------------------------------------------------
+** 20. Threads: the same rows and options give the same model bits with 1,
+** 2, 3 and 7 threads, and with 0 (every core), for every covariance type;
+** the rows span many chunks so that every worker has blocks.
+** Checks fit (4), (8).
+*/
+static void test_thread_count_changes_nothing(void **state) {
+  (void)state;
+  dataset ds = make_dataset(&OVL, 10);
+  size_t n = 40 * 1024 + 17;
+  double *x = malloc(n * 2 * sizeof(double));
+  assert_non_null(x);
+  for (size_t i = 0; i < n; i++) {
+    x[2 * i] = ds.x[2 * (i % ds.n)] + 1e-3 * (double)(i / ds.n);
+    x[2 * i + 1] = ds.x[2 * (i % ds.n) + 1];
+  }
+  for (int t = 0; t < 4; t++) {
+    unsigned char *first = NULL;
+    size_t first_n = 0;
+    const int counts[] = {1, 2, 3, 7, 0};
+    for (int c = 0; c < 5; c++) {
+      gmm_options opt;
+      gmm_options_default(&opt, 3);
+      opt.covariance_type = (gmm_cov_type)t;
+      opt.max_iter = 8;
+      opt.threads = counts[c];
+      gmm_data data = {x, n, 2, NULL, 0};
+      gmm_model *m = NULL;
+      char err[256];
+      assert_int_equal(gmm_fit(&data, &opt, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err),
+                       GMM_OK);
+      size_t nb = gmm_blob_size(m);
+      unsigned char *b = malloc(nb);
+      assert_non_null(b);
+      gmm_blob_write(m, b);
+      gmm_model_free(m);
+      if (!first) {
+        first = b;
+        first_n = nb;
+        continue;
+      }
+      assert_int_equal(nb, first_n);
+      if (memcmp(b, first, nb) != 0)
+        fail_msg("%s: %d threads give another model than 1 thread",
+                 gmm_cov_type_name((gmm_cov_type)t), counts[c]);
+      free(b);
+    }
+    free(first);
+  }
+  free(x);
+  free_dataset(&ds);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_recover_separated_2d),
@@ -1658,6 +1711,7 @@ int main(void) {
       cmocka_unit_test(test_select),
       cmocka_unit_test(test_warm_start),
       cmocka_unit_test(test_trace_stops_fit),
+      cmocka_unit_test(test_thread_count_changes_nothing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

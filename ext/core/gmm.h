@@ -30,6 +30,7 @@
 #define GMM_MAX_ITER               1000000   /* max_iter */
 #define GMM_MAX_N_INIT             10000     /* n_init */
 #define GMM_MAX_PARAMS             100000000 /* doubles in one model's parameters */
+#define GMM_MAX_THREADS            64        /* threads of one fit */
 #define GMM_MAX_CANDIDATES         1024      /* (k, covariance type) pairs of one selection */
 #define GMM_MAX_ABS_LOG_LIKELIHOOD 1e300     /* so that BIC and AIC stay finite */
 
@@ -88,6 +89,9 @@ typedef struct gmm_options {
   ** covariances (its k, d and covariance type must match); n_init is then
   ** 1 and no other initialisation runs. */
   const struct gmm_model *warm_start;
+  /* Threads of the EM passes: 0 every online core, else at most
+  ** GMM_MAX_THREADS. The model does not depend on it. */
+  int threads;
 } gmm_options;
 
 /* scikit-learn's defaults: full, max_iter 100, tol 1e-3, reg_covar 1e-6,

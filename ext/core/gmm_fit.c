@@ -12,9 +12,10 @@
 **      of each covariance and are normalised by log-sum-exp.
 **  (3) Statistics are accumulated around a shift, each component's previous
 **      mean, so data far from the origin fits as well as centred data.
-**  (4) Rows are processed in fixed chunks of GMM_CHUNK_ROWS whose partial
-**      statistics are added in chunk order, so sums do not depend on how the
-**      work is split.
+**  (4) Rows are processed in fixed chunks of GMM_CHUNK_ROWS, grouped into
+**      at most GMM_BLOCKS blocks that threads (options.threads, 0 = every
+**      core) share out; partial statistics are added in chunk and block
+**      order, so the model is the same bits for any thread count.
 **  (5) The M-step is scikit-learn's for each covariance type: nk = sum of
 **      responsibilities + 10 eps, weights nk / sum(nk); full: each
 **      component's responsibility-weighted scatter; tied: the scatters
@@ -38,9 +39,12 @@
 ** (11) Selection (gmm_fit_select) fits every candidate on the same rows and
 **      keeps the lowest BIC, the first on ties.
 */
+#define _POSIX_C_SOURCE 200809L /* sysconf: the number of online cores */
 #include "gmm_internal.h"
 
 #include <float.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <math.h>
 #include <string.h>
 
@@ -192,43 +196,110 @@ static int m_step(gmm_model *m, const gmm_stats *st, const double *shift, double
 
 /* ---- the fused pass: fit (2), (3), (4) ---- */
 
-typedef struct em_work {
-  gmm_stats total; /* statistics of the whole pass */
+/* A pass splits the rows into at most GMM_BLOCKS blocks of whole chunks;
+** each block's statistics are summed chunk by chunk, and the blocks are
+** summed in order. The split depends on n and the model's size only, never
+** on the thread count, so every thread count gives the same bits: fit (4). */
+#define GMM_BLOCKS 16
+/* Block statistics kept at once, in bytes, at most (fewer blocks for huge
+** models). */
+#define GMM_BLOCK_BYTES ((size_t)64 << 20)
+
+/* What one thread of a pass needs for itself. */
+typedef struct em_worker {
   gmm_stats chunk; /* of the current chunk */
   double *diff;    /* k x d: x - mu_j for the current row */
   double *log_p;   /* k */
+} em_worker;
+
+typedef struct em_work {
+  gmm_stats total; /* statistics of the whole pass */
   double *shift;   /* k x d: the means the pass started from */
+  int n_blocks;
+  gmm_stats block[GMM_BLOCKS];
+  double block_ll[GMM_BLOCKS];
+  int n_workers;
+  em_worker worker[GMM_MAX_THREADS];
 } em_work;
+
+/* The rows of block b: whole chunks, as even as they divide. */
+static void block_rows(size_t n, int n_blocks, int b, size_t *start, size_t *end) {
+  size_t chunks = (n + GMM_CHUNK_ROWS - 1) / GMM_CHUNK_ROWS;
+  size_t first = chunks * (size_t)b / (size_t)n_blocks;
+  size_t last = chunks * (size_t)(b + 1) / (size_t)n_blocks;
+  *start = first * GMM_CHUNK_ROWS;
+  *end = last * GMM_CHUNK_ROWS < n ? last * GMM_CHUNK_ROWS : n;
+}
+
+static void run_block(const gmm_model *m, const gmm_data *data, em_work *w, em_worker *wk, int b,
+                      int with_stats) {
+  int k = m->k;
+  size_t dd = (size_t)m->d, block_start, block_end;
+  block_rows(data->n, w->n_blocks, b, &block_start, &block_end);
+  double ll_block = 0.0;
+  if (with_stats) gmm_stats_zero(&w->block[b]);
+  for (size_t start = block_start; start < block_end; start += GMM_CHUNK_ROWS) {
+    size_t end = start + GMM_CHUNK_ROWS < block_end ? start + GMM_CHUNK_ROWS : block_end;
+    double ll_chunk = 0.0;
+    if (with_stats) gmm_stats_zero(&wk->chunk);
+    for (size_t i = start; i < end; i++) {
+      double weight = gmm_row_weight(data, i);
+      if (weight == 0.0) continue;
+      gmm_model_log_prob(m, data->x + i * dd, wk->diff, wk->log_p);
+      double lse = gmm_posteriors(wk->log_p, k, wk->log_p);
+      ll_chunk += weight * lse;
+      if (!with_stats || !isfinite(lse)) continue;
+      for (int j = 0; j < k; j++) {
+        double r = weight * wk->log_p[j];
+        if (r > 0.0) gmm_stats_add_row(&wk->chunk, j, r, wk->diff + (size_t)j * dd);
+      }
+    }
+    ll_block += ll_chunk;
+    if (with_stats) gmm_stats_merge(&w->block[b], &wk->chunk);
+  }
+  w->block_ll[b] = ll_block;
+}
+
+typedef struct pass_job {
+  const gmm_model *m;
+  const gmm_data *data;
+  em_work *w;
+  int with_stats;
+  int worker;
+} pass_job;
+
+/* Worker i takes blocks i, i + n_workers, ...: which thread runs a block
+** changes nothing in its sums. */
+static void *run_worker(void *arg) {
+  pass_job *job = arg;
+  em_work *w = job->w;
+  for (int b = job->worker; b < w->n_blocks; b += w->n_workers)
+    run_block(job->m, job->data, w, &w->worker[job->worker], b, job->with_stats);
+  return NULL;
+}
 
 /* One pass over the rows under the model's current parameters. Returns the
 ** total (weighted) log-likelihood; when with_stats, fills w->total with the
 ** statistics around w->shift (a copy of the current means). */
 static double em_pass(const gmm_model *m, const gmm_data *data, em_work *w, int with_stats) {
-  int k = m->k;
-  size_t dd = (size_t)m->d;
-  double ll_total = 0.0;
-  if (with_stats) {
-    memcpy(w->shift, m->means, (size_t)k * dd * sizeof(double));
-    gmm_stats_zero(&w->total);
+  if (with_stats) memcpy(w->shift, m->means, (size_t)m->k * (size_t)m->d * sizeof(double));
+  pass_job jobs[GMM_MAX_THREADS];
+  pthread_t threads[GMM_MAX_THREADS];
+  int started[GMM_MAX_THREADS] = {0};
+  for (int t = 0; t < w->n_workers; t++) {
+    jobs[t] = (pass_job){m, data, w, with_stats, t};
+    /* Worker 0 runs here; a thread that cannot start runs here too. */
+    started[t] = t > 0 && pthread_create(&threads[t], NULL, run_worker, &jobs[t]) == 0;
   }
-  for (size_t start = 0; start < data->n; start += GMM_CHUNK_ROWS) {
-    size_t end = start + GMM_CHUNK_ROWS < data->n ? start + GMM_CHUNK_ROWS : data->n;
-    double ll_chunk = 0.0;
-    if (with_stats) gmm_stats_zero(&w->chunk);
-    for (size_t i = start; i < end; i++) {
-      double weight = gmm_row_weight(data, i);
-      if (weight == 0.0) continue;
-      gmm_model_log_prob(m, data->x + i * dd, w->diff, w->log_p);
-      double lse = gmm_posteriors(w->log_p, k, w->log_p);
-      ll_chunk += weight * lse;
-      if (!with_stats || !isfinite(lse)) continue;
-      for (int j = 0; j < k; j++) {
-        double r = weight * w->log_p[j];
-        if (r > 0.0) gmm_stats_add_row(&w->chunk, j, r, w->diff + (size_t)j * dd);
-      }
-    }
-    ll_total += ll_chunk;
-    if (with_stats) gmm_stats_merge(&w->total, &w->chunk);
+  for (int t = 0; t < w->n_workers; t++)
+    if (!started[t]) run_worker(&jobs[t]);
+  for (int t = 1; t < w->n_workers; t++)
+    if (started[t]) pthread_join(threads[t], NULL);
+  double ll_total = 0.0;
+  if (with_stats) gmm_stats_zero(&w->total);
+  for (int b = 0; b < w->n_blocks; b++) {
+    ll_total += w->block_ll[b];
+    if (with_stats) gmm_stats_merge(&w->total, &w->block[b]);
   }
   return ll_total;
 }
@@ -391,21 +462,45 @@ static gmm_status check_spread(const gmm_data *data, const double *mean, char *e
 
 static void free_work(em_work *w, const gmm_allocator *a) {
   gmm_stats_free(&w->total, a);
-  gmm_stats_free(&w->chunk, a);
-  gmm_release(a, w->diff);
+  gmm_release(a, w->shift);
+  for (int b = 0; b < GMM_BLOCKS; b++) gmm_stats_free(&w->block[b], a);
+  for (int t = 0; t < GMM_MAX_THREADS; t++) {
+    gmm_stats_free(&w->worker[t].chunk, a);
+    gmm_release(a, w->worker[t].diff);
+  }
 }
 
-static gmm_status alloc_work(em_work *w, int k, int d, gmm_cov_type type, const gmm_allocator *a) {
+/* The threads a fit uses: opt->threads, or with 0 every online core. */
+static int thread_count(const gmm_options *opt) {
+  long n = opt->threads > 0 ? opt->threads : sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : n > GMM_MAX_THREADS ? GMM_MAX_THREADS : (int)n;
+}
+
+static gmm_status alloc_work(em_work *w, int k, int d, gmm_cov_type type, size_t n_rows,
+                             int threads, const gmm_allocator *a) {
   size_t kk = (size_t)k, dd = (size_t)d;
   int diag_only = type == GMM_COV_DIAG || type == GMM_COV_SPHERICAL;
   memset(w, 0, sizeof *w);
-  if (gmm_stats_init(&w->total, k, d, diag_only, a) != GMM_OK ||
-      gmm_stats_init(&w->chunk, k, d, diag_only, a) != GMM_OK)
-    return GMM_ENOMEM;
-  w->diff = gmm_alloc_array(a, 2 * kk * dd + kk, sizeof(double));
-  if (!w->diff) return GMM_ENOMEM;
-  w->shift = w->diff + kk * dd;
-  w->log_p = w->shift + kk * dd;
+  if (gmm_stats_init(&w->total, k, d, diag_only, a) != GMM_OK) return GMM_ENOMEM;
+  w->shift = gmm_alloc_array(a, kk * dd, sizeof(double));
+  if (!w->shift) return GMM_ENOMEM;
+  /* Blocks: at most one per chunk, and within the memory budget. */
+  size_t stats_bytes = kk * (1 + dd + (diag_only ? dd : dd * dd)) * sizeof(double);
+  size_t chunks = (n_rows + GMM_CHUNK_ROWS - 1) / GMM_CHUNK_ROWS;
+  size_t blocks = GMM_BLOCK_BYTES / stats_bytes;
+  if (blocks > GMM_BLOCKS) blocks = GMM_BLOCKS;
+  if (blocks > chunks) blocks = chunks;
+  w->n_blocks = blocks < 1 ? 1 : (int)blocks;
+  w->n_workers = threads < w->n_blocks ? threads : w->n_blocks;
+  for (int b = 0; b < w->n_blocks; b++)
+    if (gmm_stats_init(&w->block[b], k, d, diag_only, a) != GMM_OK) return GMM_ENOMEM;
+  for (int t = 0; t < w->n_workers; t++) {
+    em_worker *wk = &w->worker[t];
+    if (gmm_stats_init(&wk->chunk, k, d, diag_only, a) != GMM_OK) return GMM_ENOMEM;
+    wk->diff = gmm_alloc_array(a, kk * dd + kk, sizeof(double));
+    if (!wk->diff) return GMM_ENOMEM;
+    wk->log_p = wk->diff + kk * dd;
+  }
   return GMM_OK;
 }
 
@@ -486,7 +581,7 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
   em_work w;
   gmm_model *cur = gmm_model_new(k, d, opt->covariance_type, a);
   gmm_model *best = gmm_model_new(k, d, opt->covariance_type, a);
-  rc = alloc_work(&w, k, d, opt->covariance_type, a);
+  rc = alloc_work(&w, k, d, opt->covariance_type, data->n, thread_count(opt), a);
   size_t n_kept = n_usable;
   if (data->w && w_scale != 1.0) {
     scaled_w = gmm_alloc_array(a, data->n, sizeof(double));

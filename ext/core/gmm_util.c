@@ -223,6 +223,9 @@ gmm_status gmm_options_check(const gmm_options *opt, int d, char *err, size_t er
   if (opt->n_init < 1 || opt->n_init > GMM_MAX_N_INIT)
     return gmm_errorf(err, err_len, GMM_EINVAL, "n_init must be between 1 and %d, provided %d",
                       GMM_MAX_N_INIT, opt->n_init);
+  if (opt->threads < 0 || opt->threads > GMM_MAX_THREADS)
+    return gmm_errorf(err, err_len, GMM_EINVAL, "threads must be between 0 and %d, provided %d",
+                      GMM_MAX_THREADS, opt->threads);
   if ((unsigned)opt->init > GMM_INIT_RANDOM_FROM_DATA)
     return gmm_errorf(err, err_len, GMM_EINVAL,
                       "init must be one of 'kmeans', 'k-means++', "

@@ -25,6 +25,8 @@
 **                         spherical k numbers
 **        vector_type      'float32' | 'float64' ('float32'): how a BLOB
 **                         vector argument is read
+**        threads          0 .. GMM_MAX_THREADS (0: every core): threads of
+**                         the EM passes; not part of the model
 **        verbose          0 | 1 | 2 (0): progress on stderr, each
 **                         initialisation (1) and each iteration (2); not
 **                         part of the model
@@ -59,6 +61,7 @@ typedef enum {
   OPT_PRECISIONS_INIT,
   OPT_VECTOR_TYPE,
   OPT_VERBOSE,
+  OPT_THREADS,
   OPT_COUNT
 } option_id;
 
@@ -66,12 +69,12 @@ static const char *const option_names[] = {
     "k",           "covariance_type", "max_iter",   "tol",
     "reg_covar",   "n_init",          "init",       "seed",
     "weighted",    "weights_init",    "means_init", "precisions_init",
-    "vector_type", "verbose"};
+    "vector_type", "verbose",         "threads"};
 _Static_assert(sizeof option_names / sizeof option_names[0] == OPT_COUNT, "one name per option");
 
 #define KNOWN_OPTIONS                                                                          \
   "k, covariance_type, max_iter, tol, reg_covar, n_init, init, seed, weighted, weights_init, " \
-  "means_init, precisions_init, vector_type, verbose"
+  "means_init, precisions_init, vector_type, verbose, threads"
 
 #define INIT_NAMES "one of 'kmeans', 'k-means++', 'random', 'random_from_data'"
 #define COV_NAMES  "one of 'full', 'tied', 'diag', 'spherical'"
@@ -369,6 +372,11 @@ static int object_member(sqlite3_context *ctx, void *arg, const char *key, const
     case OPT_WEIGHTS_INIT:
     case OPT_MEANS_INIT:
     case OPT_PRECISIONS_INIT: return keep_json(ctx, s, (option_id)id, type, value);
+    case OPT_THREADS:
+      if (read_integer(ctx, name, "an integer", type, value, 0, GMM_MAX_THREADS, &v) != 0)
+        return -1;
+      o->threads = (int)v;
+      return 0;
     case OPT_VERBOSE:
       if (read_integer(ctx, name, "an integer", type, value, 0, 2, &v) != 0) return -1;
       s->verbose = (int)v;
