@@ -1737,11 +1737,36 @@ static void test_verbose(void **state) {
   close_db(db);
 }
 
+/* spec (2), gmm_fit (6): the threads option changes the speed, never the
+** model; out of range or of the wrong type is an error. */
+static void test_threads_option(void **state) {
+  (void)state;
+  sqlite3 *db = open_db();
+  load_faithful(db);
+  assert_sql_int(db, 1,
+                 "SELECT gmm_fit('{\"k\":3,\"threads\":1,\"covariance_type\":\"diag\"}', eruptions, "
+                 "waiting) = gmm_fit('{\"k\":3,\"threads\":2,\"covariance_type\":\"diag\"}', "
+                 "eruptions, waiting) FROM faithful");
+  assert_sql_int(db, 1,
+                 "SELECT gmm_fit('{\"k\":2,\"threads\":0}', eruptions, waiting) = "
+                 "gmm_fit('{\"k\":2,\"threads\":64}', eruptions, waiting) FROM faithful");
+  assert_sql_error(db, "gmm_fit: option threads must be between 0 and 64, provided 65",
+                   "SELECT gmm_fit('{\"k\":2,\"threads\":65}', eruptions, waiting) FROM faithful");
+  assert_sql_error(db, "gmm_fit: option threads must be between 0 and 64, provided -1",
+                   "SELECT gmm_fit('{\"k\":2,\"threads\":-1}', eruptions, waiting) FROM faithful");
+  assert_sql_error(db, "gmm_fit: option threads must be an integer, provided text '2'",
+                   "SELECT gmm_fit('{\"k\":2,\"threads\":\"2\"}', eruptions, waiting) FROM faithful");
+  assert_sql_error(db, "gmm_fit: option threads must be an integer, provided null",
+                   "SELECT gmm_fit('{\"k\":2,\"threads\":null}', eruptions, waiting) FROM faithful");
+  close_db(db);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_covariance_types),
       cmocka_unit_test(test_init_arrays),
       cmocka_unit_test(test_verbose),
+      cmocka_unit_test(test_threads_option),
       cmocka_unit_test(test_init_errors),
       cmocka_unit_test(test_init_weights_near_one),
       cmocka_unit_test(test_warm_start_same_rows),
