@@ -1743,10 +1743,11 @@ static void test_threads_option(void **state) {
   (void)state;
   sqlite3 *db = open_db();
   load_faithful(db);
-  assert_sql_int(db, 1,
-                 "SELECT gmm_fit('{\"k\":3,\"threads\":1,\"covariance_type\":\"diag\"}', eruptions, "
-                 "waiting) = gmm_fit('{\"k\":3,\"threads\":2,\"covariance_type\":\"diag\"}', "
-                 "eruptions, waiting) FROM faithful");
+  assert_sql_int(
+      db, 1,
+      "SELECT gmm_fit('{\"k\":3,\"threads\":1,\"covariance_type\":\"diag\"}', eruptions, "
+      "waiting) = gmm_fit('{\"k\":3,\"threads\":2,\"covariance_type\":\"diag\"}', "
+      "eruptions, waiting) FROM faithful");
   assert_sql_int(db, 1,
                  "SELECT gmm_fit('{\"k\":2,\"threads\":0}', eruptions, waiting) = "
                  "gmm_fit('{\"k\":2,\"threads\":64}', eruptions, waiting) FROM faithful");
@@ -1754,10 +1755,12 @@ static void test_threads_option(void **state) {
                    "SELECT gmm_fit('{\"k\":2,\"threads\":65}', eruptions, waiting) FROM faithful");
   assert_sql_error(db, "gmm_fit: option threads must be between 0 and 64, provided -1",
                    "SELECT gmm_fit('{\"k\":2,\"threads\":-1}', eruptions, waiting) FROM faithful");
-  assert_sql_error(db, "gmm_fit: option threads must be an integer, provided text '2'",
-                   "SELECT gmm_fit('{\"k\":2,\"threads\":\"2\"}', eruptions, waiting) FROM faithful");
-  assert_sql_error(db, "gmm_fit: option threads must be an integer, provided null",
-                   "SELECT gmm_fit('{\"k\":2,\"threads\":null}', eruptions, waiting) FROM faithful");
+  assert_sql_error(
+      db, "gmm_fit: option threads must be an integer, provided text '2'",
+      "SELECT gmm_fit('{\"k\":2,\"threads\":\"2\"}', eruptions, waiting) FROM faithful");
+  assert_sql_error(
+      db, "gmm_fit: option threads must be an integer, provided null",
+      "SELECT gmm_fit('{\"k\":2,\"threads\":null}', eruptions, waiting) FROM faithful");
   close_db(db);
 }
 
