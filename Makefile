@@ -163,7 +163,7 @@ test: check-deps run-tests
 run-tests: $(LIB) $(CORE_TESTS) $(SQL_TESTS)
 	@set -e; for t in $(CORE_TESTS) $(SQL_TESTS); do echo "== $$t"; $(TEST_ENV) ./$$t; done
 	@echo "== tests/sql"; $(SHELL_ENV) SQLITE3=$(SQLITE3) sh tests/run_sql_tests.sh $(LIB_NAME)
-	@echo "== sql/recipes"; $(SHELL_ENV) SQLITE3=$(SQLITE3) sh sql/recipes/run.sh $(LIB_NAME)
+	@echo "== sql/recipes"; $(SHELL_ENV) SQLITE3=$(SQLITE3) sh tests/run_sql_tests.sh $(LIB_NAME) sql/recipes
 	@if [ "$(VEC)" != 0 ]; then echo "== tests/vec"; \
 	  $(SHELL_ENV) SQLITE3=$(SQLITE3) sh tests/vec/run.sh $(LIB_NAME); fi
 

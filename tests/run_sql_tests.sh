@@ -1,21 +1,26 @@
 #!/bin/sh
-# run_sql_tests.sh -- runs the self-checking SQL scripts tests/sql/*.sql.
+# run_sql_tests.sh -- runs self-checking SQL scripts: tests/sql/*.sql, or the
+# recipes in sql/recipes/*.sql.
 #
-# Usage: sh tests/run_sql_tests.sh [extension]
+# Usage: sh tests/run_sql_tests.sh [extension [directory]]
 #   extension  the library to load, as the sqlite3 shell's .load takes it
 #              (default ./gmm, relative to the repository root). The scripts
 #              say ".load ./gmm"; another path replaces it.
+#   directory  where the scripts are, from the repository root (default
+#              tests/sql; make test also runs sql/recipes).
 #   SQLITE3    the sqlite3 shell (default sqlite3).
 #
 # Each script runs as `$SQLITE3 -bail :memory: < script` from the repository
-# root (so that ".read sql/faithful.sql" works). A script fails when the
-# shell exits non-zero, when a line of its output starts with FAIL, or when
+# root (so that ".read sql/faithful.sql" works). What a script prints (the
+# recipes print tables) is fine; it fails when the shell exits non-zero,
+# when a line of its output starts with FAIL, or when
 # its last line is not "ok <name>" (<name>: the file name without .sql).
 # One line per script, then "N passed, M failed"; the exit status is
 # non-zero when any script failed.
 
 root=$(cd "$(dirname "$0")/.." && pwd) || exit 1
 ext=${1:-./gmm}
+dir=${2:-tests/sql}
 case $ext in
   /*) ;;
   *) ext=$(pwd)/$ext ;;
@@ -25,9 +30,9 @@ cd "$root" || exit 1
 
 passed=0
 failed=0
-for script in tests/sql/*.sql; do
+for script in "$dir"/*.sql; do
   if [ ! -f "$script" ]; then
-    echo "no scripts in tests/sql" >&2
+    echo "no scripts in $dir" >&2
     exit 1
   fi
   name=$(basename "$script" .sql)
