@@ -214,11 +214,11 @@ $(BUILD)/bench/gen_data: bench/gen_data.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< -lm $(LDFLAGS)
 
-$(BUILD)/bench/bench_core: bench/bench_core.c $(CORE_OBJ) $(HEADERS)
+$(BUILD)/bench/bench_core: bench/bench_core.c bench/bench_util.h $(CORE_OBJ) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Iext/core -o $@ $< $(CORE_OBJ) -lm $(LDFLAGS)
 
-$(BUILD)/bench/bench_sql: bench/bench_sql.c
+$(BUILD)/bench/bench_sql: bench/bench_sql.c bench/bench_util.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< -lsqlite3 -lm $(LDFLAGS)
 
