@@ -48,8 +48,6 @@
 #include <math.h>
 #include <string.h>
 
-#define GMM_CHUNK_ROWS 1024
-
 /* Mass below which a component counts as empty at the last M-step. */
 #define GMM_EMPTY_MASS 1e-10
 
@@ -208,7 +206,8 @@ static int m_step(gmm_model *m, const gmm_stats *st, const double *shift, double
 /* What one thread of a pass needs for itself. */
 typedef struct em_worker {
   gmm_stats chunk; /* of the current chunk */
-  double *diff;    /* k x d: x - mu_j for the current row */
+  gmm_tile tile;   /* the blocked kernel's scratch */
+  double *diff;    /* k x d: x - mu_j for the current row (row-at-a-time path) */
   double *log_p;   /* k */
 } em_worker;
 
@@ -231,10 +230,31 @@ static void block_rows(size_t n, int n_blocks, int b, size_t *start, size_t *end
   *end = last * GMM_CHUNK_ROWS < n ? last * GMM_CHUNK_ROWS : n;
 }
 
+/* Rows [start, end) one at a time: the path for tiles the blocked kernel
+** declines, tile (4). Returns their weighted log-likelihood. */
+static double rows_one_by_one(const gmm_model *m, const gmm_data *data, em_worker *wk, size_t start,
+                              size_t end, int with_stats) {
+  int k = m->k;
+  size_t dd = (size_t)m->d;
+  double ll = 0.0;
+  for (size_t i = start; i < end; i++) {
+    double weight = gmm_row_weight(data, i);
+    if (weight == 0.0) continue;
+    gmm_model_log_prob(m, data->x + i * dd, wk->diff, wk->log_p);
+    double lse = gmm_posteriors(wk->log_p, k, wk->log_p);
+    ll += weight * lse;
+    if (!with_stats || !isfinite(lse)) continue;
+    for (int j = 0; j < k; j++) {
+      double r = weight * wk->log_p[j];
+      if (r > 0.0) gmm_stats_add_row(&wk->chunk, j, r, wk->diff + (size_t)j * dd);
+    }
+  }
+  return ll;
+}
+
 static void run_block(const gmm_model *m, const gmm_data *data, em_work *w, em_worker *wk, int b,
                       int with_stats) {
-  int k = m->k;
-  size_t dd = (size_t)m->d, block_start, block_end;
+  size_t dd = (size_t)m->d, block_start, block_end, tile_rows = wk->tile.rows;
   block_rows(data->n, w->n_blocks, b, &block_start, &block_end);
   double ll_block = 0.0;
   if (with_stats) gmm_stats_zero(&w->block[b]);
@@ -242,17 +262,13 @@ static void run_block(const gmm_model *m, const gmm_data *data, em_work *w, em_w
     size_t end = start + GMM_CHUNK_ROWS < block_end ? start + GMM_CHUNK_ROWS : block_end;
     double ll_chunk = 0.0;
     if (with_stats) gmm_stats_zero(&wk->chunk);
-    for (size_t i = start; i < end; i++) {
-      double weight = gmm_row_weight(data, i);
-      if (weight == 0.0) continue;
-      gmm_model_log_prob(m, data->x + i * dd, wk->diff, wk->log_p);
-      double lse = gmm_posteriors(wk->log_p, k, wk->log_p);
-      ll_chunk += weight * lse;
-      if (!with_stats || !isfinite(lse)) continue;
-      for (int j = 0; j < k; j++) {
-        double r = weight * wk->log_p[j];
-        if (r > 0.0) gmm_stats_add_row(&wk->chunk, j, r, wk->diff + (size_t)j * dd);
-      }
+    for (size_t t0 = start; t0 < end; t0 += tile_rows) {
+      size_t t1 = t0 + tile_rows < end ? t0 + tile_rows : end;
+      double ll_tile;
+      if (!gmm_tile_pass(m, data->x + t0 * dd, data->w ? data->w + t0 : NULL, t1 - t0, w->shift,
+                         &wk->tile, with_stats ? &wk->chunk : NULL, &ll_tile))
+        ll_tile = rows_one_by_one(m, data, wk, t0, t1, with_stats);
+      ll_chunk += ll_tile;
     }
     ll_block += ll_chunk;
     if (with_stats) gmm_stats_merge(&w->block[b], &wk->chunk);
@@ -466,6 +482,7 @@ static void free_work(em_work *w, const gmm_allocator *a) {
   for (int b = 0; b < GMM_BLOCKS; b++) gmm_stats_free(&w->block[b], a);
   for (int t = 0; t < GMM_MAX_THREADS; t++) {
     gmm_stats_free(&w->worker[t].chunk, a);
+    gmm_tile_free(&w->worker[t].tile, a);
     gmm_release(a, w->worker[t].diff);
   }
 }
@@ -497,6 +514,7 @@ static gmm_status alloc_work(em_work *w, int k, int d, gmm_cov_type type, size_t
   for (int t = 0; t < w->n_workers; t++) {
     em_worker *wk = &w->worker[t];
     if (gmm_stats_init(&wk->chunk, k, d, diag_only, a) != GMM_OK) return GMM_ENOMEM;
+    if (gmm_tile_init(&wk->tile, k, d, a) != GMM_OK) return GMM_ENOMEM;
     wk->diff = gmm_alloc_array(a, kk * dd + kk, sizeof(double));
     if (!wk->diff) return GMM_ENOMEM;
     wk->log_p = wk->diff + kk * dd;

@@ -98,4 +98,40 @@ gmm_status gmm_init_stats(const gmm_data *data, const gmm_options *opt, int init
                           const double *shift, gmm_stats *st, const gmm_allocator *a, char *err,
                           size_t err_len);
 
+/* ---- the blocked E+M kernel (gmm_tile.c) ---- */
+
+/* Rows per chunk of a pass: the unit whose statistics are summed first. */
+#define GMM_CHUNK_ROWS 1024
+
+/* One worker's scratch: a transposed tile of rows and what the kernel
+** derives from it, each array `rows` long per feature or component. */
+typedef struct gmm_tile {
+  size_t rows;    /* at most this many rows per call; divides GMM_CHUNK_ROWS */
+  double *buffer; /* the one allocation holding the arrays below */
+  double *xt;     /* d x rows: the rows, transposed */
+  double *a, *ra; /* d x rows each: x - mu_j, r_j (x - mu_j) */
+  double *lp;     /* k x rows: log densities, then weighted responsibilities */
+  double *w;      /* rows: the row weights */
+} gmm_tile;
+
+size_t gmm_tile_rows(int k, int d);
+gmm_status gmm_tile_init(gmm_tile *t, int k, int d, const gmm_allocator *a);
+void gmm_tile_free(gmm_tile *t, const gmm_allocator *a);
+/* Rows x[0..n_rows) (n_rows <= tile->rows; weights w, or 1 when w is NULL)
+** under the prepared model m: sets *ll to their weighted log-likelihood and,
+** when st is not NULL, adds their statistics around shift (k x d) to st.
+** Returns 0, leaving st and *ll alone, when some row has no finite log
+** density; the caller then takes those rows one at a time. */
+int gmm_tile_pass(const gmm_model *m, const double *x, const double *w, size_t n_rows,
+                  const double *shift, gmm_tile *tile, gmm_stats *st, double *ll);
+/* The kernel compiled for one instruction set (the _avx2 and _avx512f ones
+** exist on x86-64 with GCC or Clang; call them only where the CPU has it).
+** gmm_tile_pass picks the best; tests compare them. */
+int gmm_tile_pass_baseline(const gmm_model *m, const double *x, const double *w, size_t n_rows,
+                           const double *shift, gmm_tile *tile, gmm_stats *st, double *ll);
+int gmm_tile_pass_avx2(const gmm_model *m, const double *x, const double *w, size_t n_rows,
+                       const double *shift, gmm_tile *tile, gmm_stats *st, double *ll);
+int gmm_tile_pass_avx512f(const gmm_model *m, const double *x, const double *w, size_t n_rows,
+                          const double *shift, gmm_tile *tile, gmm_stats *st, double *ll);
+
 #endif /* GMM_INTERNAL_H */

@@ -1,0 +1,422 @@
+/*
+** gmm_tile.c -- the blocked E+M kernel: one tile of rows at a time.
+**
+** Requirements (tests cite them as "tile (N)"):
+**  (1) For a tile of rows, the kernel gives what the row-at-a-time path
+**      (gmm_model_log_prob, gmm_posteriors, gmm_stats_add_row) gives, to
+**      rounding: the weighted log-likelihood of the rows, and, when asked,
+**      their sufficient statistics around the pass's shift, added to st.
+**  (2) It works column-wise on a transposed copy of the tile, LANES rows at
+**      a time, so every inner loop is a fixed-width vector operation: the
+**      differences x - mu, the triangular solve z = W (x - mu), exp and log
+**      of the log-sum-exp, and the scatter sums r a a' (lower triangle
+**      only, in 2 x 2 register blocks).
+**  (3) Sums over rows are kept in LANES partial sums and reduced in a fixed
+**      order, and no floating-point contraction is used (the Makefile
+**      passes -ffp-contract=off), so the result is the same bits on every
+**      x86-64 instruction set the runtime dispatch picks, and for any
+**      thread count.
+**  (4) A row whose every log density is -inf (or a NaN/infinite value in
+**      the arithmetic) makes the kernel return 0 without touching st: the
+**      caller redoes that tile row at a time, whose rules cover it.
+**  (5) exp and log are computed here, vectorised, to within a few ulp of
+**      libm's over the ranges used: exp on [-708, 0] (below, 0), log on
+**      [1, 1024] (a sum of at most k <= 1024 shares, the largest 1).
+*/
+#include "gmm_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+#define LANES 8
+
+/* Vectors of LANES doubles (and 64-bit integers for the bit tricks of exp
+** and log); GCC and Clang split them into whatever the target has. Their
+** alignment is a double's, so they load from any row. */
+typedef double vd __attribute__((vector_size(LANES * sizeof(double)), aligned(sizeof(double))));
+typedef long long vi
+    __attribute__((vector_size(LANES * sizeof(long long)), aligned(sizeof(double))));
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* Runtime dispatch: the kernel is compiled once per instruction set
+** (gmm_tile_pass_avx512f, _avx2, _baseline) and gmm_tile_pass picks the best
+** the CPU runs. Same bits from each: tile (3). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(GMM_NO_DISPATCH)
+#define GMM_TILE_DISPATCH 1
+#endif
+
+INLINE vd load(const double *p) {
+  vd v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+INLINE void store(double *p, vd v) {
+  memcpy(p, &v, sizeof v);
+}
+
+INLINE vd splat(double x) {
+  return (vd){0} + x;
+}
+
+/* mask ? a : b, mask lanes all ones or all zeros. */
+INLINE vd vselect(vi mask, vd a, vd b) {
+  return (vd)(((vi)a & mask) | ((vi)b & ~mask));
+}
+
+/* A fixed order of the lanes' sum: tile (3). */
+INLINE double hsum(vd v) {
+  return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+}
+
+INLINE int all_lanes(vi mask) {
+  long long all = -1;
+  for (int l = 0; l < LANES; l++) all &= mask[l];
+  return all != 0;
+}
+
+/* ---- exp and log: tile (5) ---- */
+
+#define ROUND_MAGIC 6755399441055744.0 /* 1.5 * 2^52: adding it rounds to an integer */
+#define LOG2E       1.4426950408889634074
+/* ln 2 split so that n * LN2_HI is exact for |n| < 2^11 (Cody and Waite). */
+#define LN2_HI 6.93147180369123816490e-01
+#define LN2_LO 1.90821492927058770002e-10
+
+/* exp(x) for x <= 0; 0 for x < -708 (where exp is subnormal or 0). */
+INLINE vd vexp_neg(vd x) {
+  vi tiny = (vi)(x < -708.0);
+  x = vselect(tiny, splat(-708.0), x);
+  vd t = x * LOG2E + ROUND_MAGIC;
+  vd n = t - ROUND_MAGIC;
+  vd r = (x - n * LN2_HI) - n * LN2_LO; /* |r| <= ln(2) / 2 */
+  /* Taylor to r^13: the remainder is below 2^-56 relative on |r| <= 0.35. */
+  vd p = splat(1.0 / 6227020800.0);
+  p = p * r + 1.0 / 479001600.0;
+  p = p * r + 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  /* 2^n from the integer n sitting in t's low mantissa bits; n in
+  ** [-1022, 0], so the exponent field n + 1023 is a normal one. */
+  vi scale = ((vi)t - (vi)splat(ROUND_MAGIC) + 1023) << 52;
+  return vselect(tiny, splat(0.0), p * (vd)scale);
+}
+
+/* log(s) for s in [1, 2^52): s = 2^e m with m in [sqrt(1/2), sqrt(2)),
+** log m = 2 atanh(f), f = (m - 1) / (m + 1), |f| <= 0.172. */
+INLINE vd vlog_ge1(vd s) {
+  vi bits = (vi)s;
+  vi exp_field = bits >> 52;
+  vd m = (vd)((bits & 0x000fffffffffffffLL) | 0x3ff0000000000000LL);
+  /* e as a double without an int64 -> double conversion instruction. */
+  vd e = (vd)(exp_field | 0x4330000000000000LL) - (4503599627370496.0 + 1023.0);
+  vi big = (vi)(m > 1.41421356237309504880);
+  m = vselect(big, m * 0.5, m);
+  e = vselect(big, e + 1.0, e);
+  vd f = (m - 1.0) / (m + 1.0);
+  vd f2 = f * f;
+  /* 2 atanh(f) = 2f (1 + f^2/3 + f^4/5 + ...); f^24 < 2^-61. */
+  vd p = splat(1.0 / 23.0);
+  p = p * f2 + 1.0 / 21.0;
+  p = p * f2 + 1.0 / 19.0;
+  p = p * f2 + 1.0 / 17.0;
+  p = p * f2 + 1.0 / 15.0;
+  p = p * f2 + 1.0 / 13.0;
+  p = p * f2 + 1.0 / 11.0;
+  p = p * f2 + 1.0 / 9.0;
+  p = p * f2 + 1.0 / 7.0;
+  p = p * f2 + 1.0 / 5.0;
+  p = p * f2 + 1.0 / 3.0;
+  vd log_m = 2.0 * f + (2.0 * f) * (f2 * p);
+  return e * LN2_HI + (e * LN2_LO + log_m);
+}
+
+/* ---- the tile's scratch ---- */
+
+/* Rows the tile's arrays hold at most: a power of two dividing
+** GMM_CHUNK_ROWS, fewer for wide rows and many components so that the
+** arrays stay near the core (64 KiB), but at least TILE_MIN_ROWS so that the
+** sums over rows stay long. Depends on k and d only: tile (3). */
+#define TILE_BYTES    ((size_t)64 << 10)
+#define TILE_MIN_ROWS 128
+
+static size_t d_padded(int d) {
+  return (size_t)d + ((size_t)d & 1u);
+}
+
+static size_t tile_doubles_per_row(int k, int d) {
+  return 3 * d_padded(d) + (size_t)k + 1;
+}
+
+size_t gmm_tile_rows(int k, int d) {
+  size_t rows = GMM_CHUNK_ROWS, per_row = tile_doubles_per_row(k, d) * sizeof(double);
+  while (rows > TILE_MIN_ROWS && rows * per_row > TILE_BYTES) rows /= 2;
+  return rows;
+}
+
+gmm_status gmm_tile_init(gmm_tile *t, int k, int d, const gmm_allocator *a) {
+  t->rows = gmm_tile_rows(k, d);
+  t->buffer = gmm_alloc_array(a, tile_doubles_per_row(k, d) * t->rows, sizeof(double));
+  if (!t->buffer) return GMM_ENOMEM;
+  size_t dp = d_padded(d) * t->rows;
+  t->xt = t->buffer;
+  t->a = t->xt + dp;
+  t->ra = t->a + dp;
+  t->lp = t->ra + dp;
+  t->w = t->lp + (size_t)k * t->rows;
+  /* The odd row of a and ra (d odd) is the zero row the 2 x 2 blocks pair
+  ** the last feature with; it is never written again. */
+  memset(t->buffer, 0, 3 * dp * sizeof(double));
+  return GMM_OK;
+}
+
+void gmm_tile_free(gmm_tile *t, const gmm_allocator *a) {
+  gmm_release(a, t->buffer);
+  t->buffer = NULL;
+}
+
+/* ---- the kernel ---- */
+
+/* a[p][0..n) = xt[p][0..n) - c[p] for every feature p. */
+INLINE void centre(const double *xt, const double *c, double *a, size_t d, size_t n, size_t ld) {
+  for (size_t p = 0; p < d; p++) {
+    vd cp = splat(c[p]);
+    for (size_t t = 0; t < n; t += LANES) store(a + p * ld + t, load(xt + p * ld + t) - cp);
+  }
+}
+
+/* lp[0..n) = log_norm - q / 2, q = |W a|^2 with W lower triangular (d x d,
+** row-major): z_i = sum_{p <= i} W_ip a_p, two rows of W at a time. */
+INLINE void log_density_full(const double *a, const double *w, double log_norm, double *lp,
+                             size_t d, size_t n, size_t ld) {
+  for (size_t t = 0; t < n; t += LANES) {
+    vd q = splat(0.0);
+    size_t i = 0;
+    for (; i + 1 < d; i += 2) {
+      const double *w0 = w + i * d, *w1 = w0 + d;
+      vd z0 = splat(0.0), z1 = splat(0.0);
+      for (size_t p = 0; p <= i; p++) {
+        vd ap = load(a + p * ld + t);
+        z0 += w0[p] * ap;
+        z1 += w1[p] * ap;
+      }
+      z1 += w1[i + 1] * load(a + (i + 1) * ld + t);
+      q += z0 * z0;
+      q += z1 * z1;
+    }
+    if (i < d) {
+      const double *w0 = w + i * d;
+      vd z0 = splat(0.0);
+      for (size_t p = 0; p <= i; p++) z0 += w0[p] * load(a + p * ld + t);
+      q += z0 * z0;
+    }
+    /* W a overflowing to inf - inf: an infinite distance, as row at a time. */
+    q = vselect((vi)(q != q), splat(INFINITY), q);
+    store(lp + t, log_norm - 0.5 * q);
+  }
+}
+
+/* The same for a diagonal W (one factor per feature, or one for all when
+** spherical): q = sum_p (w_p (x_p - mu_p))^2. */
+INLINE void log_density_diag(const double *xt, const double *mu, const double *w, int spherical,
+                             double log_norm, double *lp, size_t d, size_t n, size_t ld) {
+  for (size_t t = 0; t < n; t += LANES) {
+    vd q = splat(0.0);
+    for (size_t p = 0; p < d; p++) {
+      vd z = (load(xt + p * ld + t) - mu[p]) * (spherical ? w[0] : w[p]);
+      q += z * z;
+    }
+    q = vselect((vi)(q != q), splat(INFINITY), q);
+    store(lp + t, log_norm - 0.5 * q);
+  }
+}
+
+/* Log-sum-exp of the log densities of rows t0 .. t0 + LANES: lp (k x ld)
+** becomes the weighted responsibilities, ll gains the weighted
+** log-likelihoods. Returns 0 when a row has no finite log density. */
+INLINE int lanes_responsibilities(double *lp, const double *w, size_t k, size_t ld, size_t t0,
+                                  vd *ll) {
+  vd top = load(lp + t0);
+  for (size_t j = 1; j < k; j++) {
+    vd v = load(lp + j * ld + t0);
+    top = vselect((vi)(v > top), v, top);
+  }
+  if (!all_lanes((vi)(top > -INFINITY) & (vi)(top < INFINITY))) return 0;
+  vd sum = splat(0.0);
+  for (size_t j = 0; j < k; j++) {
+    vd e = vexp_neg(load(lp + j * ld + t0) - top);
+    store(lp + j * ld + t0, e);
+    sum += e;
+  }
+  vd wt = load(w + t0);
+  vd scale = wt / sum;
+  for (size_t j = 0; j < k; j++) store(lp + j * ld + t0, load(lp + j * ld + t0) * scale);
+  *ll += wt * (top + vlog_ge1(sum));
+  return 1;
+}
+
+/* lp (k x n) from log densities to weighted responsibilities; returns the
+** weighted log-likelihood, or NAN when a row has no finite log density.
+** Two groups of lanes per step give the core two independent chains of
+** exp and log to interleave. */
+INLINE double responsibilities(double *lp, const double *w, size_t k, size_t n, size_t ld) {
+  vd ll0 = splat(0.0), ll1 = splat(0.0);
+  size_t t = 0;
+  for (; t + 2 * LANES <= n; t += 2 * LANES)
+    if (!lanes_responsibilities(lp, w, k, ld, t, &ll0) ||
+        !lanes_responsibilities(lp, w, k, ld, t + LANES, &ll1))
+      return NAN;
+  if (t < n && !lanes_responsibilities(lp, w, k, ld, t, &ll0)) return NAN;
+  return hsum(ll0 + ll1);
+}
+
+/* s2 (lower triangle, d x d) += sum_t ra_p[t] a_q[t], q <= p, in 2 x 2
+** blocks of (p, q); a and ra have an even number of rows. */
+INLINE void add_scatter(const double *a, const double *ra, double *s2, size_t d, size_t n,
+                        size_t ld) {
+  for (size_t p = 0; p < d; p += 2) {
+    const double *ra0 = ra + p * ld, *ra1 = ra0 + ld;
+    for (size_t q = 0; q <= p; q += 2) {
+      const double *a0 = a + q * ld, *a1 = a0 + ld;
+      vd s00 = splat(0.0), s01 = splat(0.0), s10 = splat(0.0), s11 = splat(0.0);
+      for (size_t t = 0; t < n; t += LANES) {
+        vd r0 = load(ra0 + t), r1 = load(ra1 + t), x0 = load(a0 + t), x1 = load(a1 + t);
+        s00 += r0 * x0;
+        s01 += r0 * x1;
+        s10 += r1 * x0;
+        s11 += r1 * x1;
+      }
+      s2[p * d + q] += hsum(s00);
+      if (q + 1 < p + 1) s2[p * d + q + 1] += hsum(s01);
+      if (p + 1 < d) {
+        s2[(p + 1) * d + q] += hsum(s10);
+        s2[(p + 1) * d + q + 1] += hsum(s11);
+      }
+    }
+  }
+}
+
+/* The statistics of one component j: nk, s1 and s2 from its weighted
+** responsibilities r and the centred tile a. */
+INLINE void add_stats_full(const double *a, double *ra, const double *r, gmm_stats *st, size_t j,
+                           size_t d, size_t n, size_t ld) {
+  vd nk = splat(0.0);
+  for (size_t t = 0; t < n; t += LANES) nk += load(r + t);
+  st->nk[j] += hsum(nk);
+  double *s1 = st->s1 + j * d;
+  for (size_t p = 0; p < d; p++) {
+    vd s = splat(0.0);
+    for (size_t t = 0; t < n; t += LANES) {
+      vd v = load(r + t) * load(a + p * ld + t);
+      store(ra + p * ld + t, v);
+      s += v;
+    }
+    s1[p] += hsum(s);
+  }
+  add_scatter(a, ra, st->s2 + j * d * d, d, n, ld);
+}
+
+INLINE void add_stats_diag(const double *xt, const double *c, const double *r, gmm_stats *st,
+                           size_t j, size_t d, size_t n, size_t ld) {
+  vd nk = splat(0.0);
+  for (size_t t = 0; t < n; t += LANES) nk += load(r + t);
+  st->nk[j] += hsum(nk);
+  double *s1 = st->s1 + j * d, *s2 = st->s2 + j * d;
+  for (size_t p = 0; p < d; p++) {
+    vd m1 = splat(0.0), m2 = splat(0.0);
+    for (size_t t = 0; t < n; t += LANES) {
+      vd x = load(xt + p * ld + t) - c[p];
+      vd rx = load(r + t) * x;
+      m1 += rx;
+      m2 += rx * x;
+    }
+    s1[p] += hsum(m1);
+    s2[p] += hsum(m2);
+  }
+}
+
+INLINE int tile_pass(const gmm_model *m, const double *x, const double *w, size_t n_rows,
+                     const double *shift, gmm_tile *tile, gmm_stats *st, double *ll) {
+  size_t k = (size_t)m->k, d = (size_t)m->d, ld = tile->rows;
+  size_t n = (n_rows + LANES - 1) / LANES * LANES;
+  gmm_cov_type type = m->covariance_type;
+  int full = type == GMM_COV_FULL || type == GMM_COV_TIED;
+  /* The transposed tile; rows past n_rows repeat row 0 with weight 0, so
+  ** their arithmetic is finite and adds nothing. */
+  for (size_t p = 0; p < d; p++) {
+    double *col = tile->xt + p * ld;
+    for (size_t t = 0; t < n_rows; t++) col[t] = x[t * d + p];
+    for (size_t t = n_rows; t < n; t++) col[t] = x[p];
+  }
+  if (w)
+    memcpy(tile->w, w, n_rows * sizeof *w);
+  else
+    for (size_t t = 0; t < n_rows; t++) tile->w[t] = 1.0;
+  for (size_t t = n_rows; t < n; t++) tile->w[t] = 0.0;
+  for (size_t j = 0; j < k; j++) {
+    const double *mu = m->means + j * d;
+    double *lp = tile->lp + j * ld;
+    if (full) {
+      const double *prec = m->prec_chol + (type == GMM_COV_FULL ? j * d * d : 0);
+      centre(tile->xt, mu, tile->a, d, n, ld);
+      log_density_full(tile->a, prec, m->log_norm[j], lp, d, n, ld);
+    } else {
+      int spherical = type == GMM_COV_SPHERICAL;
+      const double *prec = m->prec_chol + (spherical ? j : j * d);
+      log_density_diag(tile->xt, mu, prec, spherical, m->log_norm[j], lp, d, n, ld);
+    }
+  }
+  double total = responsibilities(tile->lp, tile->w, k, n, ld);
+  if (isnan(total)) return 0;
+  *ll = total;
+  if (!st) return 1;
+  for (size_t j = 0; j < k; j++) {
+    const double *c = shift + j * d, *r = tile->lp + j * ld;
+    if (full) {
+      centre(tile->xt, c, tile->a, d, n, ld);
+      add_stats_full(tile->a, tile->ra, r, st, j, d, n, ld);
+    } else {
+      add_stats_diag(tile->xt, c, r, st, j, d, n, ld);
+    }
+  }
+  return 1;
+}
+
+#define TILE_PARAMS                                                                         \
+  const gmm_model *m, const double *x, const double *w, size_t n_rows, const double *shift, \
+      gmm_tile *tile, gmm_stats *st, double *ll
+
+int gmm_tile_pass_baseline(TILE_PARAMS) {
+  return tile_pass(m, x, w, n_rows, shift, tile, st, ll);
+}
+
+#ifdef GMM_TILE_DISPATCH
+__attribute__((target("avx2"))) int gmm_tile_pass_avx2(TILE_PARAMS) {
+  return tile_pass(m, x, w, n_rows, shift, tile, st, ll);
+}
+
+__attribute__((target("avx512f"))) int gmm_tile_pass_avx512f(TILE_PARAMS) {
+  return tile_pass(m, x, w, n_rows, shift, tile, st, ll);
+}
+#endif
+
+int gmm_tile_pass(TILE_PARAMS) {
+#ifdef GMM_TILE_DISPATCH
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f"))
+    return gmm_tile_pass_avx512f(m, x, w, n_rows, shift, tile, st, ll);
+  if (__builtin_cpu_supports("avx2"))
+    return gmm_tile_pass_avx2(m, x, w, n_rows, shift, tile, st, ll);
+#endif
+  return gmm_tile_pass_baseline(m, x, w, n_rows, shift, tile, st, ll);
+}
