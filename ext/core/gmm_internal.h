@@ -13,6 +13,13 @@
 
 #define GMM_LOG_2PI 1.8378770664093454836
 
+/* Keeps a function's frame apart from its caller's (stack depth). */
+#if defined(__GNUC__)
+#define GMM_NOINLINE __attribute__((noinline))
+#else
+#define GMM_NOINLINE
+#endif
+
 /* Allocates count * size bytes, or returns NULL when the product overflows
 ** or the allocator fails. */
 void *gmm_alloc_array(const gmm_allocator *a, size_t count, size_t size);
@@ -112,6 +119,7 @@ typedef struct gmm_tile {
   double *a, *ra; /* d x rows each: x - mu_j, r_j (x - mu_j) */
   double *lp;     /* k x rows: log densities, then weighted responsibilities */
   double *w;      /* rows: the row weights */
+  size_t *active; /* offsets of the groups of rows a component's sums visit */
 } gmm_tile;
 
 size_t gmm_tile_rows(int k, int d);

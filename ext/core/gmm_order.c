@@ -9,12 +9,19 @@
 **      rows came in. Rows compare lexicographically on their features, then
 **      on their weight; -0.0 is first made +0.0 so that equal values have
 **      equal bytes.
-**  (2) In place and without allocation: introsort (median-of-three
-**      quicksort, heapsort past 2 log2 n levels, insertion sort for short
-**      runs), O(n log n) comparisons in the worst case.
+**  (2) In place and without allocation: a most-significant-digit radix
+**      sort (American flag sort) on the bytes of the sort key, the features
+**      in order and then the weight, each mapped to a 64-bit integer with
+**      the same order; runs of at most RADIX_MIN_ROWS rows go to an
+**      introsort (median-of-three quicksort, heapsort past 2 log2 n levels,
+**      insertion sort for short runs) on the same order. Each radix pass
+**      moves every row at most once; the stack holds at most log2(n)
+**      frames, since only buckets of at most half the rows are recursed
+**      into (the largest is continued in place).
 */
 #include "gmm_internal.h"
 
+#include <stdint.h>
 #include <string.h>
 
 typedef struct row_set {
@@ -99,24 +106,18 @@ static size_t partition(const row_set *r, size_t lo, size_t hi, double *pivot) {
   }
 }
 
-void gmm_canonical_order(double *x, double *w, size_t n, int d) {
-  size_t dd = (size_t)d;
-  for (size_t i = 0; i < n * dd; i++)
-    if (x[i] == 0.0) x[i] = 0.0; /* -0.0 -> +0.0 */
-  if (w)
-    for (size_t i = 0; i < n; i++)
-      if (w[i] == 0.0) w[i] = 0.0;
-  if (n < 2) return;
-  row_set r = {x, w, dd};
+/* Sorts rows [lo, hi) by the comparison order. */
+static void introsort(const row_set *r, size_t lo_all, size_t hi_all) {
+  if (hi_all - lo_all < 2) return;
   double pivot[GMM_MAX_D];
   /* Explicit stack of the larger halves: at most log2(n) entries since the
   ** smaller half is always processed first. */
   size_t stack_lo[64], stack_hi[64], stack_depth[64];
   int top = 0;
   size_t depth_limit = 0;
-  for (size_t m = n; m > 1; m >>= 1) depth_limit += 2;
-  stack_lo[0] = 0;
-  stack_hi[0] = n;
+  for (size_t m = hi_all - lo_all; m > 1; m >>= 1) depth_limit += 2;
+  stack_lo[0] = lo_all;
+  stack_hi[0] = hi_all;
   stack_depth[0] = depth_limit;
   top = 1;
   while (top > 0) {
@@ -124,12 +125,12 @@ void gmm_canonical_order(double *x, double *w, size_t n, int d) {
     size_t lo = stack_lo[top], hi = stack_hi[top], depth = stack_depth[top];
     while (hi - lo > 16) {
       if (depth == 0) {
-        heap_sort(&r, lo, hi);
+        heap_sort(r, lo, hi);
         lo = hi;
         break;
       }
       depth--;
-      size_t j = partition(&r, lo, hi, pivot);
+      size_t j = partition(r, lo, hi, pivot);
       /* Push the larger side, continue with the smaller. */
       if (j + 1 - lo > hi - (j + 1)) {
         stack_lo[top] = lo, stack_hi[top] = j + 1, stack_depth[top] = depth, top++;
@@ -139,6 +140,84 @@ void gmm_canonical_order(double *x, double *w, size_t n, int d) {
         hi = j + 1;
       }
     }
-    if (hi - lo > 1) insertion_sort(&r, lo, hi);
+    if (hi - lo > 1) insertion_sort(r, lo, hi);
   }
+}
+
+/* ---- the radix passes ---- */
+
+#define RADIX_MIN_ROWS 32
+
+/* A finite double (zero never negative) as an unsigned integer in the same
+** order: negative values have every bit flipped, others the sign bit set. */
+static uint64_t order_key(double v) {
+  uint64_t u;
+  memcpy(&u, &v, sizeof u);
+  return u >> 63 ? ~u : u | (UINT64_C(1) << 63);
+}
+
+/* Byte `digit` of row i's sort key: digit 8p + b is byte 7 - b (most
+** significant first) of feature p's key, p = d meaning the weight. */
+static unsigned key_byte(const row_set *r, size_t i, size_t digit) {
+  size_t p = digit / 8;
+  double v = p < r->d ? r->x[i * r->d + p] : r->w[i];
+  return (unsigned)(order_key(v) >> (56 - 8 * (digit % 8))) & 0xffu;
+}
+
+/* One pass on `digit` over [lo, lo + total rows counted in edge): edge[b + 1]
+** holds bucket b's count on entry and bucket b's end on return (edge[0] =
+** lo). Apart from radix_sort so that `next` is off the stack when it
+** recurses. */
+GMM_NOINLINE static void radix_pass(const row_set *r, size_t lo, size_t digit, size_t *edge) {
+  edge[0] = lo;
+  for (int b = 0; b < 256; b++) edge[b + 1] += edge[b];
+  /* Swap each row into its bucket: next[b] is bucket b's first row not yet
+  ** known to belong there. */
+  size_t next[256];
+  memcpy(next, edge, sizeof next);
+  for (unsigned b = 0; b < 256; b++)
+    while (next[b] < edge[b + 1]) {
+      unsigned c = key_byte(r, next[b], digit);
+      if (c == b)
+        next[b]++;
+      else
+        swap_rows(r, next[b], next[c]++);
+    }
+}
+
+/* Sorts [lo, hi), whose keys agree on every digit before `digit`. Frames
+** hold 257 size_t; they nest at most log2(n) deep. */
+static void radix_sort(const row_set *r, size_t lo, size_t hi, size_t digit) {
+  size_t n_digits = 8 * (r->d + (r->w != NULL));
+  while (hi - lo > RADIX_MIN_ROWS && digit < n_digits) {
+    size_t edge[257] = {0};
+    for (size_t i = lo; i < hi; i++) edge[key_byte(r, i, digit) + 1]++;
+    if (edge[key_byte(r, lo, digit) + 1] == hi - lo) { /* one bucket: next digit */
+      digit++;
+      continue;
+    }
+    radix_pass(r, lo, digit, edge);
+    /* Recurse into every bucket but the largest, then continue with it. */
+    unsigned largest = 0;
+    for (unsigned b = 1; b < 256; b++)
+      if (edge[b + 1] - edge[b] > edge[largest + 1] - edge[largest]) largest = b;
+    for (unsigned b = 0; b < 256; b++)
+      if (b != largest && edge[b + 1] - edge[b] > 1) radix_sort(r, edge[b], edge[b + 1], digit + 1);
+    lo = edge[largest];
+    hi = edge[largest + 1];
+    digit++;
+  }
+  /* Short runs, and runs equal on every digit (introsort leaves those). */
+  if (digit < n_digits) introsort(r, lo, hi);
+}
+
+void gmm_canonical_order(double *x, double *w, size_t n, int d) {
+  size_t dd = (size_t)d;
+  for (size_t i = 0; i < n * dd; i++)
+    if (x[i] == 0.0) x[i] = 0.0; /* -0.0 -> +0.0 */
+  if (w)
+    for (size_t i = 0; i < n; i++)
+      if (w[i] == 0.0) w[i] = 0.0;
+  row_set r = {x, w, dd};
+  radix_sort(&r, 0, n, 0);
 }

@@ -28,7 +28,7 @@
 #include <math.h>
 #include <string.h>
 
-#define LANES 8
+#define LANES 4
 
 /* Vectors of LANES doubles (and 64-bit integers for the bit tricks of exp
 ** and log); GCC and Clang split them into whatever the target has. Their
@@ -46,14 +46,22 @@ typedef long long vi
 #define GMM_TILE_DISPATCH 1
 #endif
 
+/* Loads and stores through a may_alias vector type of a double's
+** alignment. */
+typedef double vd_mem
+    __attribute__((vector_size(LANES * sizeof(double)), aligned(sizeof(double)), may_alias));
+typedef double vh_mem
+    __attribute__((vector_size(LANES / 2 * sizeof(double)), aligned(sizeof(double)), may_alias));
+
 INLINE vd load(const double *p) {
-  vd v;
-  memcpy(&v, p, sizeof v);
-  return v;
+  return *(const vd_mem *)p;
 }
 
+/* In two halves, which GCC turns into plain vector stores on every target
+** (a whole store goes through the stack where vectors are narrower). */
 INLINE void store(double *p, vd v) {
-  memcpy(p, &v, sizeof v);
+  *(vh_mem *)p = __builtin_shufflevector(v, v, 0, 1);
+  *(vh_mem *)(p + LANES / 2) = __builtin_shufflevector(v, v, 2, 3);
 }
 
 INLINE vd splat(double x) {
@@ -67,7 +75,7 @@ INLINE vd vselect(vi mask, vd a, vd b) {
 
 /* A fixed order of the lanes' sum: tile (3). */
 INLINE double hsum(vd v) {
-  return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+  return (v[0] + v[1]) + (v[2] + v[3]);
 }
 
 INLINE int all_lanes(vi mask) {
@@ -149,6 +157,8 @@ INLINE vd vlog_ge1(vd s) {
 ** sums over rows stay long. Depends on k and d only: tile (3). */
 #define TILE_BYTES    ((size_t)64 << 10)
 #define TILE_MIN_ROWS 128
+#define GROUP_ROWS    (4 * LANES)
+#define PAIR_ROWS     (2 * LANES)
 
 static size_t d_padded(int d) {
   return (size_t)d + ((size_t)d & 1u);
@@ -166,7 +176,9 @@ size_t gmm_tile_rows(int k, int d) {
 
 gmm_status gmm_tile_init(gmm_tile *t, int k, int d, const gmm_allocator *a) {
   t->rows = gmm_tile_rows(k, d);
-  t->buffer = gmm_alloc_array(a, tile_doubles_per_row(k, d) * t->rows, sizeof(double));
+  /* Then the list of active pairs of lane groups: rows / PAIR_ROWS offsets. */
+  size_t n_doubles = tile_doubles_per_row(k, d) * t->rows + t->rows / PAIR_ROWS;
+  t->buffer = gmm_alloc_array(a, n_doubles, sizeof(double));
   if (!t->buffer) return GMM_ENOMEM;
   size_t dp = d_padded(d) * t->rows;
   t->xt = t->buffer;
@@ -174,6 +186,7 @@ gmm_status gmm_tile_init(gmm_tile *t, int k, int d, const gmm_allocator *a) {
   t->ra = t->a + dp;
   t->lp = t->ra + dp;
   t->w = t->lp + (size_t)k * t->rows;
+  t->active = (size_t *)(t->w + t->rows);
   /* The odd row of a and ra (d odd) is the zero row the 2 x 2 blocks pair
   ** the last feature with; it is never written again. */
   memset(t->buffer, 0, 3 * dp * sizeof(double));
@@ -187,57 +200,99 @@ void gmm_tile_free(gmm_tile *t, const gmm_allocator *a) {
 
 /* ---- the kernel ---- */
 
-/* a[p][0..n) = xt[p][0..n) - c[p] for every feature p. */
-INLINE void centre(const double *xt, const double *c, double *a, size_t d, size_t n, size_t ld) {
+/* a[p][t] = xt[p][t] - c[p] for every feature p and the rows t of the
+** given pairs of lane groups (offsets in `at`). */
+INLINE void centre(const double *xt, const double *c, double *a, size_t d, const size_t *at,
+                   size_t n_at, size_t ld) {
   for (size_t p = 0; p < d; p++) {
     vd cp = splat(c[p]);
-    for (size_t t = 0; t < n; t += LANES) store(a + p * ld + t, load(xt + p * ld + t) - cp);
+    for (size_t g = 0; g < n_at; g++)
+      for (size_t t = at[g]; t < at[g] + PAIR_ROWS; t += LANES)
+        store(a + p * ld + t, load(xt + p * ld + t) - cp);
   }
 }
 
 /* lp[0..n) = log_norm - q / 2, q = |W a|^2 with W lower triangular (d x d,
-** row-major): z_i = sum_{p <= i} W_ip a_p, two rows of W at a time. */
+** row-major): z_i = sum_{p <= i} W_ip a_p, for two rows of W and two groups
+** of lanes at a time (four independent chains of additions). */
 INLINE void log_density_full(const double *a, const double *w, double log_norm, double *lp,
                              size_t d, size_t n, size_t ld) {
-  for (size_t t = 0; t < n; t += LANES) {
-    vd q = splat(0.0);
+  for (size_t t = 0; t < n; t += 2 * LANES) {
+    vd q = splat(0.0), q_ = splat(0.0);
     size_t i = 0;
     for (; i + 1 < d; i += 2) {
       const double *w0 = w + i * d, *w1 = w0 + d;
-      vd z0 = splat(0.0), z1 = splat(0.0);
+      vd z0 = splat(0.0), z1 = splat(0.0), z0_ = splat(0.0), z1_ = splat(0.0);
       for (size_t p = 0; p <= i; p++) {
-        vd ap = load(a + p * ld + t);
+        vd ap = load(a + p * ld + t), ap_ = load(a + p * ld + t + LANES);
         z0 += w0[p] * ap;
         z1 += w1[p] * ap;
+        z0_ += w0[p] * ap_;
+        z1_ += w1[p] * ap_;
       }
       z1 += w1[i + 1] * load(a + (i + 1) * ld + t);
-      q += z0 * z0;
-      q += z1 * z1;
+      z1_ += w1[i + 1] * load(a + (i + 1) * ld + t + LANES);
+      q += z0 * z0 + z1 * z1;
+      q_ += z0_ * z0_ + z1_ * z1_;
     }
     if (i < d) {
       const double *w0 = w + i * d;
-      vd z0 = splat(0.0);
-      for (size_t p = 0; p <= i; p++) z0 += w0[p] * load(a + p * ld + t);
+      vd z0 = splat(0.0), z0_ = splat(0.0);
+      for (size_t p = 0; p <= i; p++) {
+        z0 += w0[p] * load(a + p * ld + t);
+        z0_ += w0[p] * load(a + p * ld + t + LANES);
+      }
       q += z0 * z0;
+      q_ += z0_ * z0_;
     }
     /* W a overflowing to inf - inf: an infinite distance, as row at a time. */
+    q = vselect((vi)(q != q), splat(INFINITY), q);
+    q_ = vselect((vi)(q_ != q_), splat(INFINITY), q_);
+    store(lp + t, log_norm - 0.5 * q);
+    store(lp + t + LANES, log_norm - 0.5 * q_);
+  }
+}
+
+/* Up to SMALL_D features, the full-covariance kernel keeps a group of
+** rows' differences and sums in registers, one pass per component. */
+#define SMALL_D 4
+
+INLINE void log_density_full_small(const double *xt, const double *mu, const double *w,
+                                   double log_norm, double *lp, size_t d, size_t n, size_t ld) {
+  for (size_t t = 0; t < n; t += LANES) {
+    vd a[SMALL_D];
+    for (size_t p = 0; p < d; p++) a[p] = load(xt + p * ld + t) - mu[p];
+    vd q = splat(0.0);
+    for (size_t i = 0; i < d; i++) {
+      vd z = splat(0.0);
+      for (size_t p = 0; p <= i; p++) z += w[i * d + p] * a[p];
+      q += z * z;
+    }
     q = vselect((vi)(q != q), splat(INFINITY), q);
     store(lp + t, log_norm - 0.5 * q);
   }
 }
 
 /* The same for a diagonal W (one factor per feature, or one for all when
-** spherical): q = sum_p (w_p (x_p - mu_p))^2. */
+** spherical): q = sum_p (w_p (x_p - mu_p))^2, four groups of lanes at a
+** time. */
 INLINE void log_density_diag(const double *xt, const double *mu, const double *w, int spherical,
                              double log_norm, double *lp, size_t d, size_t n, size_t ld) {
-  for (size_t t = 0; t < n; t += LANES) {
-    vd q = splat(0.0);
+  for (size_t t = 0; t < n; t += 4 * LANES) {
+    vd q[4] = {splat(0.0), splat(0.0), splat(0.0), splat(0.0)};
     for (size_t p = 0; p < d; p++) {
-      vd z = (load(xt + p * ld + t) - mu[p]) * (spherical ? w[0] : w[p]);
-      q += z * z;
+      double wp = spherical ? w[0] : w[p];
+#pragma GCC unroll 4
+      for (size_t g = 0; g < 4; g++) {
+        vd z = (load(xt + p * ld + t + g * LANES) - mu[p]) * wp;
+        q[g] += z * z;
+      }
     }
-    q = vselect((vi)(q != q), splat(INFINITY), q);
-    store(lp + t, log_norm - 0.5 * q);
+#pragma GCC unroll 4
+    for (size_t g = 0; g < 4; g++) {
+      vd qg = vselect((vi)(q[g] != q[g]), splat(INFINITY), q[g]);
+      store(lp + t + g * LANES, log_norm - 0.5 * qg);
+    }
   }
 }
 
@@ -282,19 +337,22 @@ INLINE double responsibilities(double *lp, const double *w, size_t k, size_t n, 
 
 /* s2 (lower triangle, d x d) += sum_t ra_p[t] a_q[t], q <= p, in 2 x 2
 ** blocks of (p, q); a and ra have an even number of rows. */
-INLINE void add_scatter(const double *a, const double *ra, double *s2, size_t d, size_t n,
-                        size_t ld) {
+INLINE void add_scatter(const double *a, const double *ra, double *s2, size_t d, const size_t *at,
+                        size_t n_at, size_t ld) {
   for (size_t p = 0; p < d; p += 2) {
     const double *ra0 = ra + p * ld, *ra1 = ra0 + ld;
     for (size_t q = 0; q <= p; q += 2) {
       const double *a0 = a + q * ld, *a1 = a0 + ld;
       vd s00 = splat(0.0), s01 = splat(0.0), s10 = splat(0.0), s11 = splat(0.0);
-      for (size_t t = 0; t < n; t += LANES) {
+      for (size_t g = 0; g < n_at; g++) {
+        size_t t = at[g];
         vd r0 = load(ra0 + t), r1 = load(ra1 + t), x0 = load(a0 + t), x1 = load(a1 + t);
-        s00 += r0 * x0;
-        s01 += r0 * x1;
-        s10 += r1 * x0;
-        s11 += r1 * x1;
+        vd r0_ = load(ra0 + t + LANES), r1_ = load(ra1 + t + LANES);
+        vd x0_ = load(a0 + t + LANES), x1_ = load(a1 + t + LANES);
+        s00 += r0 * x0 + r0_ * x0_;
+        s01 += r0 * x1 + r0_ * x1_;
+        s10 += r1 * x0 + r1_ * x0_;
+        s11 += r1 * x1 + r1_ * x1_;
       }
       s2[p * d + q] += hsum(s00);
       if (q + 1 < p + 1) s2[p * d + q + 1] += hsum(s01);
@@ -306,49 +364,89 @@ INLINE void add_scatter(const double *a, const double *ra, double *s2, size_t d,
   }
 }
 
-/* The statistics of one component j: nk, s1 and s2 from its weighted
-** responsibilities r and the centred tile a. */
+/* The statistics of one component j -- nk, s1 and s2 -- from its weighted
+** responsibilities r, over the pairs of lane groups at[0 .. n_at) where some
+** r is not 0 (the others would add exact zeros). */
+INLINE vd sum_pairs(const double *v, const size_t *at, size_t n_at) {
+  vd s = splat(0.0);
+  for (size_t g = 0; g < n_at; g++) s += load(v + at[g]) + load(v + at[g] + LANES);
+  return s;
+}
+
 INLINE void add_stats_full(const double *a, double *ra, const double *r, gmm_stats *st, size_t j,
-                           size_t d, size_t n, size_t ld) {
-  vd nk = splat(0.0);
-  for (size_t t = 0; t < n; t += LANES) nk += load(r + t);
-  st->nk[j] += hsum(nk);
+                           size_t d, const size_t *at, size_t n_at, size_t ld) {
+  st->nk[j] += hsum(sum_pairs(r, at, n_at));
   double *s1 = st->s1 + j * d;
   for (size_t p = 0; p < d; p++) {
-    vd s = splat(0.0);
-    for (size_t t = 0; t < n; t += LANES) {
-      vd v = load(r + t) * load(a + p * ld + t);
-      store(ra + p * ld + t, v);
-      s += v;
-    }
-    s1[p] += hsum(s);
+    for (size_t g = 0; g < n_at; g++)
+      for (size_t t = at[g]; t < at[g] + PAIR_ROWS; t += LANES)
+        store(ra + p * ld + t, load(r + t) * load(a + p * ld + t));
+    s1[p] += hsum(sum_pairs(ra + p * ld, at, n_at));
   }
-  add_scatter(a, ra, st->s2 + j * d * d, d, n, ld);
+  add_scatter(a, ra, st->s2 + j * d * d, d, at, n_at, ld);
+}
+
+INLINE void add_stats_full_small(const double *xt, const double *c, const double *r, gmm_stats *st,
+                                 size_t j, size_t d, const size_t *at, size_t n_at, size_t ld) {
+  vd nk = splat(0.0), s1[SMALL_D], s2[SMALL_D * SMALL_D];
+  for (size_t p = 0; p < d; p++) {
+    s1[p] = splat(0.0);
+    for (size_t q = 0; q <= p; q++) s2[p * d + q] = splat(0.0);
+  }
+  for (size_t g = 0; g < n_at; g++)
+    for (size_t t = at[g]; t < at[g] + PAIR_ROWS; t += LANES) {
+      vd rt = load(r + t), a[SMALL_D], ra[SMALL_D];
+      nk += rt;
+      for (size_t p = 0; p < d; p++) {
+        a[p] = load(xt + p * ld + t) - c[p];
+        ra[p] = rt * a[p];
+        s1[p] += ra[p];
+      }
+      for (size_t p = 0; p < d; p++)
+        for (size_t q = 0; q <= p; q++) s2[p * d + q] += ra[p] * a[q];
+    }
+  st->nk[j] += hsum(nk);
+  for (size_t p = 0; p < d; p++) {
+    st->s1[j * d + p] += hsum(s1[p]);
+    for (size_t q = 0; q <= p; q++) st->s2[j * d * d + p * d + q] += hsum(s2[p * d + q]);
+  }
 }
 
 INLINE void add_stats_diag(const double *xt, const double *c, const double *r, gmm_stats *st,
-                           size_t j, size_t d, size_t n, size_t ld) {
-  vd nk = splat(0.0);
-  for (size_t t = 0; t < n; t += LANES) nk += load(r + t);
-  st->nk[j] += hsum(nk);
+                           size_t j, size_t d, const size_t *at, size_t n_at, size_t ld) {
+  st->nk[j] += hsum(sum_pairs(r, at, n_at));
   double *s1 = st->s1 + j * d, *s2 = st->s2 + j * d;
   for (size_t p = 0; p < d; p++) {
     vd m1 = splat(0.0), m2 = splat(0.0);
-    for (size_t t = 0; t < n; t += LANES) {
-      vd x = load(xt + p * ld + t) - c[p];
-      vd rx = load(r + t) * x;
-      m1 += rx;
-      m2 += rx * x;
+    for (size_t g = 0; g < n_at; g++) {
+      size_t t = at[g];
+      vd x = load(xt + p * ld + t) - c[p], x_ = load(xt + p * ld + t + LANES) - c[p];
+      vd rx = load(r + t) * x, rx_ = load(r + t + LANES) * x_;
+      m1 += rx + rx_;
+      m2 += rx * x + rx_ * x_;
     }
     s1[p] += hsum(m1);
     s2[p] += hsum(m2);
   }
 }
 
+/* The offsets of the pairs of lane groups in r[0 .. n) where some r is not
+** 0, into at; returns their count. */
+INLINE size_t active_pairs(const double *r, size_t n, size_t *at) {
+  size_t n_at = 0;
+  for (size_t t = 0; t < n; t += PAIR_ROWS)
+    if (!all_lanes((vi)(load(r + t) == 0.0) & (vi)(load(r + t + LANES) == 0.0))) at[n_at++] = t;
+  return n_at;
+}
+
+/* The kernel for d features; d is a constant where tile_pass_any inlines it
+** for small d, so that the loops over features unroll. */
 INLINE int tile_pass(const gmm_model *m, const double *x, const double *w, size_t n_rows,
-                     const double *shift, gmm_tile *tile, gmm_stats *st, double *ll) {
-  size_t k = (size_t)m->k, d = (size_t)m->d, ld = tile->rows;
-  size_t n = (n_rows + LANES - 1) / LANES * LANES;
+                     const double *shift, gmm_tile *tile, gmm_stats *st, double *ll, size_t d) {
+  size_t k = (size_t)m->k, ld = tile->rows;
+  /* Whole groups of GROUP_ROWS rows (the loops take up to four lane groups
+  ** at a time). */
+  size_t n = (n_rows + GROUP_ROWS - 1) / GROUP_ROWS * GROUP_ROWS;
   gmm_cov_type type = m->covariance_type;
   int full = type == GMM_COV_FULL || type == GMM_COV_TIED;
   /* The transposed tile; rows past n_rows repeat row 0 with weight 0, so
@@ -363,13 +461,20 @@ INLINE int tile_pass(const gmm_model *m, const double *x, const double *w, size_
   else
     for (size_t t = 0; t < n_rows; t++) tile->w[t] = 1.0;
   for (size_t t = n_rows; t < n; t++) tile->w[t] = 0.0;
+  /* Every pair of lane groups, for the centring before the densities. */
+  size_t n_all = 0;
+  for (size_t t = 0; t < n; t += PAIR_ROWS) tile->active[n_all++] = t;
   for (size_t j = 0; j < k; j++) {
     const double *mu = m->means + j * d;
     double *lp = tile->lp + j * ld;
     if (full) {
       const double *prec = m->prec_chol + (type == GMM_COV_FULL ? j * d * d : 0);
-      centre(tile->xt, mu, tile->a, d, n, ld);
-      log_density_full(tile->a, prec, m->log_norm[j], lp, d, n, ld);
+      if (d <= SMALL_D) {
+        log_density_full_small(tile->xt, mu, prec, m->log_norm[j], lp, d, n, ld);
+      } else {
+        centre(tile->xt, mu, tile->a, d, tile->active, n_all, ld);
+        log_density_full(tile->a, prec, m->log_norm[j], lp, d, n, ld);
+      }
     } else {
       int spherical = type == GMM_COV_SPHERICAL;
       const double *prec = m->prec_chol + (spherical ? j : j * d);
@@ -382,11 +487,15 @@ INLINE int tile_pass(const gmm_model *m, const double *x, const double *w, size_
   if (!st) return 1;
   for (size_t j = 0; j < k; j++) {
     const double *c = shift + j * d, *r = tile->lp + j * ld;
-    if (full) {
-      centre(tile->xt, c, tile->a, d, n, ld);
-      add_stats_full(tile->a, tile->ra, r, st, j, d, n, ld);
+    size_t n_at = active_pairs(r, n, tile->active);
+    if (n_at == 0) continue;
+    if (full && d <= SMALL_D) {
+      add_stats_full_small(tile->xt, c, r, st, j, d, tile->active, n_at, ld);
+    } else if (full) {
+      centre(tile->xt, c, tile->a, d, tile->active, n_at, ld);
+      add_stats_full(tile->a, tile->ra, r, st, j, d, tile->active, n_at, ld);
     } else {
-      add_stats_diag(tile->xt, c, r, st, j, d, n, ld);
+      add_stats_diag(tile->xt, c, r, st, j, d, tile->active, n_at, ld);
     }
   }
   return 1;
@@ -396,17 +505,27 @@ INLINE int tile_pass(const gmm_model *m, const double *x, const double *w, size_
   const gmm_model *m, const double *x, const double *w, size_t n_rows, const double *shift, \
       gmm_tile *tile, gmm_stats *st, double *ll
 
+INLINE int tile_pass_any(TILE_PARAMS) {
+  switch (m->d) {
+    case 1: return tile_pass(m, x, w, n_rows, shift, tile, st, ll, 1);
+    case 2: return tile_pass(m, x, w, n_rows, shift, tile, st, ll, 2);
+    case 3: return tile_pass(m, x, w, n_rows, shift, tile, st, ll, 3);
+    case 4: return tile_pass(m, x, w, n_rows, shift, tile, st, ll, 4);
+    default: return tile_pass(m, x, w, n_rows, shift, tile, st, ll, (size_t)m->d);
+  }
+}
+
 int gmm_tile_pass_baseline(TILE_PARAMS) {
-  return tile_pass(m, x, w, n_rows, shift, tile, st, ll);
+  return tile_pass_any(m, x, w, n_rows, shift, tile, st, ll);
 }
 
 #ifdef GMM_TILE_DISPATCH
 __attribute__((target("avx2"))) int gmm_tile_pass_avx2(TILE_PARAMS) {
-  return tile_pass(m, x, w, n_rows, shift, tile, st, ll);
+  return tile_pass_any(m, x, w, n_rows, shift, tile, st, ll);
 }
 
 __attribute__((target("avx512f"))) int gmm_tile_pass_avx512f(TILE_PARAMS) {
-  return tile_pass(m, x, w, n_rows, shift, tile, st, ll);
+  return tile_pass_any(m, x, w, n_rows, shift, tile, st, ll);
 }
 #endif
 

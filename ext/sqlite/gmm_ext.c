@@ -178,6 +178,12 @@ gmm_feature_read gmm_read_number(sqlite3_context *ctx, const char *fn, sqlite3_v
 
 gmm_feature_read gmm_read_feature(sqlite3_context *ctx, const char *fn, sqlite3_value *v,
                                   int arg_no, int feature_no, sqlite3_int64 row, double *out) {
+  /* The common case first: the name is formatted only for an error. */
+  int type = sqlite3_value_type(v);
+  if (type == SQLITE_FLOAT || type == SQLITE_INTEGER) {
+    *out = sqlite3_value_double(v);
+    if (isfinite(*out)) return GMM_FEATURE_OK;
+  }
   char name[16];
   sqlite3_snprintf((int)sizeof name, name, "x%d", feature_no);
   return gmm_read_number(ctx, fn, v, arg_no, name, row, out);
