@@ -184,6 +184,10 @@ size_t gmm_model_scratch_len(const gmm_model *m);
 /* Log density log p(x) of one row under a prepared model. When post is not
 ** NULL it receives the k posteriors p(j | x); when label is not NULL it
 ** receives the most probable component (the lowest index on ties). */
+/* The most probable component of one row, as gmm_model_score_row's label
+** (the lowest index on ties; 0 when every density underflows), without
+** the exp and log the posteriors need. */
+int gmm_model_predict_row(const gmm_model *m, const double *x, double *scratch);
 double gmm_model_score_row(const gmm_model *m, const double *x, double *scratch, double *post,
                            int *label);
 

@@ -194,13 +194,20 @@ void gmm_model_log_prob(const gmm_model *m, const double *x, double *diff, doubl
   }
 }
 
-double gmm_model_score_row(const gmm_model *m, const double *x, double *scratch, double *post,
-                           int *label) {
+/* Leaves the k log densities after the k x d differences in scratch. */
+int gmm_model_predict_row(const gmm_model *m, const double *x, double *scratch) {
   double *log_p = scratch + (size_t)m->k * (size_t)m->d;
   gmm_model_log_prob(m, x, scratch, log_p);
   int best = 0;
   for (int j = 1; j < m->k; j++)
     if (log_p[j] > log_p[best]) best = j;
+  return best;
+}
+
+double gmm_model_score_row(const gmm_model *m, const double *x, double *scratch, double *post,
+                           int *label) {
+  int best = gmm_model_predict_row(m, x, scratch);
+  double *log_p = scratch + (size_t)m->k * (size_t)m->d;
   if (label) *label = best;
   /* When every density underflows (a row absurdly far from the model), the
   ** shares cannot be told apart: the row goes wholly to component 0. */

@@ -10,14 +10,17 @@
 **      on their weight; -0.0 is first made +0.0 so that equal values have
 **      equal bytes.
 **  (2) In place and without allocation: a most-significant-digit radix
-**      sort (American flag sort) on the bytes of the sort key, the features
-**      in order and then the weight, each mapped to a 64-bit integer with
-**      the same order; runs of at most RADIX_MIN_ROWS rows go to an
-**      introsort (median-of-three quicksort, heapsort past 2 log2 n levels,
-**      insertion sort for short runs) on the same order. Each radix pass
-**      moves every row at most once; the stack holds at most log2(n)
-**      frames, since only buckets of at most half the rows are recursed
-**      into (the largest is continued in place).
+**      sort (American flag sort) on the features in order and then the
+**      weight, each mapped to a 64-bit integer with the same order. Each
+**      pass splits a run 256 ways over the range of its keys (the 8 bits
+**      below the highest bit in which its smallest and largest key differ),
+**      so no pass is spent on bits every key shares; a run whose keys are
+**      all equal moves on to the next feature. Runs of at most
+**      RADIX_MIN_ROWS rows go to an introsort (median-of-three quicksort,
+**      heapsort past 2 log2 n levels, insertion sort for short runs) on the
+**      same order. Each pass moves every row at most once; the stack holds
+**      at most log2(n) frames, since only buckets of at most half the rows
+**      are recursed into (the largest is continued in place).
 */
 #include "gmm_internal.h"
 
@@ -156,19 +159,17 @@ static uint64_t order_key(double v) {
   return u >> 63 ? ~u : u | (UINT64_C(1) << 63);
 }
 
-/* Byte `digit` of row i's sort key: digit 8p + b is byte 7 - b (most
-** significant first) of feature p's key, p = d meaning the weight. */
-static unsigned key_byte(const row_set *r, size_t i, size_t digit) {
-  size_t p = digit / 8;
-  double v = p < r->d ? r->x[i * r->d + p] : r->w[i];
-  return (unsigned)(order_key(v) >> (56 - 8 * (digit % 8))) & 0xffu;
+/* Key p of row i: feature p, or the weight when p = d. */
+static uint64_t row_key(const row_set *r, size_t i, size_t p) {
+  return order_key(p < r->d ? r->x[i * r->d + p] : r->w[i]);
 }
 
-/* One pass on `digit` over [lo, lo + total rows counted in edge): edge[b + 1]
-** holds bucket b's count on entry and bucket b's end on return (edge[0] =
-** lo). Apart from radix_sort so that `next` is off the stack when it
-** recurses. */
-GMM_NOINLINE static void radix_pass(const row_set *r, size_t lo, size_t digit, size_t *edge) {
+/* One pass over [lo, lo + the rows counted in edge) on key p: the bucket of
+** row i is (key - base) >> shift. edge[b + 1] holds bucket b's count on
+** entry and bucket b's end on return (edge[0] = lo). Apart from radix_sort
+** so that `next` is off the stack when it recurses. */
+GMM_NOINLINE static void radix_pass(const row_set *r, size_t lo, size_t p, uint64_t base,
+                                    unsigned shift, size_t *edge) {
   edge[0] = lo;
   for (int b = 0; b < 256; b++) edge[b + 1] += edge[b];
   /* Swap each row into its bucket: next[b] is bucket b's first row not yet
@@ -177,7 +178,7 @@ GMM_NOINLINE static void radix_pass(const row_set *r, size_t lo, size_t digit, s
   memcpy(next, edge, sizeof next);
   for (unsigned b = 0; b < 256; b++)
     while (next[b] < edge[b + 1]) {
-      unsigned c = key_byte(r, next[b], digit);
+      unsigned c = (unsigned)((row_key(r, next[b], p) - base) >> shift);
       if (c == b)
         next[b]++;
       else
@@ -185,30 +186,39 @@ GMM_NOINLINE static void radix_pass(const row_set *r, size_t lo, size_t digit, s
     }
 }
 
-/* Sorts [lo, hi), whose keys agree on every digit before `digit`. Frames
-** hold 257 size_t; they nest at most log2(n) deep. */
-static void radix_sort(const row_set *r, size_t lo, size_t hi, size_t digit) {
-  size_t n_digits = 8 * (r->d + (r->w != NULL));
-  while (hi - lo > RADIX_MIN_ROWS && digit < n_digits) {
-    size_t edge[257] = {0};
-    for (size_t i = lo; i < hi; i++) edge[key_byte(r, i, digit) + 1]++;
-    if (edge[key_byte(r, lo, digit) + 1] == hi - lo) { /* one bucket: next digit */
-      digit++;
+/* Sorts [lo, hi), whose rows agree on keys 0 .. p-1. Frames hold 257
+** size_t; they nest at most log2(n) deep. */
+static void radix_sort(const row_set *r, size_t lo, size_t hi, size_t p) {
+  size_t n_keys = r->d + (r->w != NULL);
+  while (hi - lo > RADIX_MIN_ROWS && p < n_keys) {
+    uint64_t lo_key = UINT64_MAX, hi_key = 0;
+    for (size_t i = lo; i < hi; i++) {
+      uint64_t key = row_key(r, i, p);
+      if (key < lo_key) lo_key = key;
+      if (key > hi_key) hi_key = key;
+    }
+    if (lo_key == hi_key) { /* all equal on key p: the next key decides */
+      p++;
       continue;
     }
-    radix_pass(r, lo, digit, edge);
+    /* The 8 bits below the highest bit of hi_key - lo_key. */
+    unsigned width = 0;
+    for (uint64_t span = hi_key - lo_key; span > 0; span >>= 1) width++;
+    unsigned shift = width > 8 ? width - 8 : 0;
+    size_t edge[257] = {0};
+    for (size_t i = lo; i < hi; i++) edge[((row_key(r, i, p) - lo_key) >> shift) + 1]++;
+    radix_pass(r, lo, p, lo_key, shift, edge);
     /* Recurse into every bucket but the largest, then continue with it. */
     unsigned largest = 0;
     for (unsigned b = 1; b < 256; b++)
       if (edge[b + 1] - edge[b] > edge[largest + 1] - edge[largest]) largest = b;
     for (unsigned b = 0; b < 256; b++)
-      if (b != largest && edge[b + 1] - edge[b] > 1) radix_sort(r, edge[b], edge[b + 1], digit + 1);
+      if (b != largest && edge[b + 1] - edge[b] > 1) radix_sort(r, edge[b], edge[b + 1], p);
     lo = edge[largest];
     hi = edge[largest + 1];
-    digit++;
   }
-  /* Short runs, and runs equal on every digit (introsort leaves those). */
-  if (digit < n_digits) introsort(r, lo, hi);
+  /* Short runs (rows equal on every key need nothing). */
+  if (p < n_keys) introsort(r, lo, hi);
 }
 
 void gmm_canonical_order(double *x, double *w, size_t n, int d) {

@@ -439,6 +439,37 @@ INLINE size_t active_pairs(const double *r, size_t n, size_t *at) {
   return n_at;
 }
 
+/* xt[p][t] = x[t][p] for the n_rows rows, then row 0 again up to n. Two
+** and four features go four rows at a time through vector shuffles. */
+INLINE void transpose(const double *x, double *xt, size_t d, size_t n_rows, size_t n, size_t ld) {
+  size_t t = 0;
+  if (d == 2) {
+    for (; t + LANES <= n_rows; t += LANES) {
+      vd r01 = load(x + t * 2), r23 = load(x + t * 2 + LANES);
+      store(xt + t, __builtin_shufflevector(r01, r23, 0, 2, 4, 6));
+      store(xt + ld + t, __builtin_shufflevector(r01, r23, 1, 3, 5, 7));
+    }
+  } else if (d == 4) {
+    for (; t + LANES <= n_rows; t += LANES) {
+      vd r0 = load(x + t * 4), r1 = load(x + t * 4 + 4), r2 = load(x + t * 4 + 8),
+         r3 = load(x + t * 4 + 12);
+      vd lo01 = __builtin_shufflevector(r0, r1, 0, 4, 1, 5);
+      vd lo23 = __builtin_shufflevector(r2, r3, 0, 4, 1, 5);
+      vd hi01 = __builtin_shufflevector(r0, r1, 2, 6, 3, 7);
+      vd hi23 = __builtin_shufflevector(r2, r3, 2, 6, 3, 7);
+      store(xt + t, __builtin_shufflevector(lo01, lo23, 0, 1, 4, 5));
+      store(xt + ld + t, __builtin_shufflevector(lo01, lo23, 2, 3, 6, 7));
+      store(xt + 2 * ld + t, __builtin_shufflevector(hi01, hi23, 0, 1, 4, 5));
+      store(xt + 3 * ld + t, __builtin_shufflevector(hi01, hi23, 2, 3, 6, 7));
+    }
+  }
+  for (size_t p = 0; p < d; p++) {
+    double *col = xt + p * ld;
+    for (size_t i = t; i < n_rows; i++) col[i] = x[i * d + p];
+    for (size_t i = n_rows; i < n; i++) col[i] = x[p];
+  }
+}
+
 /* The kernel for d features; d is a constant where tile_pass_any inlines it
 ** for small d, so that the loops over features unroll. */
 INLINE int tile_pass(const gmm_model *m, const double *x, const double *w, size_t n_rows,
@@ -451,11 +482,7 @@ INLINE int tile_pass(const gmm_model *m, const double *x, const double *w, size_
   int full = type == GMM_COV_FULL || type == GMM_COV_TIED;
   /* The transposed tile; rows past n_rows repeat row 0 with weight 0, so
   ** their arithmetic is finite and adds nothing. */
-  for (size_t p = 0; p < d; p++) {
-    double *col = tile->xt + p * ld;
-    for (size_t t = 0; t < n_rows; t++) col[t] = x[t * d + p];
-    for (size_t t = n_rows; t < n; t++) col[t] = x[p];
-  }
+  transpose(x, tile->xt, d, n_rows, n, ld);
   if (w)
     memcpy(tile->w, w, n_rows * sizeof *w);
   else

@@ -219,9 +219,7 @@ static model_entry *apply_args(sqlite3_context *ctx, const char *fn, int argc,
 void gmm_predict_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   model_entry *e = apply_args(ctx, "gmm_predict", argc, argv);
   if (!e) return;
-  int label;
-  gmm_model_score_row(e->model, e->x, e->scratch, NULL, &label);
-  sqlite3_result_int(ctx, label);
+  sqlite3_result_int(ctx, gmm_model_predict_row(e->model, e->x, e->scratch));
 }
 
 void gmm_score_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
