@@ -1621,9 +1621,9 @@ static void test_trace_stops_fit(void **state) {
   const int ks[] = {2, 3};
   const gmm_cov_type types[] = {GMM_COV_DIAG};
   calls = 0;
-  assert_int_equal(gmm_fit_select(&data, &opt, ks, 2, types, 1, &a, stop_at_third, &calls, &m,
-                                  err, sizeof err),
-                   GMM_EINTERRUPTED);
+  assert_int_equal(
+      gmm_fit_select(&data, &opt, ks, 2, types, 1, &a, stop_at_third, &calls, &m, err, sizeof err),
+      GMM_EINTERRUPTED);
   assert_null(m);
   assert_int_equal(calls, 3);
   assert_no_leaks(&c);
@@ -1632,9 +1632,10 @@ static void test_trace_stops_fit(void **state) {
 
 /* ------------------------------------------------------------------------
 ** 20. Threads: the same rows and options give the same model bits with 1,
-** 2, 3 and 7 threads, and with 0 (every core), for every covariance type;
-** the rows span many chunks so that every worker has blocks.
-** Checks fit (4), (8).
+** 2, 3 and 7 threads, and with 0 (every core), for every covariance type
+** and every init method (k-means++ with row weights); the rows span many
+** chunks so that every worker has blocks.
+** Checks fit (4), (8), par (1), (2).
 */
 static void test_thread_count_changes_nothing(void **state) {
   (void)state;
@@ -1646,17 +1647,22 @@ static void test_thread_count_changes_nothing(void **state) {
     x[2 * i] = ds.x[2 * (i % ds.n)] + 1e-3 * (double)(i / ds.n);
     x[2 * i + 1] = ds.x[2 * (i % ds.n) + 1];
   }
-  for (int t = 0; t < 4; t++) {
+  /* Row weights 0.5 .. 2 on a cycle of four, so weighted sums are covered. */
+  double *w = malloc(n * sizeof(double));
+  assert_non_null(w);
+  for (size_t i = 0; i < n; i++) w[i] = 0.5 * (double)(1 + i % 4);
+  for (int t = 0; t < 4 * 4; t++) {
     unsigned char *first = NULL;
     size_t first_n = 0;
     const int counts[] = {1, 2, 3, 7, 0};
     for (int c = 0; c < 5; c++) {
       gmm_options opt;
       gmm_options_default(&opt, 3);
-      opt.covariance_type = (gmm_cov_type)t;
+      opt.covariance_type = (gmm_cov_type)(t % 4);
+      opt.init = (gmm_init_method)(t / 4);
       opt.max_iter = 8;
       opt.threads = counts[c];
-      gmm_data data = {x, n, 2, NULL, 0};
+      gmm_data data = {x, n, 2, t / 4 == 1 ? w : NULL, 0};
       gmm_model *m = NULL;
       char err[256];
       assert_int_equal(gmm_fit(&data, &opt, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err),
@@ -1673,12 +1679,14 @@ static void test_thread_count_changes_nothing(void **state) {
       }
       assert_int_equal(nb, first_n);
       if (memcmp(b, first, nb) != 0)
-        fail_msg("%s: %d threads give another model than 1 thread",
-                 gmm_cov_type_name((gmm_cov_type)t), counts[c]);
+        fail_msg("%s, init %s: %d threads give another model than 1 thread",
+                 gmm_cov_type_name((gmm_cov_type)(t % 4)), gmm_init_name((gmm_init_method)(t / 4)),
+                 counts[c]);
       free(b);
     }
     free(first);
   }
+  free(w);
   free(x);
   free_dataset(&ds);
 }

@@ -39,12 +39,9 @@
 ** (11) Selection (gmm_fit_select) fits every candidate on the same rows and
 **      keeps the lowest BIC, the first on ties.
 */
-#define _POSIX_C_SOURCE 200809L /* sysconf: the number of online cores */
 #include "gmm_internal.h"
 
 #include <float.h>
-#include <pthread.h>
-#include <unistd.h>
 #include <math.h>
 #include <string.h>
 
@@ -194,14 +191,10 @@ static int m_step(gmm_model *m, const gmm_stats *st, const double *shift, double
 
 /* ---- the fused pass: fit (2), (3), (4) ---- */
 
-/* A pass splits the rows into at most GMM_BLOCKS blocks of whole chunks;
-** each block's statistics are summed chunk by chunk, and the blocks are
-** summed in order. The split depends on n and the model's size only, never
-** on the thread count, so every thread count gives the same bits: fit (4). */
-#define GMM_BLOCKS 16
-/* Block statistics kept at once, in bytes, at most (fewer blocks for huge
-** models). */
-#define GMM_BLOCK_BYTES ((size_t)64 << 20)
+/* A pass splits the rows into blocks of whole chunks (gmm_par.c); each
+** block's statistics are summed chunk by chunk, and the blocks are summed
+** in order. The split depends on n and the model's size only, never on the
+** thread count, so every thread count gives the same bits: fit (4). */
 
 /* What one thread of a pass needs for itself. */
 typedef struct em_worker {
@@ -220,15 +213,6 @@ typedef struct em_work {
   int n_workers;
   em_worker worker[GMM_MAX_THREADS];
 } em_work;
-
-/* The rows of block b: whole chunks, as even as they divide. */
-static void block_rows(size_t n, int n_blocks, int b, size_t *start, size_t *end) {
-  size_t chunks = (n + GMM_CHUNK_ROWS - 1) / GMM_CHUNK_ROWS;
-  size_t first = chunks * (size_t)b / (size_t)n_blocks;
-  size_t last = chunks * (size_t)(b + 1) / (size_t)n_blocks;
-  *start = first * GMM_CHUNK_ROWS;
-  *end = last * GMM_CHUNK_ROWS < n ? last * GMM_CHUNK_ROWS : n;
-}
 
 /* Rows [start, end) one at a time: the path for tiles the blocked kernel
 ** declines, tile (4). Returns their weighted log-likelihood. */
@@ -255,7 +239,7 @@ static double rows_one_by_one(const gmm_model *m, const gmm_data *data, em_worke
 static void run_block(const gmm_model *m, const gmm_data *data, em_work *w, em_worker *wk, int b,
                       int with_stats) {
   size_t dd = (size_t)m->d, block_start, block_end, tile_rows = wk->tile.rows;
-  block_rows(data->n, w->n_blocks, b, &block_start, &block_end);
+  gmm_par_rows(data->n, w->n_blocks, b, &block_start, &block_end);
   double ll_block = 0.0;
   if (with_stats) gmm_stats_zero(&w->block[b]);
   for (size_t start = block_start; start < block_end; start += GMM_CHUNK_ROWS) {
@@ -281,17 +265,11 @@ typedef struct pass_job {
   const gmm_data *data;
   em_work *w;
   int with_stats;
-  int worker;
 } pass_job;
 
-/* Worker i takes blocks i, i + n_workers, ...: which thread runs a block
-** changes nothing in its sums. */
-static void *run_worker(void *arg) {
-  pass_job *job = arg;
-  em_work *w = job->w;
-  for (int b = job->worker; b < w->n_blocks; b += w->n_workers)
-    run_block(job->m, job->data, w, &w->worker[job->worker], b, job->with_stats);
-  return NULL;
+static void pass_block(void *ctx, int b, int worker) {
+  pass_job *job = ctx;
+  run_block(job->m, job->data, job->w, &job->w->worker[worker], b, job->with_stats);
 }
 
 /* One pass over the rows under the model's current parameters. Returns the
@@ -299,18 +277,8 @@ static void *run_worker(void *arg) {
 ** statistics around w->shift (a copy of the current means). */
 static double em_pass(const gmm_model *m, const gmm_data *data, em_work *w, int with_stats) {
   if (with_stats) memcpy(w->shift, m->means, (size_t)m->k * (size_t)m->d * sizeof(double));
-  pass_job jobs[GMM_MAX_THREADS];
-  pthread_t threads[GMM_MAX_THREADS];
-  int started[GMM_MAX_THREADS] = {0};
-  for (int t = 0; t < w->n_workers; t++) {
-    jobs[t] = (pass_job){m, data, w, with_stats, t};
-    /* Worker 0 runs here; a thread that cannot start runs here too. */
-    started[t] = t > 0 && pthread_create(&threads[t], NULL, run_worker, &jobs[t]) == 0;
-  }
-  for (int t = 0; t < w->n_workers; t++)
-    if (!started[t]) run_worker(&jobs[t]);
-  for (int t = 1; t < w->n_workers; t++)
-    if (started[t]) pthread_join(threads[t], NULL);
+  pass_job job = {m, data, w, with_stats};
+  gmm_par_run(w->n_blocks, w->n_workers, pass_block, &job);
   double ll_total = 0.0;
   if (with_stats) gmm_stats_zero(&w->total);
   for (int b = 0; b < w->n_blocks; b++) {
@@ -407,7 +375,9 @@ static gmm_status initialise(gmm_model *m, const gmm_data *data, const gmm_optio
     return gmm_model_prepare(m, err, err_len);
   }
   if (!(opt->weights_init && opt->means_init && opt->precisions_init)) {
-    gmm_status rc = gmm_init_stats(data, opt, init_index, data_mean, &w->total, a, err, err_len);
+    gmm_par_work par = {w->n_blocks, w->n_workers, w->block};
+    gmm_status rc =
+        gmm_init_stats(data, opt, init_index, data_mean, &w->total, &par, a, err, err_len);
     if (rc != GMM_OK) return rc;
     for (int j = 0; j < k; j++) memcpy(w->shift + (size_t)j * dd, data_mean, dd * sizeof(double));
     m_step(m, &w->total, w->shift, opt->reg_covar);
@@ -487,12 +457,6 @@ static void free_work(em_work *w, const gmm_allocator *a) {
   }
 }
 
-/* The threads a fit uses: opt->threads, or with 0 every online core. */
-static int thread_count(const gmm_options *opt) {
-  long n = opt->threads > 0 ? opt->threads : sysconf(_SC_NPROCESSORS_ONLN);
-  return n < 1 ? 1 : n > GMM_MAX_THREADS ? GMM_MAX_THREADS : (int)n;
-}
-
 static gmm_status alloc_work(em_work *w, int k, int d, gmm_cov_type type, size_t n_rows,
                              int threads, const gmm_allocator *a) {
   size_t kk = (size_t)k, dd = (size_t)d;
@@ -503,11 +467,7 @@ static gmm_status alloc_work(em_work *w, int k, int d, gmm_cov_type type, size_t
   if (!w->shift) return GMM_ENOMEM;
   /* Blocks: at most one per chunk, and within the memory budget. */
   size_t stats_bytes = kk * (1 + dd + (diag_only ? dd : dd * dd)) * sizeof(double);
-  size_t chunks = (n_rows + GMM_CHUNK_ROWS - 1) / GMM_CHUNK_ROWS;
-  size_t blocks = GMM_BLOCK_BYTES / stats_bytes;
-  if (blocks > GMM_BLOCKS) blocks = GMM_BLOCKS;
-  if (blocks > chunks) blocks = chunks;
-  w->n_blocks = blocks < 1 ? 1 : (int)blocks;
+  w->n_blocks = gmm_par_blocks(n_rows, stats_bytes);
   w->n_workers = threads < w->n_blocks ? threads : w->n_blocks;
   for (int b = 0; b < w->n_blocks; b++)
     if (gmm_stats_init(&w->block[b], k, d, diag_only, a) != GMM_OK) return GMM_ENOMEM;
@@ -599,7 +559,7 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
   em_work w;
   gmm_model *cur = gmm_model_new(k, d, opt->covariance_type, a);
   gmm_model *best = gmm_model_new(k, d, opt->covariance_type, a);
-  rc = alloc_work(&w, k, d, opt->covariance_type, data->n, thread_count(opt), a);
+  rc = alloc_work(&w, k, d, opt->covariance_type, data->n, gmm_thread_count(opt), a);
   size_t n_kept = n_usable;
   if (data->w && w_scale != 1.0) {
     scaled_w = gmm_alloc_array(a, data->n, sizeof(double));

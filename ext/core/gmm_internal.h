@@ -98,17 +98,40 @@ static inline double gmm_row_weight(const gmm_data *data, size_t i) {
   return data->w ? data->w[i] : 1.0;
 }
 
+/* The blocks and threads of a fit's passes, and one statistics object per
+** block that the initialisation may use as scratch. */
+typedef struct gmm_par_work {
+  int n_blocks, n_workers;
+  gmm_stats *block;
+} gmm_par_work;
+
 /* Statistics of the initial responsibilities of initialisation number
 ** init_index (its own PRNG stream), taken around shift (d doubles, the same
-** for every component). */
+** for every component). The passes over the rows run on par's blocks. */
 gmm_status gmm_init_stats(const gmm_data *data, const gmm_options *opt, int init_index,
-                          const double *shift, gmm_stats *st, const gmm_allocator *a, char *err,
-                          size_t err_len);
+                          const double *shift, gmm_stats *st, const gmm_par_work *par,
+                          const gmm_allocator *a, char *err, size_t err_len);
 
-/* ---- the blocked E+M kernel (gmm_tile.c) ---- */
+/* ---- passes over fixed blocks of rows, on threads (gmm_par.c) ---- */
 
 /* Rows per chunk of a pass: the unit whose statistics are summed first. */
 #define GMM_CHUNK_ROWS 1024
+/* Blocks of whole chunks a pass splits the rows into, at most. */
+#define GMM_BLOCKS 16
+
+/* The threads a fit uses: opt->threads, or with 0 every online core. */
+int gmm_thread_count(const gmm_options *opt);
+/* The blocks for n_rows rows whose per-block results take bytes_per_block:
+** at most GMM_BLOCKS, one per chunk, within a memory budget; at least 1. */
+int gmm_par_blocks(size_t n_rows, size_t bytes_per_block);
+/* The rows [start, end) of block b of n_blocks over n rows. */
+void gmm_par_rows(size_t n, int n_blocks, int b, size_t *start, size_t *end);
+/* Calls fn(ctx, b, worker) once for every block b on up to n_workers
+** threads (worker in 0 .. n_workers - 1 names the caller's scratch). */
+typedef void (*gmm_block_fn)(void *ctx, int block, int worker);
+void gmm_par_run(int n_blocks, int n_workers, gmm_block_fn fn, void *ctx);
+
+/* ---- the blocked E+M kernel (gmm_tile.c) ---- */
 
 /* One worker's scratch: a transposed tile of rows and what the kernel
 ** derives from it, each array `rows` long per feature or component. */
