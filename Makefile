@@ -9,7 +9,7 @@
 #   make clients    the client tests alone (tests/clients/run.sh; part of make test)
 #   make asan       the whole suite built with AddressSanitizer and UBSan
 #   make valgrind   the cmocka suites under valgrind's memcheck
-#   make tsan       the concurrency test under ThreadSanitizer
+#   make tsan       the concurrency tests (test_threads, test_core) under ThreadSanitizer
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (default 60) each
 #   make coverage   line and branch coverage of ext/ by the suite
 #   make bench      seconds per EM iteration and memory, side by side with scikit-learn
@@ -191,8 +191,10 @@ TSAN_FLAGS := -g -O1 -fsanitize=thread
 tsan: check-deps
 	@command -v clang >/dev/null || { echo "clang missing: apt-get install -y clang" >&2; exit 1; }
 	$(MAKE) --no-print-directory CC=clang BUILD=build/tsan LIB=build/tsan/gmm.$(EXT) \
-	  CFLAGS='$(TSAN_FLAGS)' LDFLAGS='$(TSAN_FLAGS)' build/tsan/gmm.$(EXT) build/tsan/test_threads
+	  CFLAGS='$(TSAN_FLAGS)' LDFLAGS='$(TSAN_FLAGS)' build/tsan/gmm.$(EXT) build/tsan/test_threads \
+	  build/tsan/test_core
 	GMM_EXTENSION=build/tsan/gmm ./build/tsan/test_threads
+	./build/tsan/test_core
 
 VALGRIND := valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite,indirect
 
