@@ -99,21 +99,18 @@ INLINE vd vexp_neg(vd x) {
   vd t = x * LOG2E + ROUND_MAGIC;
   vd n = t - ROUND_MAGIC;
   vd r = (x - n * LN2_HI) - n * LN2_LO; /* |r| <= ln(2) / 2 */
-  /* Taylor to r^13: the remainder is below 2^-56 relative on |r| <= 0.35. */
-  vd p = splat(1.0 / 6227020800.0);
-  p = p * r + 1.0 / 479001600.0;
-  p = p * r + 1.0 / 39916800.0;
-  p = p * r + 1.0 / 3628800.0;
-  p = p * r + 1.0 / 362880.0;
-  p = p * r + 1.0 / 40320.0;
-  p = p * r + 1.0 / 5040.0;
-  p = p * r + 1.0 / 720.0;
-  p = p * r + 1.0 / 120.0;
-  p = p * r + 1.0 / 24.0;
-  p = p * r + 1.0 / 6.0;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r + 1.0;
+  /* Taylor to r^13 (the remainder is below 2^-56 relative on |r| <= 0.35),
+  ** evaluated by Estrin's scheme: four levels of products instead of a
+  ** chain of thirteen, so that the core overlaps more of the work. */
+  vd r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
+  vd p01 = 1.0 + r, p23 = 0.5 + r * (1.0 / 6.0);
+  vd p45 = 1.0 / 24.0 + r * (1.0 / 120.0), p67 = 1.0 / 720.0 + r * (1.0 / 5040.0);
+  vd p89 = 1.0 / 40320.0 + r * (1.0 / 362880.0);
+  vd p1011 = 1.0 / 3628800.0 + r * (1.0 / 39916800.0);
+  vd p1213 = 1.0 / 479001600.0 + r * (1.0 / 6227020800.0);
+  vd p03 = p01 + r2 * p23, p47 = p45 + r2 * p67, p811 = p89 + r2 * p1011;
+  vd p813 = p811 + r4 * p1213;
+  vd p = (p03 + r4 * p47) + r8 * p813;
   /* 2^n from the integer n sitting in t's low mantissa bits; n in
   ** [-1022, 0], so the exponent field n + 1023 is a normal one. */
   vi scale = ((vi)t - (vi)splat(ROUND_MAGIC) + 1023) << 52;
@@ -133,18 +130,14 @@ INLINE vd vlog_ge1(vd s) {
   e = vselect(big, e + 1.0, e);
   vd f = (m - 1.0) / (m + 1.0);
   vd f2 = f * f;
-  /* 2 atanh(f) = 2f (1 + f^2/3 + f^4/5 + ...); f^24 < 2^-61. */
-  vd p = splat(1.0 / 23.0);
-  p = p * f2 + 1.0 / 21.0;
-  p = p * f2 + 1.0 / 19.0;
-  p = p * f2 + 1.0 / 17.0;
-  p = p * f2 + 1.0 / 15.0;
-  p = p * f2 + 1.0 / 13.0;
-  p = p * f2 + 1.0 / 11.0;
-  p = p * f2 + 1.0 / 9.0;
-  p = p * f2 + 1.0 / 7.0;
-  p = p * f2 + 1.0 / 5.0;
-  p = p * f2 + 1.0 / 3.0;
+  /* 2 atanh(f) = 2f (1 + f^2/3 + f^4/5 + ...); f^24 < 2^-61. Estrin's
+  ** scheme in g = f^2, as for exp. */
+  vd g = f2, g2 = g * g, g4 = g2 * g2, g8 = g4 * g4;
+  vd q01 = 1.0 / 3.0 + g * (1.0 / 5.0), q23 = 1.0 / 7.0 + g * (1.0 / 9.0);
+  vd q45 = 1.0 / 11.0 + g * (1.0 / 13.0), q67 = 1.0 / 15.0 + g * (1.0 / 17.0);
+  vd q89 = 1.0 / 19.0 + g * (1.0 / 21.0);
+  vd q03 = q01 + g2 * q23, q47 = q45 + g2 * q67, q8 = q89 + g2 * (1.0 / 23.0);
+  vd p = (q03 + g4 * q47) + g8 * q8;
   vd log_m = 2.0 * f + (2.0 * f) * (f2 * p);
   return e * LN2_HI + (e * LN2_LO + log_m);
 }
@@ -245,9 +238,6 @@ INLINE void log_density_full(const double *a, const double *w, double log_norm, 
       q += z0 * z0;
       q_ += z0_ * z0_;
     }
-    /* W a overflowing to inf - inf: an infinite distance, as row at a time. */
-    q = vselect((vi)(q != q), splat(INFINITY), q);
-    q_ = vselect((vi)(q_ != q_), splat(INFINITY), q_);
     store(lp + t, log_norm - 0.5 * q);
     store(lp + t + LANES, log_norm - 0.5 * q_);
   }
@@ -268,7 +258,6 @@ INLINE void log_density_full_small(const double *xt, const double *mu, const dou
       for (size_t p = 0; p <= i; p++) z += w[i * d + p] * a[p];
       q += z * z;
     }
-    q = vselect((vi)(q != q), splat(INFINITY), q);
     store(lp + t, log_norm - 0.5 * q);
   }
 }
@@ -289,49 +278,49 @@ INLINE void log_density_diag(const double *xt, const double *mu, const double *w
       }
     }
 #pragma GCC unroll 4
-    for (size_t g = 0; g < 4; g++) {
-      vd qg = vselect((vi)(q[g] != q[g]), splat(INFINITY), q[g]);
-      store(lp + t + g * LANES, log_norm - 0.5 * qg);
-    }
+    for (size_t g = 0; g < 4; g++) store(lp + t + g * LANES, log_norm - 0.5 * q[g]);
   }
-}
-
-/* Log-sum-exp of the log densities of rows t0 .. t0 + LANES: lp (k x ld)
-** becomes the weighted responsibilities, ll gains the weighted
-** log-likelihoods. Returns 0 when a row has no finite log density. */
-INLINE int lanes_responsibilities(double *lp, const double *w, size_t k, size_t ld, size_t t0,
-                                  vd *ll) {
-  vd top = load(lp + t0);
-  for (size_t j = 1; j < k; j++) {
-    vd v = load(lp + j * ld + t0);
-    top = vselect((vi)(v > top), v, top);
-  }
-  if (!all_lanes((vi)(top > -INFINITY) & (vi)(top < INFINITY))) return 0;
-  vd sum = splat(0.0);
-  for (size_t j = 0; j < k; j++) {
-    vd e = vexp_neg(load(lp + j * ld + t0) - top);
-    store(lp + j * ld + t0, e);
-    sum += e;
-  }
-  vd wt = load(w + t0);
-  vd scale = wt / sum;
-  for (size_t j = 0; j < k; j++) store(lp + j * ld + t0, load(lp + j * ld + t0) * scale);
-  *ll += wt * (top + vlog_ge1(sum));
-  return 1;
 }
 
 /* lp (k x n) from log densities to weighted responsibilities; returns the
-** weighted log-likelihood, or NAN when a row has no finite log density.
-** Two groups of lanes per step give the core two independent chains of
-** exp and log to interleave. */
-INLINE double responsibilities(double *lp, const double *w, size_t k, size_t n, size_t ld) {
+** weighted log-likelihood, or NAN when a row has no finite log density
+** (the caller then takes the rows one at a time: tile (4); a NaN density,
+** from W a overflowing to inf - inf, makes the sum NaN and goes there too).
+** Each step is its own loop over the rows, with no chain from one group of
+** lanes to the next, so the core overlaps many groups' exp and log; top
+** and sum (n each) are scratch. */
+INLINE double responsibilities(double *lp, const double *w, double *top, double *sum, size_t k,
+                               size_t n, size_t ld) {
+  vd finite = (vd)(splat(0.0) == 0.0);
+  for (size_t t = 0; t < n; t += LANES) {
+    vd m = load(lp + t);
+    for (size_t j = 1; j < k; j++) {
+      vd v = load(lp + j * ld + t);
+      m = vselect((vi)(v > m), v, m);
+    }
+    finite = (vd)((vi)finite & (vi)(m > -INFINITY) & (vi)(m < INFINITY));
+    store(top + t, m);
+  }
+  if (!all_lanes((vi)finite)) return NAN;
+  for (size_t t = 0; t < n; t += LANES) store(sum + t, splat(0.0));
+  for (size_t j = 0; j < k; j++)
+    for (size_t t = 0; t < n; t += LANES) {
+      vd e = vexp_neg(load(lp + j * ld + t) - load(top + t));
+      store(lp + j * ld + t, e);
+      store(sum + t, load(sum + t) + e);
+    }
   vd ll0 = splat(0.0), ll1 = splat(0.0);
-  size_t t = 0;
-  for (; t + 2 * LANES <= n; t += 2 * LANES)
-    if (!lanes_responsibilities(lp, w, k, ld, t, &ll0) ||
-        !lanes_responsibilities(lp, w, k, ld, t + LANES, &ll1))
-      return NAN;
-  if (t < n && !lanes_responsibilities(lp, w, k, ld, t, &ll0)) return NAN;
+  for (size_t t = 0; t < n; t += 2 * LANES) {
+    vd s0 = load(sum + t), s1 = load(sum + t + LANES);
+    vd w0 = load(w + t), w1 = load(w + t + LANES);
+    ll0 += w0 * (load(top + t) + vlog_ge1(s0));
+    ll1 += w1 * (load(top + t + LANES) + vlog_ge1(s1));
+    store(sum + t, w0 / s0);
+    store(sum + t + LANES, w1 / s1);
+  }
+  for (size_t j = 0; j < k; j++)
+    for (size_t t = 0; t < n; t += LANES)
+      store(lp + j * ld + t, load(lp + j * ld + t) * load(sum + t));
   return hsum(ll0 + ll1);
 }
 
@@ -470,18 +459,14 @@ INLINE void transpose(const double *x, double *xt, size_t d, size_t n_rows, size
   }
 }
 
-/* The kernel for d features; d is a constant where tile_pass_any inlines it
-** for small d, so that the loops over features unroll. */
-INLINE int tile_pass(const gmm_model *m, const double *x, const double *w, size_t n_rows,
-                     const double *shift, gmm_tile *tile, gmm_stats *st, double *ll, size_t d) {
+/* The transposed tile and every component's log densities in tile->lp,
+** for d features; d is a constant where densities_any inlines it for small
+** d, so that the loops over features unroll. Rows past n_rows repeat row 0
+** with weight 0, so their arithmetic is finite and adds nothing. */
+INLINE void densities(const gmm_model *m, const double *x, const double *w, size_t n_rows, size_t n,
+                      gmm_tile *tile, size_t d) {
   size_t k = (size_t)m->k, ld = tile->rows;
-  /* Whole groups of GROUP_ROWS rows (the loops take up to four lane groups
-  ** at a time). */
-  size_t n = (n_rows + GROUP_ROWS - 1) / GROUP_ROWS * GROUP_ROWS;
   gmm_cov_type type = m->covariance_type;
-  int full = type == GMM_COV_FULL || type == GMM_COV_TIED;
-  /* The transposed tile; rows past n_rows repeat row 0 with weight 0, so
-  ** their arithmetic is finite and adds nothing. */
   transpose(x, tile->xt, d, n_rows, n, ld);
   if (w)
     memcpy(tile->w, w, n_rows * sizeof *w);
@@ -494,7 +479,7 @@ INLINE int tile_pass(const gmm_model *m, const double *x, const double *w, size_
   for (size_t j = 0; j < k; j++) {
     const double *mu = m->means + j * d;
     double *lp = tile->lp + j * ld;
-    if (full) {
+    if (type == GMM_COV_FULL || type == GMM_COV_TIED) {
       const double *prec = m->prec_chol + (type == GMM_COV_FULL ? j * d * d : 0);
       if (d <= SMALL_D) {
         log_density_full_small(tile->xt, mu, prec, m->log_norm[j], lp, d, n, ld);
@@ -508,10 +493,14 @@ INLINE int tile_pass(const gmm_model *m, const double *x, const double *w, size_
       log_density_diag(tile->xt, mu, prec, spherical, m->log_norm[j], lp, d, n, ld);
     }
   }
-  double total = responsibilities(tile->lp, tile->w, k, n, ld);
-  if (isnan(total)) return 0;
-  *ll = total;
-  if (!st) return 1;
+}
+
+/* Every component's statistics from the responsibilities in tile->lp; d as
+** for densities. */
+INLINE void statistics(const gmm_model *m, const double *shift, gmm_tile *tile, gmm_stats *st,
+                       size_t n, size_t d) {
+  size_t k = (size_t)m->k, ld = tile->rows;
+  int full = m->covariance_type == GMM_COV_FULL || m->covariance_type == GMM_COV_TIED;
   for (size_t j = 0; j < k; j++) {
     const double *c = shift + j * d, *r = tile->lp + j * ld;
     size_t n_at = active_pairs(r, n, tile->active);
@@ -525,6 +514,31 @@ INLINE int tile_pass(const gmm_model *m, const double *x, const double *w, size_
       add_stats_diag(tile->xt, c, r, st, j, d, tile->active, n_at, ld);
     }
   }
+}
+
+/* Calls FN(..., D) with D a constant for d = 1 .. SMALL_D. */
+#define WITH_D(d, FN, ...)              \
+  switch (d) {                          \
+    case 1: FN(__VA_ARGS__, 1); break;  \
+    case 2: FN(__VA_ARGS__, 2); break;  \
+    case 3: FN(__VA_ARGS__, 3); break;  \
+    case 4: FN(__VA_ARGS__, 4); break;  \
+    default: FN(__VA_ARGS__, d); break; \
+  }
+
+INLINE int tile_pass(const gmm_model *m, const double *x, const double *w, size_t n_rows,
+                     const double *shift, gmm_tile *tile, gmm_stats *st, double *ll) {
+  size_t d = (size_t)m->d;
+  /* Whole groups of GROUP_ROWS rows (the loops take up to four lane groups
+  ** at a time). */
+  size_t n = (n_rows + GROUP_ROWS - 1) / GROUP_ROWS * GROUP_ROWS;
+  WITH_D(d, densities, m, x, w, n_rows, n, tile)
+  /* tile->ra is free until the statistics: scratch for the responsibilities. */
+  double total = responsibilities(tile->lp, tile->w, tile->ra, tile->ra + tile->rows,
+                                  (size_t)m->k, n, tile->rows);
+  if (isnan(total)) return 0;
+  *ll = total;
+  if (st) WITH_D(d, statistics, m, shift, tile, st, n)
   return 1;
 }
 
@@ -532,27 +546,17 @@ INLINE int tile_pass(const gmm_model *m, const double *x, const double *w, size_
   const gmm_model *m, const double *x, const double *w, size_t n_rows, const double *shift, \
       gmm_tile *tile, gmm_stats *st, double *ll
 
-INLINE int tile_pass_any(TILE_PARAMS) {
-  switch (m->d) {
-    case 1: return tile_pass(m, x, w, n_rows, shift, tile, st, ll, 1);
-    case 2: return tile_pass(m, x, w, n_rows, shift, tile, st, ll, 2);
-    case 3: return tile_pass(m, x, w, n_rows, shift, tile, st, ll, 3);
-    case 4: return tile_pass(m, x, w, n_rows, shift, tile, st, ll, 4);
-    default: return tile_pass(m, x, w, n_rows, shift, tile, st, ll, (size_t)m->d);
-  }
-}
-
 int gmm_tile_pass_baseline(TILE_PARAMS) {
-  return tile_pass_any(m, x, w, n_rows, shift, tile, st, ll);
+  return tile_pass(m, x, w, n_rows, shift, tile, st, ll);
 }
 
 #ifdef GMM_TILE_DISPATCH
 __attribute__((target("avx2"))) int gmm_tile_pass_avx2(TILE_PARAMS) {
-  return tile_pass_any(m, x, w, n_rows, shift, tile, st, ll);
+  return tile_pass(m, x, w, n_rows, shift, tile, st, ll);
 }
 
 __attribute__((target("avx512f"))) int gmm_tile_pass_avx512f(TILE_PARAMS) {
-  return tile_pass_any(m, x, w, n_rows, shift, tile, st, ll);
+  return tile_pass(m, x, w, n_rows, shift, tile, st, ll);
 }
 #endif
 
