@@ -149,7 +149,7 @@ INLINE vd vlog_ge1(vd s) {
 ** arrays stay near the core (64 KiB), but at least TILE_MIN_ROWS so that the
 ** sums over rows stay long. Depends on k and d only: tile (3). */
 #define TILE_BYTES    ((size_t)64 << 10)
-#define TILE_MIN_ROWS 128
+#define TILE_MIN_ROWS 64
 #define GROUP_ROWS    (4 * LANES)
 #define PAIR_ROWS     (2 * LANES)
 
@@ -263,22 +263,36 @@ INLINE void log_density_full_small(const double *xt, const double *mu, const dou
 }
 
 /* The same for a diagonal W (one factor per feature, or one for all when
-** spherical): q = sum_p (w_p (x_p - mu_p))^2, four groups of lanes at a
-** time. */
+** spherical): q = sum_p (w_p (x_p - mu_p))^2, for DIAG_BLOCK components at
+** a time (each row's features are loaded once for all of them) and two
+** groups of lanes. mu, w and lp point at the block's first component. */
+#define DIAG_BLOCK 4
+
 INLINE void log_density_diag(const double *xt, const double *mu, const double *w, int spherical,
-                             double log_norm, double *lp, size_t d, size_t n, size_t ld) {
-  for (size_t t = 0; t < n; t += 4 * LANES) {
-    vd q[4] = {splat(0.0), splat(0.0), splat(0.0), splat(0.0)};
-    for (size_t p = 0; p < d; p++) {
-      double wp = spherical ? w[0] : w[p];
+                             const double *log_norm, double *lp, size_t n_comp, size_t d, size_t n,
+                             size_t ld) {
+  size_t w_stride = spherical ? 1 : d;
+  for (size_t t = 0; t < n; t += 2 * LANES) {
+    vd q0[DIAG_BLOCK], q1[DIAG_BLOCK];
 #pragma GCC unroll 4
-      for (size_t g = 0; g < 4; g++) {
-        vd z = (load(xt + p * ld + t + g * LANES) - mu[p]) * wp;
-        q[g] += z * z;
+    for (size_t c = 0; c < DIAG_BLOCK; c++) q0[c] = q1[c] = splat(0.0);
+    for (size_t p = 0; p < d; p++) {
+      vd x0 = load(xt + p * ld + t), x1 = load(xt + p * ld + t + LANES);
+#pragma GCC unroll 4
+      for (size_t c = 0; c < DIAG_BLOCK; c++) {
+        if (c >= n_comp) break;
+        double m = mu[c * d + p], wp = w[c * w_stride + (spherical ? 0 : p)];
+        vd z0 = (x0 - m) * wp, z1 = (x1 - m) * wp;
+        q0[c] += z0 * z0;
+        q1[c] += z1 * z1;
       }
     }
 #pragma GCC unroll 4
-    for (size_t g = 0; g < 4; g++) store(lp + t + g * LANES, log_norm - 0.5 * q[g]);
+    for (size_t c = 0; c < DIAG_BLOCK; c++) {
+      if (c >= n_comp) break;
+      store(lp + c * ld + t, log_norm[c] - 0.5 * q0[c]);
+      store(lp + c * ld + t + LANES, log_norm[c] - 0.5 * q1[c]);
+    }
   }
 }
 
@@ -476,21 +490,24 @@ INLINE void densities(const gmm_model *m, const double *x, const double *w, size
   /* Every pair of lane groups, for the centring before the densities. */
   size_t n_all = 0;
   for (size_t t = 0; t < n; t += PAIR_ROWS) tile->active[n_all++] = t;
+  if (type == GMM_COV_DIAG || type == GMM_COV_SPHERICAL) {
+    int spherical = type == GMM_COV_SPHERICAL;
+    for (size_t j = 0; j < k; j += DIAG_BLOCK) {
+      const double *prec = m->prec_chol + (spherical ? j : j * d);
+      log_density_diag(tile->xt, m->means + j * d, prec, spherical, m->log_norm + j,
+                       tile->lp + j * ld, k - j, d, n, ld);
+    }
+    return;
+  }
   for (size_t j = 0; j < k; j++) {
     const double *mu = m->means + j * d;
     double *lp = tile->lp + j * ld;
-    if (type == GMM_COV_FULL || type == GMM_COV_TIED) {
-      const double *prec = m->prec_chol + (type == GMM_COV_FULL ? j * d * d : 0);
-      if (d <= SMALL_D) {
-        log_density_full_small(tile->xt, mu, prec, m->log_norm[j], lp, d, n, ld);
-      } else {
-        centre(tile->xt, mu, tile->a, d, tile->active, n_all, ld);
-        log_density_full(tile->a, prec, m->log_norm[j], lp, d, n, ld);
-      }
+    const double *prec = m->prec_chol + (type == GMM_COV_FULL ? j * d * d : 0);
+    if (d <= SMALL_D) {
+      log_density_full_small(tile->xt, mu, prec, m->log_norm[j], lp, d, n, ld);
     } else {
-      int spherical = type == GMM_COV_SPHERICAL;
-      const double *prec = m->prec_chol + (spherical ? j : j * d);
-      log_density_diag(tile->xt, mu, prec, spherical, m->log_norm[j], lp, d, n, ld);
+      centre(tile->xt, mu, tile->a, d, tile->active, n_all, ld);
+      log_density_full(tile->a, prec, m->log_norm[j], lp, d, n, ld);
     }
   }
 }
@@ -534,8 +551,8 @@ INLINE int tile_pass(const gmm_model *m, const double *x, const double *w, size_
   size_t n = (n_rows + GROUP_ROWS - 1) / GROUP_ROWS * GROUP_ROWS;
   WITH_D(d, densities, m, x, w, n_rows, n, tile)
   /* tile->ra is free until the statistics: scratch for the responsibilities. */
-  double total = responsibilities(tile->lp, tile->w, tile->ra, tile->ra + tile->rows,
-                                  (size_t)m->k, n, tile->rows);
+  double total = responsibilities(tile->lp, tile->w, tile->ra, tile->ra + tile->rows, (size_t)m->k,
+                                  n, tile->rows);
   if (isnan(total)) return 0;
   *ll = total;
   if (st) WITH_D(d, statistics, m, shift, tile, st, n)
