@@ -58,7 +58,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   fclose(f);
-  if (sorted) gmm_canonical_order(x, NULL, n, d);
+  if (sorted) gmm_canonical_order(x, NULL, n, d, 0);
   long base = rss_kib();
 
   gmm_data data = {x, n, d, NULL, 0};

@@ -1250,8 +1250,9 @@ static void test_defaults_and_names(void **state) {
 ** 14. Canonical order (gmm.h gmm_canonical_order): shuffled copies of the
 ** same rows (with duplicates, -0.0 and weights) end byte-identical and
 ** sorted lexicographically (features, then weight); sorted, reverse-sorted
-** and few-distinct-value inputs, the quicksort's hard cases, sort too.
-** Checks order (1), (2).
+** and few-distinct-value inputs, the quicksort's hard cases, sort too; the
+** threaded sort gives the same bytes for any thread count.
+** Checks order (1), (2), (3).
 */
 static void shuffle_rows(double *x, double *w, size_t n, int d, uint64_t seed) {
   tu_rng r;
@@ -1299,7 +1300,7 @@ static void test_canonical_order(void **state) {
     ref_w[i] = (double)tu_rng_below(&r, 3);
   }
   ref_x[0] = -0.0;
-  gmm_canonical_order(ref_x, ref_w, n, d);
+  gmm_canonical_order(ref_x, ref_w, n, d, 0);
   assert_sorted(ref_x, ref_w, n, d);
   assert_false(signbit(ref_x[0]) && ref_x[0] == 0.0); /* -0.0 became +0.0 */
   for (uint64_t seed = 1; seed <= 5; seed++) {
@@ -1308,31 +1309,67 @@ static void test_canonical_order(void **state) {
     shuffle_rows(x, w, n, d, seed);
     if (seed == 2)
       x[(n / 2) * (size_t)d] = x[(n / 2) * (size_t)d] == 0.0 ? -0.0 : x[(n / 2) * (size_t)d];
-    gmm_canonical_order(x, w, n, d);
+    gmm_canonical_order(x, w, n, d, 0);
     assert_memory_equal(x, ref_x, n * (size_t)d * sizeof(double));
     assert_memory_equal(w, ref_w, n * sizeof(double));
   }
   /* Already sorted, reversed, all equal: still sorted, same multiset. */
   for (size_t i = 0; i < n; i++)
     for (int p = 0; p < d; p++) x[i * (size_t)d + (size_t)p] = (double)(n - i);
-  gmm_canonical_order(x, NULL, n, d);
+  gmm_canonical_order(x, NULL, n, d, 0);
   assert_sorted(x, NULL, n, d);
   assert_true(x[0] == 1.0 && x[(n - 1) * (size_t)d] == (double)n);
-  gmm_canonical_order(x, NULL, n, d);
+  gmm_canonical_order(x, NULL, n, d, 0);
   assert_sorted(x, NULL, n, d);
   for (size_t i = 0; i < n * (size_t)d; i++) x[i] = 4.0;
-  gmm_canonical_order(x, NULL, n, d);
+  gmm_canonical_order(x, NULL, n, d, 0);
   for (size_t i = 0; i < n * (size_t)d; i++) assert_true(x[i] == 4.0);
   /* Organ pipe (up, then down): median-of-three partitions degrade on it
   ** and the sort falls back to heapsort (order (2)). */
   for (size_t i = 0; i < n; i++) x[i] = (double)(i < n / 2 ? i : n - i);
-  gmm_canonical_order(x, NULL, n, 1);
+  gmm_canonical_order(x, NULL, n, 1, 0);
   assert_sorted(x, NULL, n, 1);
   assert_true(x[0] == 0.0 && x[n - 1] == (double)(n / 2));
   free(ref_x);
   free(ref_w);
   free(x);
   free(w);
+
+  /* Enough rows for the threaded sort (order (3)): 1, 2, 3 and 8 threads
+  ** and every core give the same bytes, sorted; the rows mix a narrow
+  ** band, far values and exact ties on the first feature. */
+  const size_t big = 200000;
+  double *bx = malloc(big * 2 * sizeof(double)), *bw = malloc(big * sizeof(double));
+  double *cx = malloc(big * 2 * sizeof(double)), *cw = malloc(big * sizeof(double));
+  assert_non_null(bx && bw && cx && cw);
+  for (size_t i = 0; i < big; i++) {
+    double u = tu_rng_uniform(&r);
+    bx[2 * i] = i % 7 == 0 ? 3.0 : i % 11 == 0 ? 1e6 * (u - 0.5) : u;
+    bx[2 * i + 1] = tu_rng_normal(&r);
+    bw[i] = (double)tu_rng_below(&r, 4);
+  }
+  const int thread_counts[] = {1, 2, 3, 8, 0};
+  for (int t = 0; t < 5; t++) {
+    memcpy(cx, bx, big * 2 * sizeof(double));
+    memcpy(cw, bw, big * sizeof(double));
+    gmm_canonical_order(cx, cw, big, 2, thread_counts[t]);
+    assert_sorted(cx, cw, big, 2);
+    if (t == 0) {
+      memcpy(bx, cx, big * 2 * sizeof(double));
+      memcpy(bw, cw, big * sizeof(double));
+      shuffle_rows(bx, bw, big, 2, 9);
+      memcpy(ref_x = malloc(big * 2 * sizeof(double)), cx, big * 2 * sizeof(double));
+      assert_non_null(ref_x);
+      continue;
+    }
+    if (memcmp(cx, ref_x, big * 2 * sizeof(double)) != 0)
+      fail_msg("%d threads sort the rows differently from 1 thread", thread_counts[t]);
+  }
+  free(ref_x);
+  free(bx);
+  free(bw);
+  free(cx);
+  free(cw);
 }
 
 /* ------------------------------------------------------------------------
@@ -1358,7 +1395,7 @@ static void test_order_independent_fit(void **state) {
           memcpy(x, ds.x, bytes);
           memcpy(w, w0, ds.n * sizeof(double));
           if (order > 0) shuffle_rows(x, w, ds.n, ds.d, 100 + order);
-          gmm_canonical_order(x, weighted ? w : NULL, ds.n, ds.d);
+          gmm_canonical_order(x, weighted ? w : NULL, ds.n, ds.d, 0);
           gmm_options opt;
           gmm_options_default(&opt, 3);
           opt.covariance_type = (gmm_cov_type)t;

@@ -224,8 +224,10 @@ gmm_status gmm_fit_select(const gmm_data *data, const gmm_options *opt, const in
 /* Sorts the rows (and their weights, when w is not NULL) into a canonical
 ** order, lexicographic on the features then the weight, so that a fit of
 ** the same set of rows does not depend on the order they came in. -0.0 is
-** made +0.0 first. In place, O(n log n), no allocation. */
-void gmm_canonical_order(double *x, double *w, size_t n, int d);
+** made +0.0 first. In place, no allocation; on up to `threads` threads (0:
+** every core, as gmm_options.threads), with the same result for any
+** count. */
+void gmm_canonical_order(double *x, double *w, size_t n, int d, int threads);
 
 /* ---- Sampling (gmm_sample.c) ---- */
 

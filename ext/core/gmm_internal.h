@@ -119,8 +119,10 @@ gmm_status gmm_init_stats(const gmm_data *data, const gmm_options *opt, int init
 /* Blocks of whole chunks a pass splits the rows into, at most. */
 #define GMM_BLOCKS 16
 
-/* The threads a fit uses: opt->threads, or with 0 every online core. */
+/* The threads a fit uses: opt->threads, or with 0 every online core (at
+** most GMM_MAX_THREADS); gmm_threads takes the count alone. */
 int gmm_thread_count(const gmm_options *opt);
+int gmm_threads(int threads);
 /* The blocks for n_rows rows whose per-block results take bytes_per_block:
 ** at most GMM_BLOCKS, one per chunk, within a memory budget; at least 1. */
 int gmm_par_blocks(size_t n_rows, size_t bytes_per_block);

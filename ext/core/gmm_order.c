@@ -21,6 +21,10 @@
 **      same order. Each pass moves every row at most once; the stack holds
 **      at most log2(n) frames, since only buckets of at most half the rows
 **      are recursed into (the largest is continued in place).
+**  (3) With threads (0 = every core), the rows are first split by radix
+**      passes into runs no larger than half a thread's share, which the
+**      threads then sort apart. The result is the same bytes for any thread
+**      count: the order is a total one and the runs are disjoint.
 */
 #include "gmm_internal.h"
 
@@ -63,9 +67,27 @@ static void swap_rows(const row_set *r, size_t i, size_t j) {
   }
 }
 
-static void insertion_sort(const row_set *r, size_t lo, size_t hi) {
-  for (size_t i = lo + 1; i < hi; i++)
-    for (size_t j = i; j > lo && compare_rows(r, j - 1, j) > 0; j--) swap_rows(r, j - 1, j);
+static void copy_row(const row_set *r, size_t to, size_t from) {
+  double *a = r->x + to * r->d;
+  const double *b = r->x + from * r->d;
+  for (size_t p = 0; p < r->d; p++) a[p] = b[p];
+  if (r->w) r->w[to] = r->w[from];
+}
+
+/* Each row out of order is lifted into `row` (d doubles of scratch), the
+** larger rows before it move up one, and it drops into the gap. */
+static void insertion_sort(const row_set *r, size_t lo, size_t hi, double *row) {
+  for (size_t i = lo + 1; i < hi; i++) {
+    if (compare_rows(r, i - 1, i) <= 0) continue;
+    memcpy(row, r->x + i * r->d, r->d * sizeof *row);
+    double w = weight_of(r, i);
+    size_t j = i;
+    for (; j > lo && compare_values(r->x + (j - 1) * r->d, weight_of(r, j - 1), row, w, r->d) > 0;
+         j--)
+      copy_row(r, j, j - 1);
+    memcpy(r->x + j * r->d, row, r->d * sizeof *row);
+    if (r->w) r->w[j] = w;
+  }
 }
 
 static void sift_down(const row_set *r, size_t lo, size_t root, size_t n) {
@@ -143,7 +165,7 @@ static void introsort(const row_set *r, size_t lo_all, size_t hi_all) {
         hi = j + 1;
       }
     }
-    if (hi - lo > 1) insertion_sort(r, lo, hi);
+    if (hi - lo > 1) insertion_sort(r, lo, hi, pivot);
   }
 }
 
@@ -186,28 +208,38 @@ GMM_NOINLINE static void radix_pass(const row_set *r, size_t lo, size_t p, uint6
     }
 }
 
-/* Sorts [lo, hi), whose rows agree on keys 0 .. p-1. Frames hold 257
-** size_t; they nest at most log2(n) deep. */
-static void radix_sort(const row_set *r, size_t lo, size_t hi, size_t p) {
+/* One 256-way split of [lo, hi), whose rows agree on keys 0 .. *p - 1, on
+** the first key at or after *p that is not the same for every row (*p
+** advances to it). Returns 0, leaving edge alone, when the rows agree on
+** every key; else fills edge (257) with the buckets' bounds. */
+static int split_once(const row_set *r, size_t lo, size_t hi, size_t *p, size_t *edge) {
   size_t n_keys = r->d + (r->w != NULL);
-  while (hi - lo > RADIX_MIN_ROWS && p < n_keys) {
+  for (; *p < n_keys; ++*p) {
     uint64_t lo_key = UINT64_MAX, hi_key = 0;
     for (size_t i = lo; i < hi; i++) {
-      uint64_t key = row_key(r, i, p);
+      uint64_t key = row_key(r, i, *p);
       if (key < lo_key) lo_key = key;
       if (key > hi_key) hi_key = key;
     }
-    if (lo_key == hi_key) { /* all equal on key p: the next key decides */
-      p++;
-      continue;
-    }
+    if (lo_key == hi_key) continue; /* all equal on key p: the next key decides */
     /* The 8 bits below the highest bit of hi_key - lo_key. */
     unsigned width = 0;
     for (uint64_t span = hi_key - lo_key; span > 0; span >>= 1) width++;
     unsigned shift = width > 8 ? width - 8 : 0;
-    size_t edge[257] = {0};
-    for (size_t i = lo; i < hi; i++) edge[((row_key(r, i, p) - lo_key) >> shift) + 1]++;
-    radix_pass(r, lo, p, lo_key, shift, edge);
+    memset(edge, 0, 257 * sizeof *edge);
+    for (size_t i = lo; i < hi; i++) edge[((row_key(r, i, *p) - lo_key) >> shift) + 1]++;
+    radix_pass(r, lo, *p, lo_key, shift, edge);
+    return 1;
+  }
+  return 0;
+}
+
+/* Sorts [lo, hi), whose rows agree on keys 0 .. p-1. Frames hold 257
+** size_t; they nest at most log2(n) deep. */
+static void radix_sort(const row_set *r, size_t lo, size_t hi, size_t p) {
+  while (hi - lo > RADIX_MIN_ROWS) {
+    size_t edge[257];
+    if (!split_once(r, lo, hi, &p, edge)) return; /* equal rows need nothing */
     /* Recurse into every bucket but the largest, then continue with it. */
     unsigned largest = 0;
     for (unsigned b = 1; b < 256; b++)
@@ -217,11 +249,81 @@ static void radix_sort(const row_set *r, size_t lo, size_t hi, size_t p) {
     lo = edge[largest];
     hi = edge[largest + 1];
   }
-  /* Short runs (rows equal on every key need nothing). */
-  if (p < n_keys) introsort(r, lo, hi);
+  introsort(r, lo, hi);
 }
 
-void gmm_canonical_order(double *x, double *w, size_t n, int d) {
+/* ---- on threads: order (3) ---- */
+
+/* Runs of rows that can be sorted apart: at most MAX_RUNS after splitting,
+** and splitting stops once no run holds more than 1 / SPLIT_SHARE of a
+** worker's fair share. Below PARALLEL_MIN_ROWS one thread sorts. */
+#define MAX_RUNS          512
+#define PARALLEL_MIN_ROWS 65536
+
+typedef struct run {
+  size_t lo, hi, p;
+  int worker;
+} run;
+
+typedef struct sort_job {
+  const row_set *r;
+  run *runs;
+  int n_runs;
+} sort_job;
+
+static void sort_worker(void *ctx, int block, int worker) {
+  (void)worker;
+  sort_job *job = ctx;
+  for (int i = 0; i < job->n_runs; i++)
+    if (job->runs[i].worker == block)
+      radix_sort(job->r, job->runs[i].lo, job->runs[i].hi, job->runs[i].p);
+}
+
+static size_t run_size(const run *u) {
+  return u->hi - u->lo;
+}
+
+static void parallel_sort(const row_set *r, size_t n, int workers) {
+  run runs[MAX_RUNS];
+  int n_runs = 1;
+  runs[0] = (run){0, n, 0, 0};
+  size_t share = n / (size_t)workers / 2;
+  /* Split the largest run while it is more than half a worker's share. */
+  while (n_runs + 256 <= MAX_RUNS) {
+    int big = 0;
+    for (int i = 1; i < n_runs; i++)
+      if (run_size(&runs[i]) > run_size(&runs[big])) big = i;
+    if (run_size(&runs[big]) <= share) break;
+    size_t edge[257], p = runs[big].p;
+    if (!split_once(r, runs[big].lo, runs[big].hi, &p, edge)) {
+      runs[big].hi = runs[big].lo; /* equal rows: nothing left to sort */
+      continue;
+    }
+    runs[big] = runs[--n_runs];
+    for (int b = 0; b < 256; b++)
+      if (edge[b + 1] - edge[b] > 1) runs[n_runs++] = (run){edge[b], edge[b + 1], p, 0};
+  }
+  /* Largest first, each to the least loaded worker. Which worker sorts a
+  ** run changes nothing: the runs are disjoint. */
+  for (int i = 1; i < n_runs; i++)
+    for (int j = i; j > 0 && run_size(&runs[j]) > run_size(&runs[j - 1]); j--) {
+      run t = runs[j];
+      runs[j] = runs[j - 1];
+      runs[j - 1] = t;
+    }
+  size_t load[GMM_MAX_THREADS] = {0};
+  for (int i = 0; i < n_runs; i++) {
+    int least = 0;
+    for (int t = 1; t < workers; t++)
+      if (load[t] < load[least]) least = t;
+    runs[i].worker = least;
+    load[least] += run_size(&runs[i]);
+  }
+  sort_job job = {r, runs, n_runs};
+  gmm_par_run(workers, workers, sort_worker, &job);
+}
+
+void gmm_canonical_order(double *x, double *w, size_t n, int d, int threads) {
   size_t dd = (size_t)d;
   for (size_t i = 0; i < n * dd; i++)
     if (x[i] == 0.0) x[i] = 0.0; /* -0.0 -> +0.0 */
@@ -229,5 +331,9 @@ void gmm_canonical_order(double *x, double *w, size_t n, int d) {
     for (size_t i = 0; i < n; i++)
       if (w[i] == 0.0) w[i] = 0.0;
   row_set r = {x, w, dd};
-  radix_sort(&r, 0, n, 0);
+  int workers = gmm_threads(threads);
+  if (workers > 1 && n >= PARALLEL_MIN_ROWS)
+    parallel_sort(&r, n, workers);
+  else
+    radix_sort(&r, 0, n, 0);
 }

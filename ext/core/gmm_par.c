@@ -24,9 +24,13 @@
 ** results). */
 #define GMM_BLOCK_BYTES ((size_t)64 << 20)
 
-int gmm_thread_count(const gmm_options *opt) {
-  long n = opt->threads > 0 ? opt->threads : sysconf(_SC_NPROCESSORS_ONLN);
+int gmm_threads(int threads) {
+  long n = threads > 0 ? threads : sysconf(_SC_NPROCESSORS_ONLN);
   return n < 1 ? 1 : n > GMM_MAX_THREADS ? GMM_MAX_THREADS : (int)n;
+}
+
+int gmm_thread_count(const gmm_options *opt) {
+  return gmm_threads(opt->threads);
 }
 
 int gmm_par_blocks(size_t n_rows, size_t bytes_per_block) {

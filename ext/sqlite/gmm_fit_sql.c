@@ -336,7 +336,7 @@ static gmm_status fit_rows(fit_state *st, fit_progress *progress, gmm_model **m,
                            size_t err_len) {
   gmm_fit_spec *spec = &st->spec;
   trim_rows(st);
-  gmm_canonical_order(st->rows, st->weights, st->n, st->d); /* gmm_fit (6) */
+  gmm_canonical_order(st->rows, st->weights, st->n, st->d, spec->opt.threads); /* gmm_fit (6) */
   gmm_data data = {st->rows, st->n, st->d, st->weights, st->n_skipped};
   if (spec->n_k == 0 && spec->n_types == 0)
     return gmm_fit(&data, &spec->opt, &gmm_sqlite_allocator, fit_progress_fn, progress, m, err,
