@@ -131,10 +131,12 @@ def sql(path, ext, max_iter, repeat="3"):
     db.execute("INSERT INTO m VALUES (?)", (blob,))
     r["predict_subquery_s"], s_sub = best_of(
         repeat, lambda: q("SELECT sum(gmm_predict((SELECT model FROM m), x0, x1)) FROM pts"))
+    r["predict_join_s"], s_join = best_of(
+        repeat, lambda: q("SELECT sum(gmm_predict(m.model, x0, x1)) FROM m, pts"))
     r["sum_x0_x1_s"], _ = best_of(repeat, lambda: q("SELECT sum(x0 + x1) FROM pts"))
     r["sklearn_predict_s"], labels = best_of(repeat, lambda: model.predict(x))
-    if s_param != s_sub:
-        sys.exit(f"bench_sklearn: gmm_predict sums differ: {s_param} {s_sub}")
+    if not s_param == s_sub == s_join:
+        sys.exit(f"bench_sklearn: gmm_predict sums differ: {s_param} {s_sub} {s_join}")
     r["predict_sum"] = s_param
     print(json.dumps(r))
 

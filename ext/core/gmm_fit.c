@@ -107,27 +107,6 @@ void gmm_stats_merge(gmm_stats *dst, const gmm_stats *src) {
   for (size_t i = 0; i < len; i++) dst->nk[i] += src->nk[i];
 }
 
-void gmm_data_mean(const gmm_data *data, double *mean) {
-  size_t dd = (size_t)data->d;
-  double total = 0.0;
-  memset(mean, 0, dd * sizeof *mean);
-  /* Two passes: a rough mean, then the mean of the residuals around it, so
-  ** that the result is accurate even when |mean| >> spread. */
-  for (int pass = 0; pass < 2; pass++) {
-    double centre[GMM_MAX_D];
-    memcpy(centre, mean, dd * sizeof *mean);
-    double acc[GMM_MAX_D] = {0};
-    total = 0.0;
-    for (size_t i = 0; i < data->n; i++) {
-      double w = gmm_row_weight(data, i);
-      const double *x = data->x + i * dd;
-      total += w;
-      for (size_t p = 0; p < dd; p++) acc[p] += w * (x[p] - centre[p]);
-    }
-    for (size_t p = 0; p < dd; p++) mean[p] = centre[p] + acc[p] / total;
-  }
-}
-
 /* ---- M-step: fit (5) ---- */
 
 /* New parameters from statistics taken around shift (k x d). Returns the
@@ -398,23 +377,102 @@ static gmm_status initialise(gmm_model *m, const gmm_data *data, const gmm_optio
 
 /* ---- the fit ---- */
 
-/* Checks the rows and weights; gives the number of rows of positive weight
-** and the total weight. */
-static gmm_status check_data(const gmm_data *data, int k, size_t *n_usable, double *total_weight,
-                             char *err, size_t err_len) {
-  size_t dd = (size_t)data->d, usable = 0;
+/* ---- one look at the rows before the fit: parallel passes (gmm_par.c) ----
+** Each block writes its results at out + b * stride; they are combined in
+** block order. */
+
+typedef struct scan_job {
+  const gmm_data *data;
+  int n_blocks;
+  double *out;          /* n_blocks x stride */
+  size_t stride;        /* d + 3 */
+  size_t *bad;          /* n_blocks: the block's first bad row, or SIZE_MAX */
+  const double *centre; /* d: for the mean and spread passes */
+} scan_job;
+
+/* bad[b] = the first row with a value that is not finite or a weight that
+** is not finite and >= 0; out = usable rows, total weight. */
+static void scan_check(void *ctx, int b, int worker) {
+  (void)worker;
+  scan_job *job = ctx;
+  const gmm_data *data = job->data;
+  size_t start, end, dd = (size_t)data->d, usable = 0;
+  gmm_par_rows(data->n, job->n_blocks, b, &start, &end);
   double total = 0.0;
-  for (size_t i = 0; i < data->n; i++) {
-    for (size_t p = 0; p < dd; p++)
-      if (!isfinite(data->x[i * dd + p]))
-        return gmm_errorf(err, err_len, GMM_EINVAL, "row %zu, feature %zu is not finite", i + 1,
-                          p + 1);
+  job->bad[b] = SIZE_MAX;
+  for (size_t i = start; i < end; i++) {
+    int ok = 1;
+    for (size_t p = 0; p < dd; p++) ok &= isfinite(data->x[i * dd + p]) != 0;
     double w = gmm_row_weight(data, i);
-    if (!isfinite(w) || w < 0.0)
-      return gmm_errorf(err, err_len, GMM_EINVAL,
-                        "row %zu has weight %g; weights must be finite and >= 0", i + 1, w);
+    if (!ok || !isfinite(w) || w < 0.0) {
+      job->bad[b] = i;
+      break;
+    }
     usable += w > 0.0;
     total += w;
+  }
+  job->out[(size_t)b * job->stride] = (double)usable;
+  job->out[(size_t)b * job->stride + 1] = total;
+}
+
+/* out = sum w (x - centre) per feature, then sum w. */
+static void scan_mean(void *ctx, int b, int worker) {
+  (void)worker;
+  scan_job *job = ctx;
+  const gmm_data *data = job->data;
+  size_t start, end, dd = (size_t)data->d;
+  gmm_par_rows(data->n, job->n_blocks, b, &start, &end);
+  double *acc = job->out + (size_t)b * job->stride, total = 0.0;
+  memset(acc, 0, (dd + 1) * sizeof *acc);
+  for (size_t i = start; i < end; i++) {
+    double w = gmm_row_weight(data, i);
+    const double *x = data->x + i * dd;
+    total += w;
+    for (size_t p = 0; p < dd; p++) acc[p] += w * (x[p] - job->centre[p]);
+  }
+  acc[dd] = total;
+}
+
+/* out = the widest |x - centre| per feature over rows of positive weight. */
+static void scan_spread(void *ctx, int b, int worker) {
+  (void)worker;
+  scan_job *job = ctx;
+  const gmm_data *data = job->data;
+  size_t start, end, dd = (size_t)data->d;
+  gmm_par_rows(data->n, job->n_blocks, b, &start, &end);
+  double *widest = job->out + (size_t)b * job->stride;
+  memset(widest, 0, dd * sizeof *widest);
+  for (size_t i = start; i < end; i++) {
+    if (!(gmm_row_weight(data, i) > 0.0)) continue;
+    const double *x = data->x + i * dd;
+    for (size_t p = 0; p < dd; p++) {
+      double t = fabs(x[p] - job->centre[p]);
+      if (t > widest[p]) widest[p] = t;
+    }
+  }
+}
+
+/* Checks the rows and weights; gives the number of rows of positive weight
+** and the total weight. */
+static gmm_status check_data(scan_job *job, int k, int workers, size_t *n_usable,
+                             double *total_weight, char *err, size_t err_len) {
+  const gmm_data *data = job->data;
+  size_t dd = (size_t)data->d, usable = 0;
+  gmm_par_run(job->n_blocks, workers, scan_check, job);
+  double total = 0.0;
+  for (int b = 0; b < job->n_blocks; b++) {
+    size_t i = job->bad[b];
+    if (i != SIZE_MAX) {
+      for (size_t p = 0; p < dd; p++)
+        if (!isfinite(data->x[i * dd + p]))
+          return gmm_errorf(err, err_len, GMM_EINVAL, "row %zu, feature %zu is not finite", i + 1,
+                            p + 1);
+      return gmm_errorf(err, err_len, GMM_EINVAL,
+                        "row %zu has weight %g; weights must be finite and >= 0", i + 1,
+                        gmm_row_weight(data, i));
+    }
+    usable += (size_t)job->out[(size_t)b * job->stride];
+    total += job->out[(size_t)b * job->stride + 1];
   }
   if (!isfinite(total))
     return gmm_errorf(err, err_len, GMM_EINVAL,
@@ -427,16 +485,32 @@ static gmm_status check_data(const gmm_data *data, int k, size_t *n_usable, doub
   return GMM_OK;
 }
 
-/* Squared distances (k-means, Mahalanobis) must stay finite: a feature
-** whose values spread beyond about 1e154 around their mean cannot be fitted
-** in doubles, whatever reg_covar or k. */
-static gmm_status check_spread(const gmm_data *data, const double *mean, char *err,
-                               size_t err_len) {
-  size_t dd = (size_t)data->d;
+/* The weighted mean of the rows, the shift of first-pass statistics and of
+** k-means: two passes, a rough mean and then the mean of the residuals
+** around it, so that it is accurate even when |mean| >> spread. Then
+** checks that squared distances fit in a double. */
+static gmm_status rows_mean(scan_job *job, int workers, double *mean, char *err, size_t err_len) {
+  size_t dd = (size_t)job->data->d;
+  double centre[GMM_MAX_D];
+  memset(mean, 0, dd * sizeof *mean);
+  for (int pass = 0; pass < 2; pass++) {
+    memcpy(centre, mean, dd * sizeof *mean);
+    job->centre = centre;
+    gmm_par_run(job->n_blocks, workers, scan_mean, job);
+    double acc[GMM_MAX_D] = {0}, total = 0.0;
+    for (int b = 0; b < job->n_blocks; b++) {
+      const double *o = job->out + (size_t)b * job->stride;
+      for (size_t p = 0; p < dd; p++) acc[p] += o[p];
+      total += o[dd];
+    }
+    for (size_t p = 0; p < dd; p++) mean[p] = centre[p] + acc[p] / total;
+  }
+  job->centre = mean;
+  gmm_par_run(job->n_blocks, workers, scan_spread, job);
   for (size_t p = 0; p < dd; p++) {
     double widest = 0.0;
-    for (size_t i = 0; i < data->n; i++)
-      if (gmm_row_weight(data, i) > 0.0) widest = fmax(widest, fabs(data->x[i * dd + p] - mean[p]));
+    for (int b = 0; b < job->n_blocks; b++)
+      widest = fmax(widest, job->out[(size_t)b * job->stride + p]);
     if (!isfinite(mean[p]) || !isfinite(widest * widest * (double)dd))
       return gmm_errorf(err, err_len, GMM_EINVAL,
                         "feature %zu spreads %g around its mean, too wide for squared distances "
@@ -546,8 +620,23 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
   if (rc != GMM_OK) return rc;
   size_t n_usable = 0;
   double total_weight = 0.0;
-  rc = check_data(data, opt->k, &n_usable, &total_weight, err, err_len);
-  if (rc != GMM_OK) return rc;
+  int workers = gmm_thread_count(opt);
+  scan_job scan = {data, gmm_par_blocks(data->n, ((size_t)data->d + 3) * sizeof(double)),
+                   NULL, (size_t)data->d + 3,
+                   NULL, NULL};
+  scan.out = gmm_alloc_array(a, (size_t)scan.n_blocks * scan.stride, sizeof(double));
+  scan.bad = gmm_alloc_array(a, (size_t)scan.n_blocks, sizeof(size_t));
+  if (!scan.out || !scan.bad) {
+    gmm_release(a, scan.out);
+    gmm_release(a, scan.bad);
+    return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
+  }
+  rc = check_data(&scan, opt->k, workers, &n_usable, &total_weight, err, err_len);
+  if (rc != GMM_OK) {
+    gmm_release(a, scan.out);
+    gmm_release(a, scan.bad);
+    return rc;
+  }
 
   /* fit (10): weights are rescaled to a mean of 1 per usable row, so that
   ** their scale changes nothing (nk + 10 eps and the empty-component test
@@ -589,8 +678,8 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
   }
 
   double data_mean[GMM_MAX_D];
-  gmm_data_mean(data, data_mean);
-  rc = check_spread(data, data_mean, err, err_len);
+  scan.data = data;
+  rc = rows_mean(&scan, workers, data_mean, err, err_len);
   if (rc != GMM_OK) goto done;
   double n_weight = data->w ? (double)n_usable : (double)data->n;
 
@@ -642,6 +731,8 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
 done:
   if (rc == GMM_ENOMEM) gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
   free_work(&w, a);
+  gmm_release(a, scan.out);
+  gmm_release(a, scan.bad);
   gmm_release(a, scaled_w);
   gmm_model_free(cur);
   gmm_model_free(best);

@@ -91,9 +91,6 @@ void gmm_stats_add_row(gmm_stats *st, int j, double r, const double *a);
 /* dst += src, in component order. */
 void gmm_stats_merge(gmm_stats *dst, const gmm_stats *src);
 
-/* Weighted mean of the rows (w may be NULL), the shift for first-pass
-** statistics and for k-means. */
-void gmm_data_mean(const gmm_data *data, double *mean);
 static inline double gmm_row_weight(const gmm_data *data, size_t i) {
   return data->w ? data->w[i] : 1.0;
 }
