@@ -10,18 +10,24 @@
 **      a time, so every inner loop is a fixed-width vector operation: the
 **      differences x - mu, the triangular solve z = W (x - mu), exp and log
 **      of the log-sum-exp, and the scatter sums r a a' (lower triangle
-**      only, in 2 x 2 register blocks).
+**      only, in 2 x 2 register blocks). Up to SMALL_D features a group of
+**      rows stays in registers through a component's density and sums;
+**      diagonal densities take four components per load of the rows.
 **  (3) Sums over rows are kept in LANES partial sums and reduced in a fixed
 **      order, and no floating-point contraction is used (the Makefile
 **      passes -ffp-contract=off), so the result is the same bits on every
 **      x86-64 instruction set the runtime dispatch picks, and for any
 **      thread count.
-**  (4) A row whose every log density is -inf (or a NaN/infinite value in
-**      the arithmetic) makes the kernel return 0 without touching st: the
-**      caller redoes that tile row at a time, whose rules cover it.
+**  (4) A row whose every log density is -inf makes the kernel return 0
+**      without touching st, and so does a NaN density (W (x - mu)
+**      overflowing to inf - inf): the caller redoes that tile row at a
+**      time, whose rules cover both.
 **  (5) exp and log are computed here, vectorised, to within a few ulp of
 **      libm's over the ranges used: exp on [-708, 0] (below, 0), log on
 **      [1, 1024] (a sum of at most k <= 1024 shares, the largest 1).
+**  (6) A component's statistics skip the groups of PAIR_ROWS rows whose
+**      weighted responsibilities are all exactly 0: their terms would add
+**      exact zeros, so the sums are the same bits without them.
 */
 #include "gmm_internal.h"
 
