@@ -382,15 +382,25 @@ INLINE vd sum_pairs(const double *v, const size_t *at, size_t n_at) {
   return s;
 }
 
-INLINE void add_stats_full(const double *a, double *ra, const double *r, gmm_stats *st, size_t j,
-                           size_t d, const size_t *at, size_t n_at, size_t ld) {
+INLINE void add_stats_full(const double *xt, const double *c, double *a, double *ra,
+                           const double *r, gmm_stats *st, size_t j, size_t d, const size_t *at,
+                           size_t n_at, size_t ld) {
   st->nk[j] += hsum(sum_pairs(r, at, n_at));
   double *s1 = st->s1 + j * d;
+  /* a = x - c and ra = r a in one sweep per feature, summing ra. */
   for (size_t p = 0; p < d; p++) {
-    for (size_t g = 0; g < n_at; g++)
-      for (size_t t = at[g]; t < at[g] + PAIR_ROWS; t += LANES)
-        store(ra + p * ld + t, load(r + t) * load(a + p * ld + t));
-    s1[p] += hsum(sum_pairs(ra + p * ld, at, n_at));
+    vd cp = splat(c[p]), s = splat(0.0);
+    for (size_t g = 0; g < n_at; g++) {
+      size_t t = at[g];
+      vd a0 = load(xt + p * ld + t) - cp, a1 = load(xt + p * ld + t + LANES) - cp;
+      vd r0 = load(r + t) * a0, r1 = load(r + t + LANES) * a1;
+      store(a + p * ld + t, a0);
+      store(a + p * ld + t + LANES, a1);
+      store(ra + p * ld + t, r0);
+      store(ra + p * ld + t + LANES, r1);
+      s += r0 + r1;
+    }
+    s1[p] += hsum(s);
   }
   add_scatter(a, ra, st->s2 + j * d * d, d, at, n_at, ld);
 }
@@ -531,8 +541,7 @@ INLINE void statistics(const gmm_model *m, const double *shift, gmm_tile *tile, 
     if (full && d <= SMALL_D) {
       add_stats_full_small(tile->xt, c, r, st, j, d, tile->active, n_at, ld);
     } else if (full) {
-      centre(tile->xt, c, tile->a, d, tile->active, n_at, ld);
-      add_stats_full(tile->a, tile->ra, r, st, j, d, tile->active, n_at, ld);
+      add_stats_full(tile->xt, c, tile->a, tile->ra, r, st, j, d, tile->active, n_at, ld);
     } else {
       add_stats_diag(tile->xt, c, r, st, j, d, tile->active, n_at, ld);
     }
