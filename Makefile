@@ -101,6 +101,9 @@ $(BUILD)/obj/%.o: ext/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -DGMM_BUILD_FLAGS='"$(CFLAGS)"' -c -o $@ $<
 
+# The narrow (2-lane) kernel is gmm_tile.c built again.
+$(BUILD)/obj/core/gmm_tile_narrow.o $(BUILD)/obj-static/core/gmm_tile_narrow.o: ext/core/gmm_tile.c
+
 $(LIB): $(CORE_OBJ) $(SQL_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SHARED) -o $@ $^ -lm -lpthread $(LDFLAGS)

@@ -154,9 +154,10 @@ void gmm_tile_free(gmm_tile *t, const gmm_allocator *a);
 ** density; the caller then takes those rows one at a time. */
 int gmm_tile_pass(const gmm_model *m, const double *x, const double *w, size_t n_rows,
                   const double *shift, gmm_tile *tile, gmm_stats *st, double *ll);
-/* The kernel compiled for one instruction set (the _avx2 and _avx512f ones
-** exist on x86-64 with GCC or Clang; call them only where the CPU has it).
-** gmm_tile_pass picks the best; tests compare them. */
+/* The kernel compiled for one instruction set: _baseline (2-lane vectors,
+** gmm_tile_narrow.c) everywhere; _avx2 and _avx512f (4 lanes, the same bits
+** as each other) on x86-64 with GCC or Clang, to be called only where the
+** CPU has them. gmm_tile_pass picks the best; tests compare them. */
 int gmm_tile_pass_baseline(const gmm_model *m, const double *x, const double *w, size_t n_rows,
                            const double *shift, gmm_tile *tile, gmm_stats *st, double *ll);
 int gmm_tile_pass_avx2(const gmm_model *m, const double *x, const double *w, size_t n_rows,

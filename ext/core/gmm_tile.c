@@ -15,9 +15,11 @@
 **      diagonal densities take four components per load of the rows.
 **  (3) Sums over rows are kept in LANES partial sums and reduced in a fixed
 **      order, and no floating-point contraction is used (the Makefile
-**      passes -ffp-contract=off), so the result is the same bits on every
-**      x86-64 instruction set the runtime dispatch picks, and for any
-**      thread count.
+**      passes -ffp-contract=off), so the result is the same bits for any
+**      thread count, and the same bits from the AVX2 and AVX-512 clones the
+**      runtime dispatch picks between. The baseline (gmm_tile_narrow.c:
+**      2 lanes, for x86-64 without AVX2 and other architectures) keeps two
+**      partial sums instead, so its last bits can differ from theirs.
 **  (4) A row whose every log density is -inf makes the kernel return 0
 **      without touching st, and so does a NaN density (W (x - mu)
 **      overflowing to inf - inf): the caller redoes that tile row at a
@@ -34,7 +36,14 @@
 #include <math.h>
 #include <string.h>
 
-#define LANES 4
+/* Lanes per vector: 4 here, where the AVX2 and AVX-512 clones are built;
+** gmm_tile_narrow.c builds this file again with 2, the width of SSE2 and
+** NEON registers, for the baseline (GCC spills 4-lane vectors there). */
+#ifndef GMM_TILE_LANES
+#define GMM_TILE_LANES 4
+#endif
+#define LANES GMM_TILE_LANES
+#define WIDE  (LANES == 4)
 
 /* Vectors of LANES doubles (and 64-bit integers for the bit tricks of exp
 ** and log); GCC and Clang split them into whatever the target has. Their
@@ -46,8 +55,8 @@ typedef long long vi
 #define INLINE static inline __attribute__((always_inline))
 
 /* Runtime dispatch: the kernel is compiled once per instruction set
-** (gmm_tile_pass_avx512f, _avx2, _baseline) and gmm_tile_pass picks the best
-** the CPU runs. Same bits from each: tile (3). */
+** (gmm_tile_pass_avx512f, _avx2 here, _baseline in gmm_tile_narrow.c) and
+** gmm_tile_pass picks the best the CPU runs: tile (3). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(GMM_NO_DISPATCH)
 #define GMM_TILE_DISPATCH 1
 #endif
@@ -56,12 +65,14 @@ typedef long long vi
 ** alignment. */
 typedef double vd_mem
     __attribute__((vector_size(LANES * sizeof(double)), aligned(sizeof(double)), may_alias));
-typedef double vh_mem
-    __attribute__((vector_size(LANES / 2 * sizeof(double)), aligned(sizeof(double)), may_alias));
 
 INLINE vd load(const double *p) {
   return *(const vd_mem *)p;
 }
+
+#if WIDE
+typedef double vh_mem
+    __attribute__((vector_size(LANES / 2 * sizeof(double)), aligned(sizeof(double)), may_alias));
 
 /* In two halves, which GCC turns into plain vector stores on every target
 ** (a whole store goes through the stack where vectors are narrower). */
@@ -69,6 +80,11 @@ INLINE void store(double *p, vd v) {
   *(vh_mem *)p = __builtin_shufflevector(v, v, 0, 1);
   *(vh_mem *)(p + LANES / 2) = __builtin_shufflevector(v, v, 2, 3);
 }
+#else
+INLINE void store(double *p, vd v) {
+  *(vd_mem *)p = v;
+}
+#endif
 
 INLINE vd splat(double x) {
   return (vd){0} + x;
@@ -81,7 +97,11 @@ INLINE vd vselect(vi mask, vd a, vd b) {
 
 /* A fixed order of the lanes' sum: tile (3). */
 INLINE double hsum(vd v) {
+#if WIDE
   return (v[0] + v[1]) + (v[2] + v[3]);
+#else
+  return v[0] + v[1];
+#endif
 }
 
 INLINE int all_lanes(vi mask) {
@@ -159,6 +179,7 @@ INLINE vd vlog_ge1(vd s) {
 #define GROUP_ROWS    (4 * LANES)
 #define PAIR_ROWS     (2 * LANES)
 
+#if WIDE
 static size_t d_padded(int d) {
   return (size_t)d + ((size_t)d & 1u);
 }
@@ -175,8 +196,9 @@ size_t gmm_tile_rows(int k, int d) {
 
 gmm_status gmm_tile_init(gmm_tile *t, int k, int d, const gmm_allocator *a) {
   t->rows = gmm_tile_rows(k, d);
-  /* Then the list of active pairs of lane groups: rows / PAIR_ROWS offsets. */
-  size_t n_doubles = tile_doubles_per_row(k, d) * t->rows + t->rows / PAIR_ROWS;
+  /* Then the list of active pairs of lane groups: one offset per 4 rows,
+  ** a pair of the narrowest (2-lane) groups. */
+  size_t n_doubles = tile_doubles_per_row(k, d) * t->rows + t->rows / 4;
   t->buffer = gmm_alloc_array(a, n_doubles, sizeof(double));
   if (!t->buffer) return GMM_ENOMEM;
   size_t dp = d_padded(d) * t->rows;
@@ -196,6 +218,7 @@ void gmm_tile_free(gmm_tile *t, const gmm_allocator *a) {
   gmm_release(a, t->buffer);
   t->buffer = NULL;
 }
+#endif
 
 /* ---- the kernel ---- */
 
@@ -462,6 +485,7 @@ INLINE size_t active_pairs(const double *r, size_t n, size_t *at) {
 ** and four features go four rows at a time through vector shuffles. */
 INLINE void transpose(const double *x, double *xt, size_t d, size_t n_rows, size_t n, size_t ld) {
   size_t t = 0;
+#if WIDE
   if (d == 2) {
     for (; t + LANES <= n_rows; t += LANES) {
       vd r01 = load(x + t * 2), r23 = load(x + t * 2 + LANES);
@@ -482,6 +506,15 @@ INLINE void transpose(const double *x, double *xt, size_t d, size_t n_rows, size
       store(xt + 3 * ld + t, __builtin_shufflevector(hi01, hi23, 2, 3, 6, 7));
     }
   }
+#else
+  if (d == 2) {
+    for (; t + LANES <= n_rows; t += LANES) {
+      vd r0 = load(x + t * 2), r1 = load(x + t * 2 + 2);
+      store(xt + t, __builtin_shufflevector(r0, r1, 0, 2));
+      store(xt + ld + t, __builtin_shufflevector(r0, r1, 1, 3));
+    }
+  }
+#endif
   for (size_t p = 0; p < d; p++) {
     double *col = xt + p * ld;
     for (size_t i = t; i < n_rows; i++) col[i] = x[i * d + p];
@@ -578,10 +611,7 @@ INLINE int tile_pass(const gmm_model *m, const double *x, const double *w, size_
   const gmm_model *m, const double *x, const double *w, size_t n_rows, const double *shift, \
       gmm_tile *tile, gmm_stats *st, double *ll
 
-int gmm_tile_pass_baseline(TILE_PARAMS) {
-  return tile_pass(m, x, w, n_rows, shift, tile, st, ll);
-}
-
+#if WIDE
 #ifdef GMM_TILE_DISPATCH
 __attribute__((target("avx2"))) int gmm_tile_pass_avx2(TILE_PARAMS) {
   return tile_pass(m, x, w, n_rows, shift, tile, st, ll);
@@ -602,3 +632,8 @@ int gmm_tile_pass(TILE_PARAMS) {
 #endif
   return gmm_tile_pass_baseline(m, x, w, n_rows, shift, tile, st, ll);
 }
+#else
+int gmm_tile_pass_baseline(TILE_PARAMS) {
+  return tile_pass(m, x, w, n_rows, shift, tile, st, ll);
+}
+#endif
