@@ -1677,7 +1677,7 @@ static void test_trace_stops_fit(void **state) {
 static void test_thread_count_changes_nothing(void **state) {
   (void)state;
   dataset ds = make_dataset(&OVL, 10);
-  size_t n = 40 * 1024 + 17;
+  size_t n = 120 * 1024 + 17; /* enough work for 7 threads (par (4)) */
   double *x = malloc(n * 2 * sizeof(double));
   assert_non_null(x);
   for (size_t i = 0; i < n; i++) {

@@ -542,7 +542,10 @@ static gmm_status alloc_work(em_work *w, int k, int d, gmm_cov_type type, size_t
   /* Blocks: at most one per chunk, and within the memory budget. */
   size_t stats_bytes = kk * (1 + dd + (diag_only ? dd : dd * dd)) * sizeof(double);
   w->n_blocks = gmm_par_blocks(n_rows, stats_bytes);
-  w->n_workers = threads < w->n_blocks ? threads : w->n_blocks;
+  /* An E+M pass does about k (d + 1) units of work a row, times d / 2 more
+  ** for full and tied covariances (the triangular solve and the scatter). */
+  double work = (double)kk * (double)(dd + 1) * (diag_only ? 1.0 : 1.0 + (double)dd / 2.0);
+  w->n_workers = gmm_par_workers(threads, w->n_blocks, n_rows, work);
   for (int b = 0; b < w->n_blocks; b++)
     if (gmm_stats_init(&w->block[b], k, d, diag_only, a) != GMM_OK) return GMM_ENOMEM;
   for (int t = 0; t < w->n_workers; t++) {
@@ -620,7 +623,8 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
   if (rc != GMM_OK) return rc;
   size_t n_usable = 0;
   double total_weight = 0.0;
-  int workers = gmm_thread_count(opt);
+  int workers = gmm_par_workers(gmm_thread_count(opt), gmm_par_blocks(data->n, 0), data->n,
+                                (double)data->d + 1.0);
   scan_job scan = {data, gmm_par_blocks(data->n, ((size_t)data->d + 3) * sizeof(double)),
                    NULL, (size_t)data->d + 3,
                    NULL, NULL};

@@ -123,6 +123,10 @@ int gmm_threads(int threads);
 /* The blocks for n_rows rows whose per-block results take bytes_per_block:
 ** at most GMM_BLOCKS, one per chunk, within a memory budget; at least 1. */
 int gmm_par_blocks(size_t n_rows, size_t bytes_per_block);
+/* The threads a pass over n_rows rows of work_per_row units each (about a
+** nanosecond a unit) should take: at most threads and n_blocks, and fewer
+** when each would get too little work to pay for starting it; at least 1. */
+int gmm_par_workers(int threads, int n_blocks, size_t n_rows, double work_per_row);
 /* The rows [start, end) of block b of n_blocks over n rows. */
 void gmm_par_rows(size_t n, int n_blocks, int b, size_t *start, size_t *end);
 /* Calls fn(ctx, b, worker) once for every block b on up to n_workers

@@ -13,6 +13,9 @@
 **      which thread ran a block changes nothing.
 **  (3) A thread that cannot be started has its blocks run by the calling
 **      thread: that costs speed, never a result.
+**  (4) A pass takes no more threads than its work pays for (see
+**      gmm_par_workers): many small fits, as in a GROUP BY, run on the
+**      calling thread alone. The thread count never changes a result.
 */
 #define _POSIX_C_SOURCE 200809L /* sysconf: the number of online cores */
 #include "gmm_internal.h"
@@ -23,6 +26,9 @@
 /* Block results kept at once, in bytes, at most (fewer blocks for big
 ** results). */
 #define GMM_BLOCK_BYTES ((size_t)64 << 20)
+/* Work a thread must get for starting it to pay: units of work_per_row
+** (about a nanosecond each), so about a quarter of a millisecond. */
+#define PAR_MIN_WORK 262144.0
 
 int gmm_threads(int threads) {
   long n = threads > 0 ? threads : sysconf(_SC_NPROCESSORS_ONLN);
@@ -39,6 +45,13 @@ int gmm_par_blocks(size_t n_rows, size_t bytes_per_block) {
   if (blocks > GMM_BLOCKS) blocks = GMM_BLOCKS;
   if (blocks > chunks) blocks = chunks;
   return blocks < 1 ? 1 : (int)blocks;
+}
+
+int gmm_par_workers(int threads, int n_blocks, size_t n_rows, double work_per_row) {
+  double by_work = (double)n_rows * work_per_row / PAR_MIN_WORK;
+  int workers = threads < n_blocks ? threads : n_blocks;
+  if (by_work < (double)workers) workers = (int)by_work;
+  return workers < 1 ? 1 : workers;
 }
 
 void gmm_par_rows(size_t n, int n_blocks, int b, size_t *start, size_t *end) {
