@@ -250,7 +250,7 @@ static void test_candidates_limit(void **state) {
   strcpy(k1024, "[");
   strcpy(k1025, "[");
   for (int k = 1; k <= 1025; k++) {
-    char item[8];
+    char item[16];
     snprintf(item, sizeof item, "%s%d", k > 1 ? "," : "", k <= 1024 ? k : 1);
     if (k <= 256) strcat(k256, item);
     if (k <= 1024) strcat(k1024, item);

@@ -126,7 +126,9 @@ for target in $TARGETS; do
   fi
   echo "== $target: build"
   # shellcheck disable=SC2086 # word splitting of the flag and file lists is wanted
-  if ! "$CLANG" $SAN -DSQLITE_CORE $FUZZ_CFLAGS -Iext/core $sources "$src" $libs -o "$bin"; then
+  # The language and floating-point flags of the Makefile's builds (see ALL_CFLAGS there).
+  if ! "$CLANG" $SAN -std=c11 -ffp-contract=off -Wno-psabi -DSQLITE_CORE $FUZZ_CFLAGS -Iext/core \
+    $sources "$src" $libs -o "$bin"; then
     failed=1
     note "$target: BUILD FAILED"
     continue
