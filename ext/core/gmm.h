@@ -3,10 +3,11 @@
 ** fitted by expectation-maximisation, their log densities and posteriors,
 ** and the model BLOB codec.
 **
-** The core is plain C11 and libm. It never includes a SQLite header and it
-** never allocates except through the gmm_allocator its caller hands in, so
-** that SQLite's memory accounting sees every byte and so that the core can be
-** tested and fuzzed alone.
+** The core is C11 with GCC/Clang vector extensions (the E+M kernel), libm
+** and POSIX threads. It never includes a SQLite header and it never
+** allocates except through the gmm_allocator its caller hands in (threads'
+** stacks aside), so that SQLite's memory accounting sees every byte and so
+** that the core can be tested and fuzzed alone.
 **
 ** Conventions:
 **   - data is row-major: row i, feature j is x[i*d + j];
