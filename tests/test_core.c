@@ -430,6 +430,17 @@ static unsigned char *encode(const gmm_model *m, size_t *len) {
   return p;
 }
 
+/* Fits data with opt (which must succeed) and returns the model's BLOB. */
+static unsigned char *fit_encoded(const gmm_data *data, const gmm_options *opt, size_t *len) {
+  gmm_model *m = NULL;
+  char err[256];
+  assert_int_equal(gmm_fit(data, opt, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err),
+                   GMM_OK);
+  unsigned char *b = encode(m, len);
+  gmm_model_free(m);
+  return b;
+}
+
 /* Checks fit (8). */
 static void test_determinism(void **state) {
   (void)state;
@@ -1402,15 +1413,8 @@ static void test_order_independent_fit(void **state) {
           opt.init = (gmm_init_method)init;
           opt.n_init = 2;
           gmm_data data = {x, ds.n, ds.d, weighted ? w : NULL, 0};
-          gmm_model *m = NULL;
-          char err[256];
-          assert_int_equal(
-              gmm_fit(&data, &opt, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err), GMM_OK);
-          size_t nb = gmm_blob_size(m);
-          unsigned char *b = malloc(nb);
-          assert_non_null(b);
-          gmm_blob_write(m, b);
-          gmm_model_free(m);
+          size_t nb;
+          unsigned char *b = fit_encoded(&data, &opt, &nb);
           if (!first) {
             first = b;
             first_n = nb;
@@ -1700,15 +1704,8 @@ static void test_thread_count_changes_nothing(void **state) {
       opt.max_iter = 8;
       opt.threads = counts[c];
       gmm_data data = {x, n, 2, t / 4 == 1 ? w : NULL, 0};
-      gmm_model *m = NULL;
-      char err[256];
-      assert_int_equal(gmm_fit(&data, &opt, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err),
-                       GMM_OK);
-      size_t nb = gmm_blob_size(m);
-      unsigned char *b = malloc(nb);
-      assert_non_null(b);
-      gmm_blob_write(m, b);
-      gmm_model_free(m);
+      size_t nb;
+      unsigned char *b = fit_encoded(&data, &opt, &nb);
       if (!first) {
         first = b;
         first_n = nb;
