@@ -195,6 +195,15 @@ def ratio(a, b):
     return f"{a / b:.1f}x" if b > 0 else "?"
 
 
+def table_head(head, sep, tools):
+    """A Markdown table's header and separator: the given first columns, then
+    one right-aligned column per covariance type and tool."""
+    for cov in COVS:
+        head += "".join(f" {cov}: {t} |" for t in tools)
+        sep += "---:|" * len(tools)
+    return [head, sep]
+
+
 def targets(results, sqlr):
     """The performance issue's targets, each with the figure above that decides it."""
     rows = []
@@ -286,12 +295,7 @@ def report(results, sqlr, elapsed):
             line += f" {fmt_s(c)} | {fmt_s(cs)} | {fmt_s(s)} | {fmt_s(k)} | **{ratio(k, c)}** | {ratio(k, s)} |"
         out.append(line)
     out += ["", "## Peak memory above the data (MiB)", ""]
-    head = "| data set | data |"
-    sep = "|---|---:|"
-    for cov in COVS:
-        head += f" {cov}: core | {cov}: SQL | {cov}: sklearn |"
-        sep += "---:|" * 3
-    out += [head, sep]
+    out += table_head("| data set | data |", "|---|---:|", ("core", "SQL", "sklearn"))
     for r in results:
         line = f"| {label(r['n'], r['d'], r['k'])} | {r['data_mib']:.0f} |"
         for cov in COVS:
@@ -299,12 +303,7 @@ def report(results, sqlr, elapsed):
         out.append(line)
     out += ["", "## Fixed costs (seconds): core max_iter 0, SQL max_iter 0 (scan, buffer, sort, "
             "init, final pass), sklearn max_iter 1", ""]
-    head = "| data set |"
-    sep = "|---|"
-    for cov in COVS:
-        head += f" {cov}: core | {cov}: SQL | {cov}: sklearn |"
-        sep += "---:|" * 3
-    out += [head, sep]
+    out += table_head("| data set |", "|---|", ("core", "SQL", "sklearn"))
     for r in results:
         rr = r["res"]
         line = f"| {label(r['n'], r['d'], r['k'])} |"
