@@ -207,6 +207,18 @@ typedef struct gmm_data {
 ** non-zero return stops the fit, which then returns GMM_EINTERRUPTED. */
 typedef int (*gmm_trace_fn)(void *ctx, int init, int iter, double lower_bound);
 
+/* Sufficient statistics of responsibilities r_ij over rows x_i, taken
+** around a per-component shift c_j (a_ij = x_i - c_j):
+**   nk[j] = sum_i r_ij,  s1[j] = sum_i r_ij a_ij,
+**   s2[j] = sum_i r_ij a_ij a_ij' (lower triangle, d x d). */
+typedef struct gmm_stats {
+  int k, d;
+  int diag_only; /* s2 keeps only the diagonals, k x d (diag, spherical) */
+  double *nk;    /* k */
+  double *s1;    /* k x d */
+  double *s2;    /* k x d x d, or k x d when diag_only */
+} gmm_stats;
+
 /* Fits a mixture to the rows. On GMM_OK *out owns a prepared model. */
 gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_allocator *a,
                    gmm_trace_fn trace, void *trace_ctx, gmm_model **out, char *err, size_t err_len);
@@ -257,5 +269,117 @@ gmm_status gmm_blob_read(const unsigned char *p, size_t n, const gmm_allocator *
 /* The checksum stored in the last 8 bytes of a BLOB of at least 8 bytes,
 ** for cache keys; it does not validate anything. */
 uint64_t gmm_blob_stored_checksum(const unsigned char *p, size_t n);
+
+/* ---- Statistics of one E-step, and passes (gmm_stats.c) ----
+** EM as values: the statistics of one E-step of a model over some rows,
+** which add up over any split of the rows, and the M-step that turns their
+** sum into the next model. gmm_fit's own iterations run the same E-step
+** pass and M-step. */
+
+/* Rows one call of gmm_estep_add takes at most: the batch the binding
+** buffers between calls (16 chunks, one per block of a pass). */
+#define GMM_BATCH_ROWS (16 * 1024)
+
+/* The statistics of one E-step of one model over some rows. */
+typedef struct gmm_estats {
+  int k, d;
+  gmm_cov_type covariance_type;
+  int weighted;          /* the rows carried weights */
+  uint64_t fingerprint;  /* of the model's BLOB (its stored checksum) */
+  int64_t n_rows;        /* rows used (positive weight) */
+  int64_t n_skipped;     /* rows skipped by the caller (NULL features) */
+  double sum_weights;    /* = n_rows when not weighted */
+  double log_likelihood; /* total (weighted) log-likelihood under the model */
+  gmm_stats sums;        /* around the model's means */
+  gmm_allocator allocator;
+} gmm_estats;
+
+/* Empty statistics for model m (shape and fingerprint). */
+gmm_status gmm_estats_new(const gmm_model *m, uint64_t fingerprint, int weighted,
+                          const gmm_allocator *a, gmm_estats **out);
+void gmm_estats_free(gmm_estats *s);
+/* dst += src. GMM_EINVAL, naming what differs, when they are statistics
+** of another model, shape or kind of rows. */
+gmm_status gmm_estats_merge(gmm_estats *dst, const gmm_estats *src, char *err, size_t err_len);
+
+/* The E-step of one model over batches of rows, on threads. */
+typedef struct gmm_estep_acc gmm_estep_acc;
+/* threads as gmm_options.threads; the result does not depend on it. */
+gmm_status gmm_estep_acc_new(const gmm_model *m, int threads, const gmm_allocator *a,
+                             gmm_estep_acc **out);
+/* Adds the E-step over rows x (n <= GMM_BATCH_ROWS rows of d finite values;
+** w NULL or n finite weights > 0) to st, which must be of the
+** accumulator's model. The same batches in the same order give the same
+** bits. */
+void gmm_estep_add(gmm_estep_acc *acc, const double *x, const double *w, size_t n, gmm_estats *st);
+void gmm_estep_acc_free(gmm_estep_acc *acc);
+
+/* The next model from statistics of m (fingerprint: m's BLOB checksum):
+** the M-step of fit (5) on the rows' sums, weights scaled as in fit (10);
+** n_iter one more than m's (at most max_iter); log_likelihood the rows'
+** under m, as scikit-learn's lower_bound_; converged when m has n_iter >=
+** 1 and the mean log-likelihood changed by less than tol from m's. On
+** GMM_OK *out owns a prepared model. */
+gmm_status gmm_mstep(const gmm_model *m, uint64_t fingerprint, const gmm_estats *st,
+                     const gmm_allocator *a, gmm_model **out, char *err, size_t err_len);
+
+#define GMM_STATS_MAGIC   "GMMs"
+#define GMM_STATS_VERSION 1
+
+/* Exact encoded size, or 0 when the shape is out of range. */
+size_t gmm_estats_size(const gmm_estats *s);
+void gmm_estats_write(const gmm_estats *s, unsigned char *out);
+/* Validates every byte (the BLOB may come from an untrusted shard). */
+gmm_status gmm_estats_read(const unsigned char *p, size_t n, const gmm_allocator *a,
+                           gmm_estats **out, char *err, size_t err_len);
+
+/* ---- Initialisation in one pass (gmm_istate.c) ----
+** A bounded sample of the rows: the sample_size rows whose seeded hash of
+** their values is smallest. It does not depend on the order or the split
+** of the rows, and two samples merge into the sample of the union. */
+
+#define GMM_DEFAULT_SAMPLE_SIZE 10000
+#define GMM_MAX_SAMPLE_SIZE     1000000
+
+typedef struct gmm_istate {
+  gmm_options options; /* of the passes: k, covariance_type, init, max_iter,
+                          n_init, tol, reg_covar, seed */
+  int d;
+  int weighted;
+  int sample_size;
+  int64_t n_rows, n_skipped;
+  double sum_weights;
+  int n_held;     /* min(sample_size, n_rows) once complete */
+  int sorted;     /* entries in ascending order (else a max-heap) */
+  uint64_t *keys; /* sample_size each: hash, weight, d values */
+  double *w;
+  double *x;
+  gmm_allocator allocator;
+} gmm_istate;
+
+gmm_status gmm_istate_new(const gmm_options *opt, int d, int weighted, int sample_size,
+                          const gmm_allocator *a, gmm_istate **out);
+void gmm_istate_free(gmm_istate *s);
+/* Adds one row of d finite values and weight w > 0 (1 when unweighted). */
+void gmm_istate_add(gmm_istate *s, const double *x, double w);
+/* dst = the sample of both; GMM_EINVAL naming what differs when their
+** options or shapes differ. */
+gmm_status gmm_istate_merge(gmm_istate *dst, gmm_istate *src, char *err, size_t err_len);
+/* The initial model: the init method (n_init times, the best
+** log-likelihood on the sample winning) run on the sample as gmm_fit runs
+** it on its rows, with no EM iteration. n_samples and n_skipped are the
+** state's; log_likelihood is the sample's, scaled to the weight of every
+** row. */
+gmm_status gmm_istate_start(gmm_istate *s, int threads, const gmm_allocator *a, gmm_model **out,
+                            char *err, size_t err_len);
+
+#define GMM_ISTATE_MAGIC   "GMMi"
+#define GMM_ISTATE_VERSION 1
+
+size_t gmm_istate_size(const gmm_istate *s);
+/* Sorts s first when needed. */
+void gmm_istate_write(gmm_istate *s, unsigned char *out);
+gmm_status gmm_istate_read(const unsigned char *p, size_t n, const gmm_allocator *a,
+                           gmm_istate **out, char *err, size_t err_len);
 
 #endif /* GMM_CORE_H */

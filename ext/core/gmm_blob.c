@@ -64,48 +64,6 @@
 #define CANDIDATE_BYTES 32
 #define CHECKSUM_BYTES  8
 
-static uint64_t fnv1a64(const unsigned char *p, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (size_t i = 0; i < n; i++) {
-    h ^= p[i];
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
-
-static void put_u32(unsigned char *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_u64(unsigned char *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_f64(unsigned char *p, double v) {
-  uint64_t bits;
-  memcpy(&bits, &v, sizeof bits);
-  put_u64(p, bits);
-}
-
-static uint32_t get_u32(const unsigned char *p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
-  return v;
-}
-
-static uint64_t get_u64(const unsigned char *p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-  return v;
-}
-
-static double get_f64(const unsigned char *p) {
-  uint64_t bits = get_u64(p);
-  double v;
-  memcpy(&v, &bits, sizeof v);
-  return v;
-}
-
 /* Doubles stored for the covariances of type t: blob layout above. */
 static size_t stored_cov_len(size_t k, size_t d, gmm_cov_type t) {
   switch (t) {
@@ -145,55 +103,55 @@ void gmm_blob_write(const gmm_model *m, unsigned char *out) {
   const gmm_options *o = &m->options;
   const gmm_summary *s = &m->summary;
   memcpy(out, GMM_BLOB_MAGIC, 4);
-  put_u32(out + 4, GMM_BLOB_VERSION);
-  put_u32(out + 8, (uint32_t)m->k);
-  put_u32(out + 12, (uint32_t)m->d);
-  put_u32(out + 16, (uint32_t)m->covariance_type);
-  put_u32(out + 20, (uint32_t)o->init);
-  put_u32(out + 24, (uint32_t)o->max_iter);
-  put_u32(out + 28, (uint32_t)o->n_init);
-  put_f64(out + 32, o->tol);
-  put_f64(out + 40, o->reg_covar);
-  put_u64(out + 48, o->seed);
-  put_f64(out + 56, s->n_samples);
-  put_u64(out + 64, (uint64_t)s->n_skipped);
-  put_f64(out + 72, s->log_likelihood);
-  put_u32(out + 80, (uint32_t)s->n_iter);
-  put_u32(out + 84,
+  gmm_put_u32(out + 4, GMM_BLOB_VERSION);
+  gmm_put_u32(out + 8, (uint32_t)m->k);
+  gmm_put_u32(out + 12, (uint32_t)m->d);
+  gmm_put_u32(out + 16, (uint32_t)m->covariance_type);
+  gmm_put_u32(out + 20, (uint32_t)o->init);
+  gmm_put_u32(out + 24, (uint32_t)o->max_iter);
+  gmm_put_u32(out + 28, (uint32_t)o->n_init);
+  gmm_put_f64(out + 32, o->tol);
+  gmm_put_f64(out + 40, o->reg_covar);
+  gmm_put_u64(out + 48, o->seed);
+  gmm_put_f64(out + 56, s->n_samples);
+  gmm_put_u64(out + 64, (uint64_t)s->n_skipped);
+  gmm_put_f64(out + 72, s->log_likelihood);
+  gmm_put_u32(out + 80, (uint32_t)s->n_iter);
+  gmm_put_u32(out + 84,
           (s->converged ? 1u : 0u) | (s->weighted ? 2u : 0u) | (s->warm_started ? 4u : 0u));
-  put_u32(out + 88, (uint32_t)s->best_init);
-  put_u32(out + 92, (uint32_t)s->n_empty);
-  put_u32(out + 96, (uint32_t)m->n_candidates);
-  put_u32(out + 100, 0);
+  gmm_put_u32(out + 88, (uint32_t)s->best_init);
+  gmm_put_u32(out + 92, (uint32_t)s->n_empty);
+  gmm_put_u32(out + 96, (uint32_t)m->n_candidates);
+  gmm_put_u32(out + 100, 0);
   unsigned char *p = out + HEADER_BYTES;
-  for (size_t j = 0; j < k; j++, p += 8) put_f64(p, m->weights[j]);
-  for (size_t i = 0; i < k * d; i++, p += 8) put_f64(p, m->means[i]);
+  for (size_t j = 0; j < k; j++, p += 8) gmm_put_f64(p, m->weights[j]);
+  for (size_t i = 0; i < k * d; i++, p += 8) gmm_put_f64(p, m->means[i]);
   if (is_matrix_type(m->covariance_type)) {
     size_t n_mats = m->covariance_type == GMM_COV_FULL ? k : 1;
     for (size_t j = 0; j < n_mats; j++) {
       const double *c = m->covariances + j * d * d;
       for (size_t r = 0; r < d; r++)
-        for (size_t q = 0; q <= r; q++, p += 8) put_f64(p, c[r * d + q]);
+        for (size_t q = 0; q <= r; q++, p += 8) gmm_put_f64(p, c[r * d + q]);
     }
   } else {
     size_t n_var = gmm_cov_len(m->k, m->d, m->covariance_type);
-    for (size_t i = 0; i < n_var; i++, p += 8) put_f64(p, m->covariances[i]);
+    for (size_t i = 0; i < n_var; i++, p += 8) gmm_put_f64(p, m->covariances[i]);
   }
   for (int c = 0; c < m->n_candidates; c++, p += CANDIDATE_BYTES) {
     const gmm_candidate *cand = &m->candidates[c];
-    put_u32(p, (uint32_t)cand->k);
-    put_u32(p + 4, (uint32_t)cand->covariance_type);
-    put_u32(p + 8, (cand->failed ? 1u : 0u) | (cand->converged ? 2u : 0u));
-    put_u32(p + 12, (uint32_t)cand->n_iter);
-    put_f64(p + 16, cand->log_likelihood);
-    put_f64(p + 24, cand->bic);
+    gmm_put_u32(p, (uint32_t)cand->k);
+    gmm_put_u32(p + 4, (uint32_t)cand->covariance_type);
+    gmm_put_u32(p + 8, (cand->failed ? 1u : 0u) | (cand->converged ? 2u : 0u));
+    gmm_put_u32(p + 12, (uint32_t)cand->n_iter);
+    gmm_put_f64(p + 16, cand->log_likelihood);
+    gmm_put_f64(p + 24, cand->bic);
   }
   size_t body = (size_t)(p - out);
-  put_u64(p, fnv1a64(out, body));
+  gmm_put_u64(p, gmm_fnv1a64(out, body));
 }
 
 uint64_t gmm_blob_stored_checksum(const unsigned char *p, size_t n) {
-  return n >= CHECKSUM_BYTES ? get_u64(p + n - CHECKSUM_BYTES) : 0;
+  return n >= CHECKSUM_BYTES ? gmm_get_u64(p + n - CHECKSUM_BYTES) : 0;
 }
 
 #define CORRUPT(...) gmm_errorf(err, err_len, GMM_ECORRUPT, __VA_ARGS__)
@@ -203,24 +161,24 @@ static gmm_status check_header(const unsigned char *p, uint32_t version, gmm_mod
                                size_t err_len) {
   gmm_options *o = &m->options;
   gmm_summary *s = &m->summary;
-  uint32_t init = get_u32(p + 20), max_iter = get_u32(p + 24), n_init = get_u32(p + 28);
-  uint32_t n_iter = get_u32(p + 80), flags = get_u32(p + 84);
-  uint32_t best_init = get_u32(p + 88), n_empty = get_u32(p + 92);
+  uint32_t init = gmm_get_u32(p + 20), max_iter = gmm_get_u32(p + 24), n_init = gmm_get_u32(p + 28);
+  uint32_t n_iter = gmm_get_u32(p + 80), flags = gmm_get_u32(p + 84);
+  uint32_t best_init = gmm_get_u32(p + 88), n_empty = gmm_get_u32(p + 92);
   if (init > GMM_INIT_RANDOM_FROM_DATA) return CORRUPT("unknown init method %u", init);
   if (max_iter > GMM_MAX_ITER) return CORRUPT("max_iter %u is out of range", max_iter);
   if (n_init < 1 || n_init > GMM_MAX_N_INIT) return CORRUPT("n_init %u is out of range", n_init);
   o->init = (gmm_init_method)init;
   o->max_iter = (int)max_iter;
   o->n_init = (int)n_init;
-  o->tol = get_f64(p + 32);
-  o->reg_covar = get_f64(p + 40);
-  o->seed = get_u64(p + 48);
+  o->tol = gmm_get_f64(p + 32);
+  o->reg_covar = gmm_get_f64(p + 40);
+  o->seed = gmm_get_u64(p + 48);
   if (!isfinite(o->tol) || o->tol < 0) return CORRUPT("tol %g is out of range", o->tol);
   if (!isfinite(o->reg_covar) || o->reg_covar < 0)
     return CORRUPT("reg_covar %g is out of range", o->reg_covar);
-  s->n_samples = get_f64(p + 56);
-  s->n_skipped = (int64_t)get_u64(p + 64);
-  s->log_likelihood = get_f64(p + 72);
+  s->n_samples = gmm_get_f64(p + 56);
+  s->n_skipped = (int64_t)gmm_get_u64(p + 64);
+  s->log_likelihood = gmm_get_f64(p + 72);
   if (!isfinite(s->n_samples) || !(s->n_samples > 0))
     return CORRUPT("n_samples %g is out of range", s->n_samples);
   if (s->n_skipped < 0) return CORRUPT("n_skipped is negative");
@@ -230,7 +188,7 @@ static gmm_status check_header(const unsigned char *p, uint32_t version, gmm_mod
   if (flags > (version == 1 ? 1u : 7u)) return CORRUPT("unknown flags 0x%x", flags);
   if (best_init >= n_init) return CORRUPT("best_init %u is not below n_init %u", best_init, n_init);
   if (n_empty > (uint32_t)o->k) return CORRUPT("n_empty %u exceeds k", n_empty);
-  if (version >= 2 && get_u32(p + 100) != 0) return CORRUPT("reserved bytes are not zero");
+  if (version >= 2 && gmm_get_u32(p + 100) != 0) return CORRUPT("reserved bytes are not zero");
   s->n_iter = (int)n_iter;
   s->converged = (flags & 1u) != 0;
   s->weighted = (flags & 2u) != 0;
@@ -247,13 +205,13 @@ static gmm_status read_params(const unsigned char **pp, gmm_model *m, char *err,
   size_t k = (size_t)m->k, d = (size_t)m->d;
   double sum = 0.0;
   for (size_t j = 0; j < k; j++, p += 8) {
-    double w = m->weights[j] = get_f64(p);
+    double w = m->weights[j] = gmm_get_f64(p);
     if (!isfinite(w) || w < 0.0 || w > 1.0) return CORRUPT("weight %zu is %g", j, w);
     sum += w;
   }
   if (fabs(sum - 1.0) > 1e-9) return CORRUPT("the weights sum to %.17g, not 1", sum);
   for (size_t i = 0; i < k * d; i++, p += 8) {
-    m->means[i] = get_f64(p);
+    m->means[i] = gmm_get_f64(p);
     if (!isfinite(m->means[i]))
       return CORRUPT("mean %zu of component %zu is not finite", i % d, i / d);
   }
@@ -263,7 +221,7 @@ static gmm_status read_params(const unsigned char **pp, gmm_model *m, char *err,
       double *c = m->covariances + j * d * d;
       for (size_t r = 0; r < d; r++)
         for (size_t q = 0; q <= r; q++, p += 8) {
-          double v = get_f64(p);
+          double v = gmm_get_f64(p);
           if (!isfinite(v)) return CORRUPT("covariance %zu is not finite", j);
           c[r * d + q] = c[q * d + r] = v;
         }
@@ -271,7 +229,7 @@ static gmm_status read_params(const unsigned char **pp, gmm_model *m, char *err,
   } else {
     size_t n_var = gmm_cov_len(m->k, m->d, m->covariance_type);
     for (size_t i = 0; i < n_var; i++, p += 8) {
-      m->covariances[i] = get_f64(p);
+      m->covariances[i] = gmm_get_f64(p);
       if (!isfinite(m->covariances[i])) return CORRUPT("variance %zu is not finite", i);
     }
   }
@@ -286,8 +244,8 @@ static gmm_status read_candidates(const unsigned char *p, gmm_model *m, gmm_cand
                                   char *err, size_t err_len) {
   int has_self = 0;
   for (int i = 0; i < n; i++, p += CANDIDATE_BYTES) {
-    uint32_t k = get_u32(p), type = get_u32(p + 4), flags = get_u32(p + 8);
-    uint32_t n_iter = get_u32(p + 12);
+    uint32_t k = gmm_get_u32(p), type = gmm_get_u32(p + 4), flags = gmm_get_u32(p + 8);
+    uint32_t n_iter = gmm_get_u32(p + 12);
     if (k < 1 || k > GMM_MAX_K) return CORRUPT("candidate %d has k = %u", i, k);
     if (type > GMM_COV_SPHERICAL) return CORRUPT("candidate %d has covariance type %u", i, type);
     if (flags > 3) return CORRUPT("candidate %d has unknown flags 0x%x", i, flags);
@@ -297,8 +255,8 @@ static gmm_status read_candidates(const unsigned char *p, gmm_model *m, gmm_cand
     c[i].failed = (flags & 1u) != 0;
     c[i].converged = (flags & 2u) != 0;
     c[i].n_iter = (int)n_iter;
-    c[i].log_likelihood = get_f64(p + 16);
-    c[i].bic = get_f64(p + 24);
+    c[i].log_likelihood = gmm_get_f64(p + 16);
+    c[i].bic = gmm_get_f64(p + 24);
     if (!(fabs(c[i].log_likelihood) <= GMM_MAX_ABS_LOG_LIKELIHOOD) || !isfinite(c[i].bic))
       return CORRUPT("candidate %d has an out-of-range log-likelihood or BIC", i);
     has_self |= !c[i].failed && c[i].k == m->k && c[i].covariance_type == m->covariance_type;
@@ -316,15 +274,15 @@ gmm_status gmm_blob_read(const unsigned char *p, size_t n, const gmm_allocator *
     return CORRUPT("it is too short (%zu bytes; the smallest model has %d)", n,
                    HEADER_BYTES_V1 + CHECKSUM_BYTES);
   if (memcmp(p, GMM_BLOB_MAGIC, 4) != 0) return CORRUPT("it does not start with the gmm magic");
-  uint32_t version = get_u32(p + 4);
+  uint32_t version = gmm_get_u32(p + 4);
   if (version < 1 || version > GMM_BLOB_VERSION)
     return CORRUPT("format version %u is not one this build reads (1 to %d)", version,
                    GMM_BLOB_VERSION);
   if (version >= 2 && n < HEADER_BYTES + CHECKSUM_BYTES)
     return CORRUPT("it is too short (%zu bytes; a version %u model has at least %d)", n, version,
                    HEADER_BYTES + CHECKSUM_BYTES);
-  uint32_t k = get_u32(p + 8), d = get_u32(p + 12), cov = get_u32(p + 16);
-  uint32_t n_cand = version >= 2 ? get_u32(p + 96) : 0;
+  uint32_t k = gmm_get_u32(p + 8), d = gmm_get_u32(p + 12), cov = gmm_get_u32(p + 16);
+  uint32_t n_cand = version >= 2 ? gmm_get_u32(p + 96) : 0;
   if (k < 1 || k > GMM_MAX_K) return CORRUPT("k = %u is out of range (1 .. %d)", k, GMM_MAX_K);
   if (d < 1 || d > GMM_MAX_D) return CORRUPT("d = %u is out of range (1 .. %d)", d, GMM_MAX_D);
   if (cov > GMM_COV_SPHERICAL || (version == 1 && cov != GMM_COV_FULL))
@@ -334,7 +292,7 @@ gmm_status gmm_blob_read(const unsigned char *p, size_t n, const gmm_allocator *
   size_t want = blob_len(version, k, d, (gmm_cov_type)cov, n_cand);
   if (n != want)
     return CORRUPT("it has %zu bytes, but its header (k = %u, d = %u) needs %zu", n, k, d, want);
-  if (fnv1a64(p, n - CHECKSUM_BYTES) != gmm_blob_stored_checksum(p, n))
+  if (gmm_fnv1a64(p, n - CHECKSUM_BYTES) != gmm_blob_stored_checksum(p, n))
     return CORRUPT("the checksum does not match its contents");
 
   gmm_model *m = gmm_model_new((int)k, (int)d, (gmm_cov_type)cov, a);

@@ -1,5 +1,7 @@
 /*
-** gmm_fit.c -- expectation-maximisation for Gaussian mixtures.
+** gmm_fit.c -- expectation-maximisation for Gaussian mixtures over rows in
+** memory: checks, initialisations, iterations of the statistics module
+** (gmm_stats.c), selection.
 **
 ** Requirements (tests cite them as "fit (N)"):
 **  (1) The fit follows scikit-learn's GaussianMixture.fit: for each of n_init
@@ -41,231 +43,8 @@
 */
 #include "gmm_internal.h"
 
-#include <float.h>
 #include <math.h>
 #include <string.h>
-
-/* Mass below which a component counts as empty at the last M-step. */
-#define GMM_EMPTY_MASS 1e-10
-
-/* ---- sufficient statistics ---- */
-
-/* s2 holds k full d x d scatters, or only their diagonals (k x d). */
-static size_t s2_len(const gmm_stats *st) {
-  size_t kk = (size_t)st->k, dd = (size_t)st->d;
-  return st->diag_only ? kk * dd : kk * dd * dd;
-}
-
-static size_t stats_len(const gmm_stats *st) {
-  return (size_t)st->k * (1 + (size_t)st->d) + s2_len(st);
-}
-
-gmm_status gmm_stats_init(gmm_stats *st, int k, int d, int diag_only, const gmm_allocator *a) {
-  st->k = k;
-  st->d = d;
-  st->diag_only = diag_only;
-  st->nk = gmm_alloc_array(a, stats_len(st), sizeof(double));
-  if (!st->nk) return GMM_ENOMEM;
-  st->s1 = st->nk + k;
-  st->s2 = st->s1 + (size_t)k * (size_t)d;
-  return GMM_OK;
-}
-
-void gmm_stats_free(gmm_stats *st, const gmm_allocator *a) {
-  gmm_release(a, st->nk);
-  st->nk = st->s1 = st->s2 = NULL;
-}
-
-void gmm_stats_zero(gmm_stats *st) {
-  memset(st->nk, 0, stats_len(st) * sizeof(double));
-}
-
-void gmm_stats_add_row(gmm_stats *st, int j, double r, const double *a) {
-  size_t dd = (size_t)st->d;
-  double *s1 = st->s1 + (size_t)j * dd;
-  st->nk[j] += r;
-  if (st->diag_only) {
-    double *s2 = st->s2 + (size_t)j * dd;
-    for (size_t p = 0; p < dd; p++) {
-      double ra = r * a[p];
-      s1[p] += ra;
-      s2[p] += ra * a[p];
-    }
-    return;
-  }
-  double *s2 = st->s2 + (size_t)j * dd * dd;
-  for (size_t p = 0; p < dd; p++) {
-    double ra = r * a[p];
-    s1[p] += ra;
-    double *s2_p = s2 + p * dd;
-    for (size_t q = 0; q <= p; q++) s2_p[q] += ra * a[q];
-  }
-}
-
-void gmm_stats_merge(gmm_stats *dst, const gmm_stats *src) {
-  size_t len = stats_len(dst);
-  for (size_t i = 0; i < len; i++) dst->nk[i] += src->nk[i];
-}
-
-/* ---- M-step: fit (5) ---- */
-
-/* New parameters from statistics taken around shift (k x d). Returns the
-** number of empty components. */
-static int m_step(gmm_model *m, const gmm_stats *st, const double *shift, double reg_covar) {
-  size_t kk = (size_t)m->k, dd = (size_t)m->d;
-  gmm_cov_type type = m->covariance_type;
-  int n_empty = 0;
-  double nk_total = 0.0;
-  for (size_t j = 0; j < kk; j++) nk_total += st->nk[j] + 10 * DBL_EPSILON;
-  if (type == GMM_COV_TIED) memset(m->covariances, 0, dd * dd * sizeof(double));
-  for (size_t j = 0; j < kk; j++) {
-    double raw = st->nk[j];
-    double nk = raw + 10 * DBL_EPSILON;
-    if (raw < GMM_EMPTY_MASS) n_empty++;
-    m->weights[j] = nk / nk_total;
-    const double *s1 = st->s1 + j * dd;
-    double *mu = m->means + j * dd;
-    double delta[GMM_MAX_D];
-    for (size_t p = 0; p < dd; p++) {
-      delta[p] = s1[p] / nk;
-      mu[p] = shift[j * dd + p] + delta[p];
-    }
-    if (st->diag_only) {
-      const double *s2 = st->s2 + j * dd;
-      double *var = type == GMM_COV_DIAG ? m->covariances + j * dd : NULL;
-      double sum = 0.0;
-      for (size_t p = 0; p < dd; p++) {
-        double v = s2[p] / nk - delta[p] * delta[p] + reg_covar;
-        if (var) var[p] = v;
-        sum += v;
-      }
-      if (type == GMM_COV_SPHERICAL) m->covariances[j] = sum / (double)dd;
-      continue;
-    }
-    const double *s2 = st->s2 + j * dd * dd;
-    if (type == GMM_COV_FULL) {
-      double *cov = m->covariances + j * dd * dd;
-      for (size_t p = 0; p < dd; p++)
-        for (size_t q = 0; q <= p; q++)
-          cov[p * dd + q] = cov[q * dd + p] = s2[p * dd + q] / nk - delta[p] * delta[q];
-    } else {
-      /* tied: the within-component scatters, summed (lower triangle). */
-      for (size_t p = 0; p < dd; p++)
-        for (size_t q = 0; q <= p; q++)
-          m->covariances[p * dd + q] += s2[p * dd + q] - nk * delta[p] * delta[q];
-    }
-  }
-  if (type == GMM_COV_TIED) {
-    for (size_t p = 0; p < dd; p++)
-      for (size_t q = 0; q <= p; q++)
-        m->covariances[q * dd + p] = m->covariances[p * dd + q] /= nk_total;
-  }
-  if (type == GMM_COV_FULL || type == GMM_COV_TIED) {
-    size_t n_mats = type == GMM_COV_FULL ? kk : 1;
-    for (size_t j = 0; j < n_mats; j++)
-      for (size_t p = 0; p < dd; p++) m->covariances[j * dd * dd + p * dd + p] += reg_covar;
-  }
-  return n_empty;
-}
-
-/* ---- the fused pass: fit (2), (3), (4) ---- */
-
-/* A pass splits the rows into blocks of whole chunks (gmm_par.c); each
-** block's statistics are summed chunk by chunk, and the blocks are summed
-** in order. The split depends on n and the model's size only, never on the
-** thread count, so every thread count gives the same bits: fit (4). */
-
-/* What one thread of a pass needs for itself. */
-typedef struct em_worker {
-  gmm_stats chunk; /* of the current chunk */
-  gmm_tile tile;   /* the blocked kernel's scratch */
-  double *diff;    /* k x d: x - mu_j for the current row (row-at-a-time path) */
-  double *log_p;   /* k */
-} em_worker;
-
-typedef struct em_work {
-  gmm_stats total; /* statistics of the whole pass */
-  double *shift;   /* k x d: the means the pass started from */
-  int n_blocks;
-  gmm_stats block[GMM_BLOCKS];
-  double block_ll[GMM_BLOCKS];
-  int n_workers;
-  em_worker worker[GMM_MAX_THREADS];
-} em_work;
-
-/* Rows [start, end) one at a time: the path for tiles the blocked kernel
-** declines, tile (4). Returns their weighted log-likelihood. */
-static double rows_one_by_one(const gmm_model *m, const gmm_data *data, em_worker *wk, size_t start,
-                              size_t end, int with_stats) {
-  int k = m->k;
-  size_t dd = (size_t)m->d;
-  double ll = 0.0;
-  for (size_t i = start; i < end; i++) {
-    double weight = gmm_row_weight(data, i);
-    if (weight == 0.0) continue;
-    gmm_model_log_prob(m, data->x + i * dd, wk->diff, wk->log_p);
-    double lse = gmm_posteriors(wk->log_p, k, wk->log_p);
-    ll += weight * lse;
-    if (!with_stats || !isfinite(lse)) continue;
-    for (int j = 0; j < k; j++) {
-      double r = weight * wk->log_p[j];
-      if (r > 0.0) gmm_stats_add_row(&wk->chunk, j, r, wk->diff + (size_t)j * dd);
-    }
-  }
-  return ll;
-}
-
-static void run_block(const gmm_model *m, const gmm_data *data, em_work *w, em_worker *wk, int b,
-                      int with_stats) {
-  size_t dd = (size_t)m->d, block_start, block_end, tile_rows = wk->tile.rows;
-  gmm_par_rows(data->n, w->n_blocks, b, &block_start, &block_end);
-  double ll_block = 0.0;
-  if (with_stats) gmm_stats_zero(&w->block[b]);
-  for (size_t start = block_start; start < block_end; start += GMM_CHUNK_ROWS) {
-    size_t end = start + GMM_CHUNK_ROWS < block_end ? start + GMM_CHUNK_ROWS : block_end;
-    double ll_chunk = 0.0;
-    if (with_stats) gmm_stats_zero(&wk->chunk);
-    for (size_t t0 = start; t0 < end; t0 += tile_rows) {
-      size_t t1 = t0 + tile_rows < end ? t0 + tile_rows : end;
-      double ll_tile;
-      if (!gmm_tile_pass(m, data->x + t0 * dd, data->w ? data->w + t0 : NULL, t1 - t0, w->shift,
-                         &wk->tile, with_stats ? &wk->chunk : NULL, &ll_tile))
-        ll_tile = rows_one_by_one(m, data, wk, t0, t1, with_stats);
-      ll_chunk += ll_tile;
-    }
-    ll_block += ll_chunk;
-    if (with_stats) gmm_stats_merge(&w->block[b], &wk->chunk);
-  }
-  w->block_ll[b] = ll_block;
-}
-
-typedef struct pass_job {
-  const gmm_model *m;
-  const gmm_data *data;
-  em_work *w;
-  int with_stats;
-} pass_job;
-
-static void pass_block(void *ctx, int b, int worker) {
-  pass_job *job = ctx;
-  run_block(job->m, job->data, job->w, &job->w->worker[worker], b, job->with_stats);
-}
-
-/* One pass over the rows under the model's current parameters. Returns the
-** total (weighted) log-likelihood; when with_stats, fills w->total with the
-** statistics around w->shift (a copy of the current means). */
-static double em_pass(const gmm_model *m, const gmm_data *data, em_work *w, int with_stats) {
-  if (with_stats) memcpy(w->shift, m->means, (size_t)m->k * (size_t)m->d * sizeof(double));
-  pass_job job = {m, data, w, with_stats};
-  gmm_par_run(w->n_blocks, w->n_workers, pass_block, &job);
-  double ll_total = 0.0;
-  if (with_stats) gmm_stats_zero(&w->total);
-  for (int b = 0; b < w->n_blocks; b++) {
-    ll_total += w->block_ll[b];
-    if (with_stats) gmm_stats_merge(&w->total, &w->block[b]);
-  }
-  return ll_total;
-}
 
 /* ---- initial parameters: fit (9) ---- */
 
@@ -341,7 +120,7 @@ static gmm_status check_explicit_init(const gmm_options *opt, int d, double *wor
 
 /* Sets m's parameters for initialisation init_index and prepares them. */
 static gmm_status initialise(gmm_model *m, const gmm_data *data, const gmm_options *opt,
-                             int init_index, const double *data_mean, em_work *w,
+                             int init_index, const double *data_mean, gmm_em_work *w,
                              const gmm_allocator *a, char *err, size_t err_len) {
   int k = m->k;
   size_t kk = (size_t)k, dd = (size_t)m->d;
@@ -359,7 +138,7 @@ static gmm_status initialise(gmm_model *m, const gmm_data *data, const gmm_optio
         gmm_init_stats(data, opt, init_index, data_mean, &w->total, &par, a, err, err_len);
     if (rc != GMM_OK) return rc;
     for (int j = 0; j < k; j++) memcpy(w->shift + (size_t)j * dd, data_mean, dd * sizeof(double));
-    m_step(m, &w->total, w->shift, opt->reg_covar);
+    gmm_m_step(m, &w->total, w->shift, opt->reg_covar);
   }
   if (opt->weights_init) {
     /* Checked to sum to 1 within 1e-8; made to sum to 1 to the last bit the
@@ -520,48 +299,9 @@ static gmm_status rows_mean(scan_job *job, int workers, double *mean, char *err,
   return GMM_OK;
 }
 
-static void free_work(em_work *w, const gmm_allocator *a) {
-  gmm_stats_free(&w->total, a);
-  gmm_release(a, w->shift);
-  for (int b = 0; b < GMM_BLOCKS; b++) gmm_stats_free(&w->block[b], a);
-  for (int t = 0; t < GMM_MAX_THREADS; t++) {
-    gmm_stats_free(&w->worker[t].chunk, a);
-    gmm_tile_free(&w->worker[t].tile, a);
-    gmm_release(a, w->worker[t].diff);
-  }
-}
-
-static gmm_status alloc_work(em_work *w, int k, int d, gmm_cov_type type, size_t n_rows,
-                             int threads, const gmm_allocator *a) {
-  size_t kk = (size_t)k, dd = (size_t)d;
-  int diag_only = type == GMM_COV_DIAG || type == GMM_COV_SPHERICAL;
-  memset(w, 0, sizeof *w);
-  if (gmm_stats_init(&w->total, k, d, diag_only, a) != GMM_OK) return GMM_ENOMEM;
-  w->shift = gmm_alloc_array(a, kk * dd, sizeof(double));
-  if (!w->shift) return GMM_ENOMEM;
-  /* Blocks: at most one per chunk, and within the memory budget. */
-  size_t stats_bytes = kk * (1 + dd + (diag_only ? dd : dd * dd)) * sizeof(double);
-  w->n_blocks = gmm_par_blocks(n_rows, stats_bytes);
-  /* An E+M pass does about k (d + 1) units of work a row, times d / 2 more
-  ** for full and tied covariances (the triangular solve and the scatter). */
-  double work = (double)kk * (double)(dd + 1) * (diag_only ? 1.0 : 1.0 + (double)dd / 2.0);
-  w->n_workers = gmm_par_workers(threads, w->n_blocks, n_rows, work);
-  for (int b = 0; b < w->n_blocks; b++)
-    if (gmm_stats_init(&w->block[b], k, d, diag_only, a) != GMM_OK) return GMM_ENOMEM;
-  for (int t = 0; t < w->n_workers; t++) {
-    em_worker *wk = &w->worker[t];
-    if (gmm_stats_init(&wk->chunk, k, d, diag_only, a) != GMM_OK) return GMM_ENOMEM;
-    if (gmm_tile_init(&wk->tile, k, d, a) != GMM_OK) return GMM_ENOMEM;
-    wk->diff = gmm_alloc_array(a, kk * dd + kk, sizeof(double));
-    if (!wk->diff) return GMM_ENOMEM;
-    wk->log_p = wk->diff + kk * dd;
-  }
-  return GMM_OK;
-}
-
 /* Runs initialisation init_index to its end in *cur. */
 static gmm_status run_init(gmm_model *cur, const gmm_data *data, const gmm_options *opt,
-                           int init_index, const double *data_mean, double n_weight, em_work *w,
+                           int init_index, const double *data_mean, double n_weight, gmm_em_work *w,
                            const gmm_allocator *a, gmm_trace_fn trace, void *trace_ctx, char *err,
                            size_t err_len) {
   gmm_status rc = initialise(cur, data, opt, init_index, data_mean, w, a, err, err_len);
@@ -570,8 +310,8 @@ static gmm_status run_init(gmm_model *cur, const gmm_data *data, const gmm_optio
   int converged = 0, n_iter = 0, n_empty = 0;
   for (int iter = 1; iter <= opt->max_iter; iter++) {
     double prev = lower_bound;
-    lower_bound = em_pass(cur, data, w, 1) / n_weight;
-    n_empty = m_step(cur, &w->total, w->shift, opt->reg_covar);
+    lower_bound = gmm_em_pass(cur, data, w, 1) / n_weight;
+    n_empty = gmm_m_step(cur, &w->total, w->shift, opt->reg_covar);
     n_iter = iter;
     rc = gmm_model_prepare(cur, err, err_len);
     if (rc != GMM_OK) return rc;
@@ -582,7 +322,7 @@ static gmm_status run_init(gmm_model *cur, const gmm_data *data, const gmm_optio
       break;
     }
   }
-  double ll = em_pass(cur, data, w, 0);
+  double ll = gmm_em_pass(cur, data, w, 0);
   if (!isfinite(ll))
     return gmm_errorf(err, err_len, GMM_EFIT,
                       "the log-likelihood is not finite; increase reg_covar or decrease k");
@@ -649,10 +389,10 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
   gmm_data scaled = *data;
   double *scaled_w = NULL;
   int k = opt->k, d = data->d;
-  em_work w;
+  gmm_em_work w;
   gmm_model *cur = gmm_model_new(k, d, opt->covariance_type, a);
   gmm_model *best = gmm_model_new(k, d, opt->covariance_type, a);
-  rc = alloc_work(&w, k, d, opt->covariance_type, data->n, gmm_thread_count(opt), a);
+  rc = gmm_em_work_alloc(&w, k, d, opt->covariance_type, data->n, gmm_thread_count(opt), a);
   size_t n_kept = n_usable;
   if (data->w && w_scale != 1.0) {
     scaled_w = gmm_alloc_array(a, data->n, sizeof(double));
@@ -734,7 +474,7 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
 
 done:
   if (rc == GMM_ENOMEM) gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
-  free_work(&w, a);
+  gmm_em_work_free(&w, a);
   gmm_release(a, scan.out);
   gmm_release(a, scan.bad);
   gmm_release(a, scaled_w);

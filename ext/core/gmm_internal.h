@@ -69,27 +69,27 @@ double gmm_posteriors(const double *v, int n, double *post);
 ** diff (k x d) receives x - mu_j. m must be prepared. */
 void gmm_model_log_prob(const gmm_model *m, const double *x, double *diff, double *log_p);
 
-/* ---- EM building blocks shared by gmm_init.c and gmm_fit.c ---- */
-
-/* Sufficient statistics of responsibilities r_ij over rows x_i, taken
-** around a per-component shift c_j (a_ij = x_i - c_j):
-**   nk[j] = sum_i r_ij,  s1[j] = sum_i r_ij a_ij,
-**   s2[j] = sum_i r_ij a_ij a_ij' (lower triangle, d x d). */
-typedef struct gmm_stats {
-  int k, d;
-  int diag_only; /* s2 keeps only the diagonals, k x d */
-  double *nk;    /* k */
-  double *s1;    /* k x d */
-  double *s2;    /* k x d x d, or k x d when diag_only */
-} gmm_stats;
+/* ---- the statistics module (gmm_stats.c): the one EM ----
+** gmm_fit's iterations, gmm_init's first statistics and the passes of
+** gmm_estep / gmm_mstep all go through these. gmm_stats itself is declared
+** in gmm.h. */
 
 gmm_status gmm_stats_init(gmm_stats *st, int k, int d, int diag_only, const gmm_allocator *a);
 void gmm_stats_free(gmm_stats *st, const gmm_allocator *a);
 void gmm_stats_zero(gmm_stats *st);
+/* Doubles in nk, s1 and s2 together (they are one array). */
+size_t gmm_stats_len(const gmm_stats *st);
 /* st += r * (a, a a'), lower triangle (or diagonal) only. */
 void gmm_stats_add_row(gmm_stats *st, int j, double r, const double *a);
 /* dst += src, in component order. */
 void gmm_stats_merge(gmm_stats *dst, const gmm_stats *src);
+/* Whether statistics of covariance type t keep only diagonals. */
+int gmm_stats_diag_only(gmm_cov_type t);
+
+/* The M-step, fit (5): new weights, means and covariances of m from
+** statistics taken around shift (k x d). Returns the number of empty
+** components. m is not prepared. */
+int gmm_m_step(gmm_model *m, const gmm_stats *st, const double *shift, double reg_covar);
 
 static inline double gmm_row_weight(const gmm_data *data, size_t i) {
   return data->w ? data->w[i] : 1.0;
@@ -168,5 +168,50 @@ int gmm_tile_pass_avx2(const gmm_model *m, const double *x, const double *w, siz
                        const double *shift, gmm_tile *tile, gmm_stats *st, double *ll);
 int gmm_tile_pass_avx512f(const gmm_model *m, const double *x, const double *w, size_t n_rows,
                           const double *shift, gmm_tile *tile, gmm_stats *st, double *ll);
+
+/* ---- one E-step pass over rows in memory (gmm_stats.c) ---- */
+
+/* What one thread of a pass needs for itself. */
+typedef struct gmm_em_worker {
+  gmm_stats chunk; /* of the current chunk */
+  gmm_tile tile;   /* the blocked kernel's scratch */
+  double *diff;    /* k x d: x - mu_j for the current row (row-at-a-time path) */
+  double *log_p;   /* k */
+} gmm_em_worker;
+
+/* The scratch of passes over at most the n_rows given to
+** gmm_em_work_alloc: the rows are split into n_blocks blocks of whole
+** chunks (gmm_par.c), each block's statistics summed chunk by chunk and the
+** blocks summed in order, so every thread count gives the same bits. */
+typedef struct gmm_em_work {
+  gmm_stats total; /* statistics of the whole pass */
+  double *shift;   /* k x d: the means the pass started from */
+  int n_blocks;
+  gmm_stats block[GMM_BLOCKS];
+  double block_ll[GMM_BLOCKS];
+  int n_workers;
+  gmm_em_worker worker[GMM_MAX_THREADS];
+} gmm_em_work;
+
+gmm_status gmm_em_work_alloc(gmm_em_work *w, int k, int d, gmm_cov_type type, size_t n_rows,
+                             int threads, const gmm_allocator *a);
+/* Frees what gmm_em_work_alloc took, also after it failed half way. */
+void gmm_em_work_free(gmm_em_work *w, const gmm_allocator *a);
+/* One pass over the rows (at most the n_rows of the allocation) under the
+** model's current parameters. Returns the total (weighted) log-likelihood;
+** when with_stats, fills w->total with the statistics around w->shift (a
+** copy of the current means). */
+double gmm_em_pass(const gmm_model *m, const gmm_data *data, gmm_em_work *w, int with_stats);
+
+/* ---- little-endian fields and the checksum of every BLOB (gmm_util.c) ---- */
+
+void gmm_put_u32(unsigned char *p, uint32_t v);
+void gmm_put_u64(unsigned char *p, uint64_t v);
+void gmm_put_f64(unsigned char *p, double v);
+uint32_t gmm_get_u32(const unsigned char *p);
+uint64_t gmm_get_u64(const unsigned char *p);
+double gmm_get_f64(const unsigned char *p);
+/* FNV-1a 64 of n bytes: the last 8 bytes of every BLOB of the core. */
+uint64_t gmm_fnv1a64(const unsigned char *p, size_t n);
 
 #endif /* GMM_INTERNAL_H */

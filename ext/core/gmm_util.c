@@ -245,3 +245,47 @@ gmm_status gmm_options_check(const gmm_options *opt, int d, char *err, size_t er
   }
   return GMM_OK;
 }
+
+/* ---- little-endian fields and the FNV-1a checksum of the BLOBs ---- */
+
+uint64_t gmm_fnv1a64(const unsigned char *p, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < n; i++) {
+    h ^= p[i];
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+void gmm_put_u32(unsigned char *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+void gmm_put_u64(unsigned char *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+void gmm_put_f64(unsigned char *p, double v) {
+  uint64_t bits;
+  memcpy(&bits, &v, sizeof bits);
+  gmm_put_u64(p, bits);
+}
+
+uint32_t gmm_get_u32(const unsigned char *p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
+  return v;
+}
+
+uint64_t gmm_get_u64(const unsigned char *p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+  return v;
+}
+
+double gmm_get_f64(const unsigned char *p) {
+  uint64_t bits = gmm_get_u64(p);
+  double v;
+  memcpy(&v, &bits, sizeof v);
+  return v;
+}

@@ -1,0 +1,646 @@
+/*
+** gmm_stats.c -- the statistics module: the one EM of the extension.
+**
+** An E-step over some rows is summarised by sufficient statistics that add
+** up over any split of the rows; the M-step turns their sum into the next
+** model. gmm_fit's iterations (gmm_fit.c), its first statistics
+** (gmm_init.c) and the passes over a query (gmm_estep, gmm_merge,
+** gmm_mstep in SQL) all run the functions of this file.
+**
+** Requirements (tests cite them as "stats (N)"):
+**  (1) The E-step is one fused pass: log densities through the inverse
+**      Cholesky factors, log-sum-exp, and the responsibilities turned at
+**      once into statistics around the model's means (fit (2), (3)). Rows go
+**      through the blocked kernel (gmm_tile.c) in fixed chunks and blocks
+**      on threads, so the bits never depend on the thread count (fit (4)).
+**  (2) The M-step is fit (5), for every covariance type.
+**  (3) Statistics of a model (gmm_estats) carry its BLOB's fingerprint, k,
+**      d, covariance type, whether rows were weighted, the rows used and
+**      skipped, the sum of weights and the log-likelihood. Merging is an
+**      elementwise sum, and refuses statistics of another model, shape or
+**      kind, saying which.
+**  (4) gmm_estep_add over batches of rows: the same batches in the same
+**      order give the same bits.
+**  (5) gmm_mstep scales weighted statistics to a mean weight of 1 per row
+**      as gmm_fit scales its weights (fit (10)), so that from the same
+**      model, passes over any split of the rows agree with gmm_fit
+**      warm-started for as many iterations to rounding. n_iter is m's plus
+**      one and may not pass max_iter; converged follows fit (1)'s tol rule
+**      on the mean log-likelihood of consecutive passes (a model with
+**      n_iter 0 has none before it).
+**  (6) The statistics BLOB, version 1, little-endian:
+**        offset  size  field
+**             0     4  magic "GMMs"
+**             4     4  u32 format version (1)
+**             8     4  u32 k, 12: u32 d, 16: u32 covariance type
+**            20     4  u32 flags (bit 0: weighted rows; other bits 0)
+**            24     8  u64 fingerprint of the model's BLOB
+**            32     8  u64 n_rows (>= 1), 40: u64 n_skipped
+**            48     8  f64 sum of weights, 56: f64 log-likelihood (total)
+**            64  8k    nk
+**               8kd    s1, k x d
+**               ...    s2: full and tied, each component's lower triangle
+**                      row by row (k d(d+1)/2); diag and spherical, k x d
+**          last     8  u64 FNV-1a 64 of every byte before it
+**      The decoder checks the exact length before reading, the checksum,
+**      every range, finite values, nk >= 0 summing to at most the weight,
+**      the weight equal to n_rows when not weighted, and every scatter
+**      consistent with a positive semi-definite one (non-negative
+**      diagonals, |s2_pq|^2 <= s2_pp s2_qq and s1_p^2 <= nk s2_pp to
+**      rounding): bytes from an untrusted shard can fail the fit, never
+**      crash it or poison it with a NaN.
+*/
+#include "gmm_internal.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+/* Mass below which a component counts as empty at the last M-step. */
+#define GMM_EMPTY_MASS 1e-10
+
+/* ---- sufficient statistics ---- */
+
+/* s2 holds k full d x d scatters, or only their diagonals (k x d). */
+static size_t s2_len(const gmm_stats *st) {
+  size_t kk = (size_t)st->k, dd = (size_t)st->d;
+  return st->diag_only ? kk * dd : kk * dd * dd;
+}
+
+size_t gmm_stats_len(const gmm_stats *st) {
+  return (size_t)st->k * (1 + (size_t)st->d) + s2_len(st);
+}
+
+gmm_status gmm_stats_init(gmm_stats *st, int k, int d, int diag_only, const gmm_allocator *a) {
+  st->k = k;
+  st->d = d;
+  st->diag_only = diag_only;
+  st->nk = gmm_alloc_array(a, gmm_stats_len(st), sizeof(double));
+  if (!st->nk) return GMM_ENOMEM;
+  st->s1 = st->nk + k;
+  st->s2 = st->s1 + (size_t)k * (size_t)d;
+  return GMM_OK;
+}
+
+void gmm_stats_free(gmm_stats *st, const gmm_allocator *a) {
+  gmm_release(a, st->nk);
+  st->nk = st->s1 = st->s2 = NULL;
+}
+
+void gmm_stats_zero(gmm_stats *st) {
+  memset(st->nk, 0, gmm_stats_len(st) * sizeof(double));
+}
+
+void gmm_stats_add_row(gmm_stats *st, int j, double r, const double *a) {
+  size_t dd = (size_t)st->d;
+  double *s1 = st->s1 + (size_t)j * dd;
+  st->nk[j] += r;
+  if (st->diag_only) {
+    double *s2 = st->s2 + (size_t)j * dd;
+    for (size_t p = 0; p < dd; p++) {
+      double ra = r * a[p];
+      s1[p] += ra;
+      s2[p] += ra * a[p];
+    }
+    return;
+  }
+  double *s2 = st->s2 + (size_t)j * dd * dd;
+  for (size_t p = 0; p < dd; p++) {
+    double ra = r * a[p];
+    s1[p] += ra;
+    double *s2_p = s2 + p * dd;
+    for (size_t q = 0; q <= p; q++) s2_p[q] += ra * a[q];
+  }
+}
+
+void gmm_stats_merge(gmm_stats *dst, const gmm_stats *src) {
+  size_t len = gmm_stats_len(dst);
+  for (size_t i = 0; i < len; i++) dst->nk[i] += src->nk[i];
+}
+
+/* ---- M-step: fit (5) ---- */
+
+int gmm_m_step(gmm_model *m, const gmm_stats *st, const double *shift, double reg_covar) {
+  size_t kk = (size_t)m->k, dd = (size_t)m->d;
+  gmm_cov_type type = m->covariance_type;
+  int n_empty = 0;
+  double nk_total = 0.0;
+  for (size_t j = 0; j < kk; j++) nk_total += st->nk[j] + 10 * DBL_EPSILON;
+  if (type == GMM_COV_TIED) memset(m->covariances, 0, dd * dd * sizeof(double));
+  for (size_t j = 0; j < kk; j++) {
+    double raw = st->nk[j];
+    double nk = raw + 10 * DBL_EPSILON;
+    if (raw < GMM_EMPTY_MASS) n_empty++;
+    m->weights[j] = nk / nk_total;
+    const double *s1 = st->s1 + j * dd;
+    double *mu = m->means + j * dd;
+    double delta[GMM_MAX_D];
+    for (size_t p = 0; p < dd; p++) {
+      delta[p] = s1[p] / nk;
+      mu[p] = shift[j * dd + p] + delta[p];
+    }
+    if (st->diag_only) {
+      const double *s2 = st->s2 + j * dd;
+      double *var = type == GMM_COV_DIAG ? m->covariances + j * dd : NULL;
+      double sum = 0.0;
+      for (size_t p = 0; p < dd; p++) {
+        double v = s2[p] / nk - delta[p] * delta[p] + reg_covar;
+        if (var) var[p] = v;
+        sum += v;
+      }
+      if (type == GMM_COV_SPHERICAL) m->covariances[j] = sum / (double)dd;
+      continue;
+    }
+    const double *s2 = st->s2 + j * dd * dd;
+    if (type == GMM_COV_FULL) {
+      double *cov = m->covariances + j * dd * dd;
+      for (size_t p = 0; p < dd; p++)
+        for (size_t q = 0; q <= p; q++)
+          cov[p * dd + q] = cov[q * dd + p] = s2[p * dd + q] / nk - delta[p] * delta[q];
+    } else {
+      /* tied: the within-component scatters, summed (lower triangle). */
+      for (size_t p = 0; p < dd; p++)
+        for (size_t q = 0; q <= p; q++)
+          m->covariances[p * dd + q] += s2[p * dd + q] - nk * delta[p] * delta[q];
+    }
+  }
+  if (type == GMM_COV_TIED) {
+    for (size_t p = 0; p < dd; p++)
+      for (size_t q = 0; q <= p; q++)
+        m->covariances[q * dd + p] = m->covariances[p * dd + q] /= nk_total;
+  }
+  if (type == GMM_COV_FULL || type == GMM_COV_TIED) {
+    size_t n_mats = type == GMM_COV_FULL ? kk : 1;
+    for (size_t j = 0; j < n_mats; j++)
+      for (size_t p = 0; p < dd; p++) m->covariances[j * dd * dd + p * dd + p] += reg_covar;
+  }
+  return n_empty;
+}
+
+/* ---- the fused pass: fit (2), (3), (4) ---- */
+
+/* Rows [start, end) one at a time: the path for tiles the blocked kernel
+** declines, tile (4). Returns their weighted log-likelihood. */
+static double rows_one_by_one(const gmm_model *m, const gmm_data *data, gmm_em_worker *wk, size_t start,
+                              size_t end, int with_stats) {
+  int k = m->k;
+  size_t dd = (size_t)m->d;
+  double ll = 0.0;
+  for (size_t i = start; i < end; i++) {
+    double weight = gmm_row_weight(data, i);
+    if (weight == 0.0) continue;
+    gmm_model_log_prob(m, data->x + i * dd, wk->diff, wk->log_p);
+    double lse = gmm_posteriors(wk->log_p, k, wk->log_p);
+    ll += weight * lse;
+    if (!with_stats || !isfinite(lse)) continue;
+    for (int j = 0; j < k; j++) {
+      double r = weight * wk->log_p[j];
+      if (r > 0.0) gmm_stats_add_row(&wk->chunk, j, r, wk->diff + (size_t)j * dd);
+    }
+  }
+  return ll;
+}
+
+static void run_block(const gmm_model *m, const gmm_data *data, gmm_em_work *w, gmm_em_worker *wk, int b,
+                      int with_stats) {
+  size_t dd = (size_t)m->d, block_start, block_end, tile_rows = wk->tile.rows;
+  gmm_par_rows(data->n, w->n_blocks, b, &block_start, &block_end);
+  double ll_block = 0.0;
+  if (with_stats) gmm_stats_zero(&w->block[b]);
+  for (size_t start = block_start; start < block_end; start += GMM_CHUNK_ROWS) {
+    size_t end = start + GMM_CHUNK_ROWS < block_end ? start + GMM_CHUNK_ROWS : block_end;
+    double ll_chunk = 0.0;
+    if (with_stats) gmm_stats_zero(&wk->chunk);
+    for (size_t t0 = start; t0 < end; t0 += tile_rows) {
+      size_t t1 = t0 + tile_rows < end ? t0 + tile_rows : end;
+      double ll_tile;
+      if (!gmm_tile_pass(m, data->x + t0 * dd, data->w ? data->w + t0 : NULL, t1 - t0, w->shift,
+                         &wk->tile, with_stats ? &wk->chunk : NULL, &ll_tile))
+        ll_tile = rows_one_by_one(m, data, wk, t0, t1, with_stats);
+      ll_chunk += ll_tile;
+    }
+    ll_block += ll_chunk;
+    if (with_stats) gmm_stats_merge(&w->block[b], &wk->chunk);
+  }
+  w->block_ll[b] = ll_block;
+}
+
+typedef struct pass_job {
+  const gmm_model *m;
+  const gmm_data *data;
+  gmm_em_work *w;
+  int with_stats;
+} pass_job;
+
+static void pass_block(void *ctx, int b, int worker) {
+  pass_job *job = ctx;
+  run_block(job->m, job->data, job->w, &job->w->worker[worker], b, job->with_stats);
+}
+
+/* One pass over the rows under the model's current parameters. Returns the
+** total (weighted) log-likelihood; when with_stats, fills w->total with the
+** statistics around w->shift (a copy of the current means). */
+double gmm_em_pass(const gmm_model *m, const gmm_data *data, gmm_em_work *w, int with_stats) {
+  if (with_stats) memcpy(w->shift, m->means, (size_t)m->k * (size_t)m->d * sizeof(double));
+  pass_job job = {m, data, w, with_stats};
+  gmm_par_run(w->n_blocks, w->n_workers, pass_block, &job);
+  double ll_total = 0.0;
+  if (with_stats) gmm_stats_zero(&w->total);
+  for (int b = 0; b < w->n_blocks; b++) {
+    ll_total += w->block_ll[b];
+    if (with_stats) gmm_stats_merge(&w->total, &w->block[b]);
+  }
+  return ll_total;
+}
+
+
+void gmm_em_work_free(gmm_em_work *w, const gmm_allocator *a) {
+  gmm_stats_free(&w->total, a);
+  gmm_release(a, w->shift);
+  for (int b = 0; b < GMM_BLOCKS; b++) gmm_stats_free(&w->block[b], a);
+  for (int t = 0; t < GMM_MAX_THREADS; t++) {
+    gmm_stats_free(&w->worker[t].chunk, a);
+    gmm_tile_free(&w->worker[t].tile, a);
+    gmm_release(a, w->worker[t].diff);
+  }
+}
+
+gmm_status gmm_em_work_alloc(gmm_em_work *w, int k, int d, gmm_cov_type type, size_t n_rows,
+                             int threads, const gmm_allocator *a) {
+  size_t kk = (size_t)k, dd = (size_t)d;
+  int diag_only = type == GMM_COV_DIAG || type == GMM_COV_SPHERICAL;
+  memset(w, 0, sizeof *w);
+  if (gmm_stats_init(&w->total, k, d, diag_only, a) != GMM_OK) return GMM_ENOMEM;
+  w->shift = gmm_alloc_array(a, kk * dd, sizeof(double));
+  if (!w->shift) return GMM_ENOMEM;
+  /* Blocks: at most one per chunk, and within the memory budget. */
+  size_t stats_bytes = kk * (1 + dd + (diag_only ? dd : dd * dd)) * sizeof(double);
+  w->n_blocks = gmm_par_blocks(n_rows, stats_bytes);
+  /* An E+M pass does about k (d + 1) units of work a row, times d / 2 more
+  ** for full and tied covariances (the triangular solve and the scatter). */
+  double work = (double)kk * (double)(dd + 1) * (diag_only ? 1.0 : 1.0 + (double)dd / 2.0);
+  w->n_workers = gmm_par_workers(threads, w->n_blocks, n_rows, work);
+  for (int b = 0; b < w->n_blocks; b++)
+    if (gmm_stats_init(&w->block[b], k, d, diag_only, a) != GMM_OK) return GMM_ENOMEM;
+  for (int t = 0; t < w->n_workers; t++) {
+    gmm_em_worker *wk = &w->worker[t];
+    if (gmm_stats_init(&wk->chunk, k, d, diag_only, a) != GMM_OK) return GMM_ENOMEM;
+    if (gmm_tile_init(&wk->tile, k, d, a) != GMM_OK) return GMM_ENOMEM;
+    wk->diff = gmm_alloc_array(a, kk * dd + kk, sizeof(double));
+    if (!wk->diff) return GMM_ENOMEM;
+    wk->log_p = wk->diff + kk * dd;
+  }
+  return GMM_OK;
+}
+
+
+int gmm_stats_diag_only(gmm_cov_type t) {
+  return t == GMM_COV_DIAG || t == GMM_COV_SPHERICAL;
+}
+
+/* ---- statistics of one E-step: stats (3) ---- */
+
+gmm_status gmm_estats_new(const gmm_model *m, uint64_t fingerprint, int weighted,
+                          const gmm_allocator *a, gmm_estats **out) {
+  *out = NULL;
+  gmm_estats *s = gmm_alloc_array(a, 1, sizeof *s);
+  if (!s) return GMM_ENOMEM;
+  memset(s, 0, sizeof *s);
+  s->k = m->k;
+  s->d = m->d;
+  s->covariance_type = m->covariance_type;
+  s->weighted = weighted != 0;
+  s->fingerprint = fingerprint;
+  s->allocator = *a;
+  if (gmm_stats_init(&s->sums, m->k, m->d, gmm_stats_diag_only(m->covariance_type), a) !=
+      GMM_OK) {
+    gmm_release(a, s);
+    return GMM_ENOMEM;
+  }
+  gmm_stats_zero(&s->sums);
+  *out = s;
+  return GMM_OK;
+}
+
+void gmm_estats_free(gmm_estats *s) {
+  if (!s) return;
+  gmm_allocator a = s->allocator;
+  gmm_stats_free(&s->sums, &a);
+  gmm_release(&a, s);
+}
+
+/* The differences that keep two statistics from adding up (or from
+** stepping a model), as a sentence; GMM_OK when there is none. */
+static gmm_status check_same_kind(const gmm_estats *a, const gmm_estats *b, char *err,
+                                  size_t err_len) {
+  if (a->k != b->k || a->d != b->d || a->covariance_type != b->covariance_type)
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "statistics of k = %d, d = %d, covariance_type '%s' and of k = %d, d = %d, "
+                      "covariance_type '%s' do not add up",
+                      a->k, a->d, gmm_cov_type_name(a->covariance_type), b->k, b->d,
+                      gmm_cov_type_name(b->covariance_type));
+  if (a->fingerprint != b->fingerprint)
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "statistics of two different models (fingerprints %016llx and %016llx) do "
+                      "not add up: every part of a pass must use the same model",
+                      (unsigned long long)a->fingerprint, (unsigned long long)b->fingerprint);
+  if (a->weighted != b->weighted)
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "statistics of weighted and of unweighted rows do not add up");
+  return GMM_OK;
+}
+
+gmm_status gmm_estats_merge(gmm_estats *dst, const gmm_estats *src, char *err, size_t err_len) {
+  gmm_status rc = check_same_kind(dst, src, err, err_len);
+  if (rc != GMM_OK) return rc;
+  if (src->n_rows > INT64_MAX - dst->n_rows || src->n_skipped > INT64_MAX - dst->n_skipped)
+    return gmm_errorf(err, err_len, GMM_EINVAL, "the row counts overflow a 64-bit integer");
+  double sum_weights = dst->sum_weights + src->sum_weights;
+  double ll = dst->log_likelihood + src->log_likelihood;
+  if (!isfinite(sum_weights))
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "the weights sum to more than the largest double; scale them down");
+  if (!(fabs(ll) <= GMM_MAX_ABS_LOG_LIKELIHOOD))
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "the log-likelihood (%g) is beyond +-%g; scale the weights or the data "
+                      "down",
+                      ll, GMM_MAX_ABS_LOG_LIKELIHOOD);
+  dst->n_rows += src->n_rows;
+  dst->n_skipped += src->n_skipped;
+  dst->sum_weights = sum_weights;
+  dst->log_likelihood = ll;
+  gmm_stats_merge(&dst->sums, &src->sums);
+  return GMM_OK;
+}
+
+/* ---- the E-step over batches: stats (4) ---- */
+
+struct gmm_estep_acc {
+  const gmm_model *m;
+  gmm_em_work work;
+  gmm_allocator allocator;
+};
+
+gmm_status gmm_estep_acc_new(const gmm_model *m, int threads, const gmm_allocator *a,
+                             gmm_estep_acc **out) {
+  *out = NULL;
+  gmm_estep_acc *acc = gmm_alloc_array(a, 1, sizeof *acc);
+  if (!acc) return GMM_ENOMEM;
+  acc->m = m;
+  acc->allocator = *a;
+  if (gmm_em_work_alloc(&acc->work, m->k, m->d, m->covariance_type, GMM_BATCH_ROWS,
+                        gmm_threads(threads), a) != GMM_OK) {
+    gmm_estep_acc_free(acc);
+    return GMM_ENOMEM;
+  }
+  *out = acc;
+  return GMM_OK;
+}
+
+void gmm_estep_acc_free(gmm_estep_acc *acc) {
+  if (!acc) return;
+  gmm_allocator a = acc->allocator;
+  gmm_em_work_free(&acc->work, &a);
+  gmm_release(&a, acc);
+}
+
+void gmm_estep_add(gmm_estep_acc *acc, const double *x, const double *w, size_t n, gmm_estats *st) {
+  if (n == 0) return;
+  gmm_data batch = {x, n, acc->m->d, w, 0};
+  st->log_likelihood += gmm_em_pass(acc->m, &batch, &acc->work, 1);
+  gmm_stats_merge(&st->sums, &acc->work.total);
+  st->n_rows += (int64_t)n;
+  if (!w) {
+    st->sum_weights += (double)n;
+    return;
+  }
+  double total = 0.0;
+  for (size_t i = 0; i < n; i++) total += w[i];
+  st->sum_weights += total;
+}
+
+/* ---- the M-step of a pass: stats (5) ---- */
+
+gmm_status gmm_mstep(const gmm_model *m, uint64_t fingerprint, const gmm_estats *st,
+                     const gmm_allocator *a, gmm_model **out, char *err, size_t err_len) {
+  *out = NULL;
+  if (st->k != m->k || st->d != m->d || st->covariance_type != m->covariance_type)
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "the statistics have k = %d, d = %d, covariance_type '%s'; the model has "
+                      "k = %d, d = %d, covariance_type '%s'",
+                      st->k, st->d, gmm_cov_type_name(st->covariance_type), m->k, m->d,
+                      gmm_cov_type_name(m->covariance_type));
+  if (st->fingerprint != fingerprint)
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "the statistics come from another model (fingerprint %016llx; this "
+                      "model's is %016llx): take them with gmm_estep of this model",
+                      (unsigned long long)st->fingerprint, (unsigned long long)fingerprint);
+  if (st->weighted != m->summary.weighted)
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "the statistics are of %s rows, the model was fitted %s weights",
+                      st->weighted ? "weighted" : "unweighted",
+                      m->summary.weighted ? "with" : "without");
+  if (m->summary.n_iter >= m->options.max_iter)
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "the model has done its max_iter = %d iterations", m->options.max_iter);
+  if (st->n_rows < 1 || !(st->sum_weights > 0.0))
+    return gmm_errorf(err, err_len, GMM_EINVAL, "the statistics hold no row");
+  if (st->n_rows < m->k)
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "k = %d is larger than the number of usable rows (%lld)", m->k,
+                      (long long)st->n_rows);
+
+  /* fit (10): the weights as if rescaled to a mean of 1 per row. */
+  double scale = st->weighted ? (double)st->n_rows / st->sum_weights : 1.0;
+  gmm_stats scaled = st->sums;
+  gmm_model *next = gmm_model_new(m->k, m->d, m->covariance_type, a);
+  if (!next) return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
+  if (scale != 1.0) {
+    if (gmm_stats_init(&scaled, st->k, st->d, st->sums.diag_only, a) != GMM_OK) {
+      gmm_model_free(next);
+      return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
+    }
+    size_t len = gmm_stats_len(&scaled);
+    for (size_t i = 0; i < len; i++) scaled.nk[i] = st->sums.nk[i] * scale;
+  }
+  int n_empty = gmm_m_step(next, &scaled, m->means, m->options.reg_covar);
+  if (scale != 1.0) gmm_stats_free(&scaled, a);
+  char why[160];
+  if (gmm_model_prepare(next, why, sizeof why) != GMM_OK) {
+    gmm_model_free(next);
+    return gmm_errorf(err, err_len, GMM_EFIT,
+                      "the M-step gives a covariance that is not positive definite (%s): "
+                      "increase reg_covar or decrease k",
+                      why);
+  }
+  next->options = m->options;
+  next->summary = m->summary;
+  gmm_summary *s = &next->summary;
+  s->n_samples = st->weighted ? st->sum_weights : (double)st->n_rows;
+  s->n_skipped = st->n_skipped;
+  s->log_likelihood = st->log_likelihood;
+  s->n_iter = m->summary.n_iter + 1;
+  s->n_empty = n_empty;
+  s->weighted = st->weighted;
+  double mean = st->log_likelihood / st->sum_weights;
+  double prev = m->summary.n_iter >= 1 ? m->summary.log_likelihood / m->summary.n_samples
+                                       : -INFINITY;
+  s->converged = fabs(mean - prev) < m->options.tol;
+  *out = next;
+  return GMM_OK;
+}
+
+/* ---- the statistics BLOB: stats (6) ---- */
+
+#define STATS_HEADER_BYTES 64
+
+/* Doubles stored for s2: lower triangles (full, tied) or diagonals. */
+static size_t stored_s2_len(size_t k, size_t d, int diag_only) {
+  return diag_only ? k * d : k * d * (d + 1) / 2;
+}
+
+static size_t estats_len(size_t k, size_t d, int diag_only) {
+  return STATS_HEADER_BYTES + 8 * (k + k * d + stored_s2_len(k, d, diag_only)) + 8;
+}
+
+size_t gmm_estats_size(const gmm_estats *s) {
+  if (s->k < 1 || s->k > GMM_MAX_K || s->d < 1 || s->d > GMM_MAX_D ||
+      (unsigned)s->covariance_type > GMM_COV_SPHERICAL)
+    return 0;
+  return estats_len((size_t)s->k, (size_t)s->d, s->sums.diag_only);
+}
+
+void gmm_estats_write(const gmm_estats *s, unsigned char *out) {
+  size_t k = (size_t)s->k, d = (size_t)s->d;
+  memcpy(out, GMM_STATS_MAGIC, 4);
+  gmm_put_u32(out + 4, GMM_STATS_VERSION);
+  gmm_put_u32(out + 8, (uint32_t)s->k);
+  gmm_put_u32(out + 12, (uint32_t)s->d);
+  gmm_put_u32(out + 16, (uint32_t)s->covariance_type);
+  gmm_put_u32(out + 20, s->weighted ? 1u : 0u);
+  gmm_put_u64(out + 24, s->fingerprint);
+  gmm_put_u64(out + 32, (uint64_t)s->n_rows);
+  gmm_put_u64(out + 40, (uint64_t)s->n_skipped);
+  gmm_put_f64(out + 48, s->sum_weights);
+  gmm_put_f64(out + 56, s->log_likelihood);
+  unsigned char *p = out + STATS_HEADER_BYTES;
+  for (size_t i = 0; i < k + k * d; i++, p += 8) gmm_put_f64(p, s->sums.nk[i]);
+  if (s->sums.diag_only) {
+    for (size_t i = 0; i < k * d; i++, p += 8) gmm_put_f64(p, s->sums.s2[i]);
+  } else {
+    for (size_t j = 0; j < k; j++)
+      for (size_t r = 0; r < d; r++)
+        for (size_t q = 0; q <= r; q++, p += 8) gmm_put_f64(p, s->sums.s2[(j * d + r) * d + q]);
+  }
+  gmm_put_u64(p, gmm_fnv1a64(out, (size_t)(p - out)));
+}
+
+#define CORRUPT(...) gmm_errorf(err, err_len, GMM_ECORRUPT, __VA_ARGS__)
+
+/* The sums, checked for what statistics of real rows satisfy. */
+static gmm_status check_sums(const gmm_estats *s, char *err, size_t err_len) {
+  size_t k = (size_t)s->k, d = (size_t)s->d;
+  const gmm_stats *t = &s->sums;
+  const double slack = 1.0 + 1e-6, tiny = 1e-300;
+  double mass = 0.0;
+  for (size_t j = 0; j < k; j++) {
+    double nk = t->nk[j];
+    if (!isfinite(nk) || nk < 0.0) return CORRUPT("the mass of component %zu is %g", j, nk);
+    mass += nk;
+    const double *s1 = t->s1 + j * d;
+    const double *s2 = t->diag_only ? t->s2 + j * d : t->s2 + j * d * d;
+    size_t step = t->diag_only ? 1 : d + 1; /* from one diagonal entry to the next */
+    for (size_t p = 0; p < d; p++) {
+      double v = s2[p * step];
+      if (!isfinite(s1[p]) || !isfinite(v) || v < 0.0)
+        return CORRUPT("the sums of component %zu, feature %zu are not those of real rows", j, p);
+      if (fabs(s1[p]) > sqrt(nk) * sqrt(v) * slack + tiny)
+        return CORRUPT("the first moment of component %zu, feature %zu exceeds its scatter", j,
+                       p);
+      if (t->diag_only) continue;
+      for (size_t q = 0; q < p; q++) {
+        double c = s2[p * d + q];
+        if (!isfinite(c) || fabs(c) > sqrt(v) * sqrt(s2[q * step]) * slack + tiny)
+          return CORRUPT("the scatter of component %zu is not positive semi-definite", j);
+      }
+    }
+  }
+  if (mass > s->sum_weights * slack + tiny)
+    return CORRUPT("the components hold a mass of %g, more than the weight of the rows (%g)",
+                   mass, s->sum_weights);
+  return GMM_OK;
+}
+
+gmm_status gmm_estats_read(const unsigned char *p, size_t n, const gmm_allocator *a,
+                           gmm_estats **out, char *err, size_t err_len) {
+  *out = NULL;
+  if (n < estats_len(1, 1, 1))
+    return CORRUPT("it is too short (%zu bytes; the smallest statistics have %zu)", n,
+                   estats_len(1, 1, 1));
+  if (memcmp(p, GMM_STATS_MAGIC, 4) != 0)
+    return CORRUPT("it does not start with the statistics magic");
+  uint32_t version = gmm_get_u32(p + 4);
+  if (version != GMM_STATS_VERSION)
+    return CORRUPT("format version %u is not one this build reads (%d)", version,
+                   GMM_STATS_VERSION);
+  uint32_t k = gmm_get_u32(p + 8), d = gmm_get_u32(p + 12), cov = gmm_get_u32(p + 16);
+  uint32_t flags = gmm_get_u32(p + 20);
+  if (k < 1 || k > GMM_MAX_K) return CORRUPT("k = %u is out of range (1 .. %d)", k, GMM_MAX_K);
+  if (d < 1 || d > GMM_MAX_D) return CORRUPT("d = %u is out of range (1 .. %d)", d, GMM_MAX_D);
+  if (cov > GMM_COV_SPHERICAL) return CORRUPT("covariance type %u is unknown", cov);
+  if (flags > 1) return CORRUPT("unknown flags 0x%x", flags);
+  int diag_only = gmm_stats_diag_only((gmm_cov_type)cov);
+  size_t want = estats_len(k, d, diag_only);
+  if (n != want)
+    return CORRUPT("it has %zu bytes, but its header (k = %u, d = %u) needs %zu", n, k, d, want);
+  if (gmm_fnv1a64(p, n - 8) != gmm_get_u64(p + n - 8))
+    return CORRUPT("the checksum does not match its contents");
+  uint64_t n_rows = gmm_get_u64(p + 32), n_skipped = gmm_get_u64(p + 40);
+  double sum_weights = gmm_get_f64(p + 48), ll = gmm_get_f64(p + 56);
+  if (n_rows < 1 || n_rows > INT64_MAX) return CORRUPT("n_rows %llu is out of range",
+                                                       (unsigned long long)n_rows);
+  if (n_skipped > INT64_MAX) return CORRUPT("n_skipped is out of range");
+  if (!isfinite(sum_weights) || !(sum_weights > 0.0))
+    return CORRUPT("the sum of weights %g is out of range", sum_weights);
+  if (!(flags & 1u) && sum_weights != (double)n_rows)
+    return CORRUPT("unweighted statistics of %llu rows have a sum of weights of %g",
+                   (unsigned long long)n_rows, sum_weights);
+  if (!(fabs(ll) <= GMM_MAX_ABS_LOG_LIKELIHOOD))
+    return CORRUPT("the log-likelihood %g is out of range", ll);
+
+  gmm_estats *s = gmm_alloc_array(a, 1, sizeof *s);
+  if (!s) return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
+  memset(s, 0, sizeof *s);
+  s->allocator = *a;
+  if (gmm_stats_init(&s->sums, (int)k, (int)d, diag_only, a) != GMM_OK) {
+    gmm_release(a, s);
+    return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
+  }
+  s->k = (int)k;
+  s->d = (int)d;
+  s->covariance_type = (gmm_cov_type)cov;
+  s->weighted = (int)(flags & 1u);
+  s->fingerprint = gmm_get_u64(p + 24);
+  s->n_rows = (int64_t)n_rows;
+  s->n_skipped = (int64_t)n_skipped;
+  s->sum_weights = sum_weights;
+  s->log_likelihood = ll;
+  const unsigned char *q = p + STATS_HEADER_BYTES;
+  size_t kk = k, dd = d;
+  for (size_t i = 0; i < kk + kk * dd; i++, q += 8) s->sums.nk[i] = gmm_get_f64(q);
+  if (diag_only) {
+    for (size_t i = 0; i < kk * dd; i++, q += 8) s->sums.s2[i] = gmm_get_f64(q);
+  } else {
+    memset(s->sums.s2, 0, kk * dd * dd * sizeof(double));
+    for (size_t j = 0; j < kk; j++)
+      for (size_t r = 0; r < dd; r++)
+        for (size_t c = 0; c <= r; c++, q += 8) s->sums.s2[(j * dd + r) * dd + c] = gmm_get_f64(q);
+  }
+  gmm_status rc = check_sums(s, err, err_len);
+  if (rc != GMM_OK) {
+    gmm_estats_free(s);
+    return rc;
+  }
+  *out = s;
+  return GMM_OK;
+}
