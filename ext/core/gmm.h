@@ -276,9 +276,10 @@ uint64_t gmm_blob_stored_checksum(const unsigned char *p, size_t n);
 ** sum into the next model. gmm_fit's own iterations run the same E-step
 ** pass and M-step. */
 
-/* Rows one call of gmm_estep_add takes at most: the batch the binding
-** buffers between calls (16 chunks, one per block of a pass). */
-#define GMM_BATCH_ROWS (16 * 1024)
+/* Rows a batch of gmm_estep_add holds at most (16 chunks, one per block
+** of a pass), and the bytes of rows it aims at (fewer rows for large d). */
+#define GMM_BATCH_ROWS  (16 * 1024)
+#define GMM_BATCH_BYTES ((size_t)4 << 20)
 
 /* The statistics of one E-step of one model over some rows. */
 typedef struct gmm_estats {
@@ -304,10 +305,14 @@ gmm_status gmm_estats_merge(gmm_estats *dst, const gmm_estats *src, char *err, s
 
 /* The E-step of one model over batches of rows, on threads. */
 typedef struct gmm_estep_acc gmm_estep_acc;
-/* threads as gmm_options.threads; the result does not depend on it. */
+/* The rows of one batch for d features: GMM_BATCH_BYTES of them, whole
+** chunks, at least one chunk and at most GMM_BATCH_ROWS. */
+size_t gmm_estep_batch_rows(int d);
+/* threads as gmm_options.threads; the result does not depend on it. m must
+** outlive the accumulator. */
 gmm_status gmm_estep_acc_new(const gmm_model *m, int threads, const gmm_allocator *a,
                              gmm_estep_acc **out);
-/* Adds the E-step over rows x (n <= GMM_BATCH_ROWS rows of d finite values;
+/* Adds the E-step over rows x (n <= gmm_estep_batch_rows(d) rows of d finite values;
 ** w NULL or n finite weights > 0) to st, which must be of the
 ** accumulator's model. The same batches in the same order give the same
 ** bits. */

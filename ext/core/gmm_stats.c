@@ -388,13 +388,19 @@ gmm_status gmm_estep_acc_new(const gmm_model *m, int threads, const gmm_allocato
   if (!acc) return GMM_ENOMEM;
   acc->m = m;
   acc->allocator = *a;
-  if (gmm_em_work_alloc(&acc->work, m->k, m->d, m->covariance_type, GMM_BATCH_ROWS,
+  if (gmm_em_work_alloc(&acc->work, m->k, m->d, m->covariance_type, gmm_estep_batch_rows(m->d),
                         gmm_threads(threads), a) != GMM_OK) {
     gmm_estep_acc_free(acc);
     return GMM_ENOMEM;
   }
   *out = acc;
   return GMM_OK;
+}
+
+size_t gmm_estep_batch_rows(int d) {
+  size_t rows = GMM_BATCH_BYTES / (sizeof(double) * (size_t)(d > 0 ? d : 1));
+  rows -= rows % GMM_CHUNK_ROWS;
+  return rows < GMM_CHUNK_ROWS ? GMM_CHUNK_ROWS : rows > GMM_BATCH_ROWS ? GMM_BATCH_ROWS : rows;
 }
 
 void gmm_estep_acc_free(gmm_estep_acc *acc) {

@@ -19,7 +19,8 @@
 **      covariance_type, weights, means, covariances (k x d x d), n_samples,
 **      n_skipped, log_likelihood, n_iter, converged, best_init,
 **      empty_components, bic, aic, options (every option of the fit).
-**      gmm_bic / gmm_aic are the REAL criteria on the training rows.
+**      gmm_bic / gmm_aic are the REAL criteria on the training rows;
+**      gmm_converged is 1 when the fit (or the last pass) met tol, else 0.
 **  (5) A BLOB is decoded once, not once per row: through sqlite3_auxdata
 **      when the argument is constant, and through a small per-connection
 **      cache (keyed by length and checksum, confirmed by comparing bytes)
@@ -254,6 +255,12 @@ void gmm_aic_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
   const gmm_model *m = inspect_arg(ctx, "gmm_aic", argv);
   if (m) sqlite3_result_double(ctx, gmm_model_aic(m));
+}
+
+void gmm_converged_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  const gmm_model *m = inspect_arg(ctx, "gmm_converged", argv);
+  if (m) sqlite3_result_int(ctx, m->summary.converged);
 }
 
 /* n rows of cols numbers as a nested JSON array. */

@@ -10,7 +10,13 @@
 **   gmm_predict(model, x1, ..., xd)       scalar      gmm_apply.c
 **   gmm_predict_proba(model, x1, ..., xd) scalar      gmm_apply.c
 **   gmm_score(model, x1, ..., xd)         scalar      gmm_apply.c
-**   gmm_info(model), gmm_bic(model), gmm_aic(model)   gmm_apply.c
+**   gmm_info(model), gmm_bic(model), gmm_aic(model), gmm_converged(model)
+**                                         scalar      gmm_apply.c
+**   gmm_init(spec, [weight,] x1, ..., xd) aggregate   gmm_pass_sql.c
+**   gmm_estep(model, [weight,] x1, ..., xd), gmm_merge(blob)
+**                                         aggregate   gmm_pass_sql.c
+**   gmm_start(state), gmm_mstep(model, stats), gmm_stats_info(blob)
+**                                         scalar      gmm_pass_sql.c
 **   gmm_version(), gmm_debug()            scalar      this file
 **
 ** Requirements (tests cite them as "ext (N)"):
@@ -390,6 +396,12 @@ static const struct gmm_function {
     {"gmm_version", 0, GMM_FLAGS, 0, version_func, NULL, NULL},
     {"gmm_debug", 0, GMM_FLAGS, 0, debug_func, NULL, NULL},
     {"gmm_fit", -1, GMM_FLAGS, 0, NULL, gmm_fit_step, gmm_fit_final},
+    {"gmm_init", -1, GMM_FLAGS, 0, NULL, gmm_init_step, gmm_init_final},
+    {"gmm_start", 1, GMM_FLAGS, 0, gmm_start_func, NULL, NULL},
+    {"gmm_estep", -1, GMM_FLAGS, 0, NULL, gmm_estep_step, gmm_estep_final},
+    {"gmm_merge", 1, GMM_FLAGS, 0, NULL, gmm_merge_step, gmm_merge_final},
+    {"gmm_mstep", 2, GMM_FLAGS, 0, gmm_mstep_func, NULL, NULL},
+    {"gmm_stats_info", 1, GMM_FLAGS | SQLITE_RESULT_SUBTYPE, 0, gmm_stats_info_func, NULL, NULL},
     {"gmm_predict", -1, GMM_FLAGS, 1, gmm_predict_func, NULL, NULL},
     {"gmm_predict_proba", -1, GMM_FLAGS | SQLITE_RESULT_SUBTYPE, 1, gmm_predict_proba_func, NULL,
      NULL},
@@ -397,6 +409,7 @@ static const struct gmm_function {
     {"gmm_info", 1, GMM_FLAGS | SQLITE_RESULT_SUBTYPE, 1, gmm_info_func, NULL, NULL},
     {"gmm_bic", 1, GMM_FLAGS, 1, gmm_bic_func, NULL, NULL},
     {"gmm_aic", 1, GMM_FLAGS, 1, gmm_aic_func, NULL, NULL},
+    {"gmm_converged", 1, GMM_FLAGS, 1, gmm_converged_func, NULL, NULL},
 };
 
 /* The one symbol the loadable module exports (the build hides the rest). */
@@ -431,7 +444,9 @@ GMM_EXPORT int sqlite3_gmm_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_
     /* On failure SQLite itself calls the destructor, dropping the
     ** reference taken here. */
     if (f->uses_cache) gmm_cache_ref(cache);
-    rc = sqlite3_create_function_v2(db, f->name, f->n_arg, f->flags, f->uses_cache ? cache : NULL,
+    /* The others' user data is their name, for errors of shared code. */
+    void *user_data = f->uses_cache ? (void *)cache : (void *)f->name;
+    rc = sqlite3_create_function_v2(db, f->name, f->n_arg, f->flags, user_data,
                                     f->x_func, f->x_step, f->x_final,
                                     f->uses_cache ? gmm_cache_unref : NULL);
   }

@@ -30,6 +30,8 @@
 **        verbose          0 | 1 | 2 (0): progress on stderr, each
 **                         initialisation (1) and each iteration (2); not
 **                         part of the model
+**        sample_size      1 .. GMM_MAX_SAMPLE_SIZE (GMM_DEFAULT_SAMPLE_SIZE):
+**                         gmm_init only, the rows its sample keeps
 **      An unknown key, a key given twice, a value of the wrong type, out of
 **      range or of the wrong shape is an error that names the option and
 **      the value.
@@ -39,6 +41,8 @@
 **  (4) A BLOB spec is a model from gmm_fit: the fit starts from its
 **      parameters with its options (weighted included), one
 **      initialisation.
+**  (5) gmm_init reads its spec here too (an INTEGER or a JSON object), and
+**      errors then name gmm_init (the function's user data is its name).
 */
 #include "gmm_spec.h"
 
@@ -62,6 +66,7 @@ typedef enum {
   OPT_VECTOR_TYPE,
   OPT_VERBOSE,
   OPT_THREADS,
+  OPT_SAMPLE_SIZE,
   OPT_COUNT
 } option_id;
 
@@ -69,17 +74,24 @@ static const char *const option_names[] = {
     "k",           "covariance_type", "max_iter",   "tol",
     "reg_covar",   "n_init",          "init",       "seed",
     "weighted",    "weights_init",    "means_init", "precisions_init",
-    "vector_type", "verbose",         "threads"};
+    "vector_type", "verbose",         "threads",    "sample_size"};
 _Static_assert(sizeof option_names / sizeof option_names[0] == OPT_COUNT, "one name per option");
 
 #define KNOWN_OPTIONS                                                                          \
   "k, covariance_type, max_iter, tol, reg_covar, n_init, init, seed, weighted, weights_init, " \
-  "means_init, precisions_init, vector_type, verbose, threads"
+  "means_init, precisions_init, vector_type, verbose, threads, sample_size"
 
 #define INIT_NAMES "one of 'kmeans', 'k-means++', 'random', 'random_from_data'"
 #define COV_NAMES  "one of 'full', 'tied', 'diag', 'spherical'"
 
 /* ---- errors ---- */
+
+/* The function whose spec this is, for error texts: the user data of
+** gmm_fit and gmm_init is their name (gmm_ext.c). */
+static const char *spec_fn(sqlite3_context *ctx) {
+  const char *name = sqlite3_user_data(ctx);
+  return name ? name : "gmm_fit";
+}
 
 /* "gmm_fit: option NAME must be WANT, provided VALUE". When the value has
 ** the wrong JSON type, VALUE names the type too ("real 2.5", "text '2'", or
@@ -88,7 +100,7 @@ _Static_assert(sizeof option_names / sizeof option_names[0] == OPT_COUNT, "one n
 static void option_error(sqlite3_context *ctx, const char *name, const char *want, const char *type,
                          sqlite3_value *atom, int wrong_type) {
   sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
-  sqlite3_str_appendf(s, "gmm_fit: option %s must be %s, provided ", name, want);
+  sqlite3_str_appendf(s, "%s: option %s must be %s, provided ", spec_fn(ctx), name, want);
   const char *text = (const char *)sqlite3_value_text(atom);
   int is_text = strcmp(type, "text") == 0;
   int is_scalar = is_text || strcmp(type, "integer") == 0 || strcmp(type, "real") == 0;
@@ -122,7 +134,7 @@ static int json_rows(sqlite3_context *ctx, const char *sql, sqlite3_value *json,
     if (rc == SQLITE_NOMEM)
       sqlite3_result_error_nomem(ctx);
     else
-      gmm_result_errorf(ctx, "gmm_fit: JSON options need SQLite's JSON functions: %s",
+      gmm_result_errorf(ctx, "%s: JSON options need SQLite's JSON functions: %s", spec_fn(ctx),
                         sqlite3_errmsg(db));
     sqlite3_finalize(stmt);
     return -1;
@@ -146,7 +158,7 @@ static int json_rows(sqlite3_context *ctx, const char *sql, sqlite3_value *json,
     if (rc == SQLITE_NOMEM)
       sqlite3_result_error_nomem(ctx);
     else
-      gmm_result_errorf(ctx, "gmm_fit: %s is not valid JSON: %s", what, sqlite3_errmsg(db));
+      gmm_result_errorf(ctx, "%s: %s is not valid JSON: %s", spec_fn(ctx), what, sqlite3_errmsg(db));
     status = -1;
   }
   sqlite3_finalize(stmt);
@@ -168,7 +180,7 @@ static int read_integer(sqlite3_context *ctx, const char *name, const char *want
   /* An integer beyond 64 bits reaches us as a REAL: out of range too. */
   int beyond_64_bits = sqlite3_value_type(atom) != SQLITE_INTEGER;
   if (beyond_64_bits || v < lo || v > hi) {
-    gmm_result_errorf(ctx, "gmm_fit: option %s must be between %lld and %lld, provided %s%s", name,
+    gmm_result_errorf(ctx, "%s: option %s must be between %lld and %lld, provided %s%s", spec_fn(ctx), name,
                       lo, hi, (const char *)sqlite3_value_text(atom),
                       beyond_64_bits ? " (beyond the 64-bit integer range)" : "");
     return -1;
@@ -209,7 +221,7 @@ static int list_item(sqlite3_context *ctx, void *arg, const char *key, const cha
   char name[48];
   sqlite3_snprintf((int)sizeof name, name, "%s[%s]", option_names[r->id], key);
   if (r->n >= GMM_MAX_CANDIDATES) {
-    gmm_result_errorf(ctx, "gmm_fit: option %s has too many values, maximum %d",
+    gmm_result_errorf(ctx, "%s: option %s has too many values, maximum %d", spec_fn(ctx),
                       option_names[r->id], GMM_MAX_CANDIDATES);
     return -1;
   }
@@ -218,7 +230,7 @@ static int list_item(sqlite3_context *ctx, void *arg, const char *key, const cha
     if (read_integer(ctx, name, "an integer", type, atom, 1, GMM_MAX_K, &k) != 0) return -1;
     for (int i = 0; i < r->n; i++)
       if (s->k_list[i] == (int)k) {
-        gmm_result_errorf(ctx, "gmm_fit: option k lists %lld twice", k);
+        gmm_result_errorf(ctx, "%s: option k lists %lld twice", spec_fn(ctx), k);
         return -1;
       }
     s->k_list[r->n++] = (int)k;
@@ -228,7 +240,7 @@ static int list_item(sqlite3_context *ctx, void *arg, const char *key, const cha
   if (read_name(ctx, name, COV_NAMES, type, atom, gmm_cov_type_from_name, &t) != 0) return -1;
   for (int i = 0; i < r->n; i++)
     if (s->type_list[i] == (gmm_cov_type)t) {
-      gmm_result_errorf(ctx, "gmm_fit: option covariance_type lists '%s' twice",
+      gmm_result_errorf(ctx, "%s: option covariance_type lists '%s' twice", spec_fn(ctx),
                         gmm_cov_type_name((gmm_cov_type)t));
       return -1;
     }
@@ -251,7 +263,7 @@ static int read_list(sqlite3_context *ctx, gmm_fit_spec *s, option_id id, sqlite
                 list_item, &r) != 0)
     return -1;
   if (r.n == 0) {
-    gmm_result_errorf(ctx, "gmm_fit: option %s must not be an empty list", option_names[id]);
+    gmm_result_errorf(ctx, "%s: option %s must not be an empty list", spec_fn(ctx), option_names[id]);
     return -1;
   }
   if (id == OPT_K) {
@@ -296,14 +308,14 @@ static int object_member(sqlite3_context *ctx, void *arg, const char *key, const
   while (id < OPT_COUNT && strcmp(key, option_names[id]) != 0) id++;
   if (id == OPT_COUNT) {
     sqlite3_str *msg = sqlite3_str_new(sqlite3_context_db_handle(ctx));
-    sqlite3_str_appendall(msg, "gmm_fit: unknown option ");
+    sqlite3_str_appendf(msg, "%s: unknown option ", spec_fn(ctx));
     gmm_str_append_quoted(msg, key);
     sqlite3_str_appendall(msg, " in argument 1 (spec); known options: " KNOWN_OPTIONS);
     gmm_result_error_str(ctx, msg);
     return -1;
   }
   if (r->seen[id]++) {
-    gmm_result_errorf(ctx, "gmm_fit: option %s is given twice", key);
+    gmm_result_errorf(ctx, "%s: option %s is given twice", spec_fn(ctx), key);
     return -1;
   }
   const char *name = option_names[id];
@@ -348,7 +360,7 @@ static int object_member(sqlite3_context *ctx, void *arg, const char *key, const
       }
       double x = sqlite3_value_double(value);
       if (!(x >= 0.0) || !isfinite(x)) {
-        gmm_result_errorf(ctx, "gmm_fit: option %s must be a finite number >= 0, provided %s", name,
+        gmm_result_errorf(ctx, "%s: option %s must be a finite number >= 0, provided %s", spec_fn(ctx), name,
                           (const char *)sqlite3_value_text(value));
         return -1;
       }
@@ -376,6 +388,11 @@ static int object_member(sqlite3_context *ctx, void *arg, const char *key, const
       if (read_integer(ctx, name, "an integer", type, value, 0, GMM_MAX_THREADS, &v) != 0)
         return -1;
       o->threads = (int)v;
+      return 0;
+    case OPT_SAMPLE_SIZE:
+      if (read_integer(ctx, name, "an integer", type, value, 1, GMM_MAX_SAMPLE_SIZE, &v) != 0)
+        return -1;
+      s->sample_size = (int)v;
       return 0;
     case OPT_VERBOSE:
       if (read_integer(ctx, name, "an integer", type, value, 0, 2, &v) != 0) return -1;
@@ -413,12 +430,13 @@ static int spec_is_object(sqlite3_context *ctx, sqlite3_value *spec) {
   if (rc == SQLITE_NOMEM) {
     sqlite3_result_error_nomem(ctx);
   } else if (rc != SQLITE_ROW) {
-    gmm_result_errorf(ctx, "gmm_fit: argument 1 (spec) is not valid JSON: %s", sqlite3_errmsg(db));
+    gmm_result_errorf(ctx, "%s: argument 1 (spec) is not valid JSON: %s", spec_fn(ctx), sqlite3_errmsg(db));
   } else if (!is_object) {
     sqlite3_str *s = sqlite3_str_new(db);
-    sqlite3_str_appendall(s,
-                          "gmm_fit: argument 1 (spec) must be an INTEGER k, a JSON object or "
-                          "a model BLOB, provided TEXT ");
+    sqlite3_str_appendf(s,
+                        "%s: argument 1 (spec) must be an INTEGER k, a JSON object or "
+                        "a model BLOB, provided TEXT ",
+                        spec_fn(ctx));
     gmm_str_append_quoted(s, (const char *)sqlite3_value_text(spec));
     gmm_result_error_str(ctx, s);
   }
@@ -435,15 +453,15 @@ static int parse_object(sqlite3_context *ctx, sqlite3_value *spec, gmm_fit_spec 
                 object_member, &r) != 0)
     return -1;
   if (!r.seen[OPT_K]) {
-    gmm_result_errorf(ctx, "gmm_fit: option k is required in argument 1 (spec)");
+    gmm_result_errorf(ctx, "%s: option k is required in argument 1 (spec)", spec_fn(ctx));
     return -1;
   }
   int lists = s->n_k > 0 || s->n_types > 0;
   for (int i = 0; i < 3 && lists; i++)
     if (s->init_json[i]) {
       gmm_result_errorf(ctx,
-                        "gmm_fit: option %s does not combine with a list of k or of "
-                        "covariance_type",
+                        "%s: option %s does not combine with a list of k or of "
+                        "covariance_type", spec_fn(ctx),
                         option_names[OPT_WEIGHTS_INIT + i]);
       return -1;
     }
@@ -463,7 +481,7 @@ static int parse_model(sqlite3_context *ctx, sqlite3_value *spec, gmm_fit_spec *
     return -1;
   }
   if (rc != GMM_OK) {
-    gmm_result_errorf(ctx, "gmm_fit: argument 1 (spec) is not a valid gmm model: %s", err);
+    gmm_result_errorf(ctx, "%s: argument 1 (spec) is not a valid gmm model: %s", spec_fn(ctx), err);
     return -1;
   }
   s->opt = s->warm_start->options;
@@ -480,7 +498,7 @@ int gmm_spec_parse(sqlite3_context *ctx, sqlite3_value *spec, gmm_fit_spec *s) {
       sqlite3_int64 k = sqlite3_value_int64(spec);
       if (k < 1 || k > GMM_MAX_K) {
         gmm_result_errorf(ctx,
-                          "gmm_fit: argument 1 (spec) k must be between 1 and %d, provided %lld",
+                          "%s: argument 1 (spec) k must be between 1 and %d, provided %lld", spec_fn(ctx),
                           GMM_MAX_K, k);
         return -1;
       }
@@ -491,8 +509,8 @@ int gmm_spec_parse(sqlite3_context *ctx, sqlite3_value *spec, gmm_fit_spec *s) {
     case SQLITE_BLOB: return parse_model(ctx, spec, s);
     default:
       gmm_result_errorf(ctx,
-                        "gmm_fit: argument 1 (spec) must be an INTEGER k, a JSON object or "
-                        "a model BLOB, provided %s",
+                        "%s: argument 1 (spec) must be an INTEGER k, a JSON object or "
+                        "a model BLOB, provided %s", spec_fn(ctx),
                         sqlite3_value_type(spec) == SQLITE_NULL ? "NULL" : "a REAL");
       return -1;
   }
@@ -571,7 +589,7 @@ static int read_init_array(sqlite3_context *ctx, gmm_fit_spec *s, int i, int ndi
     return -1;
   if (r.bad || r.count != size) {
     sqlite3_str *msg = sqlite3_str_new(sqlite3_context_db_handle(ctx));
-    sqlite3_str_appendf(msg, "gmm_fit: option %s must be %s array of finite numbers, provided ",
+    sqlite3_str_appendf(msg, "%s: option %s must be %s array of finite numbers, provided ", spec_fn(ctx),
                         r.name, shape_text);
     gmm_str_append_quoted(msg, s->init_json[i]);
     gmm_result_error_str(ctx, msg);

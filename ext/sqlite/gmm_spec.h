@@ -11,6 +11,7 @@ typedef struct gmm_fit_spec {
   int weighted;    /* the first value after spec is a row weight */
   int vector_f64;  /* BLOB vectors hold float64, not float32 */
   int verbose;     /* 0, 1 or 2: progress on stderr */
+  int sample_size; /* gmm_init's sample; 0 when not given */
   int *k_list;     /* n_k values when k was a list, else NULL */
   int n_k;
   gmm_cov_type *type_list; /* n_types values when covariance_type was a list */

@@ -94,6 +94,17 @@ void gmm_score_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void gmm_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void gmm_bic_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void gmm_aic_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+void gmm_converged_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+/* Passes (gmm_pass_sql.c). */
+void gmm_estep_step(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+void gmm_estep_final(sqlite3_context *ctx);
+void gmm_init_step(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+void gmm_init_final(sqlite3_context *ctx);
+void gmm_merge_step(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+void gmm_merge_final(sqlite3_context *ctx);
+void gmm_start_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+void gmm_mstep_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+void gmm_stats_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 
 /* The table-valued functions gmm_components and gmm_sample (gmm_vtab.c). */
 int gmm_register_vtabs(sqlite3 *db);
