@@ -29,6 +29,10 @@
 **      against SQLite 3.41 or later and running on it, a fit stops after
 **      the current EM iteration once the connection is interrupted
 **      (sqlite3_interrupt, Ctrl-C in the shell): SQLITE_INTERRUPT.
+**  (9) When the row buffer cannot grow, the error says how many rows and
+**      bytes it takes and points to fitting in passes (SQLITE_ERROR, so that
+**      clients that map SQLITE_NOMEM to their own exception keep the text).
+**      sample_size, gmm_init's option, is an error here.
 */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, for verbose's elapsed times */
 #include "gmm_spec.h"
@@ -123,8 +127,16 @@ static int reserve_row(sqlite3_context *ctx, fit_state *st) {
       st->spec.weighted && rows ? sqlite3_realloc64(st->weights, cap * sizeof(double)) : NULL;
   if (weights) st->weights = weights;
   if (!rows || (st->spec.weighted && !weights)) {
-    st->failed = 1;
-    sqlite3_result_error_nomem(ctx);
+    /* gmm_fit (9): say what the rows need and where to go instead. */
+    sqlite3_uint64 need = (sqlite3_uint64)cap * ((sqlite3_uint64)st->d + (st->spec.weighted != 0)) *
+                          sizeof(double);
+    fit_error(ctx, st,
+              "gmm_fit: out of memory buffering the rows: %llu rows of %d feature%s%s take %llu "
+              "bytes so far (memory ran out, or PRAGMA hard_heap_limit); fit a table this large "
+              "in passes with gmm_init, gmm_estep and gmm_mstep, which keep no rows (README, "
+              "\"Larger than memory\")",
+              (unsigned long long)cap, st->d, st->d == 1 ? "" : "s",
+              st->spec.weighted ? " and a weight" : "", need);
     return -1;
   }
   st->cap = cap;
@@ -151,6 +163,12 @@ static int start_group(sqlite3_context *ctx, fit_state *st, int argc, sqlite3_va
   if (keep_spec(ctx, st, argv[0]) != 0) return -1;
   if (gmm_spec_parse(ctx, argv[0], &st->spec) != 0) {
     st->failed = 1;
+    return -1;
+  }
+  if (st->spec.sample_size) {
+    fit_error(ctx, st,
+              "gmm_fit: option sample_size is gmm_init's (the sample of a fit in passes); gmm_fit "
+              "uses every row");
     return -1;
   }
   int first = 1 + st->spec.weighted;

@@ -27,13 +27,15 @@
 **
 ** Bounded work: max_iter is clamped to 20, n_init to 3, k (and every k of
 ** a list) to 8, by rewriting the JSON text when it asks for more (the
-** options are read with json_each, as the extension reads them); then the
-** rows are cut so that the estimated EM work stays under a budget.
+** options are read with json_each, every member, as the extension reads
+** them); then the rows are cut so that the estimated EM work stays under
+** a budget.
 **
 ** Checks (FUZZ_CHECK traps otherwise): no error code but SQLITE_ERROR;
 ** every BLOB gmm_fit returns decodes in the core, re-encodes to itself,
-** has finite BIC/AIC and a valid gmm_info JSON; gmm_predict of the
-** training rows is in 0 .. k-1; the order check; a warm start from the
+** agrees with the harness's reading of the spec (d, weighted, n_init,
+** max_iter), has finite BIC/AIC and a valid gmm_info JSON; gmm_predict of
+** the training rows is in 0 .. k-1; the order check; a warm start from the
 ** result either fails cleanly or gives a model that decodes too.
 */
 #include "gmm.h"
@@ -70,8 +72,24 @@ typedef struct fit_plan {
 
 /* ---- the options: read as the extension reads them, clamped ---- */
 
-/* Reads the JSON object's members with json_each; rewrites the text when
-** a value is above its cap. Sets the work estimate's numbers. */
+/* The elements of member m when it is an array, else none. json_each must
+** never see another member's value: a string such as the 'tied' of
+** "covariance_type":"tied" is not JSON text, and json_each fails on it with
+** "malformed JSON". A guard in front of it is not enough, since SQLite
+** (3.40) evaluates both sides of an AND: "type = 'array' AND EXISTS
+** (SELECT ... FROM json_each(m.value))" still ran json_each on 'tied'. */
+#define MEMBER_ELEMENTS "json_each(CASE WHEN m.type = 'array' THEN m.value ELSE '[]' END)"
+
+/* The cap of an integer option the harness bounds, else 0. */
+static int option_cap(const char *key) {
+  return strcmp(key, "max_iter") == 0 ? CAP_ITER : strcmp(key, "n_init") == 0 ? CAP_N_INIT : 0;
+}
+
+/* Reads the JSON object's members with json_each, every one of them, as
+** the extension does (gmm_spec.c): the plan's weighted, n_init and max_iter
+** are what gmm_fit will read, and check_model holds the models to them.
+** Rewrites the text when a value is above its cap. Sets the work
+** estimate's numbers. */
 static void plan_json(fit_plan *p) {
   p->k_sum = 1;
   p->n_types = 1;
@@ -82,7 +100,9 @@ static void plan_json(fit_plan *p) {
   int is_object = fuzz_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0);
   sqlite3_finalize(q);
   if (!is_object) return;
-  /* Each member as JSON text, with the caps applied. */
+  /* Each member as JSON text, with the caps applied; whether it was
+  ** clamped; its atom when an integer; "count total-k" of an array. No
+  ** json_each but over valid JSON (MEMBER_ELEMENTS). */
   q = fuzz_prepare(
       "SELECT key, type, json_quote(key) || ':' || CASE "
       "  WHEN key IN ('max_iter', 'n_init') AND type = 'integer' "
@@ -94,19 +114,21 @@ static void plan_json(fit_plan *p) {
       "      WHEN e.type = 'integer' AND e.atom > ?4 AND e.atom <= 1024 THEN (e.atom - 1) % ?4 + 1 "
       "      WHEN e.type IN ('array', 'object') THEN json(e.value) "
       "      WHEN e.type IN ('true', 'false', 'null') THEN json(e.type) "
-      "      ELSE e.value END) FROM json_each(m.value) e) "
+      "      ELSE e.value END) FROM " MEMBER_ELEMENTS " e) "
       "  WHEN type IN ('array', 'object') THEN value "
       "  WHEN type IN ('true', 'false', 'null') THEN type "
       "  ELSE json_quote(value) END, "
-      "  (key IN ('max_iter', 'n_init') AND type = 'integer' "
-      "    AND atom > CASE key WHEN 'max_iter' THEN ?2 ELSE ?3 END) "
-      "  OR (key = 'k' AND type = 'integer' AND atom > ?4 AND atom <= 1024) "
-      "  OR (key = 'k' AND type = 'array' AND EXISTS (SELECT 1 FROM json_each(m.value) e "
-      "      WHERE e.type = 'integer' AND e.atom > ?4 AND e.atom <= 1024)), "
+      "  CASE "
+      "    WHEN key IN ('max_iter', 'n_init') AND type = 'integer' "
+      "      THEN atom > CASE key WHEN 'max_iter' THEN ?2 ELSE ?3 END "
+      "    WHEN key = 'k' AND type = 'integer' THEN atom > ?4 AND atom <= 1024 "
+      "    WHEN key = 'k' AND type = 'array' THEN EXISTS (SELECT 1 FROM " MEMBER_ELEMENTS " e "
+      "      WHERE e.type = 'integer' AND e.atom > ?4 AND e.atom <= 1024) "
+      "    ELSE 0 END, "
       "  CASE WHEN type = 'integer' THEN atom END, "
       "  CASE WHEN type = 'array' THEN (SELECT count(*) || ' ' || total(CASE WHEN e.type = "
       "    'integer' AND e.atom BETWEEN 1 AND 1024 THEN min(e.atom, ?4) ELSE 1 END) "
-      "    FROM json_each(m.value) e) END "
+      "    FROM " MEMBER_ELEMENTS " e) END "
       "FROM json_each(?1) m");
   sqlite3_bind_text(q, 1, p->json, -1, SQLITE_STATIC);
   sqlite3_bind_int(q, 2, CAP_ITER);
@@ -123,8 +145,9 @@ static void plan_json(fit_plan *p) {
     if (n_members++) sqlite3_str_appendchar(rewritten, 1, ',');
     sqlite3_str_appendall(rewritten, member);
     clamped |= sqlite3_column_int(q, 3);
-    sqlite3_int64 v = sqlite3_column_int64(q, 4);
     int is_int = sqlite3_column_type(q, 4) == SQLITE_INTEGER;
+    sqlite3_int64 v = sqlite3_column_int64(q, 4);
+    int cap = option_cap(key);
     if (strcmp(key, "k") == 0) {
       if (is_int) p->k_sum = v >= 1 && v <= 1024 ? (double)(v > CAP_K ? (v - 1) % CAP_K + 1 : v) : 1;
       const char *list = (const char *)sqlite3_column_text(q, 5);
@@ -136,19 +159,28 @@ static void plan_json(fit_plan *p) {
       const char *list = (const char *)sqlite3_column_text(q, 5);
       double count = 1;
       if (list && sscanf(list, "%lf", &count) == 1 && count >= 1) p->n_types = (int)fmin(count, 1e6);
-    } else if (strcmp(key, "n_init") == 0 && is_int && v >= 1) {
-      p->n_init = v > CAP_N_INIT ? CAP_N_INIT : (int)v;
-    } else if (strcmp(key, "max_iter") == 0 && is_int && v >= 0) {
-      p->max_iter = v > CAP_ITER ? CAP_ITER : (int)v;
+    } else if (cap && strcmp(type, "integer") == 0) {
+      /* As rewritten: above the cap, the cap (an integer beyond 64 bits
+      ** too, whose atom is a REAL). Below the option's range gmm_fit
+      ** fails; the default stays, for the work estimate. */
+      int *slot = strcmp(key, "n_init") == 0 ? &p->n_init : &p->max_iter;
+      if (sqlite3_column_double(q, 4) > cap)
+        *slot = cap;
+      else if (is_int && v >= (slot == &p->n_init ? 1 : 0))
+        *slot = (int)v;
     } else if (strcmp(key, "weighted") == 0) {
       p->weighted = strcmp(type, "true") == 0;
     }
   }
+  /* The harness's own statement over a valid JSON object: stopping early
+  ** would leave the plan (and the clamps) at odds with gmm_fit. */
+  FUZZ_CHECK_MSG(rc == SQLITE_DONE, "the plan stopped after %d members of the spec: %s",
+                 n_members, sqlite3_errmsg(fuzz_db()));
   sqlite3_finalize(q);
   sqlite3_str_appendchar(rewritten, 1, '}');
   char *text = sqlite3_str_finish(rewritten);
   FUZZ_CHECK(text);
-  if (clamped && rc == SQLITE_DONE) {
+  if (clamped) {
     sqlite3_free(p->json);
     p->json = text;
   } else {
@@ -365,6 +397,15 @@ static void check_model(const fit_plan *p, const uint8_t *blob, int n) {
   /* One feature argument may hold vectors (ext (5)): then d is their length. */
   FUZZ_CHECK_MSG((m->d == p->fit_d || p->fit_d == 1) && m->k >= 1 && m->k <= 1024,
                  "k %d, d %d (expected d %d)", m->k, m->d, p->fit_d);
+  /* The harness read the spec as gmm_fit did (plan_json, plan_blob): with
+  ** weights or not, and the n_init and max_iter it asks for (a BLOB spec's
+  ** n_init is its own: a warm start runs one initialisation). */
+  FUZZ_CHECK_MSG(m->summary.weighted == p->weighted, "weighted %d (the harness read the spec as %d)",
+                 m->summary.weighted, p->weighted);
+  FUZZ_CHECK_MSG(m->options.max_iter == p->max_iter &&
+                     (p->spec_kind == 2 || m->options.n_init == p->n_init),
+                 "max_iter %d, n_init %d (the harness read the spec as max_iter %d, n_init %d)",
+                 m->options.max_iter, m->options.n_init, p->max_iter, p->n_init);
   FUZZ_CHECK((size_t)n == gmm_blob_size(m));
   uint8_t *again = malloc((size_t)n);
   FUZZ_CHECK(again);
@@ -447,6 +488,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     default:
       p.spec_null = !(h1 & 4);
       p.k_sum = p.n_types = p.n_init = 1;
+      p.max_iter = 100;
       break;
   }
   p.nargs = p.d + (p.weighted ^ ((h0 >> 5) & 1));
