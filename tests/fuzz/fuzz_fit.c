@@ -95,7 +95,9 @@ static void plan_json(fit_plan *p) {
   p->n_types = 1;
   p->n_init = 1;
   p->max_iter = 100;
-  sqlite3_stmt *q = fuzz_prepare("SELECT json_valid(?1) AND json_type(?1) = 'object'");
+  /* An object as gmm_spec.c's spec_is_object tells: json_type, an error
+  ** when the text is not JSON. */
+  sqlite3_stmt *q = fuzz_prepare("SELECT json_type(?1) = 'object'");
   sqlite3_bind_text(q, 1, p->json, -1, SQLITE_STATIC);
   int is_object = fuzz_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0);
   sqlite3_finalize(q);
