@@ -328,17 +328,7 @@ void gmm_istate_write(gmm_istate *s, unsigned char *out) {
   sort_sample(s);
   const gmm_options *o = &s->options;
   size_t dd = (size_t)s->d;
-  memcpy(out, GMM_ISTATE_MAGIC, 4);
-  gmm_put_u32(out + 4, GMM_ISTATE_VERSION);
-  gmm_put_u32(out + 8, (uint32_t)o->k);
-  gmm_put_u32(out + 12, (uint32_t)s->d);
-  gmm_put_u32(out + 16, (uint32_t)o->covariance_type);
-  gmm_put_u32(out + 20, (uint32_t)o->init);
-  gmm_put_u32(out + 24, (uint32_t)o->max_iter);
-  gmm_put_u32(out + 28, (uint32_t)o->n_init);
-  gmm_put_f64(out + 32, o->tol);
-  gmm_put_f64(out + 40, o->reg_covar);
-  gmm_put_u64(out + 48, o->seed);
+  gmm_put_head(out, GMM_ISTATE_MAGIC, GMM_ISTATE_VERSION, s->d, o);
   gmm_put_u32(out + 56, (uint32_t)s->sample_size);
   gmm_put_u32(out + 60, s->weighted ? 1u : 0u);
   gmm_put_u64(out + 64, (uint64_t)s->n_rows);
@@ -383,14 +373,9 @@ static gmm_status read_header(const unsigned char *p, gmm_options *o, char *err,
 gmm_status gmm_istate_read(const unsigned char *p, size_t n, const gmm_allocator *a,
                            gmm_istate **out, char *err, size_t err_len) {
   *out = NULL;
-  if (n < istate_len(1, 1))
-    return CORRUPT("it is too short (%zu bytes; the smallest state has %zu)", n, istate_len(1, 1));
-  if (memcmp(p, GMM_ISTATE_MAGIC, 4) != 0)
-    return CORRUPT("it does not start with the initialisation-state magic");
-  uint32_t version = gmm_get_u32(p + 4);
-  if (version != GMM_ISTATE_VERSION)
-    return CORRUPT("format version %u is not one this build reads (%d)", version,
-                   GMM_ISTATE_VERSION);
+  gmm_status rc = gmm_check_preamble(p, n, istate_len(1, 1), GMM_ISTATE_MAGIC,
+                                     "initialisation state", GMM_ISTATE_VERSION, err, err_len);
+  if (rc != GMM_OK) return rc;
   uint32_t d = gmm_get_u32(p + 12), sample_size = gmm_get_u32(p + 56), flags = gmm_get_u32(p + 60);
   uint64_t n_rows = gmm_get_u64(p + 64), n_skipped = gmm_get_u64(p + 72);
   uint32_t n_held = gmm_get_u32(p + 88);
@@ -412,7 +397,7 @@ gmm_status gmm_istate_read(const unsigned char *p, size_t n, const gmm_allocator
   if (gmm_fnv1a64(p, n - 8) != gmm_get_u64(p + n - 8))
     return CORRUPT("the checksum does not match its contents");
   gmm_options opt;
-  gmm_status rc = read_header(p, &opt, err, err_len);
+  rc = read_header(p, &opt, err, err_len);
   if (rc != GMM_OK) return rc;
   double sum_weights = gmm_get_f64(p + 80);
   int weighted = (int)(flags & 1u);

@@ -580,15 +580,9 @@ static gmm_status check_sums(const gmm_estats *s, char *err, size_t err_len) {
 gmm_status gmm_estats_read(const unsigned char *p, size_t n, const gmm_allocator *a,
                            gmm_estats **out, char *err, size_t err_len) {
   *out = NULL;
-  if (n < estats_len(1, 1, 1))
-    return CORRUPT("it is too short (%zu bytes; the smallest statistics have %zu)", n,
-                   estats_len(1, 1, 1));
-  if (memcmp(p, GMM_STATS_MAGIC, 4) != 0)
-    return CORRUPT("it does not start with the statistics magic");
-  uint32_t version = gmm_get_u32(p + 4);
-  if (version != GMM_STATS_VERSION)
-    return CORRUPT("format version %u is not one this build reads (%d)", version,
-                   GMM_STATS_VERSION);
+  gmm_status rc = gmm_check_preamble(p, n, estats_len(1, 1, 1), GMM_STATS_MAGIC, "statistics",
+                                     GMM_STATS_VERSION, err, err_len);
+  if (rc != GMM_OK) return rc;
   uint32_t k = gmm_get_u32(p + 8), d = gmm_get_u32(p + 12), cov = gmm_get_u32(p + 16);
   uint32_t flags = gmm_get_u32(p + 20);
   if (k < 1 || k > GMM_MAX_K) return CORRUPT("k = %u is out of range (1 .. %d)", k, GMM_MAX_K);
@@ -642,7 +636,7 @@ gmm_status gmm_estats_read(const unsigned char *p, size_t n, const gmm_allocator
       for (size_t r = 0; r < dd; r++)
         for (size_t c = 0; c <= r; c++, q += 8) s->sums.s2[(j * dd + r) * dd + c] = gmm_get_f64(q);
   }
-  gmm_status rc = check_sums(s, err, err_len);
+  rc = check_sums(s, err, err_len);
   if (rc != GMM_OK) {
     gmm_estats_free(s);
     return rc;

@@ -289,3 +289,32 @@ double gmm_get_f64(const unsigned char *p) {
   memcpy(&v, &bits, sizeof v);
   return v;
 }
+
+gmm_status gmm_check_preamble(const unsigned char *p, size_t n, size_t min_len, const char *magic,
+                              const char *what, uint32_t version, char *err, size_t err_len) {
+  if (n < min_len)
+    return gmm_errorf(err, err_len, GMM_ECORRUPT,
+                      "it is too short (%zu bytes; the smallest %s has %zu)", n, what, min_len);
+  if (memcmp(p, magic, 4) != 0)
+    return gmm_errorf(err, err_len, GMM_ECORRUPT, "it does not start with the %s magic", what);
+  uint32_t got = gmm_get_u32(p + 4);
+  if (got != version)
+    return gmm_errorf(err, err_len, GMM_ECORRUPT,
+                      "format version %u is not one this build reads (%u)", got, version);
+  return GMM_OK;
+}
+
+void gmm_put_head(unsigned char *out, const char *magic, uint32_t version, int d,
+                  const gmm_options *o) {
+  memcpy(out, magic, 4);
+  gmm_put_u32(out + 4, version);
+  gmm_put_u32(out + 8, (uint32_t)o->k);
+  gmm_put_u32(out + 12, (uint32_t)d);
+  gmm_put_u32(out + 16, (uint32_t)o->covariance_type);
+  gmm_put_u32(out + 20, (uint32_t)o->init);
+  gmm_put_u32(out + 24, (uint32_t)o->max_iter);
+  gmm_put_u32(out + 28, (uint32_t)o->n_init);
+  gmm_put_f64(out + 32, o->tol);
+  gmm_put_f64(out + 40, o->reg_covar);
+  gmm_put_u64(out + 48, o->seed);
+}

@@ -238,21 +238,63 @@ static int same_as_kept(const same_arg *a, sqlite3_value *v) {
   if (sqlite3_value_type(v) != a->type) return 0;
   if (a->type == SQLITE_INTEGER) return sqlite3_value_int64(v) == a->integer;
   if (a->type != SQLITE_TEXT && a->type != SQLITE_BLOB) return 1;
-  const void *p = a->type == SQLITE_TEXT ? (const void *)sqlite3_value_text(v)
-                                         : sqlite3_value_blob(v);
-  return p && sqlite3_value_bytes(v) == a->n_bytes &&
-         memcmp(p, a->bytes, (size_t)a->n_bytes) == 0;
+  const unsigned char *p = a->type == SQLITE_TEXT ? sqlite3_value_text(v) : sqlite3_value_blob(v);
+  if (!p || sqlite3_value_bytes(v) != a->n_bytes) return 0;
+  /* A BLOB's last 8 bytes are the checksum of the rest: comparing them is
+  ** comparing the BLOB, without reading a large model on every row. */
+  size_t n = (size_t)a->n_bytes, tail = a->type == SQLITE_BLOB && n >= 8 ? 8 : n;
+  return memcmp(p + n - tail, a->bytes + n - tail, tail) == 0;
+}
+
+/* What gmm_estep and gmm_init keep for a group, first in their states. */
+typedef struct group_head {
+  int started, failed;
+  same_arg first_arg; /* the model or the spec */
+  row_reader rows;
+} group_head;
+
+/* Checks a group's first row (argc and argument 1) and sets up the state.
+** Returns 0, or -1 after setting an error. */
+typedef int (*group_start_fn)(sqlite3_context *ctx, group_head *g, int argc,
+                              sqlite3_value **argv);
+
+/* The state (of size bytes, starting with a group_head) of the group of
+** this row, set up by start on its first row, and the row read into x and
+** *weight. Returns the state when the row is to be used, else NULL (a
+** skipped row, or an error set on ctx). */
+static group_head *group_row(sqlite3_context *ctx, int size, const char *arg_name,
+                             group_start_fn start, int argc, sqlite3_value **argv, double *x,
+                             double *weight) {
+  group_head *g = sqlite3_aggregate_context(ctx, size);
+  if (!g) {
+    sqlite3_result_error_nomem(ctx);
+    return NULL;
+  }
+  if (g->failed) return NULL;
+  if (!g->started) {
+    if (start(ctx, g, argc, argv) != 0 || keep_arg(ctx, &g->first_arg, argv[0]) != 0) {
+      g->failed = 1;
+      return NULL;
+    }
+    g->started = 1;
+  } else if (!same_as_kept(&g->first_arg, argv[0])) {
+    gmm_result_errorf(ctx, "%s: argument 1 (%s) must be the same on every row of a group",
+                      g->rows.fn, arg_name);
+    g->failed = 1;
+    return NULL;
+  }
+  row_status r = read_row(ctx, &g->rows, argv, x, weight);
+  if (r == ROW_ERROR) g->failed = 1;
+  return r == ROW_USED ? g : NULL;
 }
 
 /* ---- gmm_estep: pass (1) ---- */
 
 typedef struct estep_state {
-  int started, failed;
-  same_arg model_arg;
+  group_head head;
   gmm_model *model;
   gmm_estats *stats;
   gmm_estep_acc *acc;
-  row_reader rows;
   double *batch_x, *batch_w;
   size_t n_batch, batch_rows;
 } estep_state;
@@ -263,17 +305,18 @@ static void estep_clear(estep_state *st) {
   gmm_model_free(st->model);
   sqlite3_free(st->batch_x);
   sqlite3_free(st->batch_w);
-  sqlite3_free(st->model_arg.bytes);
+  sqlite3_free(st->head.first_arg.bytes);
   memset(st, 0, sizeof *st);
 }
 
 static void estep_flush(estep_state *st) {
-  gmm_estep_add(st->acc, st->batch_x, st->rows.weighted ? st->batch_w : NULL, st->n_batch,
+  gmm_estep_add(st->acc, st->batch_x, st->batch_w, st->n_batch,
                 st->stats);
   st->n_batch = 0;
 }
 
-static int estep_start(sqlite3_context *ctx, estep_state *st, int argc, sqlite3_value **argv) {
+static int estep_start(sqlite3_context *ctx, group_head *g, int argc, sqlite3_value **argv) {
+  estep_state *st = (estep_state *)g;
   const char *fn = "gmm_estep";
   if (argc < 2) {
     gmm_result_errorf(ctx, "%s: expected a model and at least one feature, provided %d argument%s",
@@ -285,7 +328,6 @@ static int estep_start(sqlite3_context *ctx, estep_state *st, int argc, sqlite3_
     return -1;
   }
   uint64_t fingerprint = 0;
-  if (keep_arg(ctx, &st->model_arg, argv[0]) != 0) return -1;
   st->model = read_model(ctx, fn, 1, argv[0], &fingerprint);
   if (!st->model) return -1;
   gmm_model *m = st->model;
@@ -298,7 +340,7 @@ static int estep_start(sqlite3_context *ctx, estep_state *st, int argc, sqlite3_
                       n_features < 0 ? 0 : n_features);
     return -1;
   }
-  st->rows = (row_reader){fn, weighted, first, n_features == 1, m->d, -1, "the model", 0, 0};
+  g->rows = (row_reader){fn, weighted, first, n_features == 1, m->d, -1, "the model", 0, 0};
   st->batch_rows = gmm_estep_batch_rows(m->d);
   st->batch_x = sqlite3_malloc64(st->batch_rows * (size_t)m->d * sizeof(double));
   st->batch_w = weighted ? sqlite3_malloc64(st->batch_rows * sizeof(double)) : NULL;
@@ -308,31 +350,14 @@ static int estep_start(sqlite3_context *ctx, estep_state *st, int argc, sqlite3_
     sqlite3_result_error_nomem(ctx);
     return -1;
   }
-  st->started = 1;
   return 0;
 }
 
 void gmm_estep_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-  estep_state *st = sqlite3_aggregate_context(ctx, (int)sizeof *st);
-  if (!st) {
-    sqlite3_result_error_nomem(ctx);
-    return;
-  }
-  if (st->failed) return;
-  if (!st->started) {
-    if (estep_start(ctx, st, argc, argv) != 0) {
-      st->failed = 1;
-      return;
-    }
-  } else if (!same_as_kept(&st->model_arg, argv[0])) {
-    gmm_result_errorf(ctx, "gmm_estep: argument 1 (model) must be the same on every row of a group");
-    st->failed = 1;
-    return;
-  }
   double x[GMM_MAX_D], weight;
-  row_status r = read_row(ctx, &st->rows, argv, x, &weight);
-  if (r == ROW_ERROR) st->failed = 1;
-  if (r != ROW_USED) return;
+  estep_state *st = (estep_state *)group_row(ctx, (int)sizeof(estep_state), "model", estep_start,
+                                             argc, argv, x, &weight);
+  if (!st) return;
   size_t d = (size_t)st->model->d;
   memcpy(st->batch_x + st->n_batch * d, x, d * sizeof *x);
   if (st->batch_w) st->batch_w[st->n_batch] = weight;
@@ -342,10 +367,10 @@ void gmm_estep_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 void gmm_estep_final(sqlite3_context *ctx) {
   estep_state *st = sqlite3_aggregate_context(ctx, 0);
   if (!st) return;
-  if (!st->failed && st->started) {
+  if (!st->head.failed && st->head.started) {
     estep_flush(st);
     gmm_estats *s = st->stats;
-    s->n_skipped = st->rows.n_skipped;
+    s->n_skipped = st->head.rows.n_skipped;
     if (s->n_rows == 0) {
       sqlite3_result_null(ctx);
     } else if (!(fabs(s->log_likelihood) <= GMM_MAX_ABS_LOG_LIKELIHOOD)) {
@@ -363,15 +388,14 @@ void gmm_estep_final(sqlite3_context *ctx) {
 /* ---- gmm_init: pass (3) ---- */
 
 typedef struct init_state {
-  int started, failed;
-  same_arg spec_arg;
+  group_head head;
   gmm_options opt; /* the spec's */
   int sample_size;
   gmm_istate *state; /* from the first usable row, once d is known */
-  row_reader rows;
 } init_state;
 
-static int init_start(sqlite3_context *ctx, init_state *st, int argc, sqlite3_value **argv) {
+static int init_start(sqlite3_context *ctx, group_head *g, int argc, sqlite3_value **argv) {
+  init_state *st = (init_state *)g;
   const char *fn = "gmm_init";
   if (argc < 2) {
     gmm_result_errorf(ctx, "%s: expected a spec and at least one feature, provided %d argument%s",
@@ -383,7 +407,6 @@ static int init_start(sqlite3_context *ctx, init_state *st, int argc, sqlite3_va
     wrong_argument(ctx, fn, 1, "spec", "an INTEGER k or a JSON object of options", argv[0]);
     return -1;
   }
-  if (keep_arg(ctx, &st->spec_arg, argv[0]) != 0) return -1;
   gmm_fit_spec spec;
   int rc = gmm_spec_parse(ctx, argv[0], &spec);
   const char *unsupported = NULL;
@@ -413,46 +436,29 @@ static int init_start(sqlite3_context *ctx, init_state *st, int argc, sqlite3_va
   } else {
     st->opt = spec.opt;
     st->sample_size = spec.sample_size ? spec.sample_size : GMM_DEFAULT_SAMPLE_SIZE;
-    st->rows = (row_reader){fn, spec.weighted, first, n_features == 1,
-                            n_features > 1 ? n_features : 0, spec.vector_f64, "the spec", 0, 0};
-    st->started = 1;
+    g->rows = (row_reader){fn, spec.weighted, first, n_features == 1,
+                           n_features > 1 ? n_features : 0, spec.vector_f64, "the spec", 0, 0};
   }
   gmm_spec_clear(&spec);
   return rc;
 }
 
 void gmm_init_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-  init_state *st = sqlite3_aggregate_context(ctx, (int)sizeof *st);
-  if (!st) {
-    sqlite3_result_error_nomem(ctx);
-    return;
-  }
-  if (st->failed) return;
-  if (!st->started) {
-    if (init_start(ctx, st, argc, argv) != 0) {
-      st->failed = 1;
-      return;
-    }
-  } else if (!same_as_kept(&st->spec_arg, argv[0])) {
-    gmm_result_errorf(ctx, "gmm_init: argument 1 (spec) must be the same on every row of a group");
-    st->failed = 1;
-    return;
-  }
   double x[GMM_MAX_D], weight;
-  row_status r = read_row(ctx, &st->rows, argv, x, &weight);
-  if (r == ROW_ERROR) st->failed = 1;
-  if (r != ROW_USED) return;
+  init_state *st = (init_state *)group_row(ctx, (int)sizeof(init_state), "spec", init_start, argc,
+                                           argv, x, &weight);
+  if (!st) return;
   if (!st->state) {
     char err[256];
-    if (gmm_options_check(&st->opt, st->rows.d, err, sizeof err) != GMM_OK) {
+    if (gmm_options_check(&st->opt, st->head.rows.d, err, sizeof err) != GMM_OK) {
       gmm_result_errorf(ctx, "gmm_init: %s", err);
-      st->failed = 1;
+      st->head.failed = 1;
       return;
     }
-    if (gmm_istate_new(&st->opt, st->rows.d, st->rows.weighted, st->sample_size,
+    if (gmm_istate_new(&st->opt, st->head.rows.d, st->head.rows.weighted, st->sample_size,
                        &gmm_sqlite_allocator, &st->state) != GMM_OK) {
       sqlite3_result_error_nomem(ctx);
-      st->failed = 1;
+      st->head.failed = 1;
       return;
     }
   }
@@ -462,13 +468,13 @@ void gmm_init_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 void gmm_init_final(sqlite3_context *ctx) {
   init_state *st = sqlite3_aggregate_context(ctx, 0);
   if (!st) return;
-  if (!st->failed && st->state) {
-    st->state->n_skipped = st->rows.n_skipped;
+  if (!st->head.failed && st->state) {
+    st->state->n_skipped = st->head.rows.n_skipped;
     result_blob(ctx, "gmm_init", "the initialisation state", gmm_istate_size(st->state),
                 write_state, st->state);
   }
   gmm_istate_free(st->state);
-  sqlite3_free(st->spec_arg.bytes);
+  sqlite3_free(st->head.first_arg.bytes);
   memset(st, 0, sizeof *st);
 }
 
