@@ -218,7 +218,8 @@ fuzz: check-deps
 
 # gmm against scikit-learn on the same data, side by side (bench/run.sh writes
 # bench/RESULTS.md with the machine it ran on). Not part of make test.
-BENCH_BIN = $(BUILD)/bench/gen_data $(BUILD)/bench/bench_core $(BUILD)/bench/bench_sql
+BENCH_BIN = $(BUILD)/bench/gen_data $(BUILD)/bench/bench_core $(BUILD)/bench/bench_sql \
+            $(BUILD)/bench/bench_passes
 
 $(BUILD)/bench/gen_data: bench/gen_data.c
 	@mkdir -p $(dir $@)
@@ -229,6 +230,10 @@ $(BUILD)/bench/bench_core: bench/bench_core.c bench/bench_util.h $(CORE_OBJ) $(H
 	$(CC) $(ALL_CFLAGS) -Iext/core -o $@ $< $(CORE_OBJ) -lm $(LDFLAGS)
 
 $(BUILD)/bench/bench_sql: bench/bench_sql.c bench/bench_util.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< -lsqlite3 -lm $(LDFLAGS)
+
+$(BUILD)/bench/bench_passes: bench/bench_passes.c bench/bench_util.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< -lsqlite3 -lm $(LDFLAGS)
 

@@ -703,7 +703,11 @@ void gmm_stats_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   sqlite3_value *v = argv[0];
   if (sqlite3_value_type(v) == SQLITE_NULL) return;
   blob_kind kind = kind_of(v);
-  if (kind != KIND_STATS && kind != KIND_STATE) kind = KIND_STATS; /* for the error */
+  if (kind != KIND_STATS && kind != KIND_STATE) {
+    wrong_argument(ctx, "gmm_stats_info", 1, "blob",
+                   "statistics (gmm_estep) or an initialisation state (gmm_init)", v);
+    return;
+  }
   gmm_istate *state = NULL;
   gmm_estats *stats = NULL;
   if (read_pass_blob(ctx, "gmm_stats_info", 1, "blob", kind, v, &state, &stats) != 0) return;
