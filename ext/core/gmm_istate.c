@@ -9,7 +9,9 @@
 **      that come first in the order (key, then the values' bits, then the
 **      weight's): the bottom of a total order, so the same multiset of rows
 **      gives the same sample whatever their order and split, and the sample
-**      of a union is the bottom of the two samples merged.
+**      of a union is the bottom of the two samples merged. (The sum of
+**      weights is added in arrival order: with weights it is equal to
+**      rounding; without, it is the count.)
 **  (2) Memory is the sample: sample_size x (d + 2) doubles, however many
 **      rows pass. While rows arrive the sample is a max-heap on that order
 **      (a row that does not beat the largest costs one comparison).
