@@ -7,6 +7,7 @@
 #   make install    gmm.so, libgmm.a and sqlite3_gmm.h into $(DESTDIR)$(PREFIX)/{lib,include}
 #   make uninstall  removes exactly those three files
 #   make clients    the client tests alone (tests/clients/run.sh; part of make test)
+#   make dask       the Dask driver on a local cluster (tests/dask/run.sh; part of make test)
 #   make asan       the whole suite built with AddressSanitizer and UBSan
 #   make valgrind   the cmocka suites under valgrind's memcheck
 #   make tsan       the concurrency tests (test_threads, test_core) under ThreadSanitizer
@@ -65,7 +66,7 @@ VEC ?= 1
 SHELL_ENV ?=
 
 .PHONY: all test run-tests demo clean deps fixtures check-deps asan valgrind tsan coverage fuzz plot \
-        install uninstall clients bench
+        install uninstall clients bench dask
 
 all: check-deps $(LIB)
 
@@ -167,6 +168,14 @@ $(SQL_TESTS): $(BUILD)/test_%: tests/test_%.c $(HEADERS) $(TEST_HDR) | $(CORE_OB
 
 test: check-deps run-tests
 	@$(MAKE) --no-print-directory clients
+	@$(MAKE) --no-print-directory dask
+
+# Fits over 8 SQLite files on a real Dask LocalCluster (127.0.0.1 only) of 2
+# worker processes against the same passes in one process (tests/dask/run.sh
+# installs python3-distributed when missing; a cluster that cannot start is a
+# loud SKIP, Debian marks its daemons flaky).
+dask: all
+	@echo "== tests/dask"; PYTHON=$(PYTHON) sh tests/dask/run.sh $(LIB_NAME)
 
 run-tests: $(LIB) $(CORE_TESTS) $(SQL_TESTS)
 	@set -e; for t in $(CORE_TESTS) $(SQL_TESTS); do echo "== $$t"; $(TEST_ENV) ./$$t; done
