@@ -21,9 +21,9 @@ Requirements this file keeps (tests/dask/run.sh checks them):
  (2) No stale results: every pass is submitted with ``pure=False``, so Dask
      gives its tasks new keys and never reuses an earlier iteration's result.
  (3) Stopping rule: iterate until ``gmm_converged(model)`` is 1 or the
-     model's ``n_iter`` reaches max_iter: the ``max_iter`` argument (command:
-     ``--max-iter``) when given, else the spec's (``gmm_info(model)`` ->
-     ``$.options.max_iter``), else 100.
+     model's ``n_iter`` reaches its max_iter (``gmm_info(model)`` ->
+     ``$.options.max_iter``: the spec's, 100 by default; the ``max_iter``
+     argument, command ``--max-iter``, replaces the spec's).
  (4) Workers open their shard read-only (``file:PATH?mode=ro``) and load
      the extension themselves (worker processes are spawned, nothing is
      inherited); the client merges and steps in an in-memory connection.
@@ -270,10 +270,26 @@ def initial_model(client, connection, paths, extension, query, spec, timeout=Non
     return scalar(connection, "SELECT gmm_start(?)", state)
 
 
-def iteration_limit(info, max_iter=None):
-    """max_iter: the argument, else the spec's, else 100 (requirement 3)."""
-    if max_iter is not None:
-        return int(max_iter)
+def with_max_iter(spec, max_iter):
+    """The spec with max_iter set, when given: the model carries it, and
+    gmm_mstep goes no further than the model's max_iter."""
+    if max_iter is None:
+        return spec
+    value = spec_argument(spec)
+    if isinstance(value, int):
+        value = {"k": value}
+    elif isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return spec           # let gmm_init name what is wrong with it
+    if not isinstance(value, dict):
+        return spec
+    return dict(value, max_iter=int(max_iter))
+
+
+def iteration_limit(info):
+    """The model's max_iter (requirement 3)."""
     limit = (info.get("options") or {}).get("max_iter")
     return int(limit) if limit is not None else DEFAULT_MAX_ITER
 
@@ -300,7 +316,7 @@ def fit(client, paths, query, spec, extension=None, max_iter=None, progress=None
     query: SQL run on every shard, its columns ``[weight,] x1..xd``.
     spec: k, or a JSON text or dict of gmm_fit options.
     extension: the gmm extension's path (see resolve_extension).
-    max_iter: overrides the spec's max_iter.
+    max_iter: replaces the spec's max_iter (the model carries it).
     progress: called with an Iteration after each iteration.
     timeout: seconds to wait for one pass (None: no limit).
     Returns the model BLOB (bytes). Raises GmmDaskError.
@@ -311,9 +327,10 @@ def fit(client, paths, query, spec, extension=None, max_iter=None, progress=None
     connection = local_connection(extension)
     ship_by_value()
     try:
-        model = initial_model(client, connection, paths, extension, query, spec, timeout)
+        model = initial_model(client, connection, paths, extension, query,
+                              with_max_iter(spec, max_iter), timeout)
         info = json.loads(scalar(connection, "SELECT gmm_info(?)", model))
-        limit = iteration_limit(info, max_iter)
+        limit = iteration_limit(info)
         previous = None
         while not scalar(connection, "SELECT gmm_converged(?)", model) \
                 and info["n_iter"] < limit:
@@ -413,7 +430,7 @@ def parse_arguments(argv):
                        help="start a LocalCluster of N worker processes on "
                             "127.0.0.1 (default 2)")
     parser.add_argument("--extension", help="path of the gmm extension")
-    parser.add_argument("--max-iter", type=int, help="override the spec's max_iter")
+    parser.add_argument("--max-iter", type=int, help="replace the spec's max_iter")
     parser.add_argument("--out", help="write the model BLOB's bytes to this file")
     parser.add_argument("--connect-timeout", type=float, default=CONNECT_TIMEOUT,
                         help="seconds to reach the scheduler (default 10)")

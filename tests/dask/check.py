@@ -91,7 +91,7 @@ def make_shards(directory):
     return paths
 
 
-def reference_fit(extension, paths, spec, columns="x, y", max_iter=None):
+def reference_fit(extension, paths, spec, columns="x, y"):
     """The same passes in one sqlite3 process, the shards ATTACHed."""
     connection = sqlite3.connect("file::memory:", uri=True)   # ATTACH reads URIs too
     connection.enable_load_extension(True)
@@ -108,8 +108,7 @@ def reference_fit(extension, paths, spec, columns="x, y", max_iter=None):
         return connection.execute(sql, arguments).fetchone()[0]
 
     model = one("SELECT gmm_start((SELECT gmm_merge(s) FROM (%s)))" % union("gmm_init"), spec)
-    limit = max_iter or one("SELECT json_extract(gmm_info(?1), '$.options.max_iter')", model) \
-        or 100
+    limit = one("SELECT json_extract(gmm_info(?1), '$.options.max_iter')", model)
     while not one("SELECT gmm_converged(?1)", model) \
             and one("SELECT json_extract(gmm_info(?1), '$.n_iter')", model) < limit:
         model = one("SELECT gmm_mstep(?1, (SELECT gmm_merge(s) FROM (%s)))"
@@ -285,7 +284,8 @@ def cluster_checks(checks, client, scheduler, extension, paths, directory):
     limited = gmm_dask.fit(client, paths, QUERY, SPEC, extension=extension, max_iter=3,
                            timeout=PASS_TIMEOUT)
     info = json.loads(gmm_dask.model_info(limited, extension))
-    checks.check(limited == reference_fit(extension, paths, SPEC, max_iter=3)
+    limited_spec = json.dumps(dict(json.loads(SPEC), max_iter=3))  # the model carries it
+    checks.check(limited == reference_fit(extension, paths, limited_spec)
                  and info["n_iter"] == 3 and not info["converged"],
                  "max_iter=3 stops after 3 iterations, unconverged, same bytes",
                  "n_iter %d, converged %s" % (info["n_iter"], info["converged"]))
