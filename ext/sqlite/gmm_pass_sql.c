@@ -184,25 +184,28 @@ static row_status read_row(sqlite3_context *ctx, row_reader *r, sqlite3_value **
   }
   sqlite3_value *v = argv[r->first];
   int type = sqlite3_value_type(v);
-  if (r->single && (type == SQLITE_TEXT || type == SQLITE_BLOB)) {
+  /* One argument: a vector, or a number when d is (or may be) 1. */
+  int n_values = r->single ? 1 : r->d;
+  if (r->single && type == SQLITE_NULL) {
+    any_null = 1;
+  } else if (r->single && (type == SQLITE_TEXT || type == SQLITE_BLOB)) {
     int n = gmm_read_vector(ctx, r->fn, v, r->first + 1, row, r->d, r->vector_f64, x);
     if (n < 0) return ROW_ERROR;
     r->d = n;
-  } else if (r->single && type != SQLITE_NULL && r->d > 1) {
+  } else if (r->single && r->d > 1) {
     gmm_result_errorf(ctx, "%s: row %lld, %s has %d features, provided 1 number", r->fn, row,
                       r->what, r->d);
     return ROW_ERROR;
   } else {
-    int d = r->d ? r->d : 1;
-    for (int j = 0; j < d; j++) {
+    for (int j = 0; j < n_values; j++) {
       gmm_feature_read got =
           gmm_read_feature(ctx, r->fn, argv[r->first + j], r->first + j + 1, j + 1, row, &x[j]);
       if (got == GMM_FEATURE_ERROR) return ROW_ERROR;
       any_null |= got == GMM_FEATURE_NULL;
     }
-    if (!any_null) r->d = d;
+    if (!any_null && r->single) r->d = 1;
   }
-  if (any_null || type == SQLITE_NULL) {
+  if (any_null) {
     r->n_skipped++;
     return ROW_SKIPPED;
   }
