@@ -311,6 +311,31 @@ static scenario SCENARIOS[] = {
              "SELECT m.id, c.* FROM models m, gmm_components(m.model) c "
              "ORDER BY m.id, c.component"),
     LONG_SCENARIO("sample (bound)", BIND_MODEL, "SELECT * FROM gmm_sample(?1, 50, 3)"),
+    /* passes: pass (1)-(5), istate (2)-(4), stats (3), (5), (6); small
+    ** samples, so that each run stays short */
+    SCENARIO("init + start", BIND_NONE,
+             "SELECT gmm_start(gmm_init('{\"k\":3,\"covariance_type\":\"diag\","
+             "\"sample_size\":100}', x, y)) FROM pts"),
+    SCENARIO("init weighted GROUP BY", BIND_NONE,
+             "SELECT g, gmm_init('{\"k\":2,\"weighted\":true,\"sample_size\":20}', w, x, y) "
+             "FROM pts GROUP BY g ORDER BY g"),
+    SCENARIO("estep (bound)", BIND_MODEL, "SELECT gmm_estep(?1, x, y) FROM pts"),
+    SCENARIO("estep GROUP BY (subquery)", BIND_NONE,
+             "SELECT g, gmm_estep(" FROM_SUBQUERY ", x, y) FROM pts GROUP BY g ORDER BY g"),
+    SCENARIO("estep weighted", BIND_NONE,
+             "SELECT gmm_estep((SELECT gmm_start(gmm_init('{\"k\":2,\"weighted\":true,"
+             "\"sample_size\":50}', w, x, y)) FROM pts), w, x, y) FROM pts"),
+    SCENARIO("merge statistics", BIND_MODEL,
+             "SELECT gmm_merge(s) FROM (SELECT gmm_estep(?1, x, y) AS s FROM pts GROUP BY g)"),
+    SCENARIO("merge states", BIND_NONE,
+             "SELECT gmm_merge(s) FROM (SELECT gmm_init('{\"k\":3,\"sample_size\":30}', x, y) "
+             "AS s FROM pts GROUP BY g)"),
+    SCENARIO("mstep", BIND_MODEL, "SELECT gmm_mstep(?1, gmm_estep(?1, x, y)) FROM pts"),
+    SCENARIO("stats_info (statistics)", BIND_MODEL,
+             "SELECT gmm_stats_info(gmm_estep(?1, x, y)) FROM pts"),
+    SCENARIO("stats_info (state)", BIND_NONE,
+             "SELECT gmm_stats_info(gmm_init('{\"k\":3,\"sample_size\":50}', x, y)) FROM pts"),
+    SCENARIO("converged (bound)", BIND_MODEL, "SELECT gmm_converged(?1)"),
 };
 enum { N_SCENARIOS = sizeof SCENARIOS / sizeof SCENARIOS[0] };
 

@@ -207,7 +207,7 @@ static gmm_status check_same_spec(const gmm_istate *a, const gmm_istate *b, char
   const gmm_options *x = &a->options, *y = &b->options;
   const char *what = NULL;
   if (x->k != y->k) what = "k";
-  else if (a->d != b->d) what = "the number of features";
+  else if (a->d != b->d) what = "d";
   else if (x->covariance_type != y->covariance_type) what = "covariance_type";
   else if (x->init != y->init) what = "init";
   else if (x->max_iter != y->max_iter) what = "max_iter";

@@ -580,8 +580,8 @@ static gmm_status check_sums(const gmm_estats *s, char *err, size_t err_len) {
 gmm_status gmm_estats_read(const unsigned char *p, size_t n, const gmm_allocator *a,
                            gmm_estats **out, char *err, size_t err_len) {
   *out = NULL;
-  gmm_status rc = gmm_check_preamble(p, n, estats_len(1, 1, 1), GMM_STATS_MAGIC, "statistics",
-                                     GMM_STATS_VERSION, err, err_len);
+  gmm_status rc = gmm_check_preamble(p, n, estats_len(1, 1, 1), GMM_STATS_MAGIC,
+                                     "statistics BLOB", GMM_STATS_VERSION, err, err_len);
   if (rc != GMM_OK) return rc;
   uint32_t k = gmm_get_u32(p + 8), d = gmm_get_u32(p + 12), cov = gmm_get_u32(p + 16);
   uint32_t flags = gmm_get_u32(p + 20);

@@ -131,10 +131,11 @@ static int reserve_row(sqlite3_context *ctx, fit_state *st) {
     sqlite3_uint64 need = (sqlite3_uint64)cap * ((sqlite3_uint64)st->d + (st->spec.weighted != 0)) *
                           sizeof(double);
     fit_error(ctx, st,
-              "gmm_fit: out of memory buffering the rows: %llu rows of %d feature%s%s take %llu "
-              "bytes so far (memory ran out, or PRAGMA hard_heap_limit); fit a table this large "
-              "in passes with gmm_init, gmm_estep and gmm_mstep, which keep no rows (README, "
-              "\"Larger than memory\")",
+              "gmm_fit: out of memory buffering the rows: at row %lld, a buffer for %llu rows "
+              "of %d feature%s%s (%llu bytes) could not be allocated (memory ran out, or PRAGMA "
+              "hard_heap_limit); fit a table this large in passes with gmm_init, gmm_estep and "
+              "gmm_mstep, which keep no rows (README, \"Larger than memory\")",
+              st->n_seen + 1,
               (unsigned long long)cap, st->d, st->d == 1 ? "" : "s",
               st->spec.weighted ? " and a weight" : "", need);
     return -1;

@@ -22,7 +22,10 @@
 **      the row (counted in n_skipped), a weight of 0 leaves it out, TEXT,
 **      BLOB (other than one vector argument), +-Inf and negative weights
 **      are errors naming the row, the argument and the value. The model
-**      (or spec) must be the same on every row of a group.
+**      (or spec) must be the same on every row of a group: a spec is
+**      compared byte for byte, a model by its length and stored checksum
+**      (not its every byte on every row; the E-step runs under the first
+**      row's model, whose fingerprint the statistics carry).
 **  (3) gmm_init reads gmm_fit's spec (an INTEGER k or a JSON object; one k
 **      and one covariance_type, no *_init arrays) plus sample_size, and
 **      keeps the sample of gmm_istate.c: the same set of rows in any order
@@ -212,8 +215,7 @@ static row_status read_row(sqlite3_context *ctx, row_reader *r, sqlite3_value **
   return *weight == 0.0 ? ROW_SKIPPED : ROW_USED;
 }
 
-/* The first argument of every row must be the first row's: compared by
-** length and stored checksum (models), or by bytes (specs). */
+/* The first argument of every row must be the first row's: pass (2). */
 typedef struct same_arg {
   int type;
   sqlite3_int64 integer;
@@ -382,7 +384,7 @@ void gmm_estep_final(sqlite3_context *ctx) {
                         "has no finite density (increase reg_covar, or rescale the data)",
                         s->log_likelihood);
     } else {
-      result_blob(ctx, "gmm_estep", "the statistics", gmm_estats_size(s), write_stats, s);
+      result_blob(ctx, "gmm_estep", "the statistics BLOB", gmm_estats_size(s), write_stats, s);
     }
   }
   estep_clear(st);
@@ -435,6 +437,12 @@ static int init_start(sqlite3_context *ctx, group_head *g, int argc, sqlite3_val
   } else if (gmm_options_check(&spec.opt, n_features > 1 ? n_features : 0, err, sizeof err) !=
              GMM_OK) {
     gmm_result_errorf(ctx, "%s: %s", fn, err);
+    rc = -1;
+  } else if (spec.sample_size && spec.sample_size < spec.opt.k) {
+    gmm_result_errorf(ctx,
+                      "%s: option sample_size must be at least k (%d), provided %d: gmm_start "
+                      "draws the initial model from the sample",
+                      fn, spec.opt.k, spec.sample_size);
     rc = -1;
   } else {
     st->opt = spec.opt;
@@ -648,7 +656,7 @@ static int merge_one(sqlite3_context *ctx, blob_kind kind, const merge_item *it,
   else
     rc = gmm_istate_read(it->bytes, (size_t)it->n_bytes, &gmm_sqlite_allocator,
                          (gmm_istate **)&one, err, sizeof err);
-  const char *what = kind == KIND_STATS ? "statistics" : "initialisation state";
+  const char *what = kind == KIND_STATS ? "statistics BLOB" : "initialisation state";
   if (rc == GMM_OK && *total) {
     rc = kind == KIND_STATS ? gmm_estats_merge(*total, one, err, sizeof err)
                             : gmm_istate_merge(*total, one, err, sizeof err);
@@ -680,7 +688,8 @@ void gmm_merge_final(sqlite3_context *ctx) {
     int ok = 1;
     for (size_t i = 0; i < st->n && ok; i++) ok = merge_one(ctx, st->kind, &st->items[i], &total) == 0;
     if (ok && st->kind == KIND_STATS)
-      result_blob(ctx, "gmm_merge", "the statistics", gmm_estats_size(total), write_stats, total);
+      result_blob(ctx, "gmm_merge", "the statistics BLOB", gmm_estats_size(total), write_stats,
+                  total);
     else if (ok)
       result_blob(ctx, "gmm_merge", "the initialisation state", gmm_istate_size(total),
                   write_state, total);
