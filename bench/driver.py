@@ -10,7 +10,14 @@ for the environment it reads.
    scikit-learn (bench_sklearn.py, run with OPENBLAS_CORETYPE and
    OPENBLAS_L2_SIZE removed from its environment).
 3. The SQL-level figures on 1M x 2, k 3 (bench_sklearn.py sql).
-4. Prints the Markdown report and writes it to bench/RESULTS.md.
+4. EM in passes (bench_passes, unless BENCH_PASSES=0): one streamed EM
+   iteration over 1M x 2 and 1M x 8 against the scan and the in-memory
+   iteration; a 10M x 8 table fitted in passes under PRAGMA
+   hard_heap_limit, where gmm_fit must fail; python/gmm_dask.py over 8
+   shards with 2 local workers against the same passes in one process.
+5. Prints the Markdown report and writes it to bench/RESULTS.md (or
+   $BENCH_OUT). BENCH_ONLY=passes runs step 4 alone and writes its report to
+   $BENCH_OUT, default $BUILD/bench/RESULTS-passes.md, never bench/RESULTS.md.
 """
 import datetime
 import json
@@ -32,6 +39,19 @@ ITER = int(os.environ.get("BENCH_ITER", "5"))
 SQL_ITER = int(os.environ.get("BENCH_SQL_ITER", "20"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
 COVS = ("full", "diag")
+ONLY = os.environ.get("BENCH_ONLY", "")
+PASSES = os.environ.get("BENCH_PASSES", "1") != "0"
+DASK_ITER = int(os.environ.get("BENCH_DASK_ITER", "10"))
+OOC_ITER = int(os.environ.get("BENCH_OOC_ITER", "3"))
+OOC_HEAP = int(os.environ.get("BENCH_OOC_HEAP", "64000000"))
+OOC_CACHE = int(os.environ.get("BENCH_OOC_CACHE", "-2000"))
+REPO = os.path.dirname(HERE)
+if ONLY not in ("", "passes"):
+    sys.exit(f"BENCH_ONLY must be empty or 'passes', not {ONLY!r}")
+if ONLY == "passes" and not PASSES:
+    sys.exit("BENCH_ONLY=passes and BENCH_PASSES=0 leave nothing to run")
+OUT = os.environ.get("BENCH_OUT") or (
+    os.path.join(BIN, "RESULTS-passes.md") if ONLY else os.path.join(HERE, "RESULTS.md"))
 
 # (rows, d, k, seed, iteration factor): the smaller sets run BENCH_ITER times
 # the factor iterations, so that every timed fit lasts long enough to time.
@@ -128,6 +148,376 @@ def measure(n, d, k, seed, factor):
             "res": res}
 
 
+# ---- EM in passes (BENCH_PASSES) ---------------------------------------------------
+
+# One streamed EM iteration over these (full covariance), against the scan
+# and the in-memory iteration.
+STREAM_SETS = [(1000000, 2, 3, 1), (1000000, 8, 8, 3)]
+# The out-of-core table: 10M x 8, k 8 (about 800 MB as a SQLite file).
+BIG = (10000000, 8, 8, 6)
+OOC_FIT_K = 3
+OOC_RSS_BOUND_MIB = 64     # the target: peak resident growth of the passes
+# The Dask comparison: this set split into N_SHARDS shard databases.
+DASK_SET = (1000000, 2, 3, 1)
+N_SHARDS = 8
+DASK_WORKERS = 2
+PASS_SPEC = '{"k":%d,"init":"random_from_data","tol":0}'
+
+
+def run_out(cmd, env=None, timeout=None):
+    """Runs cmd; returns (exit status, stdout, stderr), never raising on failure."""
+    try:
+        p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=timeout)
+        return p.returncode, p.stdout, p.stderr
+    except subprocess.TimeoutExpired as e:
+        return 124, e.stdout or "", f"timed out after {timeout} s"
+
+
+def warm_file(path):
+    """Reads a file once, so that it is in the OS page cache."""
+    with open(path, "rb") as f:
+        while f.read(1 << 23):
+            pass
+
+
+def in_memory_per_iter(results, n, d, k, seed):
+    """s/iter of gmm_fit through SQL (full) on the set: from the EM-iteration
+    table when this run measured it, else measured here the same way."""
+    for r in results:
+        if (r["n"], r["d"], r["k"]) == (n, d, k):
+            return r["res"]["full"]["sql"]["per_iter_s"], "EM-iteration table"
+    _, db = ensure_data(n, d, k, seed)
+    log(f"{label(n, d, k)} full: SQL in memory (bench_sql fit)")
+    sql = best([os.path.join(BIN, "bench_sql"), "fit", db, EXT, str(d), str(k), "full", str(ITER)],
+               ("init_s", "fit_s"))
+    return (sql["fit_s"] - sql["init_s"]) / ITER, f"bench_sql fit, M = {ITER}"
+
+
+def measure_streamed(results):
+    rows = []
+    for n, d, k, seed in STREAM_SETS:
+        _, db = ensure_data(n, d, k, seed)
+        inmem, source = in_memory_per_iter(results, n, d, k, seed)
+        log(f"{label(n, d, k)}: one streamed EM iteration (bench_passes stream)")
+        r = run_json([os.path.join(BIN, "bench_passes"), "stream", db, EXT, str(d), str(k),
+                      str(REPEAT)])
+        r.update({"n": n, "in_memory_s": inmem, "in_memory_from": source})
+        r["bound_s"] = 1.5 * (r["scan_s"] + inmem)
+        r["ratio"] = r["streamed_s"] / (r["scan_s"] + inmem)
+        log(f"  scan {r['scan_s']:.4f}  in memory {inmem:.4f}  streamed {r['streamed_s']:.4f}  "
+            f"ratio {r['ratio']:.2f}")
+        rows.append(r)
+    return rows
+
+
+def ensure_big():
+    """The 10M x 8 database, cached; its .f64 is removed once loaded."""
+    n, d, k, seed = BIG
+    f64 = os.path.join(DATA, name(n, d, k) + f"_s{seed}.f64")
+    db = f64[:-4] + ".db"
+    os.makedirs(DATA, exist_ok=True)
+    if not os.path.exists(db):
+        if not (os.path.exists(f64) and os.path.getsize(f64) == n * d * 8):
+            log(f"generating {f64} ({n * d * 8 / 1e6:.0f} MB)")
+            subprocess.run([os.path.join(BIN, "gen_data"), f64, str(n), str(d), str(k), str(seed)],
+                           check=True)
+        log(f"loading {db}")
+        subprocess.run([os.path.join(BIN, "bench_sql"), "load", f64, str(n), str(d), db],
+                       check=True)
+    if os.path.exists(f64):
+        os.remove(f64)
+    return db
+
+
+def measure_out_of_core():
+    n, d, k, _ = BIG
+    db = ensure_big()
+    log(f"{label(n, d, k)}: passes under hard_heap_limit {OOC_HEAP} (bench_passes outofcore, "
+        f"{REPEAT} fresh process(es))")
+    warm_file(db)
+    runs = [run_json([os.path.join(BIN, "bench_passes"), "outofcore", db, EXT, str(d), str(k),
+                      str(OOC_ITER), str(OOC_HEAP), str(OOC_CACHE), str(OOC_FIT_K)])
+            for _ in range(REPEAT)]
+    r = dict(min(runs, key=lambda x: x["per_iter_mean_s"]))   # the fastest run's times
+    r["per_iter_s"] = r["per_iter_mean_s"]
+    r["init_s"] = min(x["init_s"] for x in runs)
+    for key in ("peak_growth_mib", "sqlite_heap_highwater_mib", "peak_growth_with_fit_mib"):
+        r[key] = max(x[key] for x in runs)
+    r["peak_growth_runs_mib"] = [x["peak_growth_mib"] for x in runs]
+    r["fit_failed"] = all(x["fit_failed"] for x in runs)
+    r["fit_s"] = min(x["fit_s"] for x in runs)
+    r["db_mib"] = os.path.getsize(db) / 2**20
+    r["n"] = n
+    msg = r["fit_error"]
+    r["message_ok"] = (r["fit_failed"] and "bytes" in msg and "passes" in msg
+                       and all(x["fit_error"] == msg for x in runs))
+    log(f"  s/iter {r['per_iter_s']:.3f}  peak growth {r['peak_growth_mib']:.1f} MiB  "
+        f"gmm_fit failed: {r['fit_failed']}")
+    return r
+
+
+def ensure_shards():
+    """DASK_SET's rows split by rowid into N_SHARDS databases, cached."""
+    import sqlite3
+    n, d, k, seed = DASK_SET
+    _, src = ensure_data(n, d, k, seed)
+    where = os.path.join(DATA, f"shards{N_SHARDS}_" + name(n, d, k) + f"_s{seed}")
+    os.makedirs(where, exist_ok=True)
+    paths = []
+    per = (n + N_SHARDS - 1) // N_SHARDS
+    cols = ", ".join(f"x{j}" for j in range(d))
+    for i in range(N_SHARDS):
+        path = os.path.join(where, f"shard{i}.db")
+        paths.append(path)
+        if os.path.exists(path):
+            continue
+        log(f"writing {path}")
+        tmp = path + ".tmp"
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        c = sqlite3.connect(tmp)
+        c.execute("PRAGMA journal_mode=OFF")
+        c.execute("ATTACH ? AS src", (src,))
+        c.execute("CREATE TABLE pts(%s)" % ", ".join(f"x{j} REAL" for j in range(d)))
+        c.execute(f"INSERT INTO pts SELECT {cols} FROM src.pts WHERE rowid > ? AND rowid <= ? "
+                  "ORDER BY rowid", (i * per, (i + 1) * per))
+        c.commit()
+        c.close()
+        os.rename(tmp, path)
+    return paths
+
+
+def shard_pass_serial(paths, model, query):
+    """gmm_dask.shard_pass (gmm_estep) over every shard, one after the other in
+    this process: a Dask iteration's work without Dask."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("gmm_dask_bench",
+                                                  os.path.join(REPO, "python", "gmm_dask.py"))
+    mod = importlib.util.module_from_spec(spec)
+    sys.dont_write_bytecode = True       # no __pycache__ in python/
+    spec.loader.exec_module(mod)
+    ext = os.path.abspath(EXT)
+    t = float("inf")
+    for _ in range(REPEAT):
+        t0 = time.perf_counter()
+        for p in paths:
+            mod.shard_pass(p, ext, query, "gmm_estep", model)
+        t = min(t, time.perf_counter() - t0)
+    return t
+
+
+def measure_dask():
+    n, d, k, _ = DASK_SET
+    res = {"n": n, "d": d, "k": k, "shards": N_SHARDS, "workers": DASK_WORKERS,
+           "iter": DASK_ITER,
+           "spec": (PASS_SPEC % k)[:-1] + f',"max_iter":{DASK_ITER}}}'}
+    script = os.path.join(REPO, "python", "gmm_dask.py")
+    rc, ver, err = run_out([PYTHON, "-c", "import distributed; print(distributed.__version__)"])
+    if not os.path.exists(script):
+        res["skipped"] = "python/gmm_dask.py is missing"
+    elif rc != 0:
+        res["skipped"] = ("Dask distributed is missing for " + PYTHON +
+                          " (apt-get install python3-distributed)")
+    if "skipped" in res:
+        log("Dask: skipped: " + res["skipped"])
+        return res
+    res["distributed"] = ver.strip()
+    paths = ensure_shards()
+    query = "SELECT " + ", ".join(f"x{j}" for j in range(d)) + " FROM pts"
+    res["query"] = query
+    one_bin = os.path.join(BIN, "passes_one.bin")
+    dask_bin = os.path.join(BIN, "passes_dask.bin")
+    log(f"passes in one process over {N_SHARDS} attached shards (bench_passes attached)")
+    one = [run_json([os.path.join(BIN, "bench_passes"), "attached", EXT, res["spec"], str(d),
+                     str(DASK_ITER), one_bin] + paths) for _ in range(REPEAT)]
+    res["one_per_iter_s"] = min(x["per_iter_s"] for x in one)
+    res["one_fastest_iter_s"] = min(x["per_iter_best_s"] for x in one)
+    res["one_init_s"] = min(x["init_s"] for x in one)
+    with open(one_bin, "rb") as f:
+        one_model = f.read()
+    log(f"Dask: python/gmm_dask.py --local {DASK_WORKERS}, {N_SHARDS} shards")
+    runs = []
+    for _ in range(REPEAT):
+        if os.path.exists(dask_bin):
+            os.remove(dask_bin)
+        t0 = time.perf_counter()
+        rc, _, err = run_out([PYTHON, script, "--spec", res["spec"], "--query", query,
+                              "--local", str(DASK_WORKERS),
+                              "--extension", EXT, "--time", "--out", dask_bin] + paths,
+                             timeout=600)
+        wall = time.perf_counter() - t0
+        line = [x for x in err.splitlines() if x.startswith("gmm_dask: time ")]
+        if rc != 0 or not line:
+            res["error"] = (err.strip().splitlines() or [f"exit status {rc}"])[-1]
+            log("Dask failed: " + res["error"])
+            break
+        t = json.loads(line[-1][len("gmm_dask: time "):])
+        t["wall_s"] = wall
+        with open(dask_bin, "rb") as f:
+            t["same_bytes"] = f.read() == one_model
+        runs.append(t)
+    if runs:
+        res["dask_per_iter_s"] = min(x["seconds_per_iteration"] for x in runs)
+        res["dask_fastest_iter_s"] = min(min(x["iteration_seconds"]) for x in runs)
+        res["dask_init_s"] = min(x["init_seconds"] for x in runs)
+        res["dask_wall_s"] = min(x["wall_s"] for x in runs)
+        res["dask_iterations"] = runs[0]["iterations"]
+        res["same_bytes"] = all(x["same_bytes"] for x in runs)
+        res["serial_shard_pass_s"] = shard_pass_serial(paths, one_model, query)
+        log(f"  s/iter one process {res['one_per_iter_s']:.4f}  Dask {res['dask_per_iter_s']:.4f}"
+            f"  same bytes: {res['same_bytes']}")
+    return res
+
+
+def measure_passes(results):
+    return {"streamed": measure_streamed(results), "out_of_core": measure_out_of_core(),
+            "dask": measure_dask()}
+
+
+def passes_report(p):
+    """The report's sections on EM in passes."""
+    out = ["", "## EM in passes: method", "",
+           "The passes are SQL: `gmm_init` + `gmm_start` for the initial model, then per EM "
+           "iteration `SELECT gmm_mstep(?1, (SELECT gmm_estep(?1, x0, ..., xd) FROM pts))` with "
+           "the model bound as ?1 (no rows kept: the statistics are O(k d^2)). Models come from "
+           "`gmm_start(gmm_init('" + PASS_SPEC.replace("%d", "K") + "', x0, ..., xd))` (full "
+           "covariance). bench/bench_passes.c, the system libsqlite3 loading `" + EXT + "`.",
+           "",
+           "- **Streamed iteration**: on the 1M x 2 (k 3) and 1M x 8 (k 8) sets, in one process on "
+           "the file database already in the OS page cache (one warming scan first); each time the "
+           f"fastest of {REPEAT}. *scan* = `SELECT sum(x0 + ... + xd) FROM pts`; *in-memory* = "
+           "s/iter of `gmm_fit` through SQL, full (the EM-iteration table's SQL column when this "
+           "run measured the set, else bench_sql the same way); *streamed* = the statement above "
+           "(E-step over every row, then the M-step). Target: streamed <= 1.5 x (scan + "
+           "in-memory). Also shown: *no-op aggregate* = `SELECT bench_noop(?1, x0, ..., xd) FROM "
+           "pts`, an aggregate registered by bench_passes that reads its arguments as gmm_estep "
+           "does and computes nothing (SQLite's scan plus the cost of calling an aggregate per "
+           "row); *E-step alone* = `SELECT length(gmm_estep(?1, ...)) FROM pts`.",
+           f"- **Out of core**: a {label(*BIG[:3])} table (bench/gen_data.c, seed {BIG[3]}), a "
+           f"file database in {DATA}, read once before (so the OS page cache holds it: this "
+           "measures the process's memory, not the disk). A fresh process opens it read-only, "
+           "loads the extension, takes its resident set, then runs `PRAGMA hard_heap_limit = "
+           f"{OOC_HEAP}; PRAGMA cache_size = {OOC_CACHE}; PRAGMA mmap_size = 0`, the initial "
+           f"pass and {OOC_ITER} iterations; *peak growth* = the process's peak resident set after "
+           "the passes (VmHWM of /proc/self/status: getrusage's ru_maxrss of a process started by "
+           "vfork + exec, as Python's subprocess starts it, is carried over from the parent, here "
+           "the driver's tens of MiB) minus the resident set before the first statement. Then, under the same limit, "
+           f"`SELECT gmm_fit({OOC_FIT_K}, x0, ..., x7) FROM pts`, which must fail with an error "
+           f"saying how many bytes the rows need and pointing to passes. {REPEAT} fresh "
+           "process(es): s/iter is the fastest run's mean, memory the largest.",
+           f"- **Dask**: the {label(*DASK_SET[:3])} set split by rowid into {N_SHARDS} shard "
+           "databases (cached beside the data); `python3 python/gmm_dask.py --spec SPEC --query "
+           f"'SELECT x0, x1 FROM pts' --local {DASK_WORKERS} --time shard*.db` with "
+           f"max_iter {DASK_ITER} and tol 0 in the spec (a LocalCluster of {DASK_WORKERS} worker processes, 1 thread each; every "
+           "shard pass opens its database and loads the extension on the worker) against the same "
+           "passes in one process over the shards ATTACHed (bench_passes attached: `gmm_merge` "
+           "over a UNION ALL of the per-shard `gmm_estep`s). s/iter is the mean over the "
+           f"iterations of a run (gmm_dask's own `--time` figure: pass, merge, M-step), the "
+           f"fastest of {REPEAT} runs; cluster start-up is outside it. *serial shard passes* = "
+           "gmm_dask's `shard_pass` (gmm_estep) called for every shard one after the other in "
+           "the bench's Python, no Dask: what a Dask iteration does, without scheduling or "
+           "parallelism."]
+    out += ["", "## EM in passes: one streamed iteration (full covariance)", "",
+            "| data set | scan s | in-memory s/iter | streamed s/iter | bound 1.5 x (scan + "
+            "in-memory) | streamed / (scan + in-memory) | met | in-memory from |",
+            "|---|---:|---:|---:|---:|---:|---|---|"]
+    for r in p["streamed"]:
+        out.append(f"| {label(r['n'], r['d'], r['k'])} | {fmt_s(r['scan_s'])} | "
+                   f"{fmt_s(r['in_memory_s'])} | **{fmt_s(r['streamed_s'])}** | "
+                   f"{fmt_s(r['bound_s'])} | {r['ratio']:.2f} | "
+                   f"{'yes' if r['streamed_s'] <= r['bound_s'] else '**no**'} | "
+                   f"{r['in_memory_from']} |")
+    out += ["", "Where a streamed iteration's time goes (seconds; per row beyond the scan in ns):",
+            "", "| data set | scan | no-op aggregate | E-step alone | streamed | aggregate call "
+            "per row | gmm_estep per row beyond the call | in-memory iteration per row |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in p["streamed"]:
+        n = r["rows"]
+        out.append(f"| {label(r['n'], r['d'], r['k'])} | {fmt_s(r['scan_s'])} | "
+                   f"{fmt_s(r['noop_s'])} | {fmt_s(r['estep_s'])} | {fmt_s(r['streamed_s'])} | "
+                   f"{(r['noop_s'] - r['scan_s']) / n * 1e9:.0f} | "
+                   f"{(r['estep_s'] - r['noop_s']) / n * 1e9:.0f} | "
+                   f"{r['in_memory_s'] / n * 1e9:.0f} |")
+    out += ["", "Aggregate call = no-op aggregate - scan (the scan's `sum(x0 + ... + xd)` costs "
+            "about as much as passing the row to an aggregate, hence figures near 0); gmm_estep "
+            "beyond the call = E-step alone - no-op aggregate: checking the model argument and "
+            "reading the features (gmm_estep's row reader), copying them into the batch, and the "
+            "batch's E-step on threads, during which the scan waits. The in-memory iteration is "
+            "the whole EM iteration (E-step and M-step) on buffered rows."]
+    o = p["out_of_core"]
+    out += ["", f"## EM in passes: out of core, {label(o['n'], o['d'], o['k'])} "
+            f"({o['db_mib']:.0f} MiB file), PRAGMA hard_heap_limit = {o['hard_heap_limit']}", "",
+            "| what | measured |", "|---|---:|",
+            f"| initial pass: `gmm_start(gmm_init(...))` | {o['init_s']:.2f} s |",
+            f"| EM iteration (mean of the fastest run's {o['iter']}: "
+            f"{', '.join(f'{t:.2f}' for t in o['iter_s'])} s) | **{o['per_iter_s']:.2f} s** |",
+            f"| per row | {o['per_iter_s'] / o['n'] * 1e9:.0f} ns |",
+            f"| resident set before the first statement | {o['base_rss_mib']:.1f} MiB |",
+            f"| peak resident growth over the passes (largest of the runs: "
+            f"{', '.join(f'{x:.1f}' for x in o['peak_growth_runs_mib'])}) | "
+            f"**{o['peak_growth_mib']:.1f} MiB** |",
+            f"| SQLite heap high-water mark over the passes | "
+            f"{o['sqlite_heap_highwater_mib']:.1f} MiB |",
+            f"| `SELECT gmm_fit({OOC_FIT_K}, x0, ..., x7) FROM pts` | "
+            f"{'failed' if o['fit_failed'] else '**succeeded**'} after {o['fit_s']:.2f} s "
+            f"(sqlite3_step {o['fit_rc']}, extended code {o['fit_extended_rc']}) |",
+            f"| peak resident growth including that attempt | "
+            f"{o['peak_growth_with_fit_mib']:.1f} MiB |",
+            "", "gmm_fit's error:", "", "```", o["fit_error"], "```"]
+    q = p["dask"]
+    out += ["", f"## EM in passes: Dask, {label(q['n'], q['d'], q['k'])} in {q['shards']} shards, "
+            f"{q['workers']} local workers, {q['iter']} iterations", ""]
+    if "skipped" in q or "error" in q:
+        out.append(f"Not measured: {q.get('skipped') or q.get('error')}.")
+        if "one_per_iter_s" in q:
+            out.append(f"One process over the attached shards: {fmt_s(q['one_per_iter_s'])} s/iter.")
+        return out
+    out += [f"Spec `{q['spec']}`, query `{q['query']}`, Dask distributed {q['distributed']}.", "",
+            "| | s/iter (mean of the fastest run) | fastest iteration s | initial pass s |",
+            "|---|---:|---:|---:|",
+            f"| one process, {q['shards']} shards attached | **{fmt_s(q['one_per_iter_s'])}** | "
+            f"{fmt_s(q['one_fastest_iter_s'])} | {fmt_s(q['one_init_s'])} |",
+            f"| Dask, {q['workers']} workers | **{fmt_s(q['dask_per_iter_s'])}** | "
+            f"{fmt_s(q['dask_fastest_iter_s'])} | {fmt_s(q['dask_init_s'])} |",
+            f"| serial shard passes (gmm_dask.shard_pass x {q['shards']}, no Dask) | | "
+            f"{fmt_s(q['serial_shard_pass_s'])} | |",
+            "",
+            f"Dask / one process: {ratio(q['dask_per_iter_s'], q['one_per_iter_s'])} per "
+            f"iteration ({ratio(q['dask_fastest_iter_s'], q['one_fastest_iter_s'])} on the fastest "
+            f"iterations); the whole command (cluster start, {q['dask_iterations']} iterations, "
+            f"stop) {q['dask_wall_s']:.1f} s. Model BLOB the same bytes as one process's: "
+            f"{'yes' if q['same_bytes'] else '**no**'}."]
+    return out
+
+
+def passes_targets(p):
+    rows = []
+
+    def verdict(ok):
+        return "met" if ok else "**missed**"
+
+    for r in p["streamed"]:
+        rows.append(f"| one streamed EM iteration, full, {label(r['n'], r['d'], r['k'])}: <= 1.5 x "
+                    f"(scan + in-memory iteration) = {fmt_s(r['bound_s'])} s | "
+                    f"{fmt_s(r['streamed_s'])} s ({r['ratio']:.2f}x) | "
+                    f"{verdict(r['streamed_s'] <= r['bound_s'])} |")
+    o = p["out_of_core"]
+    lim = OOC_RSS_BOUND_MIB
+    rows.append(f"| passes over {label(o['n'], o['d'], o['k'])} under hard_heap_limit "
+                f"{o['hard_heap_limit']}: peak resident growth <= {lim} MiB | "
+                f"{o['peak_growth_mib']:.1f} MiB | {verdict(o['peak_growth_mib'] <= lim)} |")
+    rows.append(f"| `gmm_fit` over {label(o['n'], o['d'], o['k'])} under the same limit fails, "
+                f"saying the bytes the rows need and pointing to passes | "
+                f"{'fails' if o['fit_failed'] else 'succeeds'} | {verdict(o['message_ok'])} |")
+    q = p["dask"]
+    if "same_bytes" in q:
+        rows.append(f"| Dask over {q['shards']} shards: the model of the same passes in one "
+                    f"process, byte for byte | {'same' if q['same_bytes'] else 'different'} | "
+                    f"{verdict(q['same_bytes'])} |")
+    return rows
+
+
 # ---- machine -----------------------------------------------------------------
 
 def sh(cmd):
@@ -138,7 +528,7 @@ def sh(cmd):
         return "?"
 
 
-def machine(sk_info, sqlite_lib):
+def machine(sk_info, sqlite_lib, dask_version=None):
     cpu = "?"
     flags = set()
     with open("/proc/cpuinfo") as f:
@@ -162,13 +552,13 @@ def machine(sk_info, sqlite_lib):
     if os.path.exists("/etc/debian_version"):
         with open("/etc/debian_version") as f:
             osname += f" ({f.read().strip()})"
-    blas = [t for t in sk_info["threadpool_info"] if t.get("user_api") == "blas"]
+    blas = [t for t in sk_info["threadpool_info"] if t.get("user_api") == "blas"] if sk_info else []
     blas_txt = "; ".join(
         f"{t.get('internal_api')} {t.get('version')} ({t.get('threading_layer', '?')} threads, "
         f"{t.get('num_threads')} of them, kernel {t.get('architecture', '?')}) {t.get('filepath')}"
         for t in blas) or "no BLAS seen by threadpoolctl (reference BLAS?)"
     pkg = sh("dpkg-query -W -f='${Version}' libopenblas0-pthread 2>/dev/null")
-    return [
+    rows = [
         ("Date", datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")),
         ("CPU", f"{cpu} ({simd})"),
         ("Cores", f"{os.cpu_count()} online, {len(os.sched_getaffinity(0))} usable"),
@@ -177,12 +567,18 @@ def machine(sk_info, sqlite_lib):
         ("SQLite", f"library {sqlite_lib}; shell {sh('sqlite3 --version').split(' ')[0]}"),
         ("Compiler", f"{sh(CC + ' --version').splitlines()[0]}; `{CFLAGS}`"),
         ("Python", platform.python_version() + f" ({PYTHON})"),
-        ("scikit-learn", sk_info["sklearn"]),
-        ("numpy", sk_info["numpy"]),
-        ("scipy", sh(f"{PYTHON} -c 'import scipy; print(scipy.__version__)'")),
-        ("OpenBLAS", f"{blas_txt}; Debian package libopenblas0-pthread {pkg or 'not installed'}"),
-        ("Load average", f"start {LOAD0}, end {' '.join(sh('cat /proc/loadavg').split()[:3])}"),
     ]
+    if sk_info:
+        rows += [
+            ("scikit-learn", sk_info["sklearn"]),
+            ("numpy", sk_info["numpy"]),
+            ("scipy", sh(f"{PYTHON} -c 'import scipy; print(scipy.__version__)'")),
+            ("OpenBLAS", f"{blas_txt}; Debian package libopenblas0-pthread {pkg or 'not installed'}"),
+        ]
+    if dask_version:
+        rows.append(("Dask distributed", dask_version))
+    rows.append(("Load average", f"start {LOAD0}, end {' '.join(sh('cat /proc/loadavg').split()[:3])}"))
+    return rows
 
 
 # ---- report ------------------------------------------------------------------
@@ -204,7 +600,7 @@ def table_head(head, sep, tools):
     return [head, sep]
 
 
-def targets(results, sqlr):
+def targets(results, sqlr, passes=None):
     """The performance issue's targets, each with the figure above that decides it."""
     rows = []
 
@@ -238,17 +634,37 @@ def targets(results, sqlr):
                 bound = 1.3 * r["data_mib"] + 30
                 rows.append(f"| peak memory of a 1M x 8 fit through SQL ({cov}): <= 1.3 x rows + "
                             f"30 MiB = {bound:.0f} MiB | {peak:.0f} MiB | {verdict(peak <= bound)} |")
+    if passes:
+        rows += passes_targets(passes)
     return ["", "## Targets of the performance issue", "", "| target | measured | |",
             "|---|---:|---|"] + rows
 
 
-def report(results, sqlr, elapsed):
+def dask_version(passes):
+    return (passes or {}).get("dask", {}).get("distributed")
+
+
+def passes_only_report(passes, elapsed):
+    """The report of BENCH_ONLY=passes: the machine and the sections on passes."""
+    out = ["# make bench, EM in passes only (BENCH_ONLY=passes)", "",
+           f"Generated by `BENCH_ONLY=passes make bench` (bench/run.sh, bench/driver.py) in "
+           f"{elapsed / 60:.1f} min: a partial run; `make bench` writes the whole report to "
+           "bench/RESULTS.md.", "", "## Machine", "", "| | |", "|---|---|"]
+    sqlite_lib = passes["streamed"][0]["sqlite"]
+    out += [f"| {k} | {v} |" for k, v in machine(None, sqlite_lib, dask_version(passes))]
+    out += passes_report(passes)
+    out += ["", "## Targets", "", "| target | measured | |", "|---|---:|---|"]
+    out += passes_targets(passes)
+    return "\n".join(out + [""])
+
+
+def report(results, sqlr, elapsed, passes=None):
     sk_info = results[0]["res"]["full"]["sklearn"]
     sqlite_lib = results[0]["res"]["full"]["sql"]["sqlite"]
     out = ["# make bench: gmm against scikit-learn", ""]
     out += [f"Generated by `make bench` (bench/run.sh, bench/driver.py) in {elapsed / 60:.1f} min.",
             "", "## Machine", "", "| | |", "|---|---|"]
-    out += [f"| {k} | {v} |" for k, v in machine(sk_info, sqlite_lib)]
+    out += [f"| {k} | {v} |" for k, v in machine(sk_info, sqlite_lib, dask_version(passes))]
     out += ["", "## Method", "",
             f"Every fit: `init` random_from_data, `tol` 0, `n_init` 1, seed / random_state 0, "
             f"M EM iterations, M = {ITER} for the 1M-row sets and more for the smaller ones "
@@ -339,7 +755,9 @@ def report(results, sqlr, elapsed):
                 f"{(q['predict_join_s'] - q['sum_x0_x1_s']) / q['n'] * 1e9:.0f} ns (join), "
                 f"{(q['predict_subquery_s'] - q['sum_x0_x1_s']) / q['n'] * 1e9:.0f} ns (subquery: "
                 "SQLite copies a scalar subquery's BLOB into the argument on every row)."]
-    out += targets(results, sqlr)
+    if passes:
+        out += passes_report(passes)
+    out += targets(results, sqlr, passes)
     out += ["", "## threadpoolctl threadpool_info() in the scikit-learn process", "", "```",
             json.dumps(sk_info["threadpool_info"], indent=1), "```", ""]
     return "\n".join(out)
@@ -350,6 +768,17 @@ def main():
     LOAD0 = " ".join(sh("cat /proc/loadavg").split()[:3])
     if ITER < 2:
         sys.exit("BENCH_ITER must be at least 2 (scikit-learn's per-iteration time needs it)")
+    if ONLY == "passes":
+        passes = measure_passes([])
+        with open(os.path.join(BIN, "results-passes.json"), "w") as f:
+            json.dump({"passes": passes}, f, indent=1)
+        md = passes_only_report(passes, time.time() - T_START)
+        print(md)
+        with open(OUT, "w") as f:
+            f.write(md)
+        log(f"done in {(time.time() - T_START) / 60:.1f} min; wrote {OUT} and "
+            f"{os.path.join(BIN, 'results-passes.json')}")
+        return
     results = []
     for s in SETS:
         results.append(measure(*s))
@@ -359,13 +788,14 @@ def main():
         _, db = ensure_data(1000000, 2, 3, 1)
         sqlr = run_json([PYTHON, os.path.join(HERE, "bench_sklearn.py"), "sql", db, EXT,
                          str(SQL_ITER), str(REPEAT)], env=SKLEARN_ENV)
+    passes = measure_passes(results) if PASSES else None
     with open(os.path.join(BIN, "results.json"), "w") as f:
-        json.dump({"sets": results, "sql_level": sqlr}, f, indent=1)
-    md = report(results, sqlr, time.time() - T_START)
+        json.dump({"sets": results, "sql_level": sqlr, "passes": passes}, f, indent=1)
+    md = report(results, sqlr, time.time() - T_START, passes)
     print(md)
-    with open(os.path.join(HERE, "RESULTS.md"), "w") as f:
+    with open(OUT, "w") as f:
         f.write(md)
-    log(f"done in {(time.time() - T_START) / 60:.1f} min; wrote bench/RESULTS.md and "
+    log(f"done in {(time.time() - T_START) / 60:.1f} min; wrote {OUT} and "
         f"{os.path.join(BIN, 'results.json')}")
 
 

@@ -1,27 +1,44 @@
 #!/bin/sh
 # bench/run.sh -- make bench's driver: checks for scikit-learn, threadpoolctl
-# and OpenBLAS (installs them with apt-get when run as root, otherwise prints
-# the command), then runs bench/driver.py, which generates the data sets
-# (cached in $BUILD/bench/data), runs gmm's core, gmm through SQL and
-# scikit-learn side by side, and writes bench/RESULTS.md.
+# and OpenBLAS, and for the sections on EM in passes Dask's distributed
+# (installs them with apt-get when run as root, otherwise prints the command),
+# then runs bench/driver.py, which generates the data sets (cached in
+# $BUILD/bench/data), runs gmm's core, gmm through SQL and scikit-learn side
+# by side, then EM in passes (streamed, out of core, Dask), and writes
+# bench/RESULTS.md.
 #
 # Environment (make bench sets the first ones):
-#   BUILD          build directory holding bench/{gen_data,bench_core,bench_sql}
+#   BUILD          build directory holding bench/{gen_data,bench_core,bench_sql,bench_passes}
 #   GMM_EXTENSION  the extension to load (./gmm)
 #   PYTHON         /usr/bin/python3
 #   BENCH_ITER     EM iterations per timed fit (5)
 #   BENCH_SQL_ITER iterations of the SQL-level comparison (20)
-#   BENCH_REPEAT   repeats of every timing; the fastest is kept (3)
+#   BENCH_REPEAT   repeats of every timing; the fastest is kept (5)
 #   BENCH_SETS     subset of the data sets, e.g. "1000000x2k3 100000x64k16"
+#   BENCH_PASSES   0 skips the sections on EM in passes (1)
+#   BENCH_ONLY     "passes": only those sections; the report goes to
+#                  $BENCH_OUT, default $BUILD/bench/RESULTS-passes.md (never
+#                  bench/RESULTS.md)
+#   BENCH_OUT      where to write the report instead
+#   BENCH_DASK_ITER  EM iterations of the Dask comparison (10)
+#   BENCH_OOC_ITER   EM iterations of the out-of-core fit (3)
+#   BENCH_OOC_HEAP   its PRAGMA hard_heap_limit in bytes (64000000)
+#   BENCH_OOC_CACHE  its PRAGMA cache_size (-2000: 2 MB)
+# e.g. BENCH_ONLY=passes BENCH_REPEAT=3 make bench
 set -e
 PYTHON=${PYTHON:-/usr/bin/python3}
 
 missing=""
-"$PYTHON" -c 'import numpy, sklearn' 2>/dev/null || missing="$missing python3-sklearn"
-"$PYTHON" -c 'import threadpoolctl' 2>/dev/null || missing="$missing python3-threadpoolctl"
-if command -v dpkg-query >/dev/null 2>&1; then
-  dpkg-query -W -f='${Status}' libopenblas0-pthread 2>/dev/null | grep -q 'ok installed' \
-    || missing="$missing libopenblas0-pthread"
+if [ "${BENCH_ONLY:-}" != passes ]; then
+  "$PYTHON" -c 'import numpy, sklearn' 2>/dev/null || missing="$missing python3-sklearn"
+  "$PYTHON" -c 'import threadpoolctl' 2>/dev/null || missing="$missing python3-threadpoolctl"
+  if command -v dpkg-query >/dev/null 2>&1; then
+    dpkg-query -W -f='${Status}' libopenblas0-pthread 2>/dev/null | grep -q 'ok installed' \
+      || missing="$missing libopenblas0-pthread"
+  fi
+fi
+if [ "${BENCH_PASSES:-1}" != 0 ]; then
+  "$PYTHON" -c 'import distributed' 2>/dev/null || missing="$missing python3-distributed"
 fi
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
