@@ -588,12 +588,12 @@ static void test_allocation_failures(void **state) {
       gmm_estep_add(acc, r.x, r.w, r.n, st);
       ok = gmm_mstep(m, fp, st, &a, &next, err, sizeof err) == GMM_OK;
     }
-    ok = ok && gmm_istate_new(&opt, 2, 1, 50, &a, &s) == GMM_OK &&
-         gmm_istate_new(&opt, 2, 1, 50, &a, &s2) == GMM_OK;
-    if (ok) {
-      for (size_t i = 0; i < r.n; i++) gmm_istate_add(i % 2 ? s : s2, r.x + 2 * i, r.w[i]);
-      ok = gmm_istate_merge(s, s2, err, sizeof err) == GMM_OK;
-    }
+    /* 200 of a sample of 300 rows each: the sample grows twice. */
+    ok = ok && gmm_istate_new(&opt, 2, 1, 300, &a, &s) == GMM_OK &&
+         gmm_istate_new(&opt, 2, 1, 300, &a, &s2) == GMM_OK;
+    for (size_t i = 0; ok && i < 400; i++)
+      ok = gmm_istate_add(i % 2 ? s : s2, r.x + 2 * i, r.w[i]) == GMM_OK;
+    ok = ok && gmm_istate_merge(s, s2, err, sizeof err) == GMM_OK;
     gmm_model *start = NULL;
     ok = ok && gmm_istate_start(s, 1, &a, &start, err, sizeof err) == GMM_OK;
     gmm_model_free(start);

@@ -355,8 +355,9 @@ typedef struct gmm_istate {
   int64_t n_rows, n_skipped;
   double sum_weights;
   int n_held;     /* min(sample_size, n_rows) once complete */
+  int capacity;   /* entries the arrays hold (plus one scratch slot) */
   int sorted;     /* entries in ascending order (else a max-heap) */
-  uint64_t *keys; /* sample_size each: hash, weight, d values */
+  uint64_t *keys; /* capacity + 1 each: hash, weight, d values */
   double *w;
   double *x;
   gmm_allocator allocator;
@@ -365,8 +366,9 @@ typedef struct gmm_istate {
 gmm_status gmm_istate_new(const gmm_options *opt, int d, int weighted, int sample_size,
                           const gmm_allocator *a, gmm_istate **out);
 void gmm_istate_free(gmm_istate *s);
-/* Adds one row of d finite values and weight w > 0 (1 when unweighted). */
-void gmm_istate_add(gmm_istate *s, const double *x, double w);
+/* Adds one row of d finite values and weight w > 0 (1 when unweighted).
+** GMM_ENOMEM when the sample could not grow (s is unchanged). */
+gmm_status gmm_istate_add(gmm_istate *s, const double *x, double w);
 /* dst = the sample of both; GMM_EINVAL naming what differs when their
 ** options or shapes differ. */
 gmm_status gmm_istate_merge(gmm_istate *dst, gmm_istate *src, char *err, size_t err_len);

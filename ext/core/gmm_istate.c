@@ -12,9 +12,11 @@
 **      of a union is the bottom of the two samples merged. (The sum of
 **      weights is added in arrival order: with weights it is equal to
 **      rounding; without, it is the count.)
-**  (2) Memory is the sample: sample_size x (d + 2) doubles, however many
-**      rows pass. While rows arrive the sample is a max-heap on that order
-**      (a row that does not beat the largest costs one comparison).
+**  (2) Memory is the sample: at most sample_size x (d + 2) doubles, however
+**      many rows pass; the slots grow with the rows held (doubling, from
+**      64), so a small group costs little whatever sample_size says. While
+**      rows arrive the sample is a max-heap on that order (a row that does
+**      not beat the largest costs one comparison).
 **  (3) A state carries the options of the passes (k, covariance_type, init,
 **      max_iter, n_init, tol, reg_covar, seed, sample_size), d, whether rows
 **      were weighted, the rows used and skipped and the sum of weights. Two
@@ -47,6 +49,7 @@
 #include <string.h>
 
 #define ISTATE_HEADER_BYTES 96
+#define ISTATE_FIRST_SLOTS  64 /* istate (2) */
 
 /* splitmix64's finaliser: every input bit moves every output bit. */
 static uint64_t mix64(uint64_t z) {
@@ -81,7 +84,7 @@ static int compare_entries(const gmm_istate *s, size_t a, size_t b) {
   return wa < wb ? -1 : wa > wb;
 }
 
-/* Entries are stored in sample_size + 1 slots; the last is scratch. */
+/* Entries are stored in capacity + 1 slots; the last is scratch. */
 static void copy_entry(gmm_istate *s, size_t to, size_t from) {
   size_t dd = (size_t)s->d;
   s->keys[to] = s->keys[from];
@@ -90,7 +93,7 @@ static void copy_entry(gmm_istate *s, size_t to, size_t from) {
 }
 
 static void swap_entries(gmm_istate *s, size_t a, size_t b) {
-  size_t tmp = (size_t)s->sample_size;
+  size_t tmp = (size_t)s->capacity;
   copy_entry(s, tmp, a);
   copy_entry(s, a, b);
   copy_entry(s, b, tmp);
@@ -164,8 +167,9 @@ gmm_status gmm_istate_new(const gmm_options *opt, int d, int weighted, int sampl
   s->d = d;
   s->weighted = weighted != 0;
   s->sample_size = sample_size;
+  s->capacity = sample_size < ISTATE_FIRST_SLOTS ? sample_size : ISTATE_FIRST_SLOTS;
   s->allocator = *a;
-  if (alloc_entries(a, (size_t)sample_size + 1, d, &s->keys, &s->w, &s->x) != GMM_OK) {
+  if (alloc_entries(a, (size_t)s->capacity + 1, d, &s->keys, &s->w, &s->x) != GMM_OK) {
     gmm_release(a, s);
     return GMM_ENOMEM;
   }
@@ -182,8 +186,32 @@ void gmm_istate_free(gmm_istate *s) {
   gmm_release(&a, s);
 }
 
-void gmm_istate_add(gmm_istate *s, const double *x, double w) {
-  size_t dd = (size_t)s->d, tmp = (size_t)s->sample_size;
+/* Moves the entries to arrays of capacity + 1 slots (capacity >= n_held). */
+static gmm_status resize(gmm_istate *s, int capacity) {
+  uint64_t *keys;
+  double *w, *x;
+  if (alloc_entries(&s->allocator, (size_t)capacity + 1, s->d, &keys, &w, &x) != GMM_OK)
+    return GMM_ENOMEM;
+  size_t n = (size_t)s->n_held, dd = (size_t)s->d;
+  memcpy(keys, s->keys, n * sizeof *keys);
+  memcpy(w, s->w, n * sizeof *w);
+  memcpy(x, s->x, n * dd * sizeof *x);
+  gmm_release(&s->allocator, s->keys);
+  gmm_release(&s->allocator, s->w);
+  gmm_release(&s->allocator, s->x);
+  s->keys = keys;
+  s->w = w;
+  s->x = x;
+  s->capacity = capacity;
+  return GMM_OK;
+}
+
+gmm_status gmm_istate_add(gmm_istate *s, const double *x, double w) {
+  if (s->n_held == s->capacity && s->capacity < s->sample_size) {
+    int grown = s->capacity <= s->sample_size / 2 ? 2 * s->capacity : s->sample_size;
+    if (resize(s, grown < 1 ? 1 : grown) != GMM_OK) return GMM_ENOMEM;
+  }
+  size_t dd = (size_t)s->d, tmp = (size_t)s->capacity;
   s->n_rows++;
   s->sum_weights = s->weighted ? s->sum_weights + w : (double)s->n_rows;
   heapify_sample(s);
@@ -199,6 +227,7 @@ void gmm_istate_add(gmm_istate *s, const double *x, double w) {
     copy_entry(s, 0, tmp);
     sift_down(s, 0, (size_t)s->n_held);
   }
+  return GMM_OK;
 }
 
 /* istate (3): the first option or shape in which two states differ. */
@@ -236,20 +265,22 @@ gmm_status gmm_istate_merge(gmm_istate *dst, gmm_istate *src, char *err, size_t 
   sort_sample(dst);
   sort_sample(src);
   size_t m = (size_t)dst->sample_size, dd = (size_t)dst->d;
+  size_t i = 0, j = 0, n = 0, na = (size_t)dst->n_held, nb = (size_t)src->n_held;
+  size_t slots = na + nb < m ? na + nb : m;
   uint64_t *keys;
   double *w, *x;
-  if (alloc_entries(&dst->allocator, m + 1, dst->d, &keys, &w, &x) != GMM_OK)
+  if (alloc_entries(&dst->allocator, slots + 1, dst->d, &keys, &w, &x) != GMM_OK)
     return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
   /* The two ascending samples, merged up to sample_size entries. Entries
   ** of src are compared through dst's scratch slot. */
-  size_t i = 0, j = 0, n = 0, na = (size_t)dst->n_held, nb = (size_t)src->n_held;
+  size_t scratch = (size_t)dst->capacity;
   while (n < m && (i < na || j < nb)) {
     int take_a = j == nb;
     if (i < na && j < nb) {
-      dst->keys[m] = src->keys[j];
-      dst->w[m] = src->w[j];
-      memcpy(dst->x + m * dd, src->x + j * dd, dd * sizeof(double));
-      take_a = compare_entries(dst, i, m) <= 0;
+      dst->keys[scratch] = src->keys[j];
+      dst->w[scratch] = src->w[j];
+      memcpy(dst->x + scratch * dd, src->x + j * dd, dd * sizeof(double));
+      take_a = compare_entries(dst, i, scratch) <= 0;
     }
     const gmm_istate *from = take_a ? dst : src;
     size_t at = take_a ? i++ : j++;
@@ -264,6 +295,7 @@ gmm_status gmm_istate_merge(gmm_istate *dst, gmm_istate *src, char *err, size_t 
   dst->keys = keys;
   dst->w = w;
   dst->x = x;
+  dst->capacity = (int)slots;
   dst->n_held = (int)n;
   dst->n_rows += src->n_rows;
   dst->n_skipped += src->n_skipped;
@@ -411,6 +443,10 @@ gmm_status gmm_istate_read(const unsigned char *p, size_t n, const gmm_allocator
   gmm_istate *s = NULL;
   rc = gmm_istate_new(&opt, (int)d, weighted, (int)sample_size, a, &s);
   if (rc != GMM_OK) return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
+  if ((int)n_held > s->capacity && resize(s, (int)n_held) != GMM_OK) {
+    gmm_istate_free(s);
+    return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
+  }
   s->n_rows = (int64_t)n_rows;
   s->n_skipped = (int64_t)n_skipped;
   s->sum_weights = sum_weights;

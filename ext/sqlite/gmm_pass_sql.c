@@ -473,7 +473,10 @@ void gmm_init_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
       return;
     }
   }
-  gmm_istate_add(st->state, x, weight);
+  if (gmm_istate_add(st->state, x, weight) != GMM_OK) {
+    sqlite3_result_error_nomem(ctx);
+    st->head.failed = 1;
+  }
 }
 
 void gmm_init_final(sqlite3_context *ctx) {
