@@ -334,6 +334,9 @@ gmm_status gmm_mstep(const gmm_model *m, uint64_t fingerprint, const gmm_estats 
 /* Exact encoded size, or 0 when the shape is out of range. */
 size_t gmm_estats_size(const gmm_estats *s);
 void gmm_estats_write(const gmm_estats *s, unsigned char *out);
+/* The decoder's checks of the counts and sums (GMM_ECORRUPT, saying what
+** fails): what the binding checks before it encodes statistics. */
+gmm_status gmm_estats_check(const gmm_estats *s, char *err, size_t err_len);
 /* Validates every byte (the BLOB may come from an untrusted shard). */
 gmm_status gmm_estats_read(const unsigned char *p, size_t n, const gmm_allocator *a,
                            gmm_estats **out, char *err, size_t err_len);

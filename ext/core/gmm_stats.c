@@ -300,6 +300,8 @@ int gmm_stats_diag_only(gmm_cov_type t) {
 
 /* ---- statistics of one E-step: stats (3) ---- */
 
+static gmm_status check_sums(const gmm_estats *s, char *err, size_t err_len);
+
 gmm_status gmm_estats_new(const gmm_model *m, uint64_t fingerprint, int weighted,
                           const gmm_allocator *a, gmm_estats **out) {
   *out = NULL;
@@ -367,9 +369,16 @@ gmm_status gmm_estats_merge(gmm_estats *dst, const gmm_estats *src, char *err, s
                       ll, GMM_MAX_ABS_LOG_LIKELIHOOD);
   dst->n_rows += src->n_rows;
   dst->n_skipped += src->n_skipped;
-  dst->sum_weights = sum_weights;
+  dst->sum_weights = dst->weighted ? sum_weights : (double)dst->n_rows;
   dst->log_likelihood = ll;
   gmm_stats_merge(&dst->sums, &src->sums);
+  /* Sums of statistics that each pass the decoder's checks can still fail
+  ** them (overflow, or the checks' slack adding up): such a sum is an
+  ** error here rather than a BLOB no decoder takes. */
+  char why[192];
+  if (gmm_estats_check(dst, why, sizeof why) != GMM_OK)
+    return gmm_errorf(err, err_len, GMM_EINVAL, "the statistics added up are out of range: %s",
+                      why);
   return GMM_OK;
 }
 
@@ -417,7 +426,7 @@ void gmm_estep_add(gmm_estep_acc *acc, const double *x, const double *w, size_t 
   gmm_stats_merge(&st->sums, &acc->work.total);
   st->n_rows += (int64_t)n;
   if (!w) {
-    st->sum_weights += (double)n;
+    st->sum_weights = (double)st->n_rows;
     return;
   }
   double total = 0.0;
@@ -479,6 +488,15 @@ gmm_status gmm_mstep(const gmm_model *m, uint64_t fingerprint, const gmm_estats 
                       "increase reg_covar or decrease k",
                       why);
   }
+  size_t n_params = (size_t)m->k * (1 + (size_t)m->d) + gmm_cov_len(m->k, m->d, m->covariance_type);
+  for (size_t i = 0; i < n_params; i++)
+    if (!isfinite(next->weights[i])) {
+      /* weights, means and covariances are one array (gmm_model_new) */
+      gmm_model_free(next);
+      return gmm_errorf(err, err_len, GMM_EFIT,
+                        "the M-step gives parameters that are not finite: a component's mass is "
+                        "too small for its sums; increase reg_covar or decrease k");
+    }
   next->options = m->options;
   next->summary = m->summary;
   gmm_summary *s = &next->summary;
@@ -577,6 +595,19 @@ static gmm_status check_sums(const gmm_estats *s, char *err, size_t err_len) {
   return GMM_OK;
 }
 
+gmm_status gmm_estats_check(const gmm_estats *s, char *err, size_t err_len) {
+  if (s->n_rows < 1) return CORRUPT("they hold no row");
+  if (!isfinite(s->sum_weights) || !(s->sum_weights > 0.0))
+    return CORRUPT("the sum of weights %g is out of range", s->sum_weights);
+  if (!s->weighted && s->sum_weights != (double)s->n_rows)
+    return CORRUPT("unweighted statistics of %lld rows have a sum of weights of %g",
+                   (long long)s->n_rows, s->sum_weights);
+  if (!(fabs(s->log_likelihood) <= GMM_MAX_ABS_LOG_LIKELIHOOD) ||
+      !isfinite(s->log_likelihood / s->sum_weights))
+    return CORRUPT("the log-likelihood %g is out of range", s->log_likelihood);
+  return check_sums(s, err, err_len);
+}
+
 gmm_status gmm_estats_read(const unsigned char *p, size_t n, const gmm_allocator *a,
                            gmm_estats **out, char *err, size_t err_len) {
   *out = NULL;
@@ -600,13 +631,6 @@ gmm_status gmm_estats_read(const unsigned char *p, size_t n, const gmm_allocator
   if (n_rows < 1 || n_rows > INT64_MAX) return CORRUPT("n_rows %llu is out of range",
                                                        (unsigned long long)n_rows);
   if (n_skipped > INT64_MAX) return CORRUPT("n_skipped is out of range");
-  if (!isfinite(sum_weights) || !(sum_weights > 0.0))
-    return CORRUPT("the sum of weights %g is out of range", sum_weights);
-  if (!(flags & 1u) && sum_weights != (double)n_rows)
-    return CORRUPT("unweighted statistics of %llu rows have a sum of weights of %g",
-                   (unsigned long long)n_rows, sum_weights);
-  if (!(fabs(ll) <= GMM_MAX_ABS_LOG_LIKELIHOOD))
-    return CORRUPT("the log-likelihood %g is out of range", ll);
 
   gmm_estats *s = gmm_alloc_array(a, 1, sizeof *s);
   if (!s) return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
@@ -636,7 +660,7 @@ gmm_status gmm_estats_read(const unsigned char *p, size_t n, const gmm_allocator
       for (size_t r = 0; r < dd; r++)
         for (size_t c = 0; c <= r; c++, q += 8) s->sums.s2[(j * dd + r) * dd + c] = gmm_get_f64(q);
   }
-  rc = check_sums(s, err, err_len);
+  rc = gmm_estats_check(s, err, err_len);
   if (rc != GMM_OK) {
     gmm_estats_free(s);
     return rc;

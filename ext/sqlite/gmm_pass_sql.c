@@ -376,6 +376,7 @@ void gmm_estep_final(sqlite3_context *ctx) {
     estep_flush(st);
     gmm_estats *s = st->stats;
     s->n_skipped = st->head.rows.n_skipped;
+    char why[192];
     if (s->n_rows == 0) {
       sqlite3_result_null(ctx);
     } else if (!(fabs(s->log_likelihood) <= GMM_MAX_ABS_LOG_LIKELIHOOD)) {
@@ -383,6 +384,12 @@ void gmm_estep_final(sqlite3_context *ctx) {
                         "gmm_estep: the log-likelihood of the rows under the model is %g: a row "
                         "has no finite density (increase reg_covar, or rescale the data)",
                         s->log_likelihood);
+    } else if (gmm_estats_check(s, why, sizeof why) != GMM_OK) {
+      gmm_result_errorf(ctx,
+                        "gmm_estep: the statistics of the rows are out of range (%s): the rows "
+                        "lie too far from the model's means for sums in double precision; "
+                        "rescale the data",
+                        why);
     } else {
       result_blob(ctx, "gmm_estep", "the statistics BLOB", gmm_estats_size(s), write_stats, s);
     }
