@@ -708,12 +708,14 @@ static void test_errors_spec_kind(void **state) {
   assert_sql_error(db,
                    "gmm_fit: unknown option 'foo' in argument 1 (spec); known options: k, "
                    "covariance_type, max_iter, tol, reg_covar, n_init, init, seed, weighted, "
-                   "weights_init, means_init, precisions_init, vector_type, verbose, threads",
+                   "weights_init, means_init, precisions_init, vector_type, verbose, threads, "
+                   "sample_size",
                    "SELECT gmm_fit('{\"k\":2,\"foo\":1}', x, y) FROM pts");
   assert_sql_error(db,
                    "gmm_fit: unknown option 'K' in argument 1 (spec); known options: k, "
                    "covariance_type, max_iter, tol, reg_covar, n_init, init, seed, weighted, "
-                   "weights_init, means_init, precisions_init, vector_type, verbose, threads",
+                   "weights_init, means_init, precisions_init, vector_type, verbose, threads, "
+                   "sample_size",
                    "SELECT gmm_fit('{\"K\":2}', x, y) FROM pts");
   assert_sql_error(db, "gmm_fit: option k is given twice",
                    "SELECT gmm_fit('{\"k\":2,\"k\":3}', x, y) FROM pts");
