@@ -98,11 +98,8 @@ static void core_error(sqlite3_context *ctx, gmm_status rc, const char *fn, cons
 ** (wrong kind, corrupt, out of memory); *fingerprint is its checksum. */
 static gmm_model *read_model(sqlite3_context *ctx, const char *fn, int arg_no, sqlite3_value *v,
                              uint64_t *fingerprint) {
-  if (kind_of(v) != KIND_MODEL && kind_of(v) != KIND_OTHER) {
-    wrong_argument(ctx, fn, arg_no, "model", "a model BLOB", v);
-    return NULL;
-  }
-  if (sqlite3_value_type(v) != SQLITE_BLOB) {
+  blob_kind kind = kind_of(v);
+  if (sqlite3_value_type(v) != SQLITE_BLOB || (kind != KIND_MODEL && kind != KIND_OTHER)) {
     wrong_argument(ctx, fn, arg_no, "model", "a model BLOB", v);
     return NULL;
   }

@@ -14,6 +14,16 @@
 **                                  value encoding, NULL/TEXT/Inf rows),
 **                                  INTEGER and BLOB specs, warm starts,
 **                                  GROUP BY, the order check, weights
+**   tests/fuzz/corpus/fuzz_pass/   statistics BLOBs (gmm_estep_add over the
+**                                  rows, every covariance type, weighted,
+**                                  merged), initialisation states (every
+**                                  init method, weighted, a full and a
+**                                  partial sample), statistics of each of
+**                                  fuzz_pass.c's fixed models for gmm_mstep;
+**                                  and near misses
+**   tests/fuzz/corpus/fuzz_pass_sql/ statistics and states of the shapes of
+**                                  fuzz_pass_sql.c's fixed models, merged,
+**                                  stepped and started, with rows and specs
 **
 ** The input formats are described at the top of each target. Models are
 ** fitted here with the core (no SQLite) on fixed rows, so the output is
@@ -202,6 +212,327 @@ static void make_models(void) {
   add_blob("full_zero_weight.bin", full, 0);
   gmm_model *all[] = {full, warm, tied, diag, sph, one, far, wide, sel};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) gmm_model_free(all[i]);
+}
+
+/* ---- fuzz_pass: see the format at the top of fuzz_pass.c ---- */
+
+/* The statistics of model m (fingerprint: its BLOB's checksum) over n rows
+** of x (weights w when the model was weighted), encoded into out. */
+static size_t stats_blob(const gmm_model *m, const double *x, const double *w, size_t n,
+                         uint8_t *out, size_t cap) {
+  uint8_t mb[1 << 14];
+  size_t n_mb = encode(m, mb, sizeof mb);
+  gmm_estats *st = NULL;
+  gmm_estep_acc *acc = NULL;
+  if (gmm_estats_new(m, gmm_blob_stored_checksum(mb, n_mb), m->summary.weighted,
+                     &gmm_libc_allocator, &st) != GMM_OK ||
+      gmm_estep_acc_new(m, 1, &gmm_libc_allocator, &acc) != GMM_OK)
+    die("gmm_estats_new");
+  gmm_estep_add(acc, x, m->summary.weighted ? w : NULL, n, st);
+  size_t len = gmm_estats_size(st);
+  if (len == 0 || len > cap) die("statistics too large");
+  gmm_estats_write(st, out);
+  gmm_estep_acc_free(acc);
+  gmm_estats_free(st);
+  return len;
+}
+
+/* Two sets of statistics of m, merged. */
+static size_t merged_stats_blob(const gmm_model *m, const double *x, const double *w, size_t n,
+                                size_t split, uint8_t *out, size_t cap) {
+  uint8_t a[1 << 14], b[1 << 14];
+  size_t na = stats_blob(m, x, w, split, a, sizeof a);
+  size_t nb = stats_blob(m, x + split * (size_t)m->d, w ? w + split : NULL, n - split, b, sizeof b);
+  gmm_estats *sa = NULL, *sb = NULL;
+  char err[256];
+  if (gmm_estats_read(a, na, &gmm_libc_allocator, &sa, err, sizeof err) != GMM_OK ||
+      gmm_estats_read(b, nb, &gmm_libc_allocator, &sb, err, sizeof err) != GMM_OK ||
+      gmm_estats_merge(sa, sb, err, sizeof err) != GMM_OK)
+    die(err);
+  size_t len = gmm_estats_size(sa);
+  if (len > cap) die("statistics too large");
+  gmm_estats_write(sa, out);
+  gmm_estats_free(sa);
+  gmm_estats_free(sb);
+  return len;
+}
+
+/* An initialisation state of the n rows of x with these options. */
+static size_t state_blob(const gmm_options *opt, const double *x, const double *w, size_t n,
+                         int d, int sample_size, uint8_t *out, size_t cap) {
+  gmm_istate *s = NULL;
+  if (gmm_istate_new(opt, d, w != NULL, sample_size, &gmm_libc_allocator, &s) != GMM_OK)
+    die("gmm_istate_new");
+  for (size_t i = 0; i < n; i++) gmm_istate_add(s, x + i * (size_t)d, w ? w[i] : 1.0);
+  size_t len = gmm_istate_size(s);
+  if (len > cap) die("state too large");
+  gmm_istate_write(s, out);
+  gmm_istate_free(s);
+  return len;
+}
+
+static void pass_input(const char *name, unsigned b0, const uint8_t *p, size_t n) {
+  buf b = {.n = 0};
+  put_u8(&b, b0);
+  put_bytes(&b, p, n);
+  write_file("fuzz_pass", name, b.p, b.n);
+}
+
+/* fuzz_pass.c's fixed models of mode 2 (model_specs there: keep in step). */
+typedef struct pass_model_spec {
+  int k, d;
+  gmm_cov_type type;
+  int weighted, max_iter;
+  double reg_covar, tol;
+} pass_model_spec;
+
+static const pass_model_spec pass_models[8] = {
+    {2, 2, GMM_COV_FULL, 0, 3, 1e-6, 1e-3},      {2, 3, GMM_COV_TIED, 0, 3, 1e-6, 1e-3},
+    {3, 2, GMM_COV_DIAG, 1, 3, 1e-6, 1e-3},      {2, 4, GMM_COV_SPHERICAL, 0, 3, 1e-6, 1e-3},
+    {1, 1, GMM_COV_FULL, 1, 3, 1e-6, 1e-3},      {2, 2, GMM_COV_FULL, 0, 0, 1e-6, 1e-3},
+    {2, 2, GMM_COV_DIAG, 0, 2, 0.0, 0.0},        {3, 2, GMM_COV_SPHERICAL, 1, 2, 0.0, 1e300},
+};
+
+static gmm_model *pass_model(const pass_model_spec *s, const double *x, const double *w) {
+  gmm_options opt;
+  gmm_options_default(&opt, s->k);
+  opt.covariance_type = s->type;
+  opt.max_iter = s->max_iter;
+  opt.reg_covar = s->reg_covar;
+  opt.tol = s->tol;
+  opt.threads = 1;
+  gmm_data data = {x, 18, s->d, s->weighted ? w : NULL, 0};
+  gmm_model *m = NULL;
+  char err[256];
+  if (gmm_fit(&data, &opt, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err) != GMM_OK)
+    die(err);
+  m->options.max_iter = 50;
+  return m;
+}
+
+static void pass_corpus(void) {
+  static double x[18 * 8], w[18];
+  uint8_t t[1 << 14];
+  size_t n;
+  char name[128];
+  for (int i = 0; i < 18; i++) w[i] = 1.0 + (double)(i % 3);
+
+  /* Statistics of the fitted models of make_models (mode 0), merged ones,
+  ** and gmm_mstep's (mode 2: fingerprint and length fixed up, bit 3). */
+  for (int i = 0; i < 8; i++) {
+    const pass_model_spec *s = &pass_models[i];
+    make_rows(x, s->d, 0.0, 1.0);
+    gmm_model *m = pass_model(s, x, w);
+    n = stats_blob(m, x, w, 18, t, sizeof t);
+    snprintf(name, sizeof name, "stats_%s_k%d_d%d%s", gmm_cov_type_name(s->type), s->k, s->d,
+             s->weighted ? "_weighted" : "");
+    pass_input(name, 0x00, t, n);
+    snprintf(name, sizeof name, "mstep_model%d_%s", i, gmm_cov_type_name(s->type));
+    pass_input(name, 0x02 | 0x08 | (unsigned)i << 5, t, n);
+    if (i == 0 || i == 2) {
+      n = merged_stats_blob(m, x, w, 18, 7, t, sizeof t);
+      snprintf(name, sizeof name, "stats_merged_%s", gmm_cov_type_name(s->type));
+      pass_input(name, 0x00, t, n);
+      pass_input(i == 0 ? "mstep_model0_merged" : "mstep_model2_merged",
+                 0x02 | 0x08 | (unsigned)i << 5, t, n);
+    }
+    if (i == 1) {
+      /* The model's header made by the target (bit 4). */
+      pass_input("mstep_model1_shape_fixed", 0x02 | 0x10 | 0x08 | 1u << 5, t, n);
+      pass_input("both_decoders_stats", 0x03, t, n);
+      pass_input("near_stats_truncated", 0x04, t, n - 9);
+      t[64] ^= 0x40;
+      pass_input("near_stats_bad_checksum", 0x04, t, n);
+    }
+    gmm_model_free(m);
+  }
+
+  /* Initialisation states (mode 1). */
+  static const struct {
+    const char *name;
+    int k, d;
+    gmm_cov_type type;
+    gmm_init_method init;
+    int n_init, weighted, sample_size;
+  } states[] = {
+      {"state_full_kmeans_k2_d2", 2, 2, GMM_COV_FULL, GMM_INIT_KMEANS, 1, 0, 100},
+      {"state_partial_sample_k2_d2", 2, 2, GMM_COV_FULL, GMM_INIT_KMEANS, 1, 0, 8},
+      {"state_tied_kpp_d3", 2, 3, GMM_COV_TIED, GMM_INIT_KMEANS_PP, 2, 0, 16},
+      {"state_diag_random_weighted", 3, 2, GMM_COV_DIAG, GMM_INIT_RANDOM, 1, 1, 18},
+      {"state_spherical_from_data_d4", 2, 4, GMM_COV_SPHERICAL, GMM_INIT_RANDOM_FROM_DATA, 3, 0,
+       12},
+      {"state_k1_d1_weighted_partial", 1, 1, GMM_COV_FULL, GMM_INIT_KMEANS, 1, 1, 5},
+  };
+  for (size_t i = 0; i < sizeof states / sizeof states[0]; i++) {
+    gmm_options opt;
+    gmm_options_default(&opt, states[i].k);
+    opt.covariance_type = states[i].type;
+    opt.init = states[i].init;
+    opt.n_init = states[i].n_init;
+    opt.seed = 11;
+    make_rows(x, states[i].d, 0.0, 1.0);
+    n = state_blob(&opt, x, states[i].weighted ? w : NULL, 18, states[i].d,
+                   states[i].sample_size, t, sizeof t);
+    pass_input(states[i].name, 0x01, t, n);
+    if (i == 1) {
+      pass_input("state_structure_fixed", 0x01 | 0x08, t, n);
+      pass_input("both_decoders_state", 0x03, t, n);
+      pass_input("near_state_truncated", 0x05, t, n - 9);
+      pass_input("near_state_magic_only", 0x01, (const uint8_t *)GMM_ISTATE_MAGIC, 4);
+    }
+  }
+}
+
+/* ---- fuzz_pass_sql: see the format at the top of fuzz_pass_sql.c ---- */
+
+/* fuzz_pass_sql.c's fixed rows (FIXED_ROWS there), in d of x, y, z. */
+static void sql_rows(double *x, double *w, int d, double scale) {
+  for (int i = 0; i < 18; i++) {
+    double v[3] = {(i % 2) * 4 + (double)(i * 7 % 11) / 11.0,
+                   (i % 2) * 4 + (double)(i * 5 % 13) / 13.0 + 0.01,
+                   (i % 2) * 4 + (double)(i * 3 % 7) / 7.0 + 0.02};
+    for (int p = 0; p < d; p++) x[i * d + p] = v[p] * scale;
+    w[i] = 1.0 + (double)(i % 3);
+  }
+}
+
+static gmm_model *sql_model(int k, int d, gmm_cov_type type, int weighted, int max_iter,
+                            double scale) {
+  static double x[18 * 3], w[18];
+  sql_rows(x, w, d, scale);
+  gmm_options opt;
+  gmm_options_default(&opt, k);
+  opt.covariance_type = type;
+  opt.max_iter = max_iter;
+  opt.tol = 0.1;
+  gmm_data data = {x, 18, d, weighted ? w : NULL, 0};
+  gmm_model *m = NULL;
+  char err[256];
+  if (gmm_fit(&data, &opt, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err) != GMM_OK)
+    die(err);
+  return m;
+}
+
+typedef struct sql_case {
+  unsigned b0, b1;
+  int n_blobs;
+  const uint8_t *blob[6];
+  size_t n_blob[6];
+  const char *spec; /* NULL: the INTEGER of b0 */
+  int n_rows, n_cols; /* n_cols features per row */
+  int weight;         /* 1: a weight first (the model is weighted, or b0 bit 3) */
+  double v[7][5];
+} sql_case;
+
+static void sql_input(const char *name, const sql_case *c) {
+  static buf b;
+  b.n = 0;
+  put_u8(&b, c->b0);
+  put_u8(&b, c->b1 | (unsigned)c->n_rows << 3 | (unsigned)(c->n_cols - 1) << 6);
+  put_u8(&b, (unsigned)c->n_blobs);
+  for (int i = 0; i < c->n_blobs; i++) {
+    put_u16(&b, (unsigned)c->n_blob[i]);
+    put_bytes(&b, c->blob[i], c->n_blob[i]);
+  }
+  if (c->spec) {
+    put_u8(&b, (unsigned)strlen(c->spec));
+    put_text(&b, c->spec);
+  } else {
+    put_u8(&b, 0);
+  }
+  for (int r = 0; r < c->n_rows; r++)
+    for (int j = 0; j < c->n_cols + c->weight; j++)
+      put_real(&b, c->v[r][j]);
+  write_file("fuzz_pass_sql", name, b.p, b.n);
+}
+
+static void pass_sql_corpus(void) {
+  static uint8_t s1[1 << 14], s2[1 << 14], st1[1 << 14], st2[1 << 14], mb[1 << 14];
+  static double x[18 * 3], w[18];
+  size_t n1, n2, nt1, nt2, nm;
+  /* Model 0's shape: full k2 d2, two shards of statistics. */
+  gmm_model *full = sql_model(2, 2, GMM_COV_FULL, 0, 50, 1.0);
+  sql_rows(x, w, 2, 1.0);
+  n1 = stats_blob(full, x, w, 9, s1, sizeof s1);
+  n2 = stats_blob(full, x + 18, w + 9, 9, s2, sizeof s2);
+  sql_case c = {.b0 = 0x02, .b1 = 0, .n_blobs = 2, .blob = {s1, s2}, .n_blob = {n1, n2},
+                .spec = "{\"k\":2}", .n_rows = 3, .n_cols = 2,
+                .v = {{0.5, 0.25}, {4.5, 4.25}, {1.0, 0.0}}};
+  sql_input("merge_stats_mstep_model0", &c);
+  c.b0 = 0x02 | 0x04;
+  sql_input("merge_stats_with_null", &c);
+  c.b0 = 0x02;
+  c.n_blobs = 1;
+  c.spec = "{\"k\":2,\"covariance_type\":\"diag\",\"init\":\"random\",\"n_init\":2,\"seed\":5}";
+  sql_input("one_stats_diag_init_spec", &c);
+  /* The model as the first BLOB (b1 = 6), its statistics second. */
+  nm = encode(full, mb, sizeof mb);
+  c.n_blobs = 2;
+  c.blob[0] = mb;
+  c.n_blob[0] = nm;
+  c.blob[1] = s1;
+  c.n_blob[1] = n1;
+  c.b1 = 6;
+  c.b0 = 0x00;
+  sql_input("model_blob_and_its_stats", &c);
+
+  /* States of one spec, merged and started (model 4: from gmm_start). */
+  gmm_options opt;
+  gmm_options_default(&opt, 2);
+  opt.max_iter = 10;
+  nt1 = state_blob(&opt, x, NULL, 9, 2, 8, st1, sizeof st1);
+  nt2 = state_blob(&opt, x + 18, NULL, 9, 2, 8, st2, sizeof st2);
+  sql_case d = {.b0 = 0x02, .b1 = 4, .n_blobs = 2, .blob = {st1, st2}, .n_blob = {nt1, nt2},
+                .spec = "{\"k\":2,\"sample_size\":8,\"max_iter\":10}", .n_rows = 4, .n_cols = 2,
+                .v = {{0.5, 0.25}, {4.5, 4.25}, {1.0, 0.0}, {5.0, 5.5}}};
+  sql_input("merge_states_start", &d);
+  /* Statistics and a state in one merge: an error. */
+  d.blob[1] = s1;
+  d.n_blob[1] = n1;
+  sql_input("merge_mixed_kinds", &d);
+
+  /* Model 1: diag k3 d2 weighted; rows with a weight first. */
+  gmm_model *diag = sql_model(3, 2, GMM_COV_DIAG, 1, 50, 1.0);
+  n1 = stats_blob(diag, x, w, 18, s1, sizeof s1);
+  sql_case e = {.b0 = 0x02 | 0x08, .b1 = 1, .n_blobs = 1, .blob = {s1}, .n_blob = {n1},
+                .spec = "{\"k\":1,\"weighted\":true,\"covariance_type\":\"spherical\"}",
+                .n_rows = 3, .n_cols = 2, .v = {{1.0, 0.5, 0.25}, {2.0, 4.5, 4.25}, {0.5, 1.0, 0.0}}};
+  sql_input("weighted_diag_stats", &e);
+
+  /* Model 2: spherical k3 d1. */
+  static double x1[18];
+  sql_rows(x1, w, 1, 1.0);
+  gmm_model *sph = sql_model(3, 1, GMM_COV_SPHERICAL, 0, 50, 1.0);
+  n1 = stats_blob(sph, x1, w, 18, s1, sizeof s1);
+  sql_case f = {.b0 = 0x02 | 2u << 4, .b1 = 2, .n_blobs = 1, .blob = {s1}, .n_blob = {n1},
+                .spec = NULL, .n_rows = 5, .n_cols = 1, .v = {{0.5}, {4.5}, {1.0}, {5.0}, {2.0}}};
+  sql_input("spherical_d1_integer_spec", &f);
+
+  /* Model 3: tied k2 d3. */
+  static double x3[18 * 3];
+  sql_rows(x3, w, 3, 1.0);
+  gmm_model *tied = sql_model(2, 3, GMM_COV_TIED, 0, 50, 1.0);
+  n1 = stats_blob(tied, x3, w, 18, s1, sizeof s1);
+  sql_case g = {.b0 = 0x02, .b1 = 3, .n_blobs = 1, .blob = {s1}, .n_blob = {n1},
+                .spec = "{\"k\":[1,2]}", .n_rows = 2, .n_cols = 3,
+                .v = {{0.5, 0.25, 0.0}, {4.5, 4.25, 4.0}}};
+  sql_input("tied_d3_list_spec", &g);
+
+  /* Model 5: variances about 1e300, rows near 1e153 (at 1e160, where
+  ** (x - mu)^2 overflows, see regressions/fuzz_pass_sql). */
+  gmm_model *huge = sql_model(2, 2, GMM_COV_FULL, 0, 50, 1e150);
+  sql_rows(x, w, 2, 1e150);
+  n1 = stats_blob(huge, x, w, 18, s1, sizeof s1);
+  sql_case h = {.b0 = 0x02, .b1 = 5, .n_blobs = 2, .blob = {s1, s1}, .n_blob = {n1, n1},
+                .spec = "{\"k\":2,\"reg_covar\":0}", .n_rows = 3, .n_cols = 2,
+                .v = {{1e153, 1e153}, {-1e153, 2e152}, {4e150, 4e150}}};
+  sql_input("huge_variances_rows_1e153", &h);
+
+  gmm_model_free(full);
+  gmm_model_free(diag);
+  gmm_model_free(sph);
+  gmm_model_free(tied);
+  gmm_model_free(huge);
 }
 
 /* ---- fuzz_blob ---- */
@@ -403,5 +734,7 @@ int main(int argc, char **argv) {
   blob_corpus();
   apply_corpus();
   fit_corpus();
+  pass_corpus();
+  pass_sql_corpus();
   return 0;
 }

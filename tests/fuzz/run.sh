@@ -4,8 +4,10 @@
 #   sh tests/fuzz/run.sh SECONDS [BUILD_DIR]
 #
 # From the repository root. For each target (fuzz_blob: the core's BLOB
-# decoder alone; fuzz_apply and fuzz_fit: the extension through SQL, compiled
-# in with -DSQLITE_CORE):
+# decoder alone; fuzz_pass: the core's statistics and initialisation-state
+# codecs, merges, gmm_istate_start and gmm_mstep alone; fuzz_apply, fuzz_fit
+# and fuzz_pass_sql: the extension through SQL, compiled in with
+# -DSQLITE_CORE):
 #   1. builds BUILD_DIR/fuzz_X with clang, libFuzzer, ASan and UBSan;
 #   2. replays every file of tests/fuzz/regressions/fuzz_X/ and
 #      tests/fuzz/corpus/fuzz_X/ once (a crash there fails the run);
@@ -19,7 +21,8 @@
 # BUILD_DIR defaults to build/fuzz. Environment: CLANG (default clang),
 # FUZZ_CFLAGS (extra compiler flags, e.g. -DFUZZ_TOLERATE_KNOWN to look past
 # the known bugs listed in tests/fuzz/regressions/README), FUZZ_ARGS (extra
-# libFuzzer flags), FUZZ_TARGETS (default "fuzz_blob fuzz_apply fuzz_fit").
+# libFuzzer flags), FUZZ_TARGETS (default "fuzz_blob fuzz_apply fuzz_fit
+# fuzz_pass fuzz_pass_sql").
 #
 # Needs clang with the libFuzzer runtime and libsqlite3-dev; on Debian 12:
 #   apt-get install -y clang libclang-rt-14-dev libsqlite3-dev
@@ -39,7 +42,7 @@ BUILD_DIR=${2:-build/fuzz}
 CLANG=${CLANG:-clang}
 FUZZ_CFLAGS=${FUZZ_CFLAGS:-}
 FUZZ_ARGS=${FUZZ_ARGS:-}
-TARGETS=${FUZZ_TARGETS:-"fuzz_blob fuzz_apply fuzz_fit"}
+TARGETS=${FUZZ_TARGETS:-"fuzz_blob fuzz_apply fuzz_fit fuzz_pass fuzz_pass_sql"}
 
 if [ ! -f ext/core/gmm.h ] || [ ! -d tests/fuzz ]; then
   echo "run.sh: run it from the repository root" >&2
@@ -117,7 +120,7 @@ for target in $TARGETS; do
     note "$target: no such target"
     continue
   fi
-  if [ "$target" = fuzz_blob ]; then
+  if [ "$target" = fuzz_blob ] || [ "$target" = fuzz_pass ]; then
     sources="ext/core/*.c"
     libs="-lm"
   else
