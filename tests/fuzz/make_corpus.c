@@ -263,7 +263,8 @@ static size_t state_blob(const gmm_options *opt, const double *x, const double *
   gmm_istate *s = NULL;
   if (gmm_istate_new(opt, d, w != NULL, sample_size, &gmm_libc_allocator, &s) != GMM_OK)
     die("gmm_istate_new");
-  for (size_t i = 0; i < n; i++) gmm_istate_add(s, x + i * (size_t)d, w ? w[i] : 1.0);
+  for (size_t i = 0; i < n; i++)
+    if (gmm_istate_add(s, x + i * (size_t)d, w ? w[i] : 1.0) != GMM_OK) die("gmm_istate_add");
   size_t len = gmm_istate_size(s);
   if (len > cap) die("state too large");
   gmm_istate_write(s, out);
