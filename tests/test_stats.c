@@ -563,6 +563,28 @@ static void test_istate_codec(void **state) {
   free_rows(&r);
 }
 
+/* gmm_start with init kmeans and k = 40 on 300 rows (one block of a pass):
+** Lloyd's counts once ran past the init's scratch from k = 12 on (found by
+** fuzz_pass; make asan shows a return of it). Duplicated rows make empty
+** clusters, so the relocation pass runs too. */
+static void test_start_kmeans_many_components(void **state) {
+  (void)state;
+  rows r = make_rows(0);
+  for (size_t i = 0; i < 300; i++) memcpy(r.x + 2 * i, r.x + 2 * (i % 60), 2 * sizeof(double));
+  gmm_options opt;
+  gmm_options_default(&opt, 40);
+  gmm_istate *s = NULL;
+  assert_int_equal(gmm_istate_new(&opt, 2, 0, 1000, &gmm_libc_allocator, &s), GMM_OK);
+  for (size_t i = 0; i < 300; i++) assert_int_equal(gmm_istate_add(s, r.x + 2 * i, 1.0), GMM_OK);
+  gmm_model *m = NULL;
+  char err[256];
+  assert_int_equal(gmm_istate_start(s, 1, &gmm_libc_allocator, &m, err, sizeof err), GMM_OK);
+  assert_true(tu_all_finite(m->means, 80));
+  gmm_model_free(m);
+  gmm_istate_free(s);
+  free_rows(&r);
+}
+
 /* Every allocation of a pass fails in turn: an error, never a leak. */
 static void test_allocation_failures(void **state) {
   (void)state;
@@ -624,6 +646,7 @@ int main(void) {
       cmocka_unit_test(test_istate_order_and_split),
       cmocka_unit_test(test_istate_start_is_fit_max_iter_0),
       cmocka_unit_test(test_istate_codec),
+      cmocka_unit_test(test_start_kmeans_many_components),
       cmocka_unit_test(test_allocation_failures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -397,14 +397,15 @@ gmm_status gmm_init_stats(const gmm_data *data, const gmm_options *opt, int init
   gmm_rng_seed(&rng, opt->seed, (uint64_t)init_index);
   gmm_stats_zero(st);
 
-  /* One scratch block: a (a row's worth per worker), resp or counts (k),
-  ** centres and sums (2 k d); per block: results (MAX_TRIALS), weight and
-  ** potential (2); then chosen (k) and far (n_blocks); closest (n floats)
-  ** for the methods that seed with k-means++. */
+  /* One scratch block: a (a row's worth per worker), resp (k), centres
+  ** (k d), Lloyd's sums and counts (k d + k); per block: results
+  ** (MAX_TRIALS), weight and potential (2); then chosen (k) and far
+  ** (n_blocks); closest (n floats) for the methods that seed with
+  ** k-means++. */
   int seeds_pp = opt->init == GMM_INIT_KMEANS || opt->init == GMM_INIT_KMEANS_PP;
   size_t n_a = (size_t)par->n_workers * dd;
-  double *scratch =
-      gmm_alloc_array(al, n_a + kk + 2 * kk * dd + nbb * (MAX_TRIALS + 2), sizeof(double));
+  double *scratch = gmm_alloc_array(al, n_a + kk + 2 * kk * dd + kk + nbb * (MAX_TRIALS + 2),
+                                    sizeof(double));
   size_t *chosen = gmm_alloc_array(al, kk + nbb, sizeof(size_t));
   float *closest = seeds_pp ? gmm_alloc_array(al, data->n, sizeof(float)) : NULL;
   if (!scratch || !chosen || (seeds_pp && !closest)) {
@@ -414,7 +415,7 @@ gmm_status gmm_init_stats(const gmm_data *data, const gmm_options *opt, int init
     return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
   }
   double *a = scratch, *resp = a + n_a, *centres = resp + kk, *sums = centres + kk * dd;
-  double *out = sums + kk * dd, *bw = out + nbb * MAX_TRIALS, *bpot = bw + nbb;
+  double *out = sums + kk * dd + kk, *bw = out + nbb * MAX_TRIALS, *bpot = bw + nbb;
   km_pass c = {.data = data,
                .par = par,
                .k = k,
