@@ -56,6 +56,18 @@ static gmm_model *fit(const rows *r, const gmm_options *opt) {
   return m;
 }
 
+/* A model of k = 3 over the rows with no EM iteration (gmm_fit's
+** initialisation), whose max_iter then allows max_iter passes. */
+static gmm_model *start_model(const rows *r, gmm_cov_type type, int max_iter) {
+  gmm_options opt;
+  gmm_options_default(&opt, 3);
+  opt.covariance_type = type;
+  opt.max_iter = 0;
+  gmm_model *m = fit(r, &opt);
+  m->options.max_iter = max_iter;
+  return m;
+}
+
 static unsigned char *model_bytes(const gmm_model *m, size_t *n) {
   *n = gmm_blob_size(m);
   unsigned char *p = malloc(*n);
@@ -166,10 +178,7 @@ static void test_passes_equal_fit_weighted(void **state) {
 static void test_estep_threads_same_bits(void **state) {
   (void)state;
   rows r = make_rows(0);
-  gmm_options opt;
-  gmm_options_default(&opt, 3);
-  opt.max_iter = 0;
-  gmm_model *m = fit(&r, &opt);
+  gmm_model *m = start_model(&r, GMM_COV_FULL, 0);
   gmm_estats *s[3];
   for (int t = 0; t < 3; t++) {
     gmm_estep_acc *acc = NULL;
@@ -198,11 +207,7 @@ static void test_estep_threads_same_bits(void **state) {
 static void test_mstep_rules(void **state) {
   (void)state;
   rows r = make_rows(0);
-  gmm_options opt;
-  gmm_options_default(&opt, 3);
-  opt.max_iter = 0;
-  gmm_model *start = fit(&r, &opt);
-  start->options.max_iter = 3;
+  gmm_model *start = start_model(&r, GMM_COV_FULL, 3);
   start->options.tol = 1e300; /* any change converges, but not the first pass */
   gmm_estats *st = estep(start, &r, 0, r.n, 512);
   gmm_model *one = mstep(start, st);
@@ -243,10 +248,7 @@ static void test_mstep_rules(void **state) {
 static void test_merge_refuses(void **state) {
   (void)state;
   rows r = make_rows(0);
-  gmm_options opt;
-  gmm_options_default(&opt, 3);
-  opt.max_iter = 0;
-  gmm_model *m = fit(&r, &opt);
+  gmm_model *m = start_model(&r, GMM_COV_FULL, 0);
   gmm_estats *a = NULL, *b = NULL;
   char err[256];
   assert_int_equal(gmm_estats_new(m, 1, 0, &gmm_libc_allocator, &a), GMM_OK);
@@ -261,8 +263,7 @@ static void test_merge_refuses(void **state) {
   assert_int_equal(gmm_estats_merge(a, b, err, sizeof err), GMM_EINVAL);
   assert_string_equal(err, "statistics of weighted and of unweighted rows do not add up");
   gmm_estats_free(b);
-  opt.covariance_type = GMM_COV_DIAG;
-  gmm_model *diag = fit(&r, &opt);
+  gmm_model *diag = start_model(&r, GMM_COV_DIAG, 0);
   assert_int_equal(gmm_estats_new(diag, 1, 0, &gmm_libc_allocator, &b), GMM_OK);
   assert_int_equal(gmm_estats_merge(a, b, err, sizeof err), GMM_EINVAL);
   assert_string_equal(err,
@@ -329,11 +330,7 @@ static void test_stats_codec(void **state) {
   (void)state;
   for (size_t t = 0; t < 4; t++) {
     rows r = make_rows(t == 1);
-    gmm_options opt;
-    gmm_options_default(&opt, 3);
-    opt.covariance_type = ALL_TYPES[t];
-    opt.max_iter = 0;
-    gmm_model *m = fit(&r, &opt);
+    gmm_model *m = start_model(&r, ALL_TYPES[t], 0);
     gmm_estats *s = estep(m, &r, 0, r.n, 300);
     size_t n;
     unsigned char *p = stats_bytes(s, &n);
