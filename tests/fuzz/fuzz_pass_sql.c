@@ -50,6 +50,7 @@
 #include "gmm.h"
 
 #include "fuzz_sql.h"
+#include "fuzz_pass_common.h"
 
 #include <stdlib.h>
 
@@ -149,25 +150,6 @@ static int run_one(const char *sql, const blob_value *a, const blob_value *b, bl
 }
 
 /* ---- the core's view ---- */
-
-static void check_model(const gmm_model *m, const char *what) {
-  size_t k = (size_t)m->k, d = (size_t)m->d;
-  double sum = 0.0;
-  for (size_t j = 0; j < k; j++) {
-    FUZZ_CHECK_MSG(m->weights[j] >= 0.0 && m->weights[j] <= 1.0, "%s: weight %zu is %g", what, j,
-                   m->weights[j]);
-    sum += m->weights[j];
-  }
-  FUZZ_CHECK_MSG(fabs(sum - 1.0) <= 1e-9, "%s: the weights sum to %.17g", what, sum);
-  for (size_t i = 0; i < k * d; i++)
-    FUZZ_CHECK_MSG(isfinite(m->means[i]), "%s: mean %zu is %g", what, i, m->means[i]);
-  size_t n_cov = gmm_cov_len(m->k, m->d, m->covariance_type);
-  for (size_t i = 0; i < n_cov; i++)
-    FUZZ_CHECK_MSG(isfinite(m->covariances[i]), "%s: covariance %zu is %g", what, i,
-                   m->covariances[i]);
-  FUZZ_CHECK_MSG(isfinite(gmm_model_bic(m)) && isfinite(gmm_model_aic(m)), "%s: BIC %g, AIC %g",
-                 what, gmm_model_bic(m), gmm_model_aic(m));
-}
 
 /* A model BLOB that SQL returned: the core decodes it, and it is sound. */
 static void check_model_blob(const blob_value *b, const char *what) {
