@@ -51,6 +51,17 @@ typedef enum gmm_cov_type {
   GMM_COV_SPHERICAL = 3 /* one variance per component */
 } gmm_cov_type;
 
+/* What a fit does with a row whose features are partly unknown (NaN in the
+** core, NULL in SQL). */
+typedef enum gmm_missing {
+  GMM_MISSING_MARGINALIZE = 0, /* EM over the observed features (Ghahramani &
+                                  Jordan, 1994): marginal densities in the
+                                  E-step, conditional moments in the M-step */
+  GMM_MISSING_SKIP = 1         /* only complete rows: the caller drops the
+                                  others, and a NaN reaching the fit is an
+                                  error */
+} gmm_missing;
+
 typedef enum gmm_init_method {
   GMM_INIT_KMEANS = 0,          /* k-means++ seeding, then Lloyd iterations */
   GMM_INIT_KMEANS_PP = 1,       /* k-means++ seeding only */
@@ -93,10 +104,12 @@ typedef struct gmm_options {
   /* Threads of the EM passes: 0 every online core, else at most
   ** GMM_MAX_THREADS. The model does not depend on it. */
   int threads;
+  gmm_missing missing; /* default GMM_MISSING_MARGINALIZE */
 } gmm_options;
 
 /* scikit-learn's defaults: full, max_iter 100, tol 1e-3, reg_covar 1e-6,
-** n_init 1, init kmeans, seed 0, no explicit initial parameters. */
+** n_init 1, init kmeans, seed 0, no explicit initial parameters; missing
+** features marginalised. */
 void gmm_options_default(gmm_options *opt, int k);
 
 /* Checks every option against its range for data of dimension d (d = 0
@@ -106,9 +119,11 @@ gmm_status gmm_options_check(const gmm_options *opt, int d, char *err, size_t er
 
 const char *gmm_cov_type_name(gmm_cov_type t);
 const char *gmm_init_name(gmm_init_method m);
+const char *gmm_missing_name(gmm_missing m);
 /* Name to enum; return -1 when the name is unknown. */
 int gmm_cov_type_from_name(const char *name);
 int gmm_init_from_name(const char *name);
+int gmm_missing_from_name(const char *name);
 
 /* One candidate of a model selection (gmm_fit_select). */
 typedef struct gmm_candidate {
@@ -133,6 +148,8 @@ typedef struct gmm_summary {
                             one row's worth of 1e-10 at the last M-step */
   int weighted;          /* 1 when the rows carried weights */
   int warm_started;      /* 1 when EM started from another model */
+  int64_t n_incomplete;  /* rows used that had some feature missing */
+  double missing_fraction; /* missing cells / (rows used x d), unweighted */
 } gmm_summary;
 
 /* A fitted (or decoded) model. One allocation owns every array. */
@@ -182,17 +199,39 @@ double gmm_model_aic(const gmm_model *m);
 /* Doubles of scratch the per-row functions below need. */
 size_t gmm_model_scratch_len(const gmm_model *m);
 
+/* The per-row functions below take a row of d values in which NaN marks a
+** missing feature: they then use the marginal mixture of the observed
+** features (the sub-vectors of the means and sub-matrices of the
+** covariances). A row with every feature missing gets the prior: log
+** density 0, posteriors the weights. */
+
 /* Log density log p(x) of one row under a prepared model. When post is not
 ** NULL it receives the k posteriors p(j | x); when label is not NULL it
 ** receives the most probable component (the lowest index on ties). */
+double gmm_model_score_row(const gmm_model *m, const double *x, double *scratch, double *post,
+                           int *label);
 /* The most probable component of one row, as gmm_model_score_row's label
 ** (the lowest index on ties; 0 when every density underflows), without
 ** the exp and log the posteriors need. */
 int gmm_model_predict_row(const gmm_model *m, const double *x, double *scratch);
-double gmm_model_score_row(const gmm_model *m, const double *x, double *scratch, double *post,
-                           int *label);
+/* Replaces each missing value of x (d doubles) by its conditional mean
+** under the mixture, E[x_m | x_o] = sum_j p(j | x_o) (mu_jm + S_jmo S_joo^-1
+** (x_o - mu_jo)); the observed values are left as they are. A row with
+** every value missing gets the mixture mean. */
+void gmm_model_impute_row(const gmm_model *m, double *x, double *scratch);
+/* Replaces each missing value of x by a draw from p(x_m | x_o): a component
+** j with probability p(j | x_o), then x_m from the conditional normal of
+** component j. The draw depends only on (seed, stream) and the row. */
+void gmm_model_draw_missing_row(const gmm_model *m, double *x, uint64_t seed, uint64_t stream,
+                                double *scratch);
 
-/* A row set handed to the fit. w is NULL or n non-negative row weights. */
+/* A row set handed to the fit. w is NULL or n non-negative row weights.
+** With options.missing marginalize a NaN value is a missing feature (rows
+** with every value missing are left out and counted in n_skipped); any
+** other non-finite value is an error. The fit takes rows in any order, but
+** it works in place (no copy of the rows) when every complete row comes
+** before every row with a missing value and those rows are grouped by
+** their pattern of missing features, as gmm_canonical_order leaves them. */
 typedef struct gmm_data {
   const double *x;
   size_t n;
@@ -237,9 +276,11 @@ gmm_status gmm_fit_select(const gmm_data *data, const gmm_options *opt, const in
 /* Sorts the rows (and their weights, when w is not NULL) into a canonical
 ** order, lexicographic on the features then the weight, so that a fit of
 ** the same set of rows does not depend on the order they came in. -0.0 is
-** made +0.0 first. In place, no allocation; on up to `threads` threads (0:
-** every core, as gmm_options.threads), with the same result for any
-** count. */
+** made +0.0 first. When some value is NaN (a missing feature; every NaN is
+** first made the one quiet NaN), rows are ordered by their pattern of
+** missing features first: complete rows, then each pattern's rows
+** together. In place, no allocation; on up to `threads` threads (0: every
+** core, as gmm_options.threads), with the same result for any count. */
 void gmm_canonical_order(double *x, double *w, size_t n, int d, int threads);
 
 /* ---- Sampling (gmm_sample.c) ---- */
@@ -289,6 +330,8 @@ typedef struct gmm_estats {
   uint64_t fingerprint;  /* of the model's BLOB (its stored checksum) */
   int64_t n_rows;        /* rows used (positive weight) */
   int64_t n_skipped;     /* rows skipped by the caller (NULL features) */
+  int64_t n_incomplete;  /* rows used that had some feature missing */
+  int64_t n_missing;     /* missing cells of the rows used */
   double sum_weights;    /* = n_rows when not weighted */
   double log_likelihood; /* total (weighted) log-likelihood under the model */
   gmm_stats sums;        /* around the model's means */

@@ -28,27 +28,7 @@
 **      one and may not pass max_iter; converged follows fit (1)'s tol rule
 **      on the mean log-likelihood of consecutive passes (a model with
 **      n_iter 0 has none before it).
-**  (6) The statistics BLOB, version 1, little-endian:
-**        offset  size  field
-**             0     4  magic "GMMs"
-**             4     4  u32 format version (1)
-**             8     4  u32 k, 12: u32 d, 16: u32 covariance type
-**            20     4  u32 flags (bit 0: weighted rows; other bits 0)
-**            24     8  u64 fingerprint of the model's BLOB
-**            32     8  u64 n_rows (>= 1), 40: u64 n_skipped
-**            48     8  f64 sum of weights, 56: f64 log-likelihood (total)
-**            64  8k    nk
-**               8kd    s1, k x d
-**               ...    s2: full and tied, each component's lower triangle
-**                      row by row (k d(d+1)/2); diag and spherical, k x d
-**          last     8  u64 FNV-1a 64 of every byte before it
-**      The decoder checks the exact length before reading, the checksum,
-**      every range, finite values, nk >= 0 summing to at most the weight,
-**      the weight equal to n_rows when not weighted, and every scatter
-**      consistent with a positive semi-definite one (non-negative
-**      diagonals, |s2_pq|^2 <= s2_pp s2_qq and s1_p^2 <= nk s2_pp to
-**      rounding): bytes from an untrusted shard can fail the fit, never
-**      crash it or poison it with a NaN.
+**  (6) The statistics BLOB is gmm_stats_blob.c's.
 */
 #include "gmm_internal.h"
 
@@ -300,8 +280,6 @@ int gmm_stats_diag_only(gmm_cov_type t) {
 
 /* ---- statistics of one E-step: stats (3) ---- */
 
-static gmm_status check_sums(const gmm_estats *s, char *err, size_t err_len);
-
 gmm_status gmm_estats_new(const gmm_model *m, uint64_t fingerprint, int weighted,
                           const gmm_allocator *a, gmm_estats **out) {
   *out = NULL;
@@ -511,160 +489,5 @@ gmm_status gmm_mstep(const gmm_model *m, uint64_t fingerprint, const gmm_estats 
                                        : -INFINITY;
   s->converged = fabs(mean - prev) < m->options.tol;
   *out = next;
-  return GMM_OK;
-}
-
-/* ---- the statistics BLOB: stats (6) ---- */
-
-#define STATS_HEADER_BYTES 64
-
-/* Doubles stored for s2: lower triangles (full, tied) or diagonals. */
-static size_t stored_s2_len(size_t k, size_t d, int diag_only) {
-  return diag_only ? k * d : k * d * (d + 1) / 2;
-}
-
-static size_t estats_len(size_t k, size_t d, int diag_only) {
-  return STATS_HEADER_BYTES + 8 * (k + k * d + stored_s2_len(k, d, diag_only)) + 8;
-}
-
-size_t gmm_estats_size(const gmm_estats *s) {
-  if (s->k < 1 || s->k > GMM_MAX_K || s->d < 1 || s->d > GMM_MAX_D ||
-      (unsigned)s->covariance_type > GMM_COV_SPHERICAL)
-    return 0;
-  return estats_len((size_t)s->k, (size_t)s->d, s->sums.diag_only);
-}
-
-void gmm_estats_write(const gmm_estats *s, unsigned char *out) {
-  size_t k = (size_t)s->k, d = (size_t)s->d;
-  memcpy(out, GMM_STATS_MAGIC, 4);
-  gmm_put_u32(out + 4, GMM_STATS_VERSION);
-  gmm_put_u32(out + 8, (uint32_t)s->k);
-  gmm_put_u32(out + 12, (uint32_t)s->d);
-  gmm_put_u32(out + 16, (uint32_t)s->covariance_type);
-  gmm_put_u32(out + 20, s->weighted ? 1u : 0u);
-  gmm_put_u64(out + 24, s->fingerprint);
-  gmm_put_u64(out + 32, (uint64_t)s->n_rows);
-  gmm_put_u64(out + 40, (uint64_t)s->n_skipped);
-  gmm_put_f64(out + 48, s->sum_weights);
-  gmm_put_f64(out + 56, s->log_likelihood);
-  unsigned char *p = out + STATS_HEADER_BYTES;
-  for (size_t i = 0; i < k + k * d; i++, p += 8) gmm_put_f64(p, s->sums.nk[i]);
-  if (s->sums.diag_only) {
-    for (size_t i = 0; i < k * d; i++, p += 8) gmm_put_f64(p, s->sums.s2[i]);
-  } else {
-    for (size_t j = 0; j < k; j++)
-      for (size_t r = 0; r < d; r++)
-        for (size_t q = 0; q <= r; q++, p += 8) gmm_put_f64(p, s->sums.s2[(j * d + r) * d + q]);
-  }
-  gmm_put_u64(p, gmm_fnv1a64(out, (size_t)(p - out)));
-}
-
-#define CORRUPT(...) gmm_errorf(err, err_len, GMM_ECORRUPT, __VA_ARGS__)
-
-/* The sums, checked for what statistics of real rows satisfy. */
-static gmm_status check_sums(const gmm_estats *s, char *err, size_t err_len) {
-  size_t k = (size_t)s->k, d = (size_t)s->d;
-  const gmm_stats *t = &s->sums;
-  const double slack = 1.0 + 1e-6, tiny = 1e-300;
-  double mass = 0.0;
-  for (size_t j = 0; j < k; j++) {
-    double nk = t->nk[j];
-    if (!isfinite(nk) || nk < 0.0) return CORRUPT("the mass of component %zu is %g", j, nk);
-    mass += nk;
-    const double *s1 = t->s1 + j * d;
-    const double *s2 = t->diag_only ? t->s2 + j * d : t->s2 + j * d * d;
-    size_t step = t->diag_only ? 1 : d + 1; /* from one diagonal entry to the next */
-    for (size_t p = 0; p < d; p++) {
-      double v = s2[p * step];
-      if (!isfinite(s1[p]) || !isfinite(v) || v < 0.0)
-        return CORRUPT("the sums of component %zu, feature %zu are not those of real rows", j, p);
-      if (fabs(s1[p]) > sqrt(nk) * sqrt(v) * slack + tiny)
-        return CORRUPT("the first moment of component %zu, feature %zu exceeds its scatter", j,
-                       p);
-      if (t->diag_only) continue;
-      for (size_t q = 0; q < p; q++) {
-        double c = s2[p * d + q];
-        if (!isfinite(c) || fabs(c) > sqrt(v) * sqrt(s2[q * step]) * slack + tiny)
-          return CORRUPT("the scatter of component %zu is not positive semi-definite", j);
-      }
-    }
-  }
-  if (mass > s->sum_weights * slack + tiny)
-    return CORRUPT("the components hold a mass of %g, more than the weight of the rows (%g)",
-                   mass, s->sum_weights);
-  return GMM_OK;
-}
-
-gmm_status gmm_estats_check(const gmm_estats *s, char *err, size_t err_len) {
-  if (s->n_rows < 1) return CORRUPT("they hold no row");
-  if (!isfinite(s->sum_weights) || !(s->sum_weights > 0.0))
-    return CORRUPT("the sum of weights %g is out of range", s->sum_weights);
-  if (!s->weighted && s->sum_weights != (double)s->n_rows)
-    return CORRUPT("unweighted statistics of %lld rows have a sum of weights of %g",
-                   (long long)s->n_rows, s->sum_weights);
-  if (!(fabs(s->log_likelihood) <= GMM_MAX_ABS_LOG_LIKELIHOOD) ||
-      !isfinite(s->log_likelihood / s->sum_weights))
-    return CORRUPT("the log-likelihood %g is out of range", s->log_likelihood);
-  return check_sums(s, err, err_len);
-}
-
-gmm_status gmm_estats_read(const unsigned char *p, size_t n, const gmm_allocator *a,
-                           gmm_estats **out, char *err, size_t err_len) {
-  *out = NULL;
-  gmm_status rc = gmm_check_preamble(p, n, estats_len(1, 1, 1), GMM_STATS_MAGIC,
-                                     "statistics BLOB", GMM_STATS_VERSION, err, err_len);
-  if (rc != GMM_OK) return rc;
-  uint32_t k = gmm_get_u32(p + 8), d = gmm_get_u32(p + 12), cov = gmm_get_u32(p + 16);
-  uint32_t flags = gmm_get_u32(p + 20);
-  if (k < 1 || k > GMM_MAX_K) return CORRUPT("k = %u is out of range (1 .. %d)", k, GMM_MAX_K);
-  if (d < 1 || d > GMM_MAX_D) return CORRUPT("d = %u is out of range (1 .. %d)", d, GMM_MAX_D);
-  if (cov > GMM_COV_SPHERICAL) return CORRUPT("covariance type %u is unknown", cov);
-  if (flags > 1) return CORRUPT("unknown flags 0x%x", flags);
-  int diag_only = gmm_stats_diag_only((gmm_cov_type)cov);
-  size_t want = estats_len(k, d, diag_only);
-  if (n != want)
-    return CORRUPT("it has %zu bytes, but its header (k = %u, d = %u) needs %zu", n, k, d, want);
-  if (gmm_fnv1a64(p, n - 8) != gmm_get_u64(p + n - 8))
-    return CORRUPT("the checksum does not match its contents");
-  uint64_t n_rows = gmm_get_u64(p + 32), n_skipped = gmm_get_u64(p + 40);
-  double sum_weights = gmm_get_f64(p + 48), ll = gmm_get_f64(p + 56);
-  if (n_rows < 1 || n_rows > INT64_MAX) return CORRUPT("n_rows %llu is out of range",
-                                                       (unsigned long long)n_rows);
-  if (n_skipped > INT64_MAX) return CORRUPT("n_skipped is out of range");
-
-  gmm_estats *s = gmm_alloc_array(a, 1, sizeof *s);
-  if (!s) return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
-  memset(s, 0, sizeof *s);
-  s->allocator = *a;
-  if (gmm_stats_init(&s->sums, (int)k, (int)d, diag_only, a) != GMM_OK) {
-    gmm_release(a, s);
-    return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
-  }
-  s->k = (int)k;
-  s->d = (int)d;
-  s->covariance_type = (gmm_cov_type)cov;
-  s->weighted = (int)(flags & 1u);
-  s->fingerprint = gmm_get_u64(p + 24);
-  s->n_rows = (int64_t)n_rows;
-  s->n_skipped = (int64_t)n_skipped;
-  s->sum_weights = sum_weights;
-  s->log_likelihood = ll;
-  const unsigned char *q = p + STATS_HEADER_BYTES;
-  size_t kk = k, dd = d;
-  for (size_t i = 0; i < kk + kk * dd; i++, q += 8) s->sums.nk[i] = gmm_get_f64(q);
-  if (diag_only) {
-    for (size_t i = 0; i < kk * dd; i++, q += 8) s->sums.s2[i] = gmm_get_f64(q);
-  } else {
-    memset(s->sums.s2, 0, kk * dd * dd * sizeof(double));
-    for (size_t j = 0; j < kk; j++)
-      for (size_t r = 0; r < dd; r++)
-        for (size_t c = 0; c <= r; c++, q += 8) s->sums.s2[(j * dd + r) * dd + c] = gmm_get_f64(q);
-  }
-  rc = gmm_estats_check(s, err, err_len);
-  if (rc != GMM_OK) {
-    gmm_estats_free(s);
-    return rc;
-  }
-  *out = s;
   return GMM_OK;
 }

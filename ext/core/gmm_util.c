@@ -190,6 +190,18 @@ int gmm_init_from_name(const char *name) {
   return -1;
 }
 
+static const char *const missing_names[] = {"marginalize", "skip"};
+
+const char *gmm_missing_name(gmm_missing m) {
+  return (unsigned)m < 2 ? missing_names[m] : "unknown";
+}
+
+int gmm_missing_from_name(const char *name) {
+  for (int i = 0; i < 2; i++)
+    if (strcmp(name, missing_names[i]) == 0) return i;
+  return -1;
+}
+
 void gmm_options_default(gmm_options *opt, int k) {
   memset(opt, 0, sizeof *opt);
   opt->k = k;
@@ -200,6 +212,7 @@ void gmm_options_default(gmm_options *opt, int k) {
   opt->n_init = 1;
   opt->init = GMM_INIT_KMEANS;
   opt->seed = 0;
+  opt->missing = GMM_MISSING_MARGINALIZE;
 }
 
 gmm_status gmm_options_check(const gmm_options *opt, int d, char *err, size_t err_len) {
@@ -231,6 +244,10 @@ gmm_status gmm_options_check(const gmm_options *opt, int d, char *err, size_t er
                       "init must be one of 'kmeans', 'k-means++', "
                       "'random', 'random_from_data', provided %d",
                       (int)opt->init);
+  if ((unsigned)opt->missing > GMM_MISSING_SKIP)
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "missing must be one of 'marginalize', 'skip', provided %d",
+                      (int)opt->missing);
   if (d != 0) {
     if (d < 1 || d > GMM_MAX_D)
       return gmm_errorf(err, err_len, GMM_EINVAL,
