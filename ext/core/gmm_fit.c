@@ -40,6 +40,15 @@
 **      part; at least k rows must have a positive weight.
 ** (11) Selection (gmm_fit_select) fits every candidate on the same rows and
 **      keeps the lowest BIC, the first on ties.
+** (12) Missing features (options.missing marginalize; NaN in the rows): EM
+**      over the observed data (gmm_missing.c). Rows with every value
+**      missing take no part and are counted in n_skipped; a feature missing
+**      on every row used is an error naming it. The initialisation runs on
+**      a copy of the rows with each missing value filled by its feature's
+**      observed (weighted) mean, then EM runs on the rows as they are. Rows
+**      with no missing value take exactly the path of a fit without any:
+**      on complete rows the model is the same bits as before. With skip, a
+**      NaN is an error.
 */
 #include "gmm_internal.h"
 
@@ -163,35 +172,58 @@ static gmm_status initialise(gmm_model *m, const gmm_data *data, const gmm_optio
 typedef struct scan_job {
   const gmm_data *data;
   int n_blocks;
+  int marginalize;      /* a NaN is a missing value, not an error */
   double *out;          /* n_blocks x stride */
-  size_t stride;        /* d + 3 */
+  size_t stride;        /* d + 5 */
   size_t *bad;          /* n_blocks: the block's first bad row, or SIZE_MAX */
   const double *centre; /* d: for the mean and spread passes */
 } scan_job;
 
-/* bad[b] = the first row with a value that is not finite or a weight that
-** is not finite and >= 0; out = usable rows, total weight. */
+/* Where scan_check puts its counts in a block's results. */
+enum { SCAN_USABLE, SCAN_WEIGHT, SCAN_ALL_MISSING, SCAN_INCOMPLETE, SCAN_MISSING, SCAN_FEATURE };
+
+/* bad[b] = the first row with a value that is neither finite nor (when
+** marginalising) missing, or a weight that is not finite and >= 0. The
+** counts are over rows of positive weight: usable rows (some value
+** observed) and their total weight, rows with every value missing, rows
+** with some, missing cells, and missing cells per feature. */
 static void scan_check(void *ctx, int b, int worker) {
   (void)worker;
   scan_job *job = ctx;
   const gmm_data *data = job->data;
   size_t start, end, dd = (size_t)data->d, usable = 0;
   gmm_par_rows(data->n, job->n_blocks, b, &start, &end);
-  double total = 0.0;
+  double total = 0.0, *out = job->out + (size_t)b * job->stride;
+  memset(out, 0, job->stride * sizeof *out);
   job->bad[b] = SIZE_MAX;
   for (size_t i = start; i < end; i++) {
+    const double *x = data->x + i * dd;
     int ok = 1;
-    for (size_t p = 0; p < dd; p++) ok &= isfinite(data->x[i * dd + p]) != 0;
+    size_t missing = 0;
+    for (size_t p = 0; p < dd; p++) {
+      int finite = isfinite(x[p]) != 0, gap = job->marginalize && gmm_is_missing(x[p]);
+      ok &= finite | gap;
+      missing += (size_t)gap;
+    }
     double w = gmm_row_weight(data, i);
     if (!ok || !isfinite(w) || w < 0.0) {
       job->bad[b] = i;
       break;
     }
-    usable += w > 0.0;
+    if (!(w > 0.0)) continue;
+    if (missing == dd) {
+      out[SCAN_ALL_MISSING]++;
+      continue;
+    }
+    usable++;
     total += w;
+    if (missing == 0) continue;
+    out[SCAN_INCOMPLETE]++;
+    out[SCAN_MISSING] += (double)missing;
+    for (size_t p = 0; p < dd; p++) out[SCAN_FEATURE + p] += gmm_is_missing(x[p]);
   }
-  job->out[(size_t)b * job->stride] = (double)usable;
-  job->out[(size_t)b * job->stride + 1] = total;
+  out[SCAN_USABLE] = (double)usable;
+  out[SCAN_WEIGHT] = total;
 }
 
 /* out = sum w (x - centre) per feature, then sum w. */
@@ -231,27 +263,55 @@ static void scan_spread(void *ctx, int b, int worker) {
   }
 }
 
+/* What check_data counts besides the usable rows and their weight. */
+typedef struct missing_counts {
+  size_t all_missing; /* rows of positive weight with every value missing */
+  size_t incomplete;  /* usable rows with some value missing */
+  double cells;       /* missing cells of the usable rows */
+} missing_counts;
+
 /* Checks the rows and weights; gives the number of rows of positive weight
-** and the total weight. */
+** (with some value observed), their total weight and the missing counts:
+** fit (10), (12). */
 static gmm_status check_data(scan_job *job, int k, int workers, size_t *n_usable,
-                             double *total_weight, char *err, size_t err_len) {
+                             double *total_weight, missing_counts *mc, char *err,
+                             size_t err_len) {
   const gmm_data *data = job->data;
   size_t dd = (size_t)data->d, usable = 0;
   gmm_par_run(job->n_blocks, workers, scan_check, job);
   double total = 0.0;
+  memset(mc, 0, sizeof *mc);
   for (int b = 0; b < job->n_blocks; b++) {
     size_t i = job->bad[b];
     if (i != SIZE_MAX) {
       for (size_t p = 0; p < dd; p++)
-        if (!isfinite(data->x[i * dd + p]))
+        if (gmm_is_missing(data->x[i * dd + p]) && !job->marginalize)
+          return gmm_errorf(err, err_len, GMM_EINVAL,
+                            "row %zu, feature %zu is missing (NaN), and the option missing is "
+                            "'skip'",
+                            i + 1, p + 1);
+        else if (!isfinite(data->x[i * dd + p]) && !gmm_is_missing(data->x[i * dd + p]))
           return gmm_errorf(err, err_len, GMM_EINVAL, "row %zu, feature %zu is not finite", i + 1,
                             p + 1);
       return gmm_errorf(err, err_len, GMM_EINVAL,
                         "row %zu has weight %g; weights must be finite and >= 0", i + 1,
                         gmm_row_weight(data, i));
     }
-    usable += (size_t)job->out[(size_t)b * job->stride];
-    total += job->out[(size_t)b * job->stride + 1];
+    const double *out = job->out + (size_t)b * job->stride;
+    usable += (size_t)out[SCAN_USABLE];
+    total += out[SCAN_WEIGHT];
+    mc->all_missing += (size_t)out[SCAN_ALL_MISSING];
+    mc->incomplete += (size_t)out[SCAN_INCOMPLETE];
+    mc->cells += out[SCAN_MISSING];
+  }
+  for (size_t p = 0; p < dd && mc->incomplete > 0 && usable > 0; p++) {
+    double missing = 0.0;
+    for (int b = 0; b < job->n_blocks; b++) missing += job->out[(size_t)b * job->stride + SCAN_FEATURE + p];
+    if (missing == (double)usable)
+      return gmm_errorf(err, err_len, GMM_EINVAL,
+                        "feature %zu is missing on every row used (%zu rows): its mean and "
+                        "variance cannot be estimated",
+                        p + 1, usable);
   }
   if (!isfinite(total))
     return gmm_errorf(err, err_len, GMM_EINVAL,
@@ -299,12 +359,55 @@ static gmm_status rows_mean(scan_job *job, int workers, double *mean, char *err,
   return GMM_OK;
 }
 
-/* Runs initialisation init_index to its end in *cur. */
-static gmm_status run_init(gmm_model *cur, const gmm_data *data, const gmm_options *opt,
-                           int init_index, const double *data_mean, double n_weight, gmm_em_work *w,
-                           const gmm_allocator *a, gmm_trace_fn trace, void *trace_ctx, char *err,
-                           size_t err_len) {
-  gmm_status rc = initialise(cur, data, opt, init_index, data_mean, w, a, err, err_len);
+/* The rows the initialisation sees when some values are missing: fit
+** (12). A copy of the rows with some value observed, each missing value
+** replaced by its feature's observed weighted mean (two passes, the second
+** over the residuals of the first, as rows_mean). On GMM_OK *buffer owns
+** the copy's rows and weights. */
+static gmm_status fill_missing(const gmm_data *data, const gmm_allocator *a, gmm_data *filled,
+                               double **buffer) {
+  size_t n = data->n, dd = (size_t)data->d, kept = 0;
+  double mean[GMM_MAX_D] = {0};
+  for (int pass = 0; pass < 2; pass++) {
+    double acc[GMM_MAX_D] = {0}, mass[GMM_MAX_D] = {0};
+    for (size_t i = 0; i < n; i++) {
+      double w = gmm_row_weight(data, i);
+      const double *x = data->x + i * dd;
+      for (size_t p = 0; p < dd; p++)
+        if (w > 0.0 && !gmm_is_missing(x[p])) {
+          acc[p] += w * (x[p] - mean[p]);
+          mass[p] += w;
+        }
+    }
+    for (size_t p = 0; p < dd; p++) mean[p] += acc[p] / mass[p];
+  }
+  for (size_t i = 0; i < n; i++) kept += !(gmm_row_weight(data, i) > 0.0) ||
+                                          !gmm_is_missing_row(data->x + i * dd, data->d);
+  *buffer = gmm_alloc_array(a, kept, (dd + (data->w != NULL)) * sizeof(double));
+  if (!*buffer) return GMM_ENOMEM;
+  double *x = *buffer, *w = data->w ? x + kept * dd : NULL;
+  size_t r = 0;
+  for (size_t i = 0; i < n; i++) {
+    const double *row = data->x + i * dd;
+    if (gmm_row_weight(data, i) > 0.0 && gmm_is_missing_row(row, data->d)) continue;
+    for (size_t p = 0; p < dd; p++) x[r * dd + p] = gmm_is_missing(row[p]) ? mean[p] : row[p];
+    if (w) w[r] = data->w[i];
+    r++;
+  }
+  *filled = *data;
+  filled->x = x;
+  filled->w = w;
+  filled->n = kept;
+  return GMM_OK;
+}
+
+/* Runs initialisation init_index to its end in *cur: the initialisation on
+** init_data (the rows, or their filled copy), EM on data. */
+static gmm_status run_init(gmm_model *cur, const gmm_data *data, const gmm_data *init_data,
+                           const gmm_options *opt, int init_index, const double *data_mean,
+                           double n_weight, gmm_em_work *w, const gmm_allocator *a,
+                           gmm_trace_fn trace, void *trace_ctx, char *err, size_t err_len) {
+  gmm_status rc = initialise(cur, init_data, opt, init_index, data_mean, w, a, err, err_len);
   if (rc != GMM_OK) return rc;
   double lower_bound = -INFINITY;
   int converged = 0, n_iter = 0, n_empty = 0;
@@ -365,9 +468,13 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
   double total_weight = 0.0;
   int workers = gmm_par_workers(gmm_thread_count(opt), gmm_par_blocks(data->n, 0), data->n,
                                 (double)data->d + 1.0);
-  scan_job scan = {data, gmm_par_blocks(data->n, ((size_t)data->d + 3) * sizeof(double)),
-                   NULL, (size_t)data->d + 3,
-                   NULL, NULL};
+  scan_job scan = {data,
+                   gmm_par_blocks(data->n, ((size_t)data->d + 3) * sizeof(double)),
+                   opt->missing == GMM_MISSING_MARGINALIZE,
+                   NULL,
+                   (size_t)data->d + SCAN_FEATURE,
+                   NULL,
+                   NULL};
   scan.out = gmm_alloc_array(a, (size_t)scan.n_blocks * scan.stride, sizeof(double));
   scan.bad = gmm_alloc_array(a, (size_t)scan.n_blocks, sizeof(size_t));
   if (!scan.out || !scan.bad) {
@@ -375,7 +482,8 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
     gmm_release(a, scan.bad);
     return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
   }
-  rc = check_data(&scan, opt->k, workers, &n_usable, &total_weight, err, err_len);
+  missing_counts mc;
+  rc = check_data(&scan, opt->k, workers, &n_usable, &total_weight, &mc, err, err_len);
   if (rc != GMM_OK) {
     gmm_release(a, scan.out);
     gmm_release(a, scan.bad);
@@ -387,7 +495,7 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
   ** assume rows of weight about 1); the log-likelihood is scaled back. */
   double w_scale = data->w ? (double)n_usable / total_weight : 1.0;
   gmm_data scaled = *data;
-  double *scaled_w = NULL;
+  double *scaled_w = NULL, *filled = NULL;
   int k = opt->k, d = data->d;
   gmm_em_work w;
   gmm_model *cur = gmm_model_new(k, d, opt->covariance_type, a);
@@ -421,18 +529,28 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
     if (rc != GMM_OK) goto done;
   }
 
+  /* fit (12): the initialisation sees the filled copy; rows from the first
+  ** one with a missing value on go through the missing-value pass. */
+  gmm_data init_data = *data;
+  if (mc.incomplete > 0 || mc.all_missing > 0) {
+    size_t first = 0;
+    while (!gmm_row_has_missing(data->x + first * (size_t)d, d)) first++;
+    rc = gmm_em_work_missing(&w, first, k, d, opt->covariance_type, a);
+    if (rc == GMM_OK) rc = fill_missing(data, a, &init_data, &filled);
+    if (rc != GMM_OK) goto done;
+  }
   double data_mean[GMM_MAX_D];
-  scan.data = data;
+  scan.data = &init_data;
   rc = rows_mean(&scan, workers, data_mean, err, err_len);
   if (rc != GMM_OK) goto done;
-  double n_weight = data->w ? (double)n_usable : (double)data->n;
+  double n_weight = (double)n_usable;
 
   int have_best = 0;
   int n_init = opt->warm_start ? 1 : opt->n_init;
   char last_err[256] = "";
   for (int init = 0; init < n_init; init++) {
-    rc = run_init(cur, data, opt, init, data_mean, n_weight, &w, a, trace, trace_ctx, last_err,
-                  sizeof last_err);
+    rc = run_init(cur, data, &init_data, opt, init, data_mean, n_weight, &w, a, trace, trace_ctx,
+                  last_err, sizeof last_err);
     if (rc == GMM_ENOMEM) goto done;
     if (rc == GMM_EINTERRUPTED) {
       gmm_errorf(err, err_len, rc, "interrupted");
@@ -465,7 +583,9 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
                     best->summary.log_likelihood, GMM_MAX_ABS_LOG_LIKELIHOOD);
     goto done;
   }
-  best->summary.n_skipped = data->n_skipped;
+  best->summary.n_skipped = data->n_skipped + (int64_t)mc.all_missing;
+  best->summary.n_incomplete = (int64_t)mc.incomplete;
+  best->summary.missing_fraction = mc.cells / ((double)n_usable * (double)d);
   best->summary.weighted = data->w != NULL;
   best->summary.warm_started = opt->warm_start != NULL;
   *out = best;
@@ -478,6 +598,7 @@ done:
   gmm_release(a, scan.out);
   gmm_release(a, scan.bad);
   gmm_release(a, scaled_w);
+  gmm_release(a, filled);
   gmm_model_free(cur);
   gmm_model_free(best);
   return rc;

@@ -10,6 +10,7 @@
 
 #include <stdarg.h>
 #include <stdint.h>
+#include <string.h>
 
 #define GMM_LOG_2PI 1.8378770664093454836
 
@@ -46,6 +47,9 @@ uint64_t gmm_rng_next(gmm_rng *r);
 double gmm_rng_uniform(gmm_rng *r);
 /* Uniform integer on [0, n), n >= 1, without modulo bias. */
 uint64_t gmm_rng_below(gmm_rng *r, uint64_t n);
+/* Two independent standard normals from two uniforms (Box-Muller): returns
+** one and writes the other to *second. */
+double gmm_rng_normal_pair(gmm_rng *r, double *second);
 
 /* ---- Linear algebra on small dense row-major matrices ---- */
 
@@ -177,6 +181,7 @@ typedef struct gmm_em_worker {
   gmm_tile tile;   /* the blocked kernel's scratch */
   double *diff;    /* k x d: x - mu_j for the current row (row-at-a-time path) */
   double *log_p;   /* k */
+  double *missing; /* gmm_missing_scratch_len, once gmm_em_work_missing ran */
 } gmm_em_worker;
 
 /* The scratch of passes over at most the n_rows given to
@@ -191,17 +196,82 @@ typedef struct gmm_em_work {
   double block_ll[GMM_BLOCKS];
   int n_workers;
   gmm_em_worker worker[GMM_MAX_THREADS];
+  size_t first_incomplete; /* rows from here on go through gmm_missing_pass;
+                              SIZE_MAX (none) after gmm_em_work_alloc */
 } gmm_em_work;
 
 gmm_status gmm_em_work_alloc(gmm_em_work *w, int k, int d, gmm_cov_type type, size_t n_rows,
                              int threads, const gmm_allocator *a);
+/* Sends rows from first_incomplete on through gmm_missing_pass, and gives
+** the workers the scratch it needs. */
+gmm_status gmm_em_work_missing(gmm_em_work *w, size_t first_incomplete, int k, int d,
+                               gmm_cov_type type, const gmm_allocator *a);
 /* Frees what gmm_em_work_alloc took, also after it failed half way. */
 void gmm_em_work_free(gmm_em_work *w, const gmm_allocator *a);
 /* One pass over the rows (at most the n_rows of the allocation) under the
-** model's current parameters. Returns the total (weighted) log-likelihood;
+** model's current parameters: rows before w->first_incomplete through the
+** blocked kernel, the others through gmm_missing_pass. Returns the total (weighted) log-likelihood;
 ** when with_stats, fills w->total with the statistics around w->shift (a
 ** copy of the current means). */
 double gmm_em_pass(const gmm_model *m, const gmm_data *data, gmm_em_work *w, int with_stats);
+
+/* ---- rows with missing features (gmm_missing.c) ---- */
+
+/* The one quiet NaN every missing value is stored as: missing (1). */
+static inline double gmm_missing_value(void) {
+  uint64_t bits = UINT64_C(0x7ff8000000000000);
+  double v;
+  memcpy(&v, &bits, sizeof v);
+  return v;
+}
+static inline int gmm_is_missing(double v) {
+  return v != v;
+}
+/* Whether some of the d values of x are missing; whether all are. */
+int gmm_row_has_missing(const double *x, int d);
+int gmm_is_missing_row(const double *x, int d);
+
+/* The factors of one pattern of missing features under one model:
+** missing (2). Its arrays live in a caller's buffer of gmm_pattern_len
+** doubles. */
+typedef struct gmm_pattern {
+  int k, d;
+  gmm_cov_type type;
+  int d_o, d_m;      /* observed and missing features */
+  int *obs, *mis;    /* their indices, ascending */
+  size_t stride;     /* doubles per factor */
+  double *fac;       /* per component (one for tied): W, V, C */
+  double *log_norm;  /* k: log w_j - d_o/2 log(2 pi) + log det W_j */
+} gmm_pattern;
+
+size_t gmm_pattern_len(int k, int d, gmm_cov_type t);
+void gmm_pattern_init(gmm_pattern *p, int k, int d, gmm_cov_type t, double *buffer);
+/* Factors the pattern of row x under m (prepared). Returns -1 when an
+** observed block is not numerically positive definite. */
+int gmm_pattern_set(gmm_pattern *p, const gmm_model *m, const double *x);
+/* Whether row x has p's pattern. */
+int gmm_pattern_matches(const gmm_pattern *p, const double *x);
+/* log_p[j] = log w_j + log N(x_o | mu_j,o, S_j,oo); z (k x d, the first d_o
+** of each row used) receives W_j (x_o - mu_j,o). */
+void gmm_pattern_log_prob(const gmm_pattern *p, const gmm_model *m, const double *x, double *z,
+                          double *log_p);
+/* out (d_m) = E[x_m | x_o, j] - mu_j,m, from component j's z. */
+void gmm_pattern_cond_offset(const gmm_pattern *p, int j, const double *zj, double *out);
+
+/* Scratch doubles of gmm_missing_pass, and of the per-row functions. */
+size_t gmm_missing_scratch_len(int k, int d, gmm_cov_type t);
+size_t gmm_missing_row_scratch_len(int k, int d, gmm_cov_type t);
+/* The E-step of rows [start, end) of data, rows with missing values (any
+** row is fine; complete rows just take the slower path): returns their
+** weighted observed-data log-likelihood and, when st is not NULL, adds
+** their statistics around shift (k x d) with the conditional covariance
+** correction: missing (4). */
+double gmm_missing_pass(const gmm_model *m, const gmm_data *data, size_t start, size_t end,
+                        const double *shift, double *scratch, gmm_stats *st);
+/* log_p (k) of a row with missing values: log w_j + the log density of its
+** observed block; -inf when a block cannot be factored. */
+void gmm_missing_row_log_prob(const gmm_model *m, const double *x, double *log_p,
+                              double *scratch);
 
 /* ---- little-endian fields and the checksum of every BLOB (gmm_util.c) ---- */
 

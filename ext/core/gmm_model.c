@@ -140,7 +140,9 @@ double gmm_model_aic(const gmm_model *m) {
 }
 
 size_t gmm_model_scratch_len(const gmm_model *m) {
-  return (size_t)m->k * (size_t)m->d + (size_t)m->k;
+  /* The differences and log densities, then the missing-value functions'. */
+  return (size_t)m->k * (size_t)m->d + (size_t)m->k +
+         gmm_missing_row_scratch_len(m->k, m->d, m->covariance_type);
 }
 
 /* The squared Mahalanobis distance of diff = x - mu_j under component j. */
@@ -197,7 +199,10 @@ void gmm_model_log_prob(const gmm_model *m, const double *x, double *diff, doubl
 /* Leaves the k log densities after the k x d differences in scratch. */
 int gmm_model_predict_row(const gmm_model *m, const double *x, double *scratch) {
   double *log_p = scratch + (size_t)m->k * (size_t)m->d;
-  gmm_model_log_prob(m, x, scratch, log_p);
+  if (gmm_row_has_missing(x, m->d))
+    gmm_missing_row_log_prob(m, x, log_p, log_p + m->k);
+  else
+    gmm_model_log_prob(m, x, scratch, log_p);
   int best = 0;
   for (int j = 1; j < m->k; j++)
     if (log_p[j] > log_p[best]) best = j;

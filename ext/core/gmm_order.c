@@ -7,8 +7,13 @@
 **  (1) After gmm_canonical_order, two buffers holding the same multiset of
 **      (row, weight) pairs are identical, byte for byte, whatever order the
 **      rows came in. Rows compare lexicographically on their features, then
-**      on their weight; -0.0 is first made +0.0 so that equal values have
-**      equal bytes.
+**      on their weight; -0.0 is first made +0.0 and every NaN (a missing
+**      feature) the one quiet NaN, so that equal values have equal bytes.
+**      When some value is missing, the pattern of missing features comes
+**      before the values: complete rows first, then the rows of each
+**      pattern together (the layout gmm_fit works on in place), each
+**      pattern a bit string compared as an unsigned number, feature 1 its
+**      highest bit.
 **  (2) In place and without allocation: a most-significant-digit radix
 **      sort (American flag sort) on the features in order and then the
 **      weight, each mapped to a 64-bit integer with the same order. Each
@@ -33,8 +38,9 @@
 
 typedef struct row_set {
   double *x;
-  double *w; /* NULL: unweighted */
+  double *w;          /* NULL: unweighted */
   size_t d;
+  size_t mask_words;  /* 0 when no value is missing, else ceil(d / 64) */
 } row_set;
 
 static int compare_values(const double *a, double wa, const double *b, double wb, size_t d) {
@@ -49,8 +55,18 @@ static double weight_of(const row_set *r, size_t i) {
   return r->w ? r->w[i] : 0.0;
 }
 
+static uint64_t row_key(const row_set *r, size_t i, size_t p);
+
 static int compare_rows(const row_set *r, size_t i, size_t j) {
-  return compare_values(r->x + i * r->d, weight_of(r, i), r->x + j * r->d, weight_of(r, j), r->d);
+  if (r->mask_words == 0)
+    return compare_values(r->x + i * r->d, weight_of(r, i), r->x + j * r->d, weight_of(r, j),
+                          r->d);
+  size_t n_keys = r->mask_words + r->d + (r->w != NULL);
+  for (size_t p = 0; p < n_keys; p++) {
+    uint64_t a = row_key(r, i, p), b = row_key(r, j, p);
+    if (a != b) return a < b ? -1 : 1;
+  }
+  return 0;
 }
 
 static void swap_rows(const row_set *r, size_t i, size_t j) {
@@ -181,8 +197,22 @@ static uint64_t order_key(double v) {
   return u >> 63 ? ~u : u | (UINT64_C(1) << 63);
 }
 
-/* Key p of row i: feature p, or the weight when p = d. */
+/* Word p of row i's pattern of missing features: bit 63 - (q mod 64) is
+** set when feature q = 64 p + (q mod 64) is missing. */
+static uint64_t mask_word(const row_set *r, size_t i, size_t p) {
+  const double *x = r->x + i * r->d;
+  size_t end = 64 * p + 64 < r->d ? 64 * p + 64 : r->d;
+  uint64_t word = 0;
+  for (size_t q = 64 * p; q < end; q++)
+    if (x[q] != x[q]) word |= UINT64_C(1) << (63 - q % 64);
+  return word;
+}
+
+/* Key p of row i: the words of its pattern of missing features, then its
+** features, then its weight. */
 static uint64_t row_key(const row_set *r, size_t i, size_t p) {
+  if (p < r->mask_words) return mask_word(r, i, p);
+  p -= r->mask_words;
   return order_key(p < r->d ? r->x[i * r->d + p] : r->w[i]);
 }
 
@@ -213,7 +243,7 @@ GMM_NOINLINE static void radix_pass(const row_set *r, size_t lo, size_t p, uint6
 ** advances to it). Returns 0, leaving edge alone, when the rows agree on
 ** every key; else fills edge (257) with the buckets' bounds. */
 static int split_once(const row_set *r, size_t lo, size_t hi, size_t *p, size_t *edge) {
-  size_t n_keys = r->d + (r->w != NULL);
+  size_t n_keys = r->mask_words + r->d + (r->w != NULL);
   for (; *p < n_keys; ++*p) {
     uint64_t lo_key = UINT64_MAX, hi_key = 0;
     for (size_t i = lo; i < hi; i++) {
@@ -325,12 +355,18 @@ static void parallel_sort(const row_set *r, size_t n, int workers) {
 
 void gmm_canonical_order(double *x, double *w, size_t n, int d, int threads) {
   size_t dd = (size_t)d;
-  for (size_t i = 0; i < n * dd; i++)
+  int any_missing = 0;
+  for (size_t i = 0; i < n * dd; i++) {
     if (x[i] == 0.0) x[i] = 0.0; /* -0.0 -> +0.0 */
+    if (x[i] != x[i]) {
+      x[i] = gmm_missing_value();
+      any_missing = 1;
+    }
+  }
   if (w)
     for (size_t i = 0; i < n; i++)
       if (w[i] == 0.0) w[i] = 0.0;
-  row_set r = {x, w, dd};
+  row_set r = {x, w, dd, any_missing ? (dd + 63) / 64 : 0};
   int workers = gmm_threads(threads);
   if (workers > 1 && n >= PARALLEL_MIN_ROWS)
     parallel_sort(&r, n, workers);

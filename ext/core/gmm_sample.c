@@ -78,13 +78,8 @@ static double normal(gmm_sampler *s) {
     s->has_spare = 0;
     return s->spare;
   }
-  double u1 = 1.0 - gmm_rng_uniform(&s->rng); /* (0, 1]: log stays finite */
-  double u2 = gmm_rng_uniform(&s->rng);
-  double radius = sqrt(-2.0 * log(u1));
-  double angle = 2.0 * 3.14159265358979323846 * u2;
-  s->spare = radius * sin(angle);
   s->has_spare = 1;
-  return radius * cos(angle);
+  return gmm_rng_normal_pair(&s->rng, &s->spare);
 }
 
 void gmm_sampler_draw(gmm_sampler *s, double *x, int *component) {

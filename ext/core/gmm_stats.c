@@ -220,15 +220,41 @@ static void pass_block(void *ctx, int b, int worker) {
 /* One pass over the rows under the model's current parameters. Returns the
 ** total (weighted) log-likelihood; when with_stats, fills w->total with the
 ** statistics around w->shift (a copy of the current means). */
+/* Block b of the rows with missing values, [first_incomplete, n). */
+static void tail_block(void *ctx, int b, int worker) {
+  pass_job *job = ctx;
+  gmm_em_work *w = job->w;
+  size_t first = w->first_incomplete, start, end;
+  gmm_par_rows(job->data->n - first, w->n_blocks, b, &start, &end);
+  gmm_stats *st = job->with_stats ? &w->block[b] : NULL;
+  if (st) gmm_stats_zero(st);
+  w->block_ll[b] = gmm_missing_pass(job->m, job->data, first + start, first + end, w->shift,
+                                    w->worker[worker].missing, st);
+}
+
+/* Adds the blocks' log-likelihoods (returned) and statistics to the total. */
+static double sum_blocks(gmm_em_work *w, int with_stats) {
+  double ll = 0.0;
+  for (int b = 0; b < w->n_blocks; b++) {
+    ll += w->block_ll[b];
+    if (with_stats) gmm_stats_merge(&w->total, &w->block[b]);
+  }
+  return ll;
+}
+
 double gmm_em_pass(const gmm_model *m, const gmm_data *data, gmm_em_work *w, int with_stats) {
   if (with_stats) memcpy(w->shift, m->means, (size_t)m->k * (size_t)m->d * sizeof(double));
-  pass_job job = {m, data, w, with_stats};
+  /* The complete rows through the blocked kernel, then the rest: missing (5). */
+  gmm_data head = *data;
+  if (head.n > w->first_incomplete) head.n = w->first_incomplete;
+  pass_job job = {m, &head, w, with_stats};
   gmm_par_run(w->n_blocks, w->n_workers, pass_block, &job);
-  double ll_total = 0.0;
   if (with_stats) gmm_stats_zero(&w->total);
-  for (int b = 0; b < w->n_blocks; b++) {
-    ll_total += w->block_ll[b];
-    if (with_stats) gmm_stats_merge(&w->total, &w->block[b]);
+  double ll_total = sum_blocks(w, with_stats);
+  if (head.n < data->n) {
+    job.data = data;
+    gmm_par_run(w->n_blocks, w->n_workers, tail_block, &job);
+    ll_total += sum_blocks(w, with_stats);
   }
   return ll_total;
 }
@@ -242,7 +268,20 @@ void gmm_em_work_free(gmm_em_work *w, const gmm_allocator *a) {
     gmm_stats_free(&w->worker[t].chunk, a);
     gmm_tile_free(&w->worker[t].tile, a);
     gmm_release(a, w->worker[t].diff);
+    gmm_release(a, w->worker[t].missing);
   }
+}
+
+gmm_status gmm_em_work_missing(gmm_em_work *w, size_t first_incomplete, int k, int d,
+                               gmm_cov_type type, const gmm_allocator *a) {
+  w->first_incomplete = first_incomplete;
+  for (int t = 0; t < w->n_workers; t++)
+    if (!w->worker[t].missing) {
+      w->worker[t].missing = gmm_alloc_array(a, gmm_missing_scratch_len(k, d, type),
+                                             sizeof(double));
+      if (!w->worker[t].missing) return GMM_ENOMEM;
+    }
+  return GMM_OK;
 }
 
 gmm_status gmm_em_work_alloc(gmm_em_work *w, int k, int d, gmm_cov_type type, size_t n_rows,
@@ -250,6 +289,7 @@ gmm_status gmm_em_work_alloc(gmm_em_work *w, int k, int d, gmm_cov_type type, si
   size_t kk = (size_t)k, dd = (size_t)d;
   int diag_only = type == GMM_COV_DIAG || type == GMM_COV_SPHERICAL;
   memset(w, 0, sizeof *w);
+  w->first_incomplete = SIZE_MAX;
   if (gmm_stats_init(&w->total, k, d, diag_only, a) != GMM_OK) return GMM_ENOMEM;
   w->shift = gmm_alloc_array(a, kk * dd, sizeof(double));
   if (!w->shift) return GMM_ENOMEM;
@@ -333,7 +373,8 @@ static gmm_status check_same_kind(const gmm_estats *a, const gmm_estats *b, char
 gmm_status gmm_estats_merge(gmm_estats *dst, const gmm_estats *src, char *err, size_t err_len) {
   gmm_status rc = check_same_kind(dst, src, err, err_len);
   if (rc != GMM_OK) return rc;
-  if (src->n_rows > INT64_MAX - dst->n_rows || src->n_skipped > INT64_MAX - dst->n_skipped)
+  if (src->n_rows > INT64_MAX - dst->n_rows || src->n_skipped > INT64_MAX - dst->n_skipped ||
+      src->n_missing > INT64_MAX - dst->n_missing)
     return gmm_errorf(err, err_len, GMM_EINVAL, "the row counts overflow a 64-bit integer");
   double sum_weights = dst->sum_weights + src->sum_weights;
   double ll = dst->log_likelihood + src->log_likelihood;
@@ -347,6 +388,8 @@ gmm_status gmm_estats_merge(gmm_estats *dst, const gmm_estats *src, char *err, s
                       ll, GMM_MAX_ABS_LOG_LIKELIHOOD);
   dst->n_rows += src->n_rows;
   dst->n_skipped += src->n_skipped;
+  dst->n_incomplete += src->n_incomplete;
+  dst->n_missing += src->n_missing;
   dst->sum_weights = dst->weighted ? sum_weights : (double)dst->n_rows;
   dst->log_likelihood = ll;
   gmm_stats_merge(&dst->sums, &src->sums);
@@ -365,6 +408,9 @@ gmm_status gmm_estats_merge(gmm_estats *dst, const gmm_estats *src, char *err, s
 struct gmm_estep_acc {
   const gmm_model *m;
   gmm_em_work work;
+  int threads;
+  double *rows;    /* a batch reordered: complete rows, then the others by pattern */
+  double *weights; /* its weights */
   gmm_allocator allocator;
 };
 
@@ -373,10 +419,22 @@ gmm_status gmm_estep_acc_new(const gmm_model *m, int threads, const gmm_allocato
   *out = NULL;
   gmm_estep_acc *acc = gmm_alloc_array(a, 1, sizeof *acc);
   if (!acc) return GMM_ENOMEM;
+  memset(acc, 0, sizeof *acc);
   acc->m = m;
   acc->allocator = *a;
-  if (gmm_em_work_alloc(&acc->work, m->k, m->d, m->covariance_type, gmm_estep_batch_rows(m->d),
-                        gmm_threads(threads), a) != GMM_OK) {
+  acc->threads = gmm_threads(threads);
+  size_t batch = gmm_estep_batch_rows(m->d);
+  gmm_status rc = gmm_em_work_alloc(&acc->work, m->k, m->d, m->covariance_type, batch,
+                                    acc->threads, a);
+  /* Rows with missing values need their own scratch and a reordered copy
+  ** of the batch; a model that skips them needs neither. */
+  if (rc == GMM_OK && m->options.missing == GMM_MISSING_MARGINALIZE) {
+    acc->rows = gmm_alloc_array(a, batch * ((size_t)m->d + 1), sizeof(double));
+    acc->weights = acc->rows ? acc->rows + batch * (size_t)m->d : NULL;
+    rc = acc->rows ? gmm_em_work_missing(&acc->work, SIZE_MAX, m->k, m->d, m->covariance_type, a)
+                   : GMM_ENOMEM;
+  }
+  if (rc != GMM_OK) {
     gmm_estep_acc_free(acc);
     return GMM_ENOMEM;
   }
@@ -394,12 +452,55 @@ void gmm_estep_acc_free(gmm_estep_acc *acc) {
   if (!acc) return;
   gmm_allocator a = acc->allocator;
   gmm_em_work_free(&acc->work, &a);
+  gmm_release(&a, acc->rows);
   gmm_release(&a, acc);
+}
+
+/* Copies the batch into acc's buffer: its complete rows in their order,
+** then the rows with missing values in canonical order (by pattern), rows
+** with every value missing left out. Returns the rows copied; *n_complete
+** the complete ones. */
+static size_t reorder_batch(gmm_estep_acc *acc, const double *x, const double *w, size_t n,
+                            size_t *n_complete, gmm_estats *st) {
+  size_t dd = (size_t)acc->m->d, kept = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    if (pass == 1) *n_complete = kept;
+    for (size_t i = 0; i < n; i++) {
+      const double *row = x + i * dd;
+      size_t missing = 0;
+      for (size_t p = 0; p < dd; p++) missing += gmm_is_missing(row[p]) ? 1u : 0u;
+      if ((missing != 0) != pass) continue;
+      if (missing == dd) {
+        st->n_skipped++;
+        continue;
+      }
+      if (missing) {
+        st->n_incomplete++;
+        st->n_missing += (int64_t)missing;
+      }
+      memcpy(acc->rows + kept * dd, row, dd * sizeof *row);
+      acc->weights[kept++] = w ? w[i] : 1.0;
+    }
+  }
+  gmm_canonical_order(acc->rows + *n_complete * dd, acc->weights + *n_complete,
+                      kept - *n_complete, acc->m->d, acc->threads);
+  return kept;
 }
 
 void gmm_estep_add(gmm_estep_acc *acc, const double *x, const double *w, size_t n, gmm_estats *st) {
   if (n == 0) return;
+  size_t dd = (size_t)acc->m->d, n_complete = n;
+  if (acc->rows) {
+    size_t i = 0;
+    while (i < n * dd && !gmm_is_missing(x[i])) i++;
+    if (i < n * dd) {
+      n = reorder_batch(acc, x, w, n, &n_complete, st);
+      x = acc->rows;
+      w = w ? acc->weights : NULL;
+    }
+  }
   gmm_data batch = {x, n, acc->m->d, w, 0};
+  acc->work.first_incomplete = n_complete;
   st->log_likelihood += gmm_em_pass(acc->m, &batch, &acc->work, 1);
   gmm_stats_merge(&st->sums, &acc->work.total);
   st->n_rows += (int64_t)n;
@@ -480,6 +581,8 @@ gmm_status gmm_mstep(const gmm_model *m, uint64_t fingerprint, const gmm_estats 
   gmm_summary *s = &next->summary;
   s->n_samples = st->weighted ? st->sum_weights : (double)st->n_rows;
   s->n_skipped = st->n_skipped;
+  s->n_incomplete = st->n_incomplete;
+  s->missing_fraction = (double)st->n_missing / ((double)st->n_rows * (double)st->d);
   s->log_likelihood = st->log_likelihood;
   s->n_iter = m->summary.n_iter + 1;
   s->n_empty = n_empty;

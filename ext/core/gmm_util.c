@@ -92,6 +92,15 @@ uint64_t gmm_rng_below(gmm_rng *r, uint64_t n) {
   return v % n;
 }
 
+double gmm_rng_normal_pair(gmm_rng *r, double *second) {
+  double u1 = 1.0 - gmm_rng_uniform(r); /* (0, 1]: log stays finite */
+  double u2 = gmm_rng_uniform(r);
+  double radius = sqrt(-2.0 * log(u1));
+  double angle = 2.0 * 3.14159265358979323846 * u2;
+  *second = radius * sin(angle);
+  return radius * cos(angle);
+}
+
 /* ---- linear algebra ---- */
 
 int gmm_cholesky(double *a, int d) {
@@ -314,10 +323,15 @@ gmm_status gmm_check_preamble(const unsigned char *p, size_t n, size_t min_len, 
                       "it is too short (%zu bytes; the smallest %s has %zu)", n, what, min_len);
   if (memcmp(p, magic, 4) != 0)
     return gmm_errorf(err, err_len, GMM_ECORRUPT, "it does not start with the %s magic", what);
+  /* Versions 1 to `version` (the newest) are read. */
   uint32_t got = gmm_get_u32(p + 4);
-  if (got != version)
+  if (got < 1 || got > version) {
+    if (version == 1)
+      return gmm_errorf(err, err_len, GMM_ECORRUPT,
+                        "format version %u is not one this build reads (1)", got);
     return gmm_errorf(err, err_len, GMM_ECORRUPT,
-                      "format version %u is not one this build reads (%u)", got, version);
+                      "format version %u is not one this build reads (1 to %u)", got, version);
+  }
   return GMM_OK;
 }
 
