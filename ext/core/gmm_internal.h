@@ -265,9 +265,11 @@ size_t gmm_missing_row_scratch_len(int k, int d, gmm_cov_type t);
 ** row is fine; complete rows just take the slower path): returns their
 ** weighted observed-data log-likelihood and, when st is not NULL, adds
 ** their statistics around shift (k x d) with the conditional covariance
-** correction: missing (4). */
+** correction: missing (4). Runs of rows of one pattern go through the
+** blocked kernel on tile (a worker's; NULL: one row at a time). */
 double gmm_missing_pass(const gmm_model *m, const gmm_data *data, size_t start, size_t end,
-                        const double *shift, double *scratch, gmm_stats *st);
+                        const double *shift, double *scratch, struct gmm_tile *tile,
+                        gmm_stats *st);
 /* log_p (k) of a row with missing values: log w_j + the log density of its
 ** observed block; -inf when a block cannot be factored. */
 void gmm_missing_row_log_prob(const gmm_model *m, const double *x, double *log_p,

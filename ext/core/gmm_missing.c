@@ -32,7 +32,15 @@
 **  (5) Rows of weight 0 and rows with every value missing take no part. A
 **      run of consecutive rows with one pattern shares its factors, so rows
 **      grouped by pattern (gmm_canonical_order) are factored once per
-**      pattern; rows in any other order give the same numbers, slower.
+**      pattern; rows in any other order give the same numbers, slower. A
+**      run of at least TILE_RUN rows goes through the blocked kernel
+**      (gmm_tile.c) as a complete-data problem in the observed features
+**      (the observed means and W_j as the model), and its statistics are
+**      carried to the missing block afterwards: with B_j = V_j' W_j =
+**      S_j,mo S_j,oo^-1, a row's missing offsets are e_j + B_j a_o with
+**      e_j = mu_j,m - c_j,m + B_j (c_j,o - mu_j,o) (0 when the shift c_j is
+**      the mean), so the sums of a_m and of its products with a_o and
+**      itself follow from those of a_o by B_j and e_j.
 **  (6) The model's per-row functions (gmm_model_score_row, ..._impute_row,
 **      ..._draw_missing_row) use the same factors: the observed block's
 **      marginal mixture, the mixture's conditional mean, and draws of a
@@ -202,10 +210,162 @@ static const double *cond_cov(const gmm_pattern *p, int j) {
 
 /* ---- the E-step of rows with missing values: missing (4), (5) ---- */
 
+/* Runs of at least this many rows of one pattern go through the blocked
+** kernel. */
+#define TILE_RUN 16
+
+/* The observed-feature problem of a run: a model in d_o dimensions for
+** the blocked kernel, its statistics, the gathered rows, and B_j. */
+typedef struct sub_problem {
+  gmm_model model; /* k, d_o, type; means, prec_chol, log_norm */
+  gmm_stats st;    /* around shift_o */
+  double *shift_o; /* k x d_o */
+  double *x, *w;   /* tile rows x d_o, tile rows */
+  double *b;       /* n_factors x d_m x d_o: B_j */
+  double *e;       /* d: e_j */
+} sub_problem;
+
+static size_t sub_problem_len(int k, int d, gmm_cov_type t) {
+  size_t kk = (size_t)k, dd = (size_t)d, rows = gmm_tile_rows(k, d);
+  size_t prec = gmm_cov_len(k, d, t);
+  size_t stats = kk * (1 + dd + (gmm_stats_diag_only(t) ? dd : dd * dd));
+  return kk * dd + prec + stats + kk * dd + rows * (dd + 1) +
+         (size_t)n_factors(k, t) * dd * dd + dd;
+}
+
 size_t gmm_missing_scratch_len(int k, int d, gmm_cov_type t) {
   size_t kk = (size_t)k, dd = (size_t)d;
-  /* pattern, z (k x d), log_p (k), mass (k), a (d), offset (d) */
-  return gmm_pattern_len(k, d, t) + kk * dd + 2 * kk + 2 * dd;
+  /* pattern, z (k x d), log_p (k), mass (k), a (d), offset (d), the
+  ** sub-problem */
+  return gmm_pattern_len(k, d, t) + kk * dd + 2 * kk + 2 * dd + sub_problem_len(k, d, t);
+}
+
+static void sub_problem_init(sub_problem *sp, int k, int d, gmm_cov_type t, double *buffer) {
+  size_t kk = (size_t)k, dd = (size_t)d;
+  memset(sp, 0, sizeof *sp);
+  sp->model.k = k;
+  sp->model.covariance_type = t;
+  sp->model.means = buffer;
+  sp->model.prec_chol = buffer + kk * dd;
+  sp->st.k = k;
+  sp->st.diag_only = gmm_stats_diag_only(t);
+  sp->st.nk = sp->model.prec_chol + gmm_cov_len(k, d, t);
+  size_t stats = kk * (1 + dd + (sp->st.diag_only ? dd : dd * dd));
+  sp->shift_o = sp->st.nk + stats;
+  sp->x = sp->shift_o + kk * dd;
+  sp->w = sp->x + gmm_tile_rows(k, d) * dd;
+  sp->b = sp->w + gmm_tile_rows(k, d);
+  sp->e = sp->b + (size_t)n_factors(k, t) * dd * dd;
+}
+
+/* Sets the sub-problem of pattern p under m for statistics around shift,
+** and zeroes its statistics. */
+static void sub_problem_set(sub_problem *sp, const gmm_pattern *p, const gmm_model *m,
+                            const double *shift) {
+  int k = p->k, d_o = p->d_o;
+  size_t kk = (size_t)k, dd = (size_t)p->d, no = (size_t)d_o, nm = (size_t)p->d_m;
+  gmm_model *sub = &sp->model;
+  sub->d = d_o;
+  sub->log_norm = p->log_norm;
+  for (size_t j = 0; j < kk; j++)
+    for (size_t a = 0; a < no; a++) {
+      sub->means[j * no + a] = m->means[j * dd + (size_t)p->obs[a]];
+      sp->shift_o[j * no + a] = shift[j * dd + (size_t)p->obs[a]];
+    }
+  int n_f = n_factors(k, p->type);
+  if (is_matrix_type(p->type)) {
+    for (int t = 0; t < n_f; t++) {
+      const double *w = p->fac + (size_t)t * p->stride, *v = w + no * no;
+      double *prec = sub->prec_chol + (size_t)t * no * no, *b = sp->b + (size_t)t * nm * no;
+      memcpy(prec, w, no * no * sizeof *prec);
+      /* B = V' W: B[r][a] = sum over c >= a of V[c][r] W[c][a]. */
+      for (size_t r = 0; r < nm; r++)
+        for (size_t a = 0; a < no; a++) {
+          double acc = 0.0;
+          for (size_t c = a; c < no; c++) acc += v[c * nm + r] * w[c * no + a];
+          b[r * no + a] = acc;
+        }
+    }
+  } else if (p->type == GMM_COV_DIAG) {
+    for (size_t j = 0; j < kk; j++)
+      memcpy(sub->prec_chol + j * no, p->fac + j * p->stride, no * sizeof(double));
+  } else {
+    memcpy(sub->prec_chol, m->prec_chol, kk * sizeof(double));
+  }
+  sp->st.d = d_o;
+  sp->st.s1 = sp->st.nk + kk;
+  sp->st.s2 = sp->st.s1 + kk * no;
+  gmm_stats_zero(&sp->st);
+}
+
+/* Adds the run's statistics, taken in the observed features, to st in all
+** d: missing (5). */
+static void sub_problem_carry(const sub_problem *sp, const gmm_pattern *p, const gmm_model *m,
+                              const double *shift, gmm_stats *st) {
+  size_t dd = (size_t)p->d, no = (size_t)p->d_o, nm = (size_t)p->d_m;
+  const int *obs = p->obs, *mis = p->mis;
+  int matrix = is_matrix_type(p->type);
+  double bs1[GMM_MAX_D];
+  for (int j = 0; j < p->k; j++) {
+    size_t jj = (size_t)j;
+    double nk = sp->st.nk[j];
+    if (nk == 0.0) continue;
+    const double *s1o = sp->st.s1 + jj * no;
+    const double *s2o = sp->st.s2 + jj * (sp->st.diag_only ? no : no * no);
+    const double *mu = m->means + jj * dd, *c = shift + jj * dd;
+    const double *b = matrix ? sp->b + (p->type == GMM_COV_TIED ? 0 : jj * nm * no) : NULL;
+    double *e = sp->e;
+    /* e = mu_m - c_m + B (c_o - mu_o); bs1 = B s1_o. */
+    for (size_t r = 0; r < nm; r++) {
+      double acc = mu[mis[r]] - c[mis[r]], acc1 = 0.0;
+      for (size_t a = 0; b && a < no; a++) {
+        acc += b[r * no + a] * (c[obs[a]] - mu[obs[a]]);
+        acc1 += b[r * no + a] * s1o[a];
+      }
+      e[r] = acc;
+      bs1[r] = acc1;
+    }
+    st->nk[j] += nk;
+    double *s1 = st->s1 + jj * dd;
+    for (size_t a = 0; a < no; a++) s1[obs[a]] += s1o[a];
+    for (size_t r = 0; r < nm; r++) s1[mis[r]] += nk * e[r] + bs1[r];
+    if (st->diag_only) {
+      double *s2 = st->s2 + jj * dd;
+      for (size_t a = 0; a < no; a++) s2[obs[a]] += s2o[a];
+      for (size_t r = 0; r < nm; r++) {
+        double quad = 0.0; /* (B S_oo B')_rr, S_oo symmetric from its lower triangle */
+        for (size_t a = 0; b && a < no; a++)
+          for (size_t a2 = 0; a2 < no; a2++)
+            quad += b[r * no + a] * s2o[a >= a2 ? a * no + a2 : a2 * no + a] * b[r * no + a2];
+        s2[mis[r]] += nk * e[r] * e[r] + 2.0 * e[r] * bs1[r] + quad;
+      }
+      continue;
+    }
+    double *s2 = st->s2 + jj * dd * dd;
+    for (size_t a = 0; a < no; a++)
+      for (size_t a2 = 0; a2 <= a; a2++) s2[(size_t)obs[a] * dd + (size_t)obs[a2]] += s2o[a * no + a2];
+    /* bso = B S_oo (d_m x d_o), in the space of z (free here). */
+    for (size_t r = 0; r < nm; r++) {
+      for (size_t a = 0; a < no; a++) {
+        double acc = 0.0;
+        for (size_t a2 = 0; a2 < no; a2++)
+          acc += b[r * no + a2] * s2o[a2 >= a ? a2 * no + a : a * no + a2];
+        /* sum r a_m a_o' = e s1_o' + B S_oo */
+        double v = e[r] * s1o[a] + acc;
+        size_t hi = (size_t)(mis[r] > obs[a] ? mis[r] : obs[a]);
+        size_t lo = (size_t)(mis[r] > obs[a] ? obs[a] : mis[r]);
+        s2[hi * dd + lo] += v;
+      }
+      for (size_t r2 = 0; r2 <= r; r2++) {
+        double quad = 0.0;
+        for (size_t a = 0; a < no; a++)
+          for (size_t a2 = 0; a2 < no; a2++)
+            quad += b[r * no + a] * s2o[a >= a2 ? a * no + a2 : a2 * no + a] * b[r2 * no + a2];
+        s2[(size_t)mis[r] * dd + (size_t)mis[r2]] +=
+            nk * e[r] * e[r2] + e[r] * bs1[r2] + bs1[r] * e[r2] + quad;
+      }
+    }
+  }
 }
 
 /* Adds mass_j C_j to the missing block of component j's scatter. */
@@ -228,43 +388,122 @@ static void add_correction(const gmm_pattern *p, const double *mass, gmm_stats *
   }
 }
 
+/* The rows of [i, end) with weight 0 or p's pattern, from i on: the end of
+** p's run. */
+static size_t run_end(const gmm_pattern *p, const gmm_data *data, size_t i, size_t end) {
+  size_t dd = (size_t)p->d;
+  while (i < end && (gmm_row_weight(data, i) == 0.0 || gmm_pattern_matches(p, data->x + i * dd)))
+    i++;
+  return i;
+}
+
+/* What the E-step of one row needs: missing (4). */
+typedef struct row_job {
+  const gmm_model *m;
+  const gmm_pattern *p;
+  const double *shift;
+  double *z, *log_p, *mass, *a, *offset;
+  gmm_stats *st;
+} row_job;
+
+/* One row of the current pattern: returns its weighted log-likelihood and
+** adds its statistics (and its masses, for the correction). */
+static double one_row(const row_job *job, const double *x, double weight) {
+  const gmm_model *m = job->m;
+  const gmm_pattern *p = job->p;
+  size_t dd = (size_t)m->d;
+  gmm_pattern_log_prob(p, m, x, job->z, job->log_p);
+  double lse = gmm_posteriors(job->log_p, m->k, job->log_p);
+  if (!job->st || !isfinite(lse)) return weight * lse;
+  for (int j = 0; j < m->k; j++) {
+    double r = weight * job->log_p[j];
+    if (!(r > 0.0)) continue;
+    const double *mu = m->means + (size_t)j * dd, *c = job->shift + (size_t)j * dd;
+    gmm_pattern_cond_offset(p, j, job->z + (size_t)j * dd, job->offset);
+    for (int e = 0; e < p->d_o; e++) job->a[p->obs[e]] = x[p->obs[e]] - c[p->obs[e]];
+    for (int e = 0; e < p->d_m; e++)
+      job->a[p->mis[e]] = (mu[p->mis[e]] - c[p->mis[e]]) + job->offset[e];
+    gmm_stats_add_row(job->st, j, r, job->a);
+    job->mass[j] += r;
+  }
+  return weight * lse;
+}
+
+/* The rows of p's run [start, end) through the blocked kernel, tile by
+** tile; the rows of a tile it declines (a row with no finite density), one
+** at a time. Returns the run's log-likelihood. */
+static double run_tiles(const row_job *job, const gmm_data *data, size_t start, size_t end,
+                        sub_problem *sp, gmm_tile *tile) {
+  const gmm_pattern *p = job->p;
+  size_t dd = (size_t)p->d, no = (size_t)p->d_o;
+  sub_problem_set(sp, p, job->m, job->shift);
+  double ll = 0.0;
+  for (size_t i = start; i < end;) {
+    size_t n = 0, first = i;
+    for (; i < end && n < tile->rows; i++) {
+      double w = gmm_row_weight(data, i);
+      if (w == 0.0) continue;
+      const double *x = data->x + i * dd;
+      for (size_t a = 0; a < no; a++) sp->x[n * no + a] = x[p->obs[a]];
+      sp->w[n++] = w;
+    }
+    double ll_tile;
+    if (gmm_tile_pass(&sp->model, sp->x, sp->w, n, sp->shift_o, tile, job->st ? &sp->st : NULL,
+                      &ll_tile)) {
+      ll += ll_tile;
+      continue;
+    }
+    for (size_t r = first; r < i; r++)
+      if (gmm_row_weight(data, r) != 0.0)
+        ll += one_row(job, data->x + r * dd, gmm_row_weight(data, r));
+  }
+  if (job->st) {
+    sub_problem_carry(sp, p, job->m, job->shift, job->st);
+    add_correction(p, sp->st.nk, job->st);
+  }
+  return ll;
+}
+
 double gmm_missing_pass(const gmm_model *m, const gmm_data *data, size_t start, size_t end,
-                        const double *shift, double *scratch, gmm_stats *st) {
+                        const double *shift, double *scratch, gmm_tile *tile, gmm_stats *st) {
   int k = m->k, d = m->d;
   size_t kk = (size_t)k, dd = (size_t)d;
   gmm_pattern p;
   gmm_pattern_init(&p, k, d, m->covariance_type, scratch);
-  double *z = scratch + gmm_pattern_len(k, d, m->covariance_type);
-  double *log_p = z + kk * dd, *mass = log_p + kk, *a = mass + kk, *offset = a + dd;
+  row_job job = {m, &p, shift, NULL, NULL, NULL, NULL, NULL, st};
+  job.z = scratch + gmm_pattern_len(k, d, m->covariance_type);
+  job.log_p = job.z + kk * dd;
+  job.mass = job.log_p + kk;
+  job.a = job.mass + kk;
+  job.offset = job.a + dd;
+  sub_problem sp;
+  sub_problem_init(&sp, k, d, m->covariance_type, job.offset + dd);
   double ll = 0.0;
   int have_pattern = 0;
+  size_t untiled_to = start; /* rows before it are in a run too short to tile */
   for (size_t i = start; i < end; i++) {
     double weight = gmm_row_weight(data, i);
     if (weight == 0.0) continue;
     const double *x = data->x + i * dd;
     if (!have_pattern || !gmm_pattern_matches(&p, x)) {
-      if (have_pattern && st) add_correction(&p, mass, st);
+      if (have_pattern && st) add_correction(&p, job.mass, st);
       if (gmm_pattern_set(&p, m, x) != 0) ll = NAN; /* S_oo not positive definite */
-      memset(mass, 0, kk * sizeof *mass);
+      memset(job.mass, 0, kk * sizeof *job.mass);
       have_pattern = 1;
     }
     if (p.d_o == 0) continue;
-    gmm_pattern_log_prob(&p, m, x, z, log_p);
-    double lse = gmm_posteriors(log_p, k, log_p);
-    ll += weight * lse;
-    if (!st || !isfinite(lse)) continue;
-    for (int j = 0; j < k; j++) {
-      double r = weight * log_p[j];
-      if (!(r > 0.0)) continue;
-      const double *mu = m->means + (size_t)j * dd, *c = shift + (size_t)j * dd;
-      gmm_pattern_cond_offset(&p, j, z + (size_t)j * dd, offset);
-      for (int e = 0; e < p.d_o; e++) a[p.obs[e]] = x[p.obs[e]] - c[p.obs[e]];
-      for (int e = 0; e < p.d_m; e++) a[p.mis[e]] = (mu[p.mis[e]] - c[p.mis[e]]) + offset[e];
-      gmm_stats_add_row(st, j, r, a);
-      mass[j] += r;
+    if (tile && i >= untiled_to && !isnan(ll)) {
+      size_t stop = run_end(&p, data, i, end);
+      if (stop - i >= TILE_RUN) {
+        ll += run_tiles(&job, data, i, stop, &sp, tile);
+        i = stop - 1;
+        continue;
+      }
+      untiled_to = stop;
     }
+    ll += one_row(&job, x, weight);
   }
-  if (have_pattern && st) add_correction(&p, mass, st);
+  if (have_pattern && st) add_correction(&p, job.mass, st);
   return ll;
 }
 

@@ -229,7 +229,7 @@ static void tail_block(void *ctx, int b, int worker) {
   gmm_stats *st = job->with_stats ? &w->block[b] : NULL;
   if (st) gmm_stats_zero(st);
   w->block_ll[b] = gmm_missing_pass(job->m, job->data, first + start, first + end, w->shift,
-                                    w->worker[worker].missing, st);
+                                    w->worker[worker].missing, &w->worker[worker].tile, st);
 }
 
 /* Adds the blocks' log-likelihoods (returned) and statistics to the total. */
