@@ -524,6 +524,32 @@ static void test_passes_with_missing(void **state) {
   free(x);
 }
 
+/* A pair of features never observed together (README "Missing values"):
+** the fit succeeds, its numbers are finite and positive definite, and the
+** log-likelihood still never decreases. The pair's covariance is not
+** identified by the rows: it is where EM leaves it from the start. */
+static void test_pair_never_observed_together(void **state) {
+  (void)state;
+  size_t n;
+  double *x = masked_rows(0.0, 17, &n);
+  for (size_t i = 0; i < n; i++) x[i * 3 + (i % 2 ? 0 : 2)] = NAN;
+  gmm_canonical_order(x, NULL, n, 3, 1);
+  gmm_options opt;
+  gmm_options_default(&opt, 1);
+  opt.reg_covar = 0.0;
+  opt.tol = 0.0;
+  opt.max_iter = 200;
+  trace_log log = {0, 0, 0};
+  gmm_model *m = fit_rows(x, n, 3, &opt, record, &log);
+  assert_int_equal(log.decreases, 0);
+  assert_true(tu_all_finite(m->covariances, 9));
+  assert_int_equal(m->summary.n_incomplete, (int64_t)n);
+  const double *s = m->covariances;
+  assert_true(s[2] * s[2] < s[0] * s[8]);
+  gmm_model_free(m);
+  free(x);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_complete_rows_same_bits),
@@ -536,6 +562,7 @@ int main(void) {
       cmocka_unit_test(test_impute),
       cmocka_unit_test(test_draws),
       cmocka_unit_test(test_passes_with_missing),
+      cmocka_unit_test(test_pair_never_observed_together),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
