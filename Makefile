@@ -54,9 +54,10 @@ CORE_OBJ  = $(patsubst ext/%.c,$(BUILD)/obj/%.o,$(CORE_SRC))
 SQL_OBJ   = $(patsubst ext/%.c,$(BUILD)/obj/%.o,$(SQL_SRC))
 
 CORE_TESTS = $(BUILD)/test_core $(BUILD)/test_blob $(BUILD)/test_oracle $(BUILD)/test_degenerate \
-             $(BUILD)/test_tile $(BUILD)/test_stats
+             $(BUILD)/test_tile $(BUILD)/test_stats $(BUILD)/test_missing $(BUILD)/test_missing_oracle
 SQL_TESTS  = $(BUILD)/test_sql $(BUILD)/test_options $(BUILD)/test_vtab $(BUILD)/test_limits \
-             $(BUILD)/test_oom $(BUILD)/test_threads $(BUILD)/test_vectors $(BUILD)/test_passes
+             $(BUILD)/test_oom $(BUILD)/test_threads $(BUILD)/test_vectors $(BUILD)/test_passes \
+             $(BUILD)/test_missing_sql
 # Environment of the test programs: the extension they load.
 TEST_ENV   = GMM_EXTENSION=$(LIB_NAME)
 # 0 skips the test against the real sqlite-vec (it needs npm the first time).
@@ -274,6 +275,7 @@ plot: all
 
 fixtures:
 	$(PYTHON) tests/oracle/make_fixtures.py
+	$(PYTHON) tests/oracle/make_missing_fixtures.py
 
 clean:
 	rm -rf build gmm.so gmm.dylib libgmm.a

@@ -15,9 +15,16 @@ for the environment it reads.
    iteration; a 10M x 8 table fitted in passes under PRAGMA
    hard_heap_limit, where gmm_fit must fail; python/gmm_dask.py over 8
    shards with 2 local workers against the same passes in one process.
-5. Prints the Markdown report and writes it to bench/RESULTS.md (or
-   $BENCH_OUT). BENCH_ONLY=passes runs step 4 alone and writes its report to
-   $BENCH_OUT, default $BUILD/bench/RESULTS-passes.md, never bench/RESULTS.md.
+5. EM with missing values (issue 11): seconds per EM iteration of the core
+   on 1M x 8, k 8, complete (rows sorted) against 10 % of the cells masked
+   at random (bench_core missing=0.1), full and diag; then, when it exists,
+   bench/impute_rmse.py (gmm_impute's RMSE beside column means and
+   scikit-learn's IterativeImputer).
+6. Prints the Markdown report and writes it to bench/RESULTS.md (or
+   $BENCH_OUT). BENCH_ONLY=passes runs step 4 alone, BENCH_ONLY=missing step
+   5 alone, and each writes its report to $BENCH_OUT, default
+   $BUILD/bench/RESULTS-passes.md or RESULTS-missing.md, never
+   bench/RESULTS.md.
 """
 import datetime
 import json
@@ -46,12 +53,12 @@ OOC_ITER = int(os.environ.get("BENCH_OOC_ITER", "3"))
 OOC_HEAP = int(os.environ.get("BENCH_OOC_HEAP", "64000000"))
 OOC_CACHE = int(os.environ.get("BENCH_OOC_CACHE", "-2000"))
 REPO = os.path.dirname(HERE)
-if ONLY not in ("", "passes"):
-    sys.exit(f"BENCH_ONLY must be empty or 'passes', not {ONLY!r}")
+if ONLY not in ("", "passes", "missing"):
+    sys.exit(f"BENCH_ONLY must be empty, 'passes' or 'missing', not {ONLY!r}")
 if ONLY == "passes" and not PASSES:
     sys.exit("BENCH_ONLY=passes and BENCH_PASSES=0 leave nothing to run")
 OUT = os.environ.get("BENCH_OUT") or (
-    os.path.join(BIN, "RESULTS-passes.md") if ONLY else os.path.join(HERE, "RESULTS.md"))
+    os.path.join(BIN, f"RESULTS-{ONLY}.md") if ONLY else os.path.join(HERE, "RESULTS.md"))
 
 # (rows, d, k, seed, iteration factor): the smaller sets run BENCH_ITER times
 # the factor iterations, so that every timed fit lasts long enough to time.
@@ -85,7 +92,12 @@ def run_json(cmd, env=None):
 def best(cmd, keys, env=None):
     """Runs cmd REPEAT times; keeps the fastest time of each key (and the
     rest of the first run's fields), recomputing seconds per iteration."""
-    runs = [run_json(cmd, env) for _ in range(REPEAT)]
+    return fastest([run_json(cmd, env) for _ in range(REPEAT)], keys)
+
+
+def fastest(runs, keys):
+    """best()'s summary of runs: the first run's fields, the fastest time of
+    each key, the largest peak."""
     r = dict(runs[0])
     for key in keys:
         r[key] = min(x[key] for x in runs)
@@ -518,6 +530,161 @@ def passes_targets(p):
     return rows
 
 
+# ---- EM with missing values (issue 11) ----------------------------------------------
+
+# The set whose EM iteration with 10 % of its cells missing must cost at most
+# MISSING_BOUND x the complete-data iteration.
+MISSING_SET = (1000000, 8, 8, 3)
+MISSING_FRAC = 0.1
+MISSING_BOUND = 3.0
+# Iterations: BENCH_ITER times this. The fixed cost with missing cells (the
+# mean-filled copy for the initialisation, the final pass) is several EM
+# iterations' worth, and s/iter is what is left after subtracting it.
+MISSING_FACTOR = 4
+IMPUTE_SCRIPT = os.path.join(HERE, "impute_rmse.py")
+IMPUTE_TIMEOUT = 1800
+
+
+def measure_missing():
+    n, d, k, seed = MISSING_SET
+    f64, _ = ensure_data(n, d, k, seed)
+    it = ITER * MISSING_FACTOR
+    res = {"n": n, "d": d, "k": k, "seed": seed, "iter": it, "frac": MISSING_FRAC,
+           "data_mib": n * d * 8 / 2**20, "res": {}}
+    core = [os.path.join(BIN, "bench_core"), f64, str(n), str(d), str(k)]
+    for cov in COVS:
+        cmds = {"complete": core + [cov, str(it), "sorted"],
+                "missing": core + [cov, str(it), f"missing={MISSING_FRAC}"]}
+        log(f"{label(n, d, k)} {cov}: core, complete (sorted) and {MISSING_FRAC:.0%} of the cells "
+            f"missing, alternating, {REPEAT} time(s)")
+        # Alternating the two, rather than best() on each in turn, so that
+        # load from other processes during the run weighs on both alike.
+        runs = {key: [] for key in cmds}
+        for _ in range(REPEAT):
+            for key, cmd in cmds.items():
+                runs[key].append(run_json(cmd))
+        r = {}
+        for key in cmds:
+            r[key] = fastest(runs[key], ("init_s", "fit_s"))
+            r[key]["per_iter_s"] = (r[key]["fit_s"] - r[key]["init_s"]) / it
+            r[key]["per_iter_runs_s"] = [(x["fit_s"] - x["init_s"]) / it for x in runs[key]]
+        c, m = r["complete"]["per_iter_s"], r["missing"]["per_iter_s"]
+        r["ratio"] = m / c if c > 0 else float("inf")
+        res["res"][cov] = r
+        log(f"  s/iter complete {c:.4f}  missing {m:.4f}  ratio {r['ratio']:.2f}")
+    res["impute"] = measure_impute()
+    return res
+
+
+def measure_impute():
+    """bench/impute_rmse.py's Markdown, or why there is none."""
+    rel = os.path.relpath(IMPUTE_SCRIPT, REPO)
+    if not os.path.exists(IMPUTE_SCRIPT):
+        log(f"imputation: skipped: {rel} does not exist")
+        return {"script": rel, "skipped": f"{rel} does not exist"}
+    cmd = [PYTHON, IMPUTE_SCRIPT, "--extension", EXT]
+    log("imputation: " + " ".join(cmd))
+    t0 = time.perf_counter()
+    # scikit-learn's environment: IterativeImputer runs on OpenBLAS too.
+    rc, out, err = run_out(cmd, env=SKLEARN_ENV, timeout=IMPUTE_TIMEOUT)
+    r = {"script": rel, "command": f"{PYTHON} {rel} --extension {EXT}",
+         "seconds": time.perf_counter() - t0, "rc": rc}
+    if rc != 0 or not out.strip():
+        r["error"] = ((err.strip().splitlines() or [f"exit status {rc}"])[-1] if rc != 0
+                      else "it printed nothing")
+        log(f"imputation: failed: {r['error']}")
+    else:
+        # Its headings one level down, under the report's own.
+        r["markdown"] = "\n".join("#" + x if x.startswith("#") else x
+                                  for x in out.strip().splitlines())
+    return r
+
+
+def missing_report(m):
+    """The report's section on EM with missing values."""
+    name_ = label(m["n"], m["d"], m["k"])
+    any_run = m["res"][COVS[0]]["missing"]
+    out = ["", f"## EM with missing values: {name_}, {m['frac']:.0%} of the cells missing at random",
+           "",
+           f"bench/bench_core.c on the {name_} set (bench/gen_data.c, seed {m['seed']}), "
+           f"M = {m['iter']} iterations, otherwise as the EM-iteration table; s/iter = "
+           "(t(max_iter M) - t(max_iter 0)) / M for both. *complete* = `bench_core ... sorted`: "
+           "every value present, rows in the canonical order (the \"core sorted\" column). "
+           f"*missing* = `bench_core ... missing={m['frac']}`: each cell made NaN with probability "
+           f"{m['frac']} from a fixed-seed splitmix64 stream of bench_core's own (the same cells "
+           "every run), never a whole row (a row that would lose every value keeps its first), then "
+           "the rows put in the canonical order, which groups them by missing pattern with the "
+           "complete rows first, as gmm_fit in SQL hands them to the core; the fit marginalises "
+           "(option `missing` \"marginalize\", the default). The two fits start from different "
+           "models (the initialisation sees the mean-filled rows) and fit different data. The two "
+           f"commands alternate, {REPEAT} time(s) each; the fastest t(M) and t(0) of each are "
+           "kept. *fixed cost* = t(max_iter 0): initialisation (with missing cells, on a "
+           "mean-filled copy of the rows) and the final log-likelihood pass. *peak* = ru_maxrss "
+           "above the resident set once the rows are loaded and sorted.",
+           "",
+           f"Masked: {any_run['missing_cells_frac']:.2%} of the cells; "
+           f"{any_run['rows_incomplete']} rows ({any_run['rows_incomplete'] / m['n']:.1%}) with "
+           f"some value missing, in {any_run['missing_patterns']} distinct missing patterns; "
+           f"the other {m['n'] - any_run['rows_incomplete']} rows are complete.",
+           "",
+           "| covariance | complete s/iter | missing s/iter | missing / complete | "
+           f"<= {MISSING_BOUND:g}x | complete fixed cost s | missing fixed cost s | "
+           "complete peak MiB | missing peak MiB | mean log-likelihood per row: complete, "
+           "missing (observed features) |",
+           "|---|---:|---:|---:|---|---:|---:|---:|---:|---|"]
+    for cov in COVS:
+        r = m["res"][cov]
+        c, x = r["complete"], r["missing"]
+        out.append(f"| {cov} | {fmt_s(c['per_iter_s'])} | {fmt_s(x['per_iter_s'])} | "
+                   f"**{r['ratio']:.2f}x** | "
+                   f"{'yes' if r['ratio'] <= MISSING_BOUND else '**no**'} | "
+                   f"{fmt_s(c['init_s'])} | {fmt_s(x['init_s'])} | {c['peak_mib']:.0f} | "
+                   f"{x['peak_mib']:.0f} | {c['mean_ll']:.4f}, {x['mean_ll']:.4f} |")
+    out += ["", "s/iter of each run, in the order run (the table takes the fastest t(M) and the "
+            "fastest t(0), which may come from different runs, so its figure need not be one of "
+            "these):", ""]
+    for cov in COVS:
+        r = m["res"][cov]
+        out.append(f"- {cov}: complete "
+                   f"{', '.join(fmt_s(v) for v in r['complete']['per_iter_runs_s'])}; missing "
+                   f"{', '.join(fmt_s(v) for v in r['missing']['per_iter_runs_s'])}")
+    q = m["impute"]
+    out += ["", "## EM with missing values: imputation error (`gmm_impute` against column means "
+            "and scikit-learn's IterativeImputer)", ""]
+    if "markdown" in q:
+        out += [f"`{q['command']}` ({q['seconds']:.0f} s in all):", "", q["markdown"]]
+    elif "skipped" in q:
+        out.append(f"**Not measured**: {q['skipped']} (it was not written when this report was "
+                   "generated); rerun `BENCH_ONLY=missing make bench` once it is.")
+    else:
+        out.append(f"**Not measured**: `{q['command']}` failed (exit status {q['rc']}, "
+                   f"after {q['seconds']:.0f} s): {q['error']}")
+    return out
+
+
+def missing_targets(m):
+    rows = []
+    for cov in COVS:
+        r = m["res"][cov]
+        rows.append(f"| EM iteration with {m['frac']:.0%} of the cells missing at random, {cov}, "
+                    f"{label(m['n'], m['d'], m['k'])}: <= {MISSING_BOUND:g} x the complete-data "
+                    f"iteration ({fmt_s(r['complete']['per_iter_s'])} s) | "
+                    f"{fmt_s(r['missing']['per_iter_s'])} s ({r['ratio']:.2f}x) | "
+                    f"{'met' if r['ratio'] <= MISSING_BOUND else '**missed**'} |")
+    return rows
+
+
+def sklearn_info():
+    """What bench_sklearn.py reports of its process (versions, threadpool_info),
+    for a machine table when no scikit-learn fit ran; None without it."""
+    rc, out, _ = run_out([PYTHON, "-c", "import json, numpy, sklearn, threadpoolctl; "
+                          "print(json.dumps({'sklearn': sklearn.__version__, "
+                          "'numpy': numpy.__version__, "
+                          "'threadpool_info': threadpoolctl.threadpool_info()}))"],
+                         env=SKLEARN_ENV)
+    return json.loads(out) if rc == 0 else None
+
+
 # ---- machine -----------------------------------------------------------------
 
 def sh(cmd):
@@ -600,7 +767,7 @@ def table_head(head, sep, tools):
     return [head, sep]
 
 
-def targets(results, sqlr, passes=None):
+def targets(results, sqlr, passes=None, missing=None):
     """The performance issue's targets, each with the figure above that decides it."""
     rows = []
 
@@ -636,6 +803,8 @@ def targets(results, sqlr, passes=None):
                             f"30 MiB = {bound:.0f} MiB | {peak:.0f} MiB | {verdict(peak <= bound)} |")
     if passes:
         rows += passes_targets(passes)
+    if missing:
+        rows += missing_targets(missing)
     return ["", "## Targets of the performance issue", "", "| target | measured | |",
             "|---|---:|---|"] + rows
 
@@ -658,7 +827,26 @@ def passes_only_report(passes, elapsed):
     return "\n".join(out + [""])
 
 
-def report(results, sqlr, elapsed, passes=None):
+def missing_only_report(missing, elapsed):
+    """The report of BENCH_ONLY=missing: the machine and the sections on
+    missing values."""
+    import sqlite3
+    out = ["# make bench, EM with missing values only (BENCH_ONLY=missing)", "",
+           f"Generated by `BENCH_ONLY=missing make bench` (bench/run.sh, bench/driver.py) in "
+           f"{elapsed / 60:.1f} min: a partial run; `make bench` writes the whole report to "
+           "bench/RESULTS.md.", "", "## Machine", "", "| | |", "|---|---|"]
+    # bench_core uses no SQLite; impute_rmse.py runs through Python's module.
+    sqlite_lib = f"{sqlite3.sqlite_version} (Python's sqlite3 module)"
+    sk_info = sklearn_info()
+    out += [f"| {k} | {v} |" for k, v in machine(sk_info, sqlite_lib)]
+    out += [f"| gmm threads | `threads` 0, every core ({os.cpu_count()} here) |"]
+    out += missing_report(missing)
+    out += ["", "## Targets", "", "| target | measured | |", "|---|---:|---|"]
+    out += missing_targets(missing)
+    return "\n".join(out + [""])
+
+
+def report(results, sqlr, elapsed, passes=None, missing=None):
     sk_info = results[0]["res"]["full"]["sklearn"]
     sqlite_lib = results[0]["res"]["full"]["sql"]["sqlite"]
     out = ["# make bench: gmm against scikit-learn", ""]
@@ -757,7 +945,9 @@ def report(results, sqlr, elapsed, passes=None):
                 "SQLite copies a scalar subquery's BLOB into the argument on every row)."]
     if passes:
         out += passes_report(passes)
-    out += targets(results, sqlr, passes)
+    if missing:
+        out += missing_report(missing)
+    out += targets(results, sqlr, passes, missing)
     out += ["", "## threadpoolctl threadpool_info() in the scikit-learn process", "", "```",
             json.dumps(sk_info["threadpool_info"], indent=1), "```", ""]
     return "\n".join(out)
@@ -779,6 +969,17 @@ def main():
         log(f"done in {(time.time() - T_START) / 60:.1f} min; wrote {OUT} and "
             f"{os.path.join(BIN, 'results-passes.json')}")
         return
+    if ONLY == "missing":
+        missing = measure_missing()
+        with open(os.path.join(BIN, "results-missing.json"), "w") as f:
+            json.dump({"missing": missing}, f, indent=1)
+        md = missing_only_report(missing, time.time() - T_START)
+        print(md)
+        with open(OUT, "w") as f:
+            f.write(md)
+        log(f"done in {(time.time() - T_START) / 60:.1f} min; wrote {OUT} and "
+            f"{os.path.join(BIN, 'results-missing.json')}")
+        return
     results = []
     for s in SETS:
         results.append(measure(*s))
@@ -789,9 +990,11 @@ def main():
         sqlr = run_json([PYTHON, os.path.join(HERE, "bench_sklearn.py"), "sql", db, EXT,
                          str(SQL_ITER), str(REPEAT)], env=SKLEARN_ENV)
     passes = measure_passes(results) if PASSES else None
+    missing = measure_missing()
     with open(os.path.join(BIN, "results.json"), "w") as f:
-        json.dump({"sets": results, "sql_level": sqlr, "passes": passes}, f, indent=1)
-    md = report(results, sqlr, time.time() - T_START, passes)
+        json.dump({"sets": results, "sql_level": sqlr, "passes": passes, "missing": missing},
+                  f, indent=1)
+    md = report(results, sqlr, time.time() - T_START, passes, missing)
     print(md)
     with open(OUT, "w") as f:
         f.write(md)

@@ -4,27 +4,33 @@
 # (installs them with apt-get when run as root, otherwise prints the command),
 # then runs bench/driver.py, which generates the data sets (cached in
 # $BUILD/bench/data), runs gmm's core, gmm through SQL and scikit-learn side
-# by side, then EM in passes (streamed, out of core, Dask), and writes
-# bench/RESULTS.md.
+# by side, then EM in passes (streamed, out of core, Dask), then EM with
+# missing values (the core's EM iteration with 10 % of the cells of 1M x 8
+# missing against the complete one; bench/impute_rmse.py when present), and
+# writes bench/RESULTS.md.
 #
 # Environment (make bench sets the first ones):
 #   BUILD          build directory holding bench/{gen_data,bench_core,bench_sql,bench_passes}
 #   GMM_EXTENSION  the extension to load (./gmm)
 #   PYTHON         /usr/bin/python3
-#   BENCH_ITER     EM iterations per timed fit (5)
+#   BENCH_ITER     EM iterations per timed fit (5; 4 times that in the
+#                  section on missing values)
 #   BENCH_SQL_ITER iterations of the SQL-level comparison (20)
 #   BENCH_REPEAT   repeats of every timing; the fastest is kept (5)
 #   BENCH_SETS     subset of the data sets, e.g. "1000000x2k3 100000x64k16"
 #   BENCH_PASSES   0 skips the sections on EM in passes (1)
-#   BENCH_ONLY     "passes": only those sections; the report goes to
-#                  $BENCH_OUT, default $BUILD/bench/RESULTS-passes.md (never
-#                  bench/RESULTS.md)
+#   BENCH_ONLY     "passes" or "missing": only those sections; the report
+#                  goes to $BENCH_OUT, default $BUILD/bench/RESULTS-passes.md
+#                  or RESULTS-missing.md (never bench/RESULTS.md). "missing"
+#                  still needs scikit-learn (impute_rmse.py), and Dask's
+#                  distributed unless BENCH_PASSES=0
 #   BENCH_OUT      where to write the report instead
 #   BENCH_DASK_ITER  EM iterations of the Dask comparison (10)
 #   BENCH_OOC_ITER   EM iterations of the out-of-core fit (3)
 #   BENCH_OOC_HEAP   its PRAGMA hard_heap_limit in bytes (64000000)
 #   BENCH_OOC_CACHE  its PRAGMA cache_size (-2000: 2 MB)
 # e.g. BENCH_ONLY=passes BENCH_REPEAT=3 make bench
+#      BENCH_ONLY=missing BENCH_REPEAT=3 make bench
 set -e
 PYTHON=${PYTHON:-/usr/bin/python3}
 

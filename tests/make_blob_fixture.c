@@ -1,21 +1,22 @@
 /*
 ** make_blob_fixture.c -- writes tests/fixtures/model_vN.bin, the fixture
-** BLOB of the current model format version N (GMM_BLOB_VERSION) that
+** BLOB of model format version N (2 or 3; ext/core/gmm_blob.c) that
 ** tests/test_blob.c must keep reading forever (DESIGN.md section 3: "An old format version stays readable
 ** forever: keep one fixture BLOB per version in tests/").
 **
 **   NEVER REGENERATE A COMMITTED FIXTURE. Its bytes are the contract: if the
 **   current code cannot read them, the code is wrong, not the fixture. When
-**   the format changes, bump GMM_BLOB_VERSION, add a new fixture
-**   (model_v2.bin, ...) with a new generator run and a new test, and keep
+**   the format changes, bump its version, add a new fixture
+**   (model_v2.bin, model_v3.bin, ...) with a new generator run and a new test, and keep
 **   every old fixture and its test unchanged.
 **
 ** The program refuses to overwrite an existing file (fopen mode "wbx").
 **
 ** Build and run once, from the repository root:
 **   cc -std=c11 -O2 -Iext/core tests/make_blob_fixture.c ext/core/[a-z]*.c \
-**      -lm -o /tmp/make_blob_fixture
+**      -lm -lpthread -o /tmp/make_blob_fixture
 **   mkdir -p tests/fixtures && /tmp/make_blob_fixture tests/fixtures/model_v2.bin
+**   /tmp/make_blob_fixture --v3 tests/fixtures/model_v3.bin
 **
 ** It prints the values to hard-code in tests/test_blob.c (between
 ** FIXTURE_VALUES_BEGIN and FIXTURE_VALUES_END).
@@ -28,10 +29,21 @@
 **     covariance types {tied, diag}, rows weighted 1, 2, 1, 2, ..., so that
 **     the file holds what version 2 added: other covariance types, the
 **     weighted flag and the candidates.
+**   model_v3.bin (this program, --v3): what version 3 added, the missing
+**     option and the counts of missing values: a model built by hand
+**     (written before the core fitted rows with missing features; the
+**     parameters are round numbers near the two groups, extended to d = 3)
+**     of k = 2, d = 3, full covariances, missing 'marginalize', 20 rows
+**     used of which 6 had a missing feature (7 missing cells of 60:
+**     missing_fraction 7/60), 2 skipped, every option and summary field
+**     away from its default, and two candidates (k 1 and 2, full), so that
+**     the candidates sit behind the longer header.
 */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "gmm.h"
 
@@ -42,9 +54,100 @@ static const double ROWS[12][2] = {
 
 static const double SCORE_ROW[2] = {2.0, 2.5};
 
+static int write_new_file(const char *path, const unsigned char *p, size_t n) {
+  FILE *f = fopen(path, "wbx");
+  if (!f) {
+    fprintf(stderr, "%s: cannot create (it exists? fixtures are never regenerated)\n", path);
+    return 1;
+  }
+  if (fwrite(p, 1, n, f) != n || fclose(f) != 0) {
+    fprintf(stderr, "%s: write failed\n", path);
+    return 1;
+  }
+  return 0;
+}
+
+/* model_v3.bin: the hand-built model described above. */
+static int write_v3(const char *path) {
+  static const double weights[2] = {0.375, 0.625};
+  static const double means[6] = {1.125, 2.0, 0.5, 6.25, 7.5, 3.0};
+  static const double covs[18] = {0.0625, 0.015625, 0.0078125, /* */
+                                  0.015625, 0.09375, -0.01171875, /* */
+                                  0.0078125, -0.01171875, 0.046875, /* */
+                                  0.25, 0.125, 0.0625, /* */
+                                  0.125, 0.3125, 0.03125, /* */
+                                  0.0625, 0.03125, 0.1875};
+  static const double row[3] = {2.0, 2.5, 1.0};
+  gmm_model *m = gmm_model_new(2, 3, GMM_COV_FULL, &gmm_libc_allocator);
+  if (!m) return 1;
+  memcpy(m->weights, weights, sizeof weights);
+  memcpy(m->means, means, sizeof means);
+  memcpy(m->covariances, covs, sizeof covs);
+  char err[256] = "";
+  if (gmm_model_prepare(m, err, sizeof err) != GMM_OK) {
+    fprintf(stderr, "gmm_model_prepare: %s\n", err);
+    return 1;
+  }
+  gmm_options_default(&m->options, 2);
+  m->options.init = GMM_INIT_RANDOM_FROM_DATA;
+  m->options.max_iter = 200;
+  m->options.n_init = 2;
+  m->options.tol = 1e-6;
+  m->options.reg_covar = 1e-5;
+  m->options.seed = UINT64_C(1099511627779); /* 2^40 + 3 */
+  m->options.missing = GMM_MISSING_MARGINALIZE;
+  m->summary.n_samples = 20.0;
+  m->summary.n_skipped = 2;
+  m->summary.log_likelihood = -87.25;
+  m->summary.n_iter = 17;
+  m->summary.converged = 1;
+  m->summary.best_init = 1;
+  m->summary.n_empty = 0;
+  m->summary.n_incomplete = 6;
+  m->summary.missing_fraction = 7.0 / 60.0;
+  /* BIC as a selection computes it: p ln n - 2 LL, p = 9 for k = 1. */
+  const gmm_candidate cand[2] = {{1, GMM_COV_FULL, 0, 1, 9, -105.5, 9.0 * log(20.0) + 211.0},
+                                 {2, GMM_COV_FULL, 0, 1, 17, -87.25, gmm_model_bic(m)}};
+  if (gmm_model_set_candidates(m, cand, 2) != GMM_OK) return 1;
+  size_t n = gmm_blob_size(m);
+  unsigned char *p = malloc(n);
+  if (!p) return 1;
+  gmm_blob_write(m, p);
+  if (p[4] != 3) {
+    fprintf(stderr, "the encoder wrote format version %d, not 3\n", p[4]);
+    return 1;
+  }
+  /* It must decode before it is kept. */
+  gmm_model *back = NULL;
+  if (gmm_blob_read(p, n, &gmm_libc_allocator, &back, err, sizeof err) != GMM_OK) {
+    fprintf(stderr, "the version 3 model does not decode: %s\n", err);
+    return 1;
+  }
+  if (write_new_file(path, p, n) != 0) return 1;
+  double *scratch = malloc(sizeof(double) * (gmm_model_scratch_len(back) + 1));
+  if (!scratch) return 1;
+  double score = gmm_model_score_row(back, row, scratch, NULL, NULL);
+  printf("/* FIXTURE3_VALUES_BEGIN (printed by tests/make_blob_fixture.c --v3) */\n");
+  printf("#define FIXTURE3_LEN %zu\n", n);
+  printf("static const double FIXTURE3_MISSING_FRACTION = %.17g;\n",
+         back->summary.missing_fraction);
+  printf("static const double FIXTURE3_ROW[3] = {%.17g, %.17g, %.17g};\n", row[0], row[1],
+         row[2]);
+  printf("static const double FIXTURE3_ROW_SCORE = %.17g;\n", score);
+  printf("/* FIXTURE3_VALUES_END */\n");
+  free(scratch);
+  free(p);
+  gmm_model_free(back);
+  gmm_model_free(m);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "--v3") == 0) return write_v3(argv[2]);
   if (argc != 2) {
-    fprintf(stderr, "usage: %s tests/fixtures/model_v%d.bin\n", argv[0], GMM_BLOB_VERSION);
+    fprintf(stderr, "usage: %s tests/fixtures/model_v2.bin\n"
+                    "       %s --v3 tests/fixtures/model_v3.bin\n",
+            argv[0], argv[0]);
     return 2;
   }
   gmm_options opt;

@@ -14,15 +14,22 @@
 **
 ** The program refuses to overwrite an existing file (fopen mode "wbx").
 **
-** It works through the SQL surface, as a user does: it opens ":memory:"
-** with the system libsqlite3, loads ./gmm (or $GMM_EXTENSION) and runs
-** gmm_init, gmm_start, gmm_estep and gmm_stats_info. Build and run once,
-** from the repository root, after `make gmm.so`:
-**   cc -std=c11 -O2 tests/make_pass_fixtures.c -lsqlite3 -o /tmp/make_pass_fixtures
+** The version-1 fixtures were made through the SQL surface, as a user
+** does: it opens ":memory:" with the system libsqlite3, loads ./gmm (or
+** $GMM_EXTENSION) and runs gmm_init, gmm_start, gmm_estep and
+** gmm_stats_info. The version-2 fixtures (--v2, below) are made with the
+** core alone (ext/core/gmm.h), which fitted rows with missing values
+** before SQL passed them on. Build once, from the repository root, after
+** `make gmm.so`:
+**   cc -std=c11 -O2 -Iext/core tests/make_pass_fixtures.c ext/core/[a-z]*.c -lsqlite3 -lm \
+**      -lpthread -o /tmp/make_pass_fixtures
+** and run once per pair of fixtures:
 **   /tmp/make_pass_fixtures tests/fixtures/stats-v1.bin tests/fixtures/istate-v1.bin
+**   /tmp/make_pass_fixtures --v2 tests/fixtures/stats-v2.bin tests/fixtures/istate-v2.bin
 **
 ** It prints the values to hard-code in tests/test_passes.c (between
-** PASS_FIXTURE_VALUES_BEGIN and PASS_FIXTURE_VALUES_END).
+** PASS_FIXTURE_VALUES_BEGIN and PASS_FIXTURE_VALUES_END), and with --v2
+** in tests/test_stats.c (between PASS_FIXTURE2_VALUES_BEGIN and _END).
 **
 ** The BLOBs, on the fixed rows below (15 rows: 13 usable, one with a NULL
 ** feature, one of weight 0; weights are dyadic, so every sum is exact):
@@ -36,12 +43,30 @@
 **     same rows in d = 3 (x, y, z): full covariances, so the scatters are
 **     stored as lower triangles, the weighted flag is set and n_skipped
 **     is 1.
+**
+** The version-2 BLOBs (--v2), which add the missing option (state) and the
+** counts of missing values (statistics), on the same rows in d = 3 with
+** missing values (NaN): row 3 misses x, row 7 y, row 12 y and z, and a
+** 16th row misses every value (never used: n_skipped 1). Row 11 (weight 0)
+** is left out, as SQL leaves it out.
+**   istate-v2.bin: gmm_istate_add of the 14 other rows, weighted, with k 2,
+**     diag, random_from_data, max_iter 40, n_init 3, tol 1e-5, reg_covar
+**     1e-4, seed 13, missing 'marginalize' and sample_size 9, so that the
+**     sample is a proper bottom-9 holding rows with missing values (the
+**     program checks that it does).
+**   stats-v2.bin: gmm_estep_add, unweighted, of all 16 rows under the
+**     model gmm_fit gives on the 14 usable rows in canonical order (k 2,
+**     full, missing 'marginalize'; its BLOB is version 3): n_rows 14,
+**     n_skipped 1, n_incomplete 3, n_missing 4.
 */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sqlite3.h>
+
+#include "gmm.h"
 
 /* id, w, x, y, z; NULL_ROW has a NULL y, ZERO_ROW weight 0. */
 enum { N_ROWS = 15, NULL_ROW = 7, ZERO_ROW = 11 };
@@ -119,10 +144,160 @@ static void print_literal(const char *name, const char *text) {
   printf("\"\n");
 }
 
+/* ---- --v2: the core alone ---- */
+
+static void fail(const char *what, const char *err) {
+  fprintf(stderr, "%s: %s\n", what, err);
+  exit(1);
+}
+
+/* The rows of --v2: x, y, z of ROWS with the missing values above, then
+** the row of missing values only; weights in w. */
+enum { N_ROWS2 = N_ROWS + 1 };
+static void rows_v2(double *x, double *w) {
+  for (int i = 0; i < N_ROWS2; i++) {
+    for (int c = 0; c < 3; c++) x[i * 3 + c] = i < N_ROWS ? ROWS[i][2 + c] : NAN;
+    w[i] = i < N_ROWS ? ROWS[i][1] : 1.0;
+  }
+  x[2 * 3 + 0] = NAN;            /* row 3: x */
+  x[(NULL_ROW - 1) * 3 + 1] = NAN; /* row 7: y */
+  x[11 * 3 + 1] = NAN;           /* row 12: y, z */
+  x[11 * 3 + 2] = NAN;
+}
+
+static int is_used(const double *x, double w) {
+  return w > 0.0 && !(isnan(x[0]) && isnan(x[1]) && isnan(x[2]));
+}
+
+static void print_hex64(const char *name, uint64_t v) {
+  printf("#define %s UINT64_C(0x%016llx)\n", name, (unsigned long long)v);
+}
+
+static int main_v2(const char *stats_path, const char *state_path) {
+  double x[N_ROWS2 * 3], w[N_ROWS2];
+  rows_v2(x, w);
+  char err[512] = "";
+
+  /* The state. */
+  gmm_options opt;
+  gmm_options_default(&opt, 2);
+  opt.covariance_type = GMM_COV_DIAG;
+  opt.init = GMM_INIT_RANDOM_FROM_DATA;
+  opt.max_iter = 40;
+  opt.n_init = 3;
+  opt.tol = 1e-5;
+  opt.reg_covar = 1e-4;
+  opt.seed = 13;
+  opt.missing = GMM_MISSING_MARGINALIZE;
+  gmm_istate *state = NULL;
+  if (gmm_istate_new(&opt, 3, 1, 9, &gmm_libc_allocator, &state) != GMM_OK)
+    fail("gmm_istate_new", "failed");
+  for (int i = 0; i < N_ROWS2; i++) {
+    if (!is_used(x + 3 * i, w[i])) {
+      if (w[i] > 0.0) state->n_skipped++; /* as SQL counts a row of NULLs */
+      continue;
+    }
+    if (gmm_istate_add(state, x + 3 * i, w[i]) != GMM_OK) fail("gmm_istate_add", "failed");
+  }
+  size_t n_state = gmm_istate_size(state);
+  unsigned char *state_bytes = malloc(n_state);
+  if (!state_bytes) fail("malloc", "out of memory");
+  gmm_istate_write(state, state_bytes);
+  if (state_bytes[4] != 2) fail("the state", "the sample holds no missing value: not version 2");
+
+  /* The model and its statistics. */
+  double used[N_ROWS2 * 3];
+  size_t n_used = 0;
+  for (int i = 0; i < N_ROWS2; i++)
+    if (is_used(x + 3 * i, w[i])) memcpy(used + 3 * n_used++, x + 3 * i, 3 * sizeof(double));
+  gmm_canonical_order(used, NULL, n_used, 3, 1);
+  gmm_options mopt;
+  gmm_options_default(&mopt, 2);
+  mopt.threads = 1;
+  gmm_data data = {used, n_used, 3, NULL, 1};
+  gmm_model *m = NULL;
+  if (gmm_fit(&data, &mopt, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err) != GMM_OK)
+    fail("gmm_fit", err);
+  size_t n_model = gmm_blob_size(m);
+  unsigned char *model_bytes = malloc(n_model);
+  if (!model_bytes) fail("malloc", "out of memory");
+  gmm_blob_write(m, model_bytes);
+  uint64_t fingerprint = gmm_blob_stored_checksum(model_bytes, n_model);
+  gmm_estats *st = NULL;
+  gmm_estep_acc *acc = NULL;
+  if (gmm_estats_new(m, fingerprint, 0, &gmm_libc_allocator, &st) != GMM_OK ||
+      gmm_estep_acc_new(m, 1, &gmm_libc_allocator, &acc) != GMM_OK)
+    fail("gmm_estats_new", "failed");
+  /* Every row but the one of weight 0 (which SQL leaves out). */
+  double batch[N_ROWS2 * 3];
+  size_t n_batch = 0;
+  for (int i = 0; i < N_ROWS2; i++)
+    if (w[i] > 0.0) memcpy(batch + 3 * n_batch++, x + 3 * i, 3 * sizeof(double));
+  gmm_estep_add(acc, batch, NULL, n_batch, st);
+  if (gmm_estats_check(st, err, sizeof err) != GMM_OK) fail("gmm_estats_check", err);
+  if (st->n_incomplete != 3 || st->n_missing != 4 || st->n_skipped != 1 || st->n_rows != 14)
+    fail("the statistics", "unexpected counts");
+  size_t n_stats = gmm_estats_size(st);
+  unsigned char *stats_bytes = malloc(n_stats);
+  if (!stats_bytes) fail("malloc", "out of memory");
+  gmm_estats_write(st, stats_bytes);
+  if (stats_bytes[4] != 2) fail("the statistics", "not version 2");
+
+  /* Both must decode before they are kept. */
+  gmm_estats *st_back = NULL;
+  gmm_istate *state_back = NULL;
+  if (gmm_estats_read(stats_bytes, n_stats, &gmm_libc_allocator, &st_back, err, sizeof err) !=
+      GMM_OK)
+    fail("the statistics do not decode", err);
+  if (gmm_istate_read(state_bytes, n_state, &gmm_libc_allocator, &state_back, err,
+                      sizeof err) != GMM_OK)
+    fail("the state does not decode", err);
+  write_file(stats_path, stats_bytes, (int)n_stats);
+  write_file(state_path, state_bytes, (int)n_state);
+
+  printf("/* PASS_FIXTURE2_VALUES_BEGIN (printed by tests/make_pass_fixtures.c --v2) */\n");
+  printf("#define STATS2_FIXTURE_LEN %zu\n", n_stats);
+  print_hex64("STATS2_FIXTURE_FINGERPRINT", fingerprint);
+  printf("#define STATS2_FIXTURE_N_ROWS %lld\n", (long long)st->n_rows);
+  printf("#define STATS2_FIXTURE_N_SKIPPED %lld\n", (long long)st->n_skipped);
+  printf("#define STATS2_FIXTURE_N_INCOMPLETE %lld\n", (long long)st->n_incomplete);
+  printf("#define STATS2_FIXTURE_N_MISSING %lld\n", (long long)st->n_missing);
+  printf("static const double STATS2_FIXTURE_LOG_LIKELIHOOD = %.17g;\n", st->log_likelihood);
+  printf("static const double STATS2_FIXTURE_NK[2] = {%.17g, %.17g};\n", st->sums.nk[0],
+         st->sums.nk[1]);
+  printf("#define ISTATE2_FIXTURE_LEN %zu\n", n_state);
+  printf("#define ISTATE2_FIXTURE_N_ROWS %lld\n", (long long)state->n_rows);
+  printf("#define ISTATE2_FIXTURE_N_SKIPPED %lld\n", (long long)state->n_skipped);
+  printf("#define ISTATE2_FIXTURE_N_HELD %d\n", state->n_held);
+  printf("static const double ISTATE2_FIXTURE_SUM_WEIGHTS = %.17g;\n", state->sum_weights);
+  int n_incomplete = 0;
+  for (int i = 0; i < state->n_held; i++)
+    for (int c = 0; c < 3; c++)
+      if (isnan(state->x[3 * i + c])) {
+        n_incomplete++;
+        break;
+      }
+  printf("#define ISTATE2_FIXTURE_N_HELD_INCOMPLETE %d\n", n_incomplete);
+  printf("/* PASS_FIXTURE2_VALUES_END */\n");
+  gmm_estats_free(st_back);
+  gmm_istate_free(state_back);
+  free(stats_bytes);
+  free(model_bytes);
+  free(state_bytes);
+  gmm_estats_free(st);
+  gmm_estep_acc_free(acc);
+  gmm_model_free(m);
+  gmm_istate_free(state);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 4 && strcmp(argv[1], "--v2") == 0) return main_v2(argv[2], argv[3]);
   if (argc != 3) {
-    fprintf(stderr, "usage: %s tests/fixtures/stats-v1.bin tests/fixtures/istate-v1.bin\n",
-            argv[0]);
+    fprintf(stderr,
+            "usage: %s tests/fixtures/stats-v1.bin tests/fixtures/istate-v1.bin\n"
+            "       %s --v2 tests/fixtures/stats-v2.bin tests/fixtures/istate-v2.bin\n",
+            argv[0], argv[0]);
     return 2;
   }
   sqlite3 *db = NULL;

@@ -9,12 +9,15 @@
 **
 ** The tests include only gmm.h; they know of the format only what gmm.h and
 ** DESIGN.md promise: magic "GMMb", a little-endian u32 format version, a
-** u64 checksum in the last 8 bytes, exact-length and value validation.
+** u64 checksum in the last 8 bytes, exact-length and value validation;
+** tests 9 to 11 also use the header layout of versions 2 and 3 that
+** ext/core/gmm_blob.c documents (blob (5)).
 */
 #include "test_util.h"
 
 #define FIXTURE_V1 "tests/fixtures/model_v1.bin"
 #define FIXTURE_V2 "tests/fixtures/model_v2.bin"
+#define FIXTURE_V3 "tests/fixtures/model_v3.bin"
 static unsigned char *read_file(const char *path, size_t *len);
 
 /* ------------------------------------------------------------------------
@@ -141,6 +144,11 @@ static void assert_models_identical(const gmm_model *a, const gmm_model *b) {
   assert_int_equal(a->summary.converged, b->summary.converged);
   assert_int_equal(a->summary.best_init, b->summary.best_init);
   assert_int_equal(a->summary.n_empty, b->summary.n_empty);
+  assert_int_equal(a->summary.weighted, b->summary.weighted);
+  assert_int_equal(a->summary.warm_started, b->summary.warm_started);
+  assert_int_equal(a->options.missing, b->options.missing);
+  assert_true(a->summary.n_incomplete == b->summary.n_incomplete);
+  assert_same_double(a->summary.missing_fraction, b->summary.missing_fraction);
 }
 
 /* A decoded model is prepared and scores like the original: log p(x) and
@@ -315,8 +323,8 @@ static void test_truncation_and_extension(void **state) {
     free(p);
     gmm_model_free(m);
   }
-  const char *fixtures[] = {FIXTURE_V1, FIXTURE_V2};
-  for (int f = 0; f < 2; f++) {
+  const char *fixtures[] = {FIXTURE_V1, FIXTURE_V2, FIXTURE_V3};
+  for (int f = 0; f < 3; f++) {
     size_t n;
     unsigned char *p = read_file(fixtures[f], &n);
     check_truncations(p, n);
@@ -390,8 +398,8 @@ static void test_bit_flips(void **state) {
     free(p);
     gmm_model_free(m);
   }
-  const char *fixtures[] = {FIXTURE_V1, FIXTURE_V2};
-  for (int f = 0; f < 2; f++) {
+  const char *fixtures[] = {FIXTURE_V1, FIXTURE_V2, FIXTURE_V3};
+  for (int f = 0; f < 3; f++) {
     size_t n;
     unsigned char *p = read_file(fixtures[f], &n);
     check_bit_flips(p, n);
@@ -599,14 +607,14 @@ static void test_stored_checksum(void **state) {
 }
 
 /* ------------------------------------------------------------------------
-** 5. Header (gmm.h GMM_BLOB_MAGIC, GMM_BLOB_VERSION; DESIGN section 3):
-** bytes 0..3 are "GMMb", bytes 4..7 the little-endian u32 2, the version
-** this build writes.
-** Checks blob (3).
+** 5. Header (gmm.h GMM_BLOB_MAGIC; DESIGN section 3): bytes 0..3 are
+** "GMMb", bytes 4..7 the little-endian u32 2, the version this build
+** writes for a model of complete rows with the default options (test 9
+** has the version 3 rule).
+** Checks blob (3), (5).
 */
 static void test_magic_and_version(void **state) {
   (void)state;
-  assert_int_equal(GMM_BLOB_VERSION, 2);
   gmm_model *m = fit_model(GMM_COV_FULL, NULL);
   size_t n;
   unsigned char *p = encode(m, &n);
@@ -680,6 +688,11 @@ static void test_fixture_v1_readable(void **state) {
   assert_non_null(scratch);
   assert_close_rel(gmm_model_score_row(m, FIXTURE_ROW, scratch, NULL, NULL), FIXTURE_ROW_SCORE,
                    1e-9);
+  /* Version 1 knew nothing of missing values: blob (5). */
+  assert_int_equal(m->blob_version, 1);
+  assert_int_equal(m->options.missing, GMM_MISSING_MARGINALIZE);
+  assert_true(m->summary.n_incomplete == 0);
+  assert_same_double(m->summary.missing_fraction, 0.0);
   free(scratch);
   gmm_model_free(m);
   free(p);
@@ -730,7 +743,94 @@ static void test_fixture_v2_readable(void **state) {
   assert_non_null(scratch);
   assert_close_rel(gmm_model_score_row(m, FIXTURE_ROW, scratch, NULL, NULL), FIXTURE2_ROW_SCORE,
                    1e-9);
+  /* Version 2 knew nothing of missing values, and this build writes the
+  ** same bytes back: blob (5). */
+  assert_int_equal(m->options.missing, GMM_MISSING_MARGINALIZE);
+  assert_true(m->summary.n_incomplete == 0);
+  assert_same_double(m->summary.missing_fraction, 0.0);
+  size_t n2;
+  unsigned char *again = encode(m, &n2);
+  assert_int_equal(n2, n);
+  assert_memory_equal(again, p, n);
+  free(again);
   free(scratch);
+  gmm_model_free(m);
+  free(p);
+}
+
+/* ------------------------------------------------------------------------
+** 6c. Format version 3 stays readable forever. tests/fixtures/model_v3.bin
+** was written once by tests/make_blob_fixture.c --v3 from a model built by
+** hand: k = 2, d = 3, full, missing 'marginalize', 20 rows used of which 6
+** had a missing feature (missing_fraction 7/60), 2 skipped, two
+** candidates behind the longer header. Every field is compared bit for
+** bit; this build writes the same bytes back.
+** Checks blob (4), (5).
+*/
+/* FIXTURE3_VALUES_BEGIN (printed by tests/make_blob_fixture.c --v3) */
+#define FIXTURE3_LEN 352
+static const double FIXTURE3_MISSING_FRACTION = 0.11666666666666667;
+static const double FIXTURE3_ROW[3] = {2, 2.5, 1};
+static const double FIXTURE3_ROW_SCORE = -8.2914706689444664;
+/* FIXTURE3_VALUES_END */
+/* The model make_blob_fixture.c built (its source lists the same numbers). */
+static const double FIXTURE3_WEIGHTS[2] = {0.375, 0.625};
+static const double FIXTURE3_MEANS[6] = {1.125, 2.0, 0.5, 6.25, 7.5, 3.0};
+static const double FIXTURE3_COVS[18] = {0.0625, 0.015625, 0.0078125, /* */
+                                         0.015625, 0.09375, -0.01171875, /* */
+                                         0.0078125, -0.01171875, 0.046875, /* */
+                                         0.25, 0.125, 0.0625, /* */
+                                         0.125, 0.3125, 0.03125, /* */
+                                         0.0625, 0.03125, 0.1875};
+
+static void test_fixture_v3_readable(void **state) {
+  (void)state;
+  size_t n;
+  unsigned char *p = read_file(FIXTURE_V3, &n);
+  assert_int_equal(n, FIXTURE3_LEN);
+  assert_memory_equal(p, "GMMb\3\0\0\0", 8);
+  gmm_model *m = decode_ok(p, n, NULL);
+  assert_int_equal(m->blob_version, 3);
+  assert_int_equal(m->k, 2);
+  assert_int_equal(m->d, 3);
+  assert_int_equal(m->covariance_type, GMM_COV_FULL);
+  assert_memory_equal(m->weights, FIXTURE3_WEIGHTS, sizeof FIXTURE3_WEIGHTS);
+  assert_memory_equal(m->means, FIXTURE3_MEANS, sizeof FIXTURE3_MEANS);
+  assert_memory_equal(m->covariances, FIXTURE3_COVS, sizeof FIXTURE3_COVS);
+  assert_int_equal(m->options.init, GMM_INIT_RANDOM_FROM_DATA);
+  assert_int_equal(m->options.max_iter, 200);
+  assert_int_equal(m->options.n_init, 2);
+  assert_same_double(m->options.tol, 1e-6);
+  assert_same_double(m->options.reg_covar, 1e-5);
+  assert_true(m->options.seed == UINT64_C(1099511627779));
+  assert_int_equal(m->options.missing, GMM_MISSING_MARGINALIZE);
+  assert_same_double(m->summary.n_samples, 20.0);
+  assert_true(m->summary.n_skipped == 2);
+  assert_same_double(m->summary.log_likelihood, -87.25);
+  assert_int_equal(m->summary.n_iter, 17);
+  assert_int_equal(m->summary.converged, 1);
+  assert_int_equal(m->summary.best_init, 1);
+  assert_int_equal(m->summary.n_empty, 0);
+  assert_int_equal(m->summary.weighted, 0);
+  assert_int_equal(m->summary.warm_started, 0);
+  assert_true(m->summary.n_incomplete == 6);
+  assert_same_double(m->summary.missing_fraction, FIXTURE3_MISSING_FRACTION);
+  assert_same_double(m->summary.missing_fraction, 7.0 / 60.0);
+  assert_int_equal(m->n_candidates, 2);
+  assert_int_equal(m->candidates[0].k, 1);
+  assert_int_equal(m->candidates[1].k, 2);
+  assert_same_double(m->candidates[1].log_likelihood, -87.25);
+  assert_same_double(m->candidates[1].bic, gmm_model_bic(m));
+  double *scratch = malloc(sizeof(double) * (gmm_model_scratch_len(m) + 1));
+  assert_non_null(scratch);
+  assert_close_rel(gmm_model_score_row(m, FIXTURE3_ROW, scratch, NULL, NULL), FIXTURE3_ROW_SCORE,
+                   1e-9);
+  free(scratch);
+  size_t n2;
+  unsigned char *again = encode(m, &n2);
+  assert_int_equal(n2, n);
+  assert_memory_equal(again, p, n);
+  free(again);
   gmm_model_free(m);
   free(p);
 }
@@ -816,6 +916,376 @@ static void test_decode_allocation_failures(void **state) {
   gmm_model_free(m);
 }
 
+/* ------------------------------------------------------------------------
+** Helpers of tests 9 to 11: the header layout of ext/core/gmm_blob.c
+** (blob (5)). Version 2 puts the weights at offset 104; version 3 puts
+** u32 missing at 100, i64 n_incomplete at 104, f64 missing_fraction at 112
+** and the weights at 120.
+*/
+static uint32_t le32(const unsigned char *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put_le32(unsigned char *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_le64(unsigned char *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* FNV-1a 64 of the bytes before the last 8, written into them. */
+static void reseal(unsigned char *p, size_t n) {
+  uint64_t h = UINT64_C(0xcbf29ce484222325);
+  for (size_t i = 0; i + 8 < n; i++) h = (h ^ p[i]) * UINT64_C(0x100000001b3);
+  put_le64(p + n - 8, h);
+}
+
+/* gmm_blob_read must fail with GMM_ECORRUPT and exactly this message,
+** allocating nothing that stays. */
+static void expect_corrupt_text(const unsigned char *p, size_t n, const char *want) {
+  tu_counting c;
+  gmm_allocator a = tu_counting_allocator(&c);
+  gmm_model *m = NULL;
+  char err[512] = "";
+  gmm_status rc = gmm_blob_read(p, n, &a, &m, err, sizeof err);
+  if (rc != GMM_ECORRUPT) {
+    gmm_model_free(m);
+    fail_msg("expected GMM_ECORRUPT '%s', gmm_blob_read returned %d", want, (int)rc);
+  }
+  assert_null(m);
+  assert_string_equal(err, want);
+  assert_no_leaks(&c);
+}
+
+/* A hand-built model with the fields of version 3 set, encoded (so that its
+** checksum is right) and decoded: the expected message, or "" for a model
+** that decodes. */
+static void expect_v3_fields(gmm_missing missing, int64_t n_incomplete, double fraction,
+                             int weighted, const char *want) {
+  const double w[2] = {0.25, 0.75}, mu[4] = {0.0, 1.0, 2.0, 3.0};
+  const double cov[8] = {1.0, 0.5, 0.5, 1.0, 2.0, 0.0, 0.0, 0.5};
+  gmm_model *m = hand_model(2, w, mu, cov);
+  m->options.missing = missing;
+  m->summary.n_incomplete = n_incomplete;
+  m->summary.missing_fraction = fraction;
+  m->summary.weighted = weighted;
+  size_t n;
+  unsigned char *p = encode(m, &n);
+  assert_int_equal(le32(p + 4), 3);
+  if (want[0]) {
+    expect_corrupt_text(p, n, want);
+  } else {
+    gmm_model *back = decode_ok(p, n, NULL);
+    assert_models_identical(m, back);
+    gmm_model_free(back);
+  }
+  free(p);
+  gmm_model_free(m);
+}
+
+/* ------------------------------------------------------------------------
+** 9. The oldest version that expresses the model (ext/core/gmm_blob.c,
+** blob (5); issue 11: a model of complete rows with the default options
+** has the bytes earlier builds wrote). A fitted model of complete rows
+** with missing 'marginalize' is version 2 of the version-2 length, its
+** word at 100 zero; the same model with missing 'skip', or with rows that
+** had missing features, is version 3: 16 bytes longer, the same bytes but
+** for the version, the word at 100, the 16 bytes inserted at 104 and the
+** checksum; gmm_blob_size is each version's length; each round-trips bit
+** for bit (blob_version 2 and 3), for every covariance type and with
+** candidates.
+** Checks blob (1), (5).
+*/
+static void test_oldest_version_rule(void **state) {
+  (void)state;
+  const gmm_cov_type types[] = {GMM_COV_FULL, GMM_COV_TIED, GMM_COV_DIAG, GMM_COV_SPHERICAL};
+  for (int t = 0; t < 4; t++) {
+    gmm_model *m = fit_model(types[t], NULL);
+    assert_int_equal(m->options.missing, GMM_MISSING_MARGINALIZE);
+    assert_true(m->summary.n_incomplete == 0);
+    assert_same_double(m->summary.missing_fraction, 0.0);
+    size_t n2;
+    unsigned char *v2 = encode(m, &n2);
+    assert_int_equal(le32(v2 + 4), 2);
+    size_t k = (size_t)m->k, d = (size_t)m->d, n_cov;
+    switch (types[t]) {
+      case GMM_COV_FULL: n_cov = k * d * (d + 1) / 2; break;
+      case GMM_COV_TIED: n_cov = d * (d + 1) / 2; break;
+      case GMM_COV_DIAG: n_cov = k * d; break;
+      default: n_cov = k; break;
+    }
+    assert_int_equal(n2, 104 + 8 * (k + k * d + n_cov) + 8);
+    assert_int_equal(le32(v2 + 100), 0);
+    gmm_model *back2 = decode_ok(v2, n2, NULL);
+    assert_int_equal(back2->blob_version, 2);
+    assert_models_identical(m, back2);
+    gmm_model_free(back2);
+
+    for (int variant = 0; variant < 2; variant++) {
+      gmm_model *v = fit_model(types[t], NULL);
+      if (variant == 0) {
+        v->options.missing = GMM_MISSING_SKIP;
+      } else {
+        v->summary.n_incomplete = 17;
+        v->summary.missing_fraction = 0.03125;
+      }
+      size_t n3;
+      unsigned char *v3 = encode(v, &n3);
+      assert_int_equal(n3, n2 + 16);
+      assert_int_equal(gmm_blob_size(v), n3);
+      assert_memory_equal(v3, v2, 4);
+      assert_int_equal(le32(v3 + 4), 3);
+      assert_memory_equal(v3 + 8, v2 + 8, 92);
+      assert_int_equal(le32(v3 + 100), variant == 0 ? 1u : 0u);
+      assert_true(le64(v3 + 104) == (variant == 0 ? 0u : 17u));
+      assert_memory_equal(v3 + 120, v2 + 104, n2 - 104 - 8);
+      gmm_model *back3 = decode_ok(v3, n3, NULL);
+      assert_int_equal(back3->blob_version, 3);
+      assert_models_identical(v, back3);
+      assert_scores_alike(v, back3);
+      size_t n_again;
+      unsigned char *again = encode(back3, &n_again);
+      assert_int_equal(n_again, n3);
+      assert_memory_equal(again, v3, n3);
+      free(again);
+      gmm_model_free(back3);
+      free(v3);
+      gmm_model_free(v);
+    }
+    free(v2);
+    gmm_model_free(m);
+  }
+
+  /* Fitted for real: rows with missing values (every 7th row misses one
+  ** feature, one row misses both and is skipped), and complete rows with
+  ** missing 'skip'. */
+  for (int variant = 0; variant < 2; variant++) {
+    double *x = tu_mixture_sample(&MIX, 42, NULL);
+    assert_non_null(x);
+    size_t rows = tu_mixture_n(&MIX);
+    gmm_options opt;
+    gmm_options_default(&opt, 3);
+    if (variant == 0) {
+      for (size_t i = 0; i < rows; i += 7) x[2 * i + (i / 7) % 2] = NAN;
+      x[2 * 3] = x[2 * 3 + 1] = NAN;
+    } else {
+      opt.missing = GMM_MISSING_SKIP;
+    }
+    gmm_data data = {x, rows, 2, NULL, 0};
+    gmm_model *fm = NULL;
+    char err[512] = "";
+    if (gmm_fit(&data, &opt, &gmm_libc_allocator, NULL, NULL, &fm, err, sizeof err) != GMM_OK)
+      fail_msg("gmm_fit with missing values: %s", err);
+    free(x);
+    assert_int_equal(fm->options.missing, opt.missing);
+    if (variant == 0) {
+      size_t want_incomplete = (rows + 6) / 7;
+      assert_true(fm->summary.n_incomplete == (int64_t)want_incomplete);
+      assert_true(fm->summary.n_skipped == 1);
+      assert_close_rel(fm->summary.missing_fraction,
+                       (double)want_incomplete / (2.0 * (double)(rows - 1)), 1e-15);
+    } else {
+      assert_true(fm->summary.n_incomplete == 0);
+    }
+    size_t n3;
+    unsigned char *v3 = encode(fm, &n3);
+    assert_int_equal(le32(v3 + 4), 3);
+    gmm_model *back = decode_ok(v3, n3, NULL);
+    assert_int_equal(back->blob_version, 3);
+    assert_models_identical(fm, back);
+    size_t n_again;
+    unsigned char *again = encode(back, &n_again);
+    assert_int_equal(n_again, n3);
+    assert_memory_equal(again, v3, n3);
+    free(again);
+    free(v3);
+    gmm_model_free(back);
+    gmm_model_free(fm);
+  }
+
+  /* A selection's candidates sit behind the longer header. */
+  const double w[2] = {0.25, 0.75}, mu[4] = {0.0, 1.0, 2.0, 3.0};
+  const double cov[8] = {1.0, 0.5, 0.5, 1.0, 2.0, 0.0, 0.0, 0.5};
+  gmm_model *sel = hand_model(2, w, mu, cov);
+  const gmm_candidate cand[2] = {{1, GMM_COV_DIAG, 0, 1, 3, -12.0, 31.0},
+                                 {2, GMM_COV_FULL, 0, 1, 5, -10.0, 30.0}};
+  assert_int_equal(gmm_model_set_candidates(sel, cand, 2), GMM_OK);
+  sel->summary.n_incomplete = 40;
+  sel->summary.missing_fraction = 0.25;
+  size_t n;
+  unsigned char *p = encode(sel, &n);
+  assert_int_equal(le32(p + 4), 3);
+  gmm_model *back = decode_ok(p, n, NULL);
+  assert_models_identical(sel, back);
+  assert_int_equal(back->n_candidates, 2);
+  assert_same_double(back->candidates[0].bic, 31.0);
+  assert_same_double(back->candidates[1].log_likelihood, -10.0);
+  gmm_model_free(back);
+  free(p);
+  gmm_model_free(sel);
+}
+
+/* ------------------------------------------------------------------------
+** 10. Version 3's fields are validated behind the checksum, each with its
+** own sentence (blob (3), (5)): the missing option, n_incomplete (>= 0, 0
+** with 'skip', at most n_samples without weights), missing_fraction
+** (finite, +0 .. (d - 1) / d, 0 exactly when n_incomplete is), and a
+** version 3 BLOB that version 2 could hold; version 2's reserved word
+** stays checked. Positive controls: the same fields in range decode,
+** n_incomplete beyond n_samples with weighted rows (n_samples is then a
+** sum of weights), and missing_fraction exactly (d - 1) / d.
+** Checks blob (3), (5).
+*/
+static void test_decoder_validates_v3_fields(void **state) {
+  (void)state;
+  /* Positive controls (d = 2, n_samples 100). */
+  expect_v3_fields(GMM_MISSING_MARGINALIZE, 10, 0.05, 0, "");
+  expect_v3_fields(GMM_MISSING_MARGINALIZE, 100, 0.5, 0, "");
+  expect_v3_fields(GMM_MISSING_MARGINALIZE, 1000, 0.25, 1, "");
+  expect_v3_fields(GMM_MISSING_SKIP, 0, 0.0, 0, "");
+  expect_v3_fields(GMM_MISSING_SKIP, 0, 0.0, 1, "");
+
+  expect_v3_fields((gmm_missing)2, 0, 0.0, 0,
+                   "the missing option 2 is unknown (0 marginalize, 1 skip)");
+  expect_v3_fields((gmm_missing)-1, 0, 0.0, 0,
+                   "the missing option 4294967295 is unknown (0 marginalize, 1 skip)");
+  expect_v3_fields(GMM_MISSING_MARGINALIZE, -1, 0.25, 0, "n_incomplete is negative");
+  expect_v3_fields(GMM_MISSING_MARGINALIZE, INT64_MIN, 0.25, 0, "n_incomplete is negative");
+  expect_v3_fields(GMM_MISSING_MARGINALIZE, 10, NAN, 0,
+                   "missing_fraction nan is out of range (0 to (d - 1) / d, d = 2)");
+  expect_v3_fields(GMM_MISSING_MARGINALIZE, 10, INFINITY, 0,
+                   "missing_fraction inf is out of range (0 to (d - 1) / d, d = 2)");
+  expect_v3_fields(GMM_MISSING_MARGINALIZE, 10, -0.25, 0,
+                   "missing_fraction -0.25 is out of range (0 to (d - 1) / d, d = 2)");
+  expect_v3_fields(GMM_MISSING_SKIP, 0, -0.0, 0,
+                   "missing_fraction -0 is out of range (0 to (d - 1) / d, d = 2)");
+  expect_v3_fields(GMM_MISSING_MARGINALIZE, 10, 0.5000000001, 0,
+                   "missing_fraction 0.50000000010000001 is out of range (0 to (d - 1) / d, d = 2)");
+  expect_v3_fields(GMM_MISSING_MARGINALIZE, 10, 1.0, 0,
+                   "missing_fraction 1 is out of range (0 to (d - 1) / d, d = 2)");
+  expect_v3_fields(GMM_MISSING_MARGINALIZE, 10, 0.0, 0,
+                   "n_incomplete 10 and missing_fraction 0 disagree on whether a value was "
+                   "missing");
+  expect_v3_fields(GMM_MISSING_MARGINALIZE, 0, 0.125, 0,
+                   "n_incomplete 0 and missing_fraction 0.125 disagree on whether a value was "
+                   "missing");
+  expect_v3_fields(GMM_MISSING_SKIP, 3, 0.125, 0,
+                   "a model fitted with missing 'skip' has 3 rows with missing features");
+  expect_v3_fields(GMM_MISSING_MARGINALIZE, 101, 0.5, 0,
+                   "n_incomplete 101 exceeds the 100 rows used");
+
+  /* d = 1: a row with a missing value has nothing observed. */
+  gmm_model *one = gmm_model_new(1, 1, GMM_COV_FULL, &gmm_libc_allocator);
+  assert_non_null(one);
+  one->weights[0] = 1.0;
+  one->means[0] = 0.5;
+  one->covariances[0] = 2.0;
+  assert_int_equal(gmm_model_prepare(one, NULL, 0), GMM_OK);
+  one->summary.n_samples = 10.0;
+  one->summary.n_incomplete = 1;
+  one->summary.missing_fraction = 0.1;
+  size_t n;
+  unsigned char *p = encode(one, &n);
+  expect_corrupt_text(p, n, "missing_fraction 0.10000000000000001 is out of range (0 to (d - 1) / d, d = 1)");
+  free(p);
+  gmm_model_free(one);
+
+  /* Version 3 holding what version 2 holds: forged from a 'skip' model. */
+  const double w[2] = {0.25, 0.75}, mu[4] = {0.0, 1.0, 2.0, 3.0};
+  const double cov[8] = {1.0, 0.5, 0.5, 1.0, 2.0, 0.0, 0.0, 0.5};
+  gmm_model *m = hand_model(2, w, mu, cov);
+  m->options.missing = GMM_MISSING_SKIP;
+  p = encode(m, &n);
+  put_le32(p + 100, 0);
+  reseal(p, n);
+  expect_corrupt_text(p, n,
+                      "format version 3 holds nothing version 2 cannot (missing 'marginalize', "
+                      "no missing value)");
+  /* Version 2's reserved word is still reserved. */
+  m->options.missing = GMM_MISSING_MARGINALIZE;
+  free(p);
+  p = encode(m, &n);
+  assert_int_equal(le32(p + 4), 2);
+  put_le32(p + 100, 1);
+  reseal(p, n);
+  expect_corrupt_text(p, n, "reserved bytes are not zero");
+  /* A version 2 BLOB relabelled 3 (or the reverse) has the wrong length. */
+  put_le32(p + 100, 0);
+  put_le32(p + 4, 3);
+  reseal(p, n);
+  expect_corrupt_text(p, n, "it has 208 bytes, but its header (k = 2, d = 2) needs 224");
+  free(p);
+  m->summary.n_incomplete = 5;
+  m->summary.missing_fraction = 0.125;
+  p = encode(m, &n);
+  put_le32(p + 4, 2);
+  reseal(p, n);
+  expect_corrupt_text(p, n, "it has 224 bytes, but its header (k = 2, d = 2) needs 208");
+  /* Too short for the version 3 header. */
+  put_le32(p + 4, 3);
+  expect_corrupt_text(p, 110, "it is too short (110 bytes; a version 3 model has at least 128)");
+  /* Version 4 is not read. */
+  put_le32(p + 4, 4);
+  reseal(p, n);
+  expect_corrupt_text(p, n, "format version 4 is not one this build reads (1 to 3)");
+  free(p);
+  gmm_model_free(m);
+}
+
+/* ------------------------------------------------------------------------
+** 11. A version 3 BLOB, as the others: every truncation and one extra byte
+** rejected, every bit flip rejected or decoded to a usable model, garbage
+** behind its magic and version rejected, every allocation failure of its
+** decode GMM_ENOMEM without a leak.
+** Checks blob (2), (3), (5).
+*/
+static void test_v3_robustness(void **state) {
+  (void)state;
+  gmm_model *m = fit_model(GMM_COV_TIED, NULL);
+  m->summary.n_incomplete = 123;
+  m->summary.missing_fraction = 0.125;
+  size_t n;
+  unsigned char *p = encode(m, &n);
+  assert_int_equal(le32(p + 4), 3);
+  check_truncations(p, n);
+  check_bit_flips(p, n);
+
+  tu_rng rng;
+  tu_rng_seed(&rng, 3003);
+  unsigned char *buf = malloc(n);
+  assert_non_null(buf);
+  for (size_t len = 0; len <= n; len++) {
+    for (size_t b = 0; b < len; b++) buf[b] = (unsigned char)tu_rng_u64(&rng);
+    if (len >= 8) memcpy(buf, "GMMb\3\0\0\0", 8);
+    expect_corrupt(buf, len, "version 3 magic + garbage, length", len);
+  }
+  for (size_t h = 0; h + 8 < n; h++) {
+    memcpy(buf, p, h);
+    for (size_t b = h; b < n; b++) buf[b] = (unsigned char)tu_rng_u64(&rng);
+    expect_corrupt(buf, n, "valid version 3 prefix + garbage, prefix", h);
+  }
+  free(buf);
+
+  tu_counting c;
+  gmm_allocator a = tu_counting_allocator(&c);
+  gmm_model *d = decode_ok(p, n, &a);
+  size_t calls = c.n_calls;
+  gmm_model_free(d);
+  assert_no_leaks(&c);
+  for (size_t nth = 1; nth <= calls; nth++) {
+    a = tu_counting_allocator(&c);
+    c.fail_at = nth;
+    d = NULL;
+    char err[512] = "";
+    assert_int_equal(gmm_blob_read(p, n, &a, &d, err, sizeof err), GMM_ENOMEM);
+    assert_null(d);
+    assert_no_leaks(&c);
+  }
+  free(p);
+  gmm_model_free(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_round_trip),
@@ -829,8 +1299,12 @@ int main(void) {
       cmocka_unit_test(test_magic_and_version),
       cmocka_unit_test(test_fixture_v1_readable),
       cmocka_unit_test(test_fixture_v2_readable),
+      cmocka_unit_test(test_fixture_v3_readable),
       cmocka_unit_test(test_garbage),
       cmocka_unit_test(test_decode_allocation_failures),
+      cmocka_unit_test(test_oldest_version_rule),
+      cmocka_unit_test(test_decoder_validates_v3_fields),
+      cmocka_unit_test(test_v3_robustness),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

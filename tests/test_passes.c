@@ -147,9 +147,11 @@ enum { N_PTS = 900, N_NULL = 3, N_ZERO_WEIGHT = 3 };
 
 /* pts(id, g, w, x, y, z): N_PTS rows from three overlapping correlated
 ** Gaussians in 3-D far from the origin, g = id % 5, w a weight in [0.25,
-** 1.75). Three rows have a NULL z (id % 300 == 150) and three others a
-** weight of 0 (id % 300 == 77). An index on g makes GROUP BY g scan each
-** group in rowid order. */
+** 1.75). Three rows have x, y and z NULL (id % 300 == 150: every feature
+** missing, so skipped and counted whatever the option missing says; rows
+** with some features missing are tests/test_missing_sql.c's) and three
+** others a weight of 0 (id % 300 == 77). An index on g makes GROUP BY g
+** scan each group in rowid order. */
 static void make_pts(sqlite3 *db) {
   exec_sql(db,
            "CREATE TABLE pts(id INTEGER PRIMARY KEY, g INTEGER, w REAL, x REAL, y REAL, z REAL);"
@@ -166,10 +168,9 @@ static void make_pts(sqlite3 *db) {
     sqlite3_bind_double(ins, 3, i % 300 == 77 ? 0.0 : w);
     sqlite3_bind_double(ins, 4, centre[c][0] + a);
     sqlite3_bind_double(ins, 5, centre[c][1] + 0.6 * a + 0.8 * b);
+    sqlite3_bind_double(ins, 6, centre[c][2] + 0.5 * b + 0.7 * e - 0.3 * a);
     if (i % 300 == 150)
-      sqlite3_bind_null(ins, 6);
-    else
-      sqlite3_bind_double(ins, 6, centre[c][2] + 0.5 * b + 0.7 * e - 0.3 * a);
+      for (int col = 4; col <= 6; col++) sqlite3_bind_null(ins, col);
     insert_row(ins);
   }
   end_insert(db, ins);
@@ -1090,13 +1091,16 @@ static void test_errors_rows(void **state) {
                    "gmm_init: row 7, argument 4 (x3) must be a finite INTEGER or REAL, provided "
                    "Inf",
                    "SELECT gmm_init(3, x, y, CASE WHEN id = 7 THEN 9e999 ELSE z END) FROM pts");
-  /* NaN bound as a feature is NULL to SQLite: skipped and counted. */
+  /* NaN bound as a feature is NULL to SQLite: a missing value, the row
+  ** used through its other features (missing 'marginalize'). */
   sqlite3_stmt *stmt = prepare(db, NULL, 0,
-                               "SELECT gmm_stats_info(gmm_estep(" B("m") ", x, CASE WHEN id = 4 "
-                               "THEN ?1 ELSE y END, z)) ->> '$.n_skipped' FROM pts");
+                               "SELECT s ->> '$.n_skipped', s ->> '$.n_incomplete' FROM "
+                               "(SELECT gmm_stats_info(gmm_estep(" B("m") ", x, CASE WHEN id = 4 "
+                               "THEN ?1 ELSE y END, z)) AS s FROM pts)");
   sqlite3_bind_double(stmt, 1, NAN);
   step_row(db, stmt);
-  assert_int_equal(sqlite3_column_int(stmt, 0), N_NULL + 1);
+  assert_int_equal(sqlite3_column_int(stmt, 0), N_NULL);
+  assert_int_equal(sqlite3_column_int(stmt, 1), 1);
   sqlite3_finalize(stmt);
   close_db(db);
 }
@@ -1167,7 +1171,7 @@ static void test_errors_init_spec(void **state) {
                    "gmm_init: unknown option 'foo' in argument 1 (spec); known options: k, "
                    "covariance_type, max_iter, tol, reg_covar, n_init, init, seed, weighted, "
                    "weights_init, means_init, precisions_init, vector_type, verbose, threads, "
-                   "sample_size",
+                   "sample_size, missing",
                    "SELECT gmm_init('{\"k\":3,\"foo\":1}', x, y, z) FROM pts");
   assert_sql_error(db,
                    "gmm_fit: option sample_size is gmm_init's (the sample of a fit in passes); "
@@ -1346,7 +1350,7 @@ static char *flipped_stats_error(bytes s, int i, unsigned mask) {
   if (memcmp(p, "GMMs", 4) != 0)
     e = format(OTHER_BLOB "a BLOB of %d bytes", s.n);
   else if (version != 1)
-    e = format(STATS_PREFIX "format version %llu is not one this build reads (1)",
+    e = format(STATS_PREFIX "format version %llu is not one this build reads (1 to 2)",
                (unsigned long long)version);
   else if (k < 1 || k > 1024)
     e = format(STATS_PREFIX "k = %llu is out of range (1 .. 1024)", (unsigned long long)k);
@@ -1459,8 +1463,8 @@ static void test_stats_forged(void **state) {
   enum { NK = 64, S1 = NK + 8 * 3, S2 = S1 + 8 * 9 };
   double n_rows = N_PTS - N_NULL;
   assert_true(get_double(s.p + 48) == n_rows);
-  assert_forged_error(db, forge_u(s, 4, 2, 4),
-                      STATS_PREFIX "format version 2 is not one this build reads (1)");
+  assert_forged_error(db, forge_u(s, 4, 3, 4),
+                      STATS_PREFIX "format version 3 is not one this build reads (1 to 2)");
   assert_forged_error(db, forge_u(s, 20, 2, 4), STATS_PREFIX "unknown flags 0x2");
   assert_forged_error(db, forge_u(s, 32, 0, 8), STATS_PREFIX "n_rows 0 is out of range");
   assert_forged_error(db, forge_u(s, 32, UINT64_C(1) << 63, 8),
@@ -1838,23 +1842,23 @@ static void test_null_vector_rows(void **state) {
 #define ISTATE_FIXTURE_LEN 360
 #define STATS_FIXTURE_INFO \
   "{\"kind\":\"statistics\",\"format_version\":1,\"k\":2,\"d\":3,\"covariance_type\":\"full\",\"weighted\"" \
-  ":true,\"fingerprint\":\"0d3cf30e4534df74\",\"n_rows\":13,\"n_skipped\":1,\"sum_weights\"" \
-  ":15.5,\"log_likelihood\":-16.43218890442263,\"mean_log_likelihood\":-1.0601412196401698" \
+  ":true,\"fingerprint\":\"0d3cf30e4534df74\",\"n_rows\":13,\"n_skipped\":1,\"n_incomplete\":0" \
+  ",\"n_missing\":0,\"sum_weights\":15.5,\"log_likelihood\":-16.43218890442263,\"mean_log_likelihood\":-1.0601412196401698" \
   ",\"masses\":[7.499999875658387,8.000000124341613]}"
 #define STATS_FIXTURE_TWICE_INFO \
   "{\"kind\":\"statistics\",\"format_version\":1,\"k\":2,\"d\":3,\"covariance_type\":\"full\",\"weighted\"" \
-  ":true,\"fingerprint\":\"0d3cf30e4534df74\",\"n_rows\":26,\"n_skipped\":2,\"sum_weights\"" \
-  ":31,\"log_likelihood\":-32.86437780884526,\"mean_log_likelihood\":-1.0601412196401698" \
+  ":true,\"fingerprint\":\"0d3cf30e4534df74\",\"n_rows\":26,\"n_skipped\":2,\"n_incomplete\":0" \
+  ",\"n_missing\":0,\"sum_weights\":31,\"log_likelihood\":-32.86437780884526,\"mean_log_likelihood\":-1.0601412196401698" \
   ",\"masses\":[14.999999751316775,16.000000248683225]}"
 #define ISTATE_FIXTURE_INFO \
   "{\"kind\":\"initialisation\",\"format_version\":1,\"k\":2,\"d\":2,\"covariance_type\":\"tied\"" \
   ",\"init\":\"k-means++\",\"max_iter\":50,\"n_init\":2,\"tol\":0.0001,\"reg_covar\":1e-05,\"seed\"" \
-  ":7,\"sample_size\":8,\"weighted\":true,\"n_rows\":13,\"n_skipped\":1,\"sum_weights\":15.5" \
+  ":7,\"missing\":\"marginalize\",\"sample_size\":8,\"weighted\":true,\"n_rows\":13,\"n_skipped\":1,\"sum_weights\":15.5" \
   ",\"n_sample\":8}"
 #define ISTATE_FIXTURE_TWICE_INFO \
   "{\"kind\":\"initialisation\",\"format_version\":1,\"k\":2,\"d\":2,\"covariance_type\":\"tied\"" \
   ",\"init\":\"k-means++\",\"max_iter\":50,\"n_init\":2,\"tol\":0.0001,\"reg_covar\":1e-05,\"seed\"" \
-  ":7,\"sample_size\":8,\"weighted\":true,\"n_rows\":26,\"n_skipped\":2,\"sum_weights\":31,\"n_sample\"" \
+  ":7,\"missing\":\"marginalize\",\"sample_size\":8,\"weighted\":true,\"n_rows\":26,\"n_skipped\":2,\"sum_weights\":31,\"n_sample\"" \
   ":8}"
 /* PASS_FIXTURE_VALUES_END */
 
@@ -1989,8 +1993,8 @@ static void test_fixture_istate_v1(void **state) {
 static void test_group_by(void **state) {
   (void)state;
   sqlite3 *db = open_pts();
-  exec_sql(db, "INSERT INTO pts(id, g, w, x, y, z) VALUES (1001, 9, 1, NULL, 1, 2), "
-               "(1002, 9, 1, 3, NULL, 2)");
+  exec_sql(db, "INSERT INTO pts(id, g, w, x, y, z) VALUES (1001, 9, 1, NULL, NULL, NULL), "
+               "(1002, 9, 1, NULL, NULL, NULL)");
   store_start(db, "m", "{\"k\":3,\"covariance_type\":\"diag\"}", 0);
   static const char *const aggs[2] = {"gmm_estep(" B("m") ", x, y, z)",
                                       "gmm_init('{\"k\":2,\"sample_size\":50}', x, y, z)"};

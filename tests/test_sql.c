@@ -226,7 +226,11 @@ static void test_fit_predict_round_trip(void **state) {
   assert_sql_text(db, "kmeans", "SELECT json_extract(%s, '$.options.init')", info);
   assert_sql_int(db, 0, "SELECT json_extract(%s, '$.options.seed')", info);
   assert_sql_text(db, "false", "SELECT json_type(%s, '$.options.weighted')", info);
-  assert_sql_int(db, 9, "SELECT count(*) FROM json_each(%s, '$.options')", info);
+  assert_sql_text(db, "marginalize", "SELECT json_extract(%s, '$.options.missing')", info);
+  assert_sql_int(db, 10, "SELECT count(*) FROM json_each(%s, '$.options')", info);
+  /* Nothing missing. */
+  assert_sql_int(db, 0, "SELECT json_extract(%s, '$.n_incomplete')", info);
+  assert_sql_int(db, 0, "SELECT json_extract(%s, '$.missing_fraction')", info);
 
   /* Every true mean has a fitted mean within 0.3, and weights are near 1/3. */
   for (int t = 0; t < 3; t++) {
@@ -279,6 +283,8 @@ static void test_info_keys_and_types(void **state) {
       {"covariances", "array"},
       {"n_samples", "integer"},
       {"n_skipped", "integer"},
+      {"n_incomplete", "integer"},
+      {"missing_fraction", "integer"}, /* 0: written as gmm_info writes numbers */
       {"log_likelihood", "real"},
       {"n_iter", "integer"},
       {"converged", "true"},
@@ -329,7 +335,8 @@ static void test_info_keys_and_types(void **state) {
     const char *key, *type;
   } opts[] = {{"k", "integer"}, {"covariance_type", "text"}, {"max_iter", "integer"},
               {"tol", "real"},  {"reg_covar", "real"},       {"n_init", "integer"},
-              {"init", "text"}, {"seed", "integer"},        {"weighted", "false"}};
+              {"init", "text"}, {"seed", "integer"},        {"weighted", "false"},
+              {"missing", "text"}};
   size_t n_opts = sizeof opts / sizeof opts[0];
   for (size_t i = 0; i < n_opts; i++) {
     char *type = sql_text(db, "SELECT json_type(%s, '$.options.%s')", info, opts[i].key);
@@ -522,7 +529,9 @@ static void test_group_by_memory(void **state) {
 ** NULLs.
 */
 
-/* gmm_fit (3): a row with a NULL feature is skipped and counted. */
+/* gmm_fit (3): with the option missing 'skip' a row with a NULL feature is
+** skipped and counted; with 'marginalize' (the default) only a row whose
+** features are all NULL is (tests/test_missing_sql.c has the rest). */
 static void test_null_rows_skipped(void **state) {
   (void)state;
   sqlite3 *db = open_db();
@@ -530,21 +539,27 @@ static void test_null_rows_skipped(void **state) {
            "CREATE TABLE t(id INTEGER PRIMARY KEY, x, y);"
            "INSERT INTO t(x, y) VALUES (0, 0), (NULL, 1), (1, NULL), (NULL, NULL),"
            "(1, 1), (2, 0.5), (0.5, 2), (3, 1), (1.5, 1.5);");
-  exec_sql(db, "CREATE TABLE m AS SELECT gmm_fit(1, x, y) AS model FROM t");
+  exec_sql(db, "CREATE TABLE m AS SELECT gmm_fit('{\"k\":1,\"missing\":\"skip\"}', x, y) AS model "
+               "FROM t");
   assert_sql_int(db, 3, "SELECT json_extract(gmm_info(model), '$.n_skipped') FROM m");
   assert_sql_int(db, 6, "SELECT json_extract(gmm_info(model), '$.n_samples') FROM m");
+  assert_sql_int(db, 0, "SELECT json_extract(gmm_info(model), '$.n_incomplete') FROM m");
   /* Skipping is the same as leaving the rows out, but for n_skipped. */
   exec_sql(db,
-           "CREATE TABLE m2 AS SELECT gmm_fit(1, x, y) AS model FROM t "
-           "WHERE x IS NOT NULL AND y IS NOT NULL");
+           "CREATE TABLE m2 AS SELECT gmm_fit('{\"k\":1,\"missing\":\"skip\"}', x, y) AS model "
+           "FROM t WHERE x IS NOT NULL AND y IS NOT NULL");
   assert_sql_int(db, 1,
                  "SELECT json_extract(gmm_info(m.model), '$.means') = "
                  "json_extract(gmm_info(m2.model), '$.means') AND "
                  "json_extract(gmm_info(m.model), '$.covariances') = "
                  "json_extract(gmm_info(m2.model), '$.covariances') FROM m, m2");
   assert_sql_int(db, 0, "SELECT json_extract(gmm_info(model), '$.n_skipped') FROM m2");
+  /* The default marginalises: only the all-NULL row is skipped. */
+  assert_sql_int(db, 1,
+                 "SELECT i ->> '$.n_skipped' = 1 AND i ->> '$.n_samples' = 8 AND "
+                 "i ->> '$.n_incomplete' = 2 FROM (SELECT gmm_info(gmm_fit(1, x, y)) AS i FROM t)");
   /* SQLite stores a bound NaN as NULL before any function sees it, so a
-  ** NaN feature is a NULL feature: skipped and counted, not an error. */
+  ** NaN feature is a NULL feature: a missing value, not an error. */
   exec_sql(db, "CREATE TABLE nan(x, y)");
   sqlite3_stmt *ins = NULL;
   assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO nan VALUES (?1, ?2)", -1, &ins, NULL),
@@ -557,8 +572,13 @@ static void test_null_rows_skipped(void **state) {
   }
   sqlite3_finalize(ins);
   assert_sql_int(db, 1, "SELECT count(*) FROM nan WHERE x IS NULL");
-  assert_sql_int(db, 1, "SELECT json_extract(gmm_info(gmm_fit(1, x, y)), '$.n_skipped') FROM nan");
-  /* The mean of the 6 usable rows is (4/3, 1). */
+  assert_sql_int(db, 1,
+                 "SELECT json_extract(gmm_info(gmm_fit('{\"k\":1,\"missing\":\"skip\"}', x, y)), "
+                 "'$.n_skipped') FROM nan");
+  assert_sql_int(db, 1,
+                 "SELECT i ->> '$.n_skipped' = 0 AND i ->> '$.n_incomplete' = 1 FROM "
+                 "(SELECT gmm_info(gmm_fit(1, x, y)) AS i FROM nan)");
+  /* The mean of the 6 complete rows is (4/3, 1). */
   assert_close(sql_double(db, "SELECT json_extract(gmm_info(model), '$.means[0][0]') FROM m"),
                4.0 / 3.0, 1e-12);
   assert_close(sql_double(db, "SELECT json_extract(gmm_info(model), '$.means[0][1]') FROM m"), 1.0,
@@ -567,43 +587,47 @@ static void test_null_rows_skipped(void **state) {
 }
 
 /* gmm_fit (4): no usable row gives NULL (empty table, all rows NULL, an
-** all-NULL group next to others). */
+** all-NULL group next to others; with the option missing 'skip', rows each
+** with some NULL). */
 static void test_fit_no_usable_rows(void **state) {
   (void)state;
   sqlite3 *db = open_db();
   exec_sql(db,
            "CREATE TABLE e(x, y); CREATE TABLE n(g, x, y);"
-           "INSERT INTO n VALUES (1, NULL, 1), (1, 2, NULL), (1, NULL, NULL),"
-           "(2, 1, 2), (2, 2, 3), (2, 3, 1);");
+           "INSERT INTO n VALUES (1, NULL, NULL), (1, NULL, NULL), (1, NULL, NULL),"
+           "(2, 1, 2), (2, 2, 3), (2, 3, 1), (3, NULL, 1), (3, 2, NULL), (3, NULL, NULL);");
   assert_sql_null(db, "SELECT gmm_fit(2, x, y) FROM e");
   assert_sql_null(db, "SELECT gmm_fit('{\"k\":2}', x, y) FROM e");
   assert_sql_null(db, "SELECT gmm_fit(1, x, y) FROM n WHERE g = 1");
+  assert_sql_null(db, "SELECT gmm_fit('{\"k\":1,\"missing\":\"skip\"}', x, y) FROM n WHERE g = 3");
   assert_sql_null(db, "SELECT gmm_fit(1, x, y) FROM n WHERE 0");
   assert_sql_int(db, 1,
                  "SELECT count(*) = 2 AND count(m) = 1 AND max(g) = 2 AND "
                  "sum(m IS NULL AND g = 1) = 1 "
-                 "FROM (SELECT g, gmm_fit(1, x, y) AS m FROM n GROUP BY g)");
+                 "FROM (SELECT g, gmm_fit(1, x, y) AS m FROM n WHERE g < 3 GROUP BY g)");
   /* In a GROUP BY over an empty table there is no group at all. */
   assert_sql_int(db, 0, "SELECT count(*) FROM (SELECT gmm_fit(1, x, y) FROM e GROUP BY x)");
   close_db(db);
 }
 
-/* apply (2): a NULL model or any NULL feature gives NULL. */
+/* apply (2): a NULL model or every feature NULL gives NULL; some features
+** NULL give the marginal result (its values: tests/test_missing_sql.c). */
 static void test_apply_nulls(void **state) {
   (void)state;
   sqlite3 *db = open_with_model();
   static const char *fns[] = {"gmm_predict", "gmm_predict_proba", "gmm_score"};
   for (int f = 0; f < 3; f++) {
-    assert_sql_null(db, "SELECT %s(model, NULL, 1) FROM models", fns[f]);
-    assert_sql_null(db, "SELECT %s(model, 1, NULL) FROM models", fns[f]);
+    assert_sql_int(db, 0, "SELECT %s(model, NULL, 1) IS NULL FROM models", fns[f]);
+    assert_sql_int(db, 0, "SELECT %s(model, 1, NULL) IS NULL FROM models", fns[f]);
     assert_sql_null(db, "SELECT %s(model, NULL, NULL) FROM models", fns[f]);
     assert_sql_null(db, "SELECT %s(NULL, 1, 2)", fns[f]);
     assert_sql_null(db, "SELECT %s(NULL, NULL, 2)", fns[f]);
     assert_sql_null(db, "SELECT %s((SELECT model FROM models WHERE 0), 1, 2)", fns[f]);
-    /* NULL feature from a table column, row after row. */
-    assert_sql_int(db, 0,
+    /* NULL features from a table column, row after row. */
+    assert_sql_int(db, 2,
                    "SELECT count(%s(m.model, t.x, t.y)) FROM models m, "
-                   "(SELECT NULL AS x, 1 AS y UNION ALL SELECT 2, NULL) t",
+                   "(SELECT NULL AS x, 1 AS y UNION ALL SELECT 2, NULL "
+                   "UNION ALL SELECT NULL, NULL) t",
                    fns[f]);
   }
   static const char *inspect[] = {"gmm_info", "gmm_bic", "gmm_aic"};
@@ -709,13 +733,13 @@ static void test_errors_spec_kind(void **state) {
                    "gmm_fit: unknown option 'foo' in argument 1 (spec); known options: k, "
                    "covariance_type, max_iter, tol, reg_covar, n_init, init, seed, weighted, "
                    "weights_init, means_init, precisions_init, vector_type, verbose, threads, "
-                   "sample_size",
+                   "sample_size, missing",
                    "SELECT gmm_fit('{\"k\":2,\"foo\":1}', x, y) FROM pts");
   assert_sql_error(db,
                    "gmm_fit: unknown option 'K' in argument 1 (spec); known options: k, "
                    "covariance_type, max_iter, tol, reg_covar, n_init, init, seed, weighted, "
                    "weights_init, means_init, precisions_init, vector_type, verbose, threads, "
-                   "sample_size",
+                   "sample_size, missing",
                    "SELECT gmm_fit('{\"K\":2}', x, y) FROM pts");
   assert_sql_error(db, "gmm_fit: option k is given twice",
                    "SELECT gmm_fit('{\"k\":2,\"k\":3}', x, y) FROM pts");
@@ -1061,10 +1085,15 @@ static void test_errors_k_larger_than_rows(void **state) {
                    "SELECT gmm_fit(5, x, y) FROM t");
   assert_sql_error(db, "gmm_fit: k = 5 is larger than the number of usable rows (4)",
                    "SELECT gmm_fit('{\"k\":5}', x, y) FROM t");
-  exec_sql(db, "INSERT INTO t VALUES (NULL, 1), (5, NULL)");
+  /* Rows with some feature NULL are usable unless the option missing says
+  ** 'skip'; rows with every feature NULL never are. */
+  exec_sql(db, "INSERT INTO t VALUES (NULL, 1), (5, NULL), (NULL, NULL)");
   assert_sql_error(db, "gmm_fit: k = 5 is larger than the number of usable rows (4)",
-                   "SELECT gmm_fit(5, x, y) FROM t");
-  assert_int_equal(sql_type(db, "SELECT gmm_fit(4, x, y) FROM t"), SQLITE_BLOB);
+                   "SELECT gmm_fit('{\"k\":5,\"missing\":\"skip\"}', x, y) FROM t");
+  assert_sql_error(db, "gmm_fit: k = 7 is larger than the number of usable rows (6)",
+                   "SELECT gmm_fit(7, x, y) FROM t");
+  assert_int_equal(sql_type(db, "SELECT gmm_fit('{\"k\":4,\"missing\":\"skip\"}', x, y) FROM t"),
+                   SQLITE_BLOB);
   close_db(db);
 }
 
@@ -1235,8 +1264,8 @@ static void test_errors_model_crafted(void **state) {
     uint32_t u32;
     const char *message;
   } cases[] = {
-      {"version", 4, NAN, 3, "format version 3 is not one this build reads (1 to 2)"},
-      {"version 0", 4, NAN, 0, "format version 0 is not one this build reads (1 to 2)"},
+      {"version", 4, NAN, 4, "format version 4 is not one this build reads (1 to 3)"},
+      {"version 0", 4, NAN, 0, "format version 0 is not one this build reads (1 to 3)"},
       /* Version 2 has a 104-byte header: these 200 bytes are 8 short. */
       {"version 2", 4, NAN, 2, "it has 200 bytes, but its header (k = 2, d = 2) needs 208"},
       {"covariance type", 16, NAN, 1, "covariance type 1 is not one of format version 1"},

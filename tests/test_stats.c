@@ -3,7 +3,7 @@
 ** one-pass initialisation (ext/core/gmm_istate.c) through the core's API,
 ** without SQLite.
 **
-** Requirements covered: stats (1)-(6), istate (1)-(5).
+** Requirements covered: stats (1)-(7), istate (1)-(6).
 */
 #include "test_util.h"
 
@@ -632,6 +632,815 @@ static void test_allocation_failures(void **state) {
   free_rows(&r);
 }
 
+/* ---- missing values in the codecs: stats (7), istate (6) ---- */
+
+static uint32_t get_u32le(const unsigned char *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_u64le(const unsigned char *p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+  return v;
+}
+
+static void put_u32le(unsigned char *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void assert_stats_rejected_with(const unsigned char *p, size_t n, const char *want) {
+  gmm_estats *s = NULL;
+  char err[256] = "";
+  assert_int_equal(gmm_estats_read(p, n, &gmm_libc_allocator, &s, err, sizeof err),
+                   GMM_ECORRUPT);
+  assert_null(s);
+  assert_string_equal(err, want);
+}
+
+static void assert_state_rejected_with(const unsigned char *p, size_t n, const char *want) {
+  gmm_istate *s = NULL;
+  char err[256] = "";
+  assert_int_equal(gmm_istate_read(p, n, &gmm_libc_allocator, &s, err, sizeof err),
+                   GMM_ECORRUPT);
+  assert_null(s);
+  assert_string_equal(err, want);
+}
+
+/* Every 10th row misses feature i % 2 (60 rows, 60 cells), row 5 misses
+** both (a row never used). */
+static void add_missing(rows *r) {
+  for (size_t i = 0; i < r->n; i += 10) r->x[i * 2 + (i / 10) % 2] = NAN;
+  r->x[5 * 2] = r->x[5 * 2 + 1] = NAN;
+}
+
+/* stats (7): statistics of rows with missing values are version 2, the
+** version 1 bytes with the two counts inserted at 64; they round-trip bit
+** for bit; statistics of complete rows stay version 1; every truncation
+** and bit flip is rejected. */
+static void test_stats_codec_v2(void **state) {
+  (void)state;
+  for (size_t t = 0; t < 4; t++) {
+    rows r = make_rows(t == 1);
+    gmm_model *m = start_model(&r, ALL_TYPES[t], 0);
+    add_missing(&r);
+    gmm_estats *s = estep(m, &r, 0, r.n, 300);
+    assert_true(s->n_rows == 599 && s->n_skipped == 1);
+    assert_true(s->n_incomplete == 60 && s->n_missing == 60);
+    size_t n;
+    unsigned char *p = stats_bytes(s, &n);
+    assert_int_equal(get_u32le(p + 4), 2);
+    assert_true(get_u64le(p + 64) == 60 && get_u64le(p + 72) == 60);
+    /* The same statistics without the counts: version 1, 16 bytes
+    ** shorter, the same bytes around them. */
+    s->n_incomplete = s->n_missing = 0;
+    size_t n1;
+    unsigned char *p1 = stats_bytes(s, &n1);
+    assert_int_equal(n1 + 16, n);
+    assert_int_equal(get_u32le(p1 + 4), 1);
+    assert_memory_equal(p, p1, 4);
+    assert_memory_equal(p + 8, p1 + 8, 56);
+    assert_memory_equal(p + 80, p1 + 64, n1 - 64 - 8);
+    s->n_incomplete = s->n_missing = 60;
+    gmm_estats *back = NULL;
+    char err[256];
+    assert_int_equal(gmm_estats_read(p, n, &gmm_libc_allocator, &back, err, sizeof err), GMM_OK);
+    assert_true(back->n_incomplete == 60 && back->n_missing == 60 && back->n_rows == 599);
+    size_t n2;
+    unsigned char *p2 = stats_bytes(back, &n2);
+    assert_int_equal(n2, n);
+    assert_memory_equal(p2, p, n);
+    gmm_estats_free(back);
+    free(p2);
+    for (size_t len = 0; len < n; len++) assert_stats_rejected(p, len, NULL);
+    for (size_t i = 0; i < n; i++)
+      for (int bit = 0; bit < 8; bit++) {
+        p[i] ^= (unsigned char)(1u << bit);
+        assert_stats_rejected(p, n, NULL);
+        p[i] ^= (unsigned char)(1u << bit);
+      }
+    free(p1);
+    free(p);
+    gmm_estats_free(s);
+    gmm_model_free(m);
+    free_rows(&r);
+  }
+}
+
+/* stats (7): the counts behind a valid checksum, each with its sentence,
+** and gmm_estats_check on values no BLOB carries. */
+static void test_stats_v2_fields(void **state) {
+  (void)state;
+  rows r = make_rows(0);
+  gmm_model *m = start_model(&r, GMM_COV_FULL, 0);
+  add_missing(&r);
+  gmm_estats *s = estep(m, &r, 0, r.n, 600);
+  size_t n;
+  unsigned char *p = stats_bytes(s, &n);
+  unsigned char *q = malloc(n);
+  assert_non_null(q);
+  struct {
+    uint64_t n_incomplete, n_missing;
+    const char *want; /* NULL: decodes */
+  } cases[] = {
+      {1, 1, NULL},
+      {599, 599, NULL},
+      {0, 0, "format version 2 holds nothing version 1 cannot (no row with a missing feature)"},
+      {0, 5, "format version 2 holds nothing version 1 cannot (no row with a missing feature)"},
+      {600, 600, "n_incomplete 600 is out of range (0 .. n_rows = 599)"},
+      {60, 59,
+       "n_missing 59 is out of range for 60 rows with missing features of d = 2 (each misses 1 "
+       ".. d - 1)"},
+      {60, 61,
+       "n_missing 61 is out of range for 60 rows with missing features of d = 2 (each misses 1 "
+       ".. d - 1)"},
+      {UINT64_C(1) << 63, 60, "the counts of missing values are out of range"},
+      {60, UINT64_MAX, "the counts of missing values are out of range"},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    memcpy(q, p, n);
+    put_u64le(q + 64, cases[c].n_incomplete);
+    put_u64le(q + 72, cases[c].n_missing);
+    reseal(q, n);
+    if (cases[c].want) {
+      assert_stats_rejected_with(q, n, cases[c].want);
+    } else {
+      gmm_estats *ok = NULL;
+      char err[256];
+      assert_int_equal(gmm_estats_read(q, n, &gmm_libc_allocator, &ok, err, sizeof err), GMM_OK);
+      assert_true((uint64_t)ok->n_incomplete == cases[c].n_incomplete);
+      gmm_estats_free(ok);
+    }
+  }
+  /* A version 1 BLOB relabelled 2, and the reverse: the lengths differ. */
+  memcpy(q, p, n);
+  put_u32le(q + 4, 1);
+  reseal(q, n);
+  char want[160];
+  snprintf(want, sizeof want, "it has %zu bytes, but its header (k = 3, d = 2) needs %zu", n,
+           n - 16);
+  assert_stats_rejected_with(q, n, want);
+  put_u32le(q + 4, 3);
+  reseal(q, n);
+  assert_stats_rejected_with(q, n, "format version 3 is not one this build reads (1 to 2)");
+  free(q);
+  free(p);
+
+  /* gmm_estats_check, as the binding calls it before encoding. */
+  char err[256];
+  s->n_incomplete = 0;
+  s->n_missing = 3;
+  assert_int_equal(gmm_estats_check(s, err, sizeof err), GMM_ECORRUPT);
+  assert_string_equal(err, "n_missing is 3, but no row has a missing feature");
+  s->n_incomplete = -1;
+  s->n_missing = 0;
+  assert_int_equal(gmm_estats_check(s, err, sizeof err), GMM_ECORRUPT);
+  assert_string_equal(err, "n_incomplete -1 is out of range (0 .. n_rows = 599)");
+  s->n_incomplete = 5;
+  s->n_missing = INT64_MAX;
+  assert_int_equal(gmm_estats_check(s, err, sizeof err), GMM_ECORRUPT);
+  assert_string_equal(err,
+                      "n_missing 9223372036854775807 is out of range for 5 rows with missing "
+                      "features of d = 2 (each misses 1 .. d - 1)");
+  s->n_incomplete = 60;
+  s->n_missing = 60;
+  assert_int_equal(gmm_estats_check(s, err, sizeof err), GMM_OK);
+  gmm_estats_free(s);
+  gmm_model_free(m);
+
+  /* d = 1: a row with a missing value is never used. */
+  gmm_model *one = gmm_model_new(1, 1, GMM_COV_FULL, &gmm_libc_allocator);
+  assert_non_null(one);
+  one->weights[0] = 1.0;
+  one->means[0] = 0.0;
+  one->covariances[0] = 1.0;
+  assert_int_equal(gmm_model_prepare(one, NULL, 0), GMM_OK);
+  gmm_estats *s1 = NULL;
+  assert_int_equal(gmm_estats_new(one, 7, 0, &gmm_libc_allocator, &s1), GMM_OK);
+  gmm_estep_acc *acc = NULL;
+  assert_int_equal(gmm_estep_acc_new(one, 1, &gmm_libc_allocator, &acc), GMM_OK);
+  const double xs[3] = {0.5, -0.25, 1.0};
+  gmm_estep_add(acc, xs, NULL, 3, s1);
+  gmm_estep_acc_free(acc);
+  s1->n_incomplete = 1;
+  s1->n_missing = 1;
+  assert_int_equal(gmm_estats_check(s1, err, sizeof err), GMM_ECORRUPT);
+  assert_string_equal(err,
+                      "n_missing 1 is out of range for 1 rows with missing features of d = 1 "
+                      "(each misses 1 .. d - 1)");
+  gmm_estats_free(s1);
+  gmm_model_free(one);
+  free_rows(&r);
+}
+
+/* stats (3), (7): merged statistics add the counts up; statistics of
+** complete rows (version 1) and of rows with missing values (version 2)
+** merge, into version 2. */
+static void test_stats_v2_merge(void **state) {
+  (void)state;
+  rows r = make_rows(0);
+  gmm_model *m = start_model(&r, GMM_COV_DIAG, 0);
+  add_missing(&r);
+  uint64_t f = fingerprint(m);
+  gmm_estats *a = estep(m, &r, 0, 300, 300), *b = estep(m, &r, 300, r.n, 300);
+  assert_true(a->n_incomplete == 30 && b->n_incomplete == 30);
+  char err[256];
+  assert_int_equal(gmm_estats_merge(a, b, err, sizeof err), GMM_OK);
+  assert_true(a->n_incomplete == 60 && a->n_missing == 60 && a->n_rows == 599);
+  gmm_estats *whole = estep(m, &r, 0, r.n, 300);
+  assert_true(whole->n_incomplete == 60 && whole->n_missing == 60);
+  gmm_estats_free(whole);
+  gmm_estats_free(b);
+  /* Rows 1 .. 9 have no missing value but for row 5, never used: version
+  ** 1; merged with a, version 2. */
+  b = estep(m, &r, 1, 10, 9);
+  assert_true(b->n_incomplete == 0);
+  size_t n;
+  unsigned char *p = stats_bytes(b, &n);
+  assert_int_equal(get_u32le(p + 4), 1);
+  free(p);
+  assert_int_equal(gmm_estats_merge(b, a, err, sizeof err), GMM_OK);
+  assert_true(b->n_incomplete == 60 && b->n_rows == 607); /* row 5 is never used */
+  p = stats_bytes(b, &n);
+  assert_int_equal(get_u32le(p + 4), 2);
+  gmm_estats *back = NULL;
+  assert_int_equal(gmm_estats_read(p, n, &gmm_libc_allocator, &back, err, sizeof err), GMM_OK);
+  assert_true(back->fingerprint == f && back->n_incomplete == 60 && back->n_missing == 60);
+  gmm_estats_free(back);
+  free(p);
+  gmm_estats_free(a);
+  gmm_estats_free(b);
+  gmm_model_free(m);
+  free_rows(&r);
+}
+
+/* The fixtures of the statistics BLOB, read by the core: version 1 (made
+** through SQL; tests/test_passes.c reads it through SQL) decodes with no
+** missing value and re-encodes to itself; version 2, written once by
+** tests/make_pass_fixtures.c --v2 (rows with missing values: see there),
+** decodes to the values it printed, re-encodes to itself, and merged with
+** itself doubles its counts. NEVER regenerate either file.
+** Checks stats (6), (7). */
+#define STATS1_FIXTURE "tests/fixtures/stats-v1.bin"
+#define STATS2_FIXTURE "tests/fixtures/stats-v2.bin"
+#define ISTATE1_FIXTURE "tests/fixtures/istate-v1.bin"
+#define ISTATE2_FIXTURE "tests/fixtures/istate-v2.bin"
+
+static unsigned char *read_fixture(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) fail_msg("cannot open %s (run the tests from the repository root)", path);
+  unsigned char *buf = malloc(1 << 16);
+  assert_non_null(buf);
+  *len = fread(buf, 1, 1 << 16, f);
+  fclose(f);
+  return buf;
+}
+
+/* PASS_FIXTURE2_VALUES_BEGIN (printed by tests/make_pass_fixtures.c --v2) */
+#define STATS2_FIXTURE_LEN 248
+#define STATS2_FIXTURE_FINGERPRINT UINT64_C(0xe90abac40d6c6bf6)
+#define STATS2_FIXTURE_N_ROWS 14
+#define STATS2_FIXTURE_N_SKIPPED 1
+#define STATS2_FIXTURE_N_INCOMPLETE 3
+#define STATS2_FIXTURE_N_MISSING 4
+static const double STATS2_FIXTURE_LOG_LIKELIHOOD = -10.19057619269093;
+static const double STATS2_FIXTURE_NK[2] = {8.0000030327099445, 5.9999969672900555};
+#define ISTATE2_FIXTURE_LEN 464
+#define ISTATE2_FIXTURE_N_ROWS 14
+#define ISTATE2_FIXTURE_N_SKIPPED 1
+#define ISTATE2_FIXTURE_N_HELD 9
+static const double ISTATE2_FIXTURE_SUM_WEIGHTS = 16.5;
+#define ISTATE2_FIXTURE_N_HELD_INCOMPLETE 3
+/* PASS_FIXTURE2_VALUES_END */
+
+static void test_stats_fixtures(void **state) {
+  (void)state;
+  char err[256];
+  size_t n;
+  unsigned char *p = read_fixture(STATS1_FIXTURE, &n);
+  gmm_estats *s = NULL;
+  assert_memory_equal(p, "GMMs\1\0\0\0", 8);
+  assert_int_equal(gmm_estats_read(p, n, &gmm_libc_allocator, &s, err, sizeof err), GMM_OK);
+  assert_true(s->n_incomplete == 0 && s->n_missing == 0);
+  size_t n2;
+  unsigned char *again = stats_bytes(s, &n2);
+  assert_int_equal(n2, n);
+  assert_memory_equal(again, p, n);
+  free(again);
+  gmm_estats_free(s);
+  free(p);
+
+  p = read_fixture(STATS2_FIXTURE, &n);
+  assert_int_equal(n, STATS2_FIXTURE_LEN);
+  assert_memory_equal(p, "GMMs\2\0\0\0", 8);
+  assert_int_equal(gmm_estats_read(p, n, &gmm_libc_allocator, &s, err, sizeof err), GMM_OK);
+  assert_int_equal(s->k, 2);
+  assert_int_equal(s->d, 3);
+  assert_int_equal(s->covariance_type, GMM_COV_FULL);
+  assert_int_equal(s->weighted, 0);
+  assert_true(s->fingerprint == STATS2_FIXTURE_FINGERPRINT);
+  assert_true(s->n_rows == STATS2_FIXTURE_N_ROWS);
+  assert_true(s->n_skipped == STATS2_FIXTURE_N_SKIPPED);
+  assert_true(s->n_incomplete == STATS2_FIXTURE_N_INCOMPLETE);
+  assert_true(s->n_missing == STATS2_FIXTURE_N_MISSING);
+  assert_true(s->sum_weights == (double)STATS2_FIXTURE_N_ROWS);
+  assert_memory_equal(&s->log_likelihood, &STATS2_FIXTURE_LOG_LIKELIHOOD, sizeof(double));
+  assert_memory_equal(s->sums.nk, STATS2_FIXTURE_NK, sizeof STATS2_FIXTURE_NK);
+  again = stats_bytes(s, &n2);
+  assert_int_equal(n2, n);
+  assert_memory_equal(again, p, n);
+  free(again);
+  gmm_estats *copy = NULL;
+  assert_int_equal(gmm_estats_read(p, n, &gmm_libc_allocator, &copy, err, sizeof err), GMM_OK);
+  assert_int_equal(gmm_estats_merge(s, copy, err, sizeof err), GMM_OK);
+  assert_true(s->n_incomplete == 2 * STATS2_FIXTURE_N_INCOMPLETE);
+  assert_true(s->n_missing == 2 * STATS2_FIXTURE_N_MISSING);
+  again = stats_bytes(s, &n2);
+  gmm_estats *twice = NULL;
+  assert_int_equal(gmm_estats_read(again, n2, &gmm_libc_allocator, &twice, err, sizeof err),
+                   GMM_OK);
+  assert_true(twice->n_rows == 2 * STATS2_FIXTURE_N_ROWS);
+  gmm_estats_free(twice);
+  free(again);
+  gmm_estats_free(copy);
+  gmm_estats_free(s);
+  free(p);
+}
+
+/* A state of options opt over rows [start, end) of r (through order when
+** it is given); rows of missing values only are left out, as SQL leaves
+** them out. */
+static gmm_istate *state_with(const gmm_options *opt, const rows *r, const size_t *order,
+                              size_t start, size_t end, int sample_size) {
+  gmm_istate *s = NULL;
+  assert_int_equal(
+      gmm_istate_new(opt, r->d, r->w != NULL, sample_size, &gmm_libc_allocator, &s), GMM_OK);
+  for (size_t i = start; i < end; i++) {
+    size_t row = order ? order[i] : i;
+    const double *x = r->x + row * (size_t)r->d;
+    if (isnan(x[0]) && isnan(x[1])) continue; /* never handed over */
+    assert_int_equal(gmm_istate_add(s, x, r->w ? r->w[row] : 1.0), GMM_OK);
+  }
+  return s;
+}
+
+/* istate (6): what gmm_istate_add refuses, leaving the state as it was;
+** NaN payloads do not matter; the version each option and sample gives. */
+static void test_istate_add_missing(void **state) {
+  (void)state;
+  gmm_options opt;
+  gmm_options_default(&opt, 2);
+  opt.seed = 5;
+  gmm_istate *s = NULL;
+  assert_int_equal(gmm_istate_new(&opt, 2, 0, 4, &gmm_libc_allocator, &s), GMM_OK);
+  const double ok[2] = {1.0, 2.0};
+  assert_int_equal(gmm_istate_add(s, ok, 1.0), GMM_OK);
+  const double all_missing[2] = {NAN, NAN}, inf_row[2] = {INFINITY, 1.0},
+               inf_missing[2] = {NAN, -INFINITY};
+  assert_int_equal(gmm_istate_add(s, all_missing, 1.0), GMM_EINVAL);
+  assert_int_equal(gmm_istate_add(s, inf_row, 1.0), GMM_EINVAL);
+  assert_int_equal(gmm_istate_add(s, inf_missing, 1.0), GMM_EINVAL);
+  assert_true(s->n_rows == 1 && s->n_held == 1);
+  size_t n;
+  unsigned char *p = state_bytes(s, &n);
+  assert_int_equal(get_u32le(p + 4), 1); /* marginalize, nothing missing */
+  free(p);
+  /* Two NaNs of different payloads are one missing value. */
+  double a[2] = {NAN, 3.0}, b[2] = {-NAN, 3.0};
+  uint64_t bits = UINT64_C(0x7ff0000000000123);
+  memcpy(&b[0], &bits, sizeof bits);
+  assert_true(isnan(b[0]));
+  gmm_istate *s2 = NULL;
+  assert_int_equal(gmm_istate_new(&opt, 2, 0, 4, &gmm_libc_allocator, &s2), GMM_OK);
+  assert_int_equal(gmm_istate_add(s2, ok, 1.0), GMM_OK);
+  assert_int_equal(gmm_istate_add(s, a, 1.0), GMM_OK);
+  assert_int_equal(gmm_istate_add(s2, b, 1.0), GMM_OK);
+  size_t n1, n2;
+  unsigned char *p1 = state_bytes(s, &n1), *p2 = state_bytes(s2, &n2);
+  assert_int_equal(n1, n2);
+  assert_memory_equal(p1, p2, n1);
+  assert_int_equal(get_u32le(p1 + 4), 2);
+  assert_int_equal(get_u32le(p1 + 92), 0);
+  int found = 0;
+  for (size_t i = 0; i < 2; i++) found += get_u64le(p1 + 96 + i * 32 + 16) == UINT64_C(0x7ff8000000000000);
+  assert_int_equal(found, 1);
+  free(p1);
+  free(p2);
+  gmm_istate_free(s2);
+  gmm_istate_free(s);
+
+  /* With 'skip' a NaN is refused, and the state is version 2 anyway. */
+  opt.missing = GMM_MISSING_SKIP;
+  assert_int_equal(gmm_istate_new(&opt, 2, 0, 4, &gmm_libc_allocator, &s), GMM_OK);
+  assert_int_equal(gmm_istate_add(s, a, 1.0), GMM_EINVAL);
+  assert_int_equal(gmm_istate_add(s, ok, 1.0), GMM_OK);
+  assert_true(s->n_rows == 1);
+  p = state_bytes(s, &n);
+  assert_int_equal(get_u32le(p + 4), 2);
+  assert_int_equal(get_u32le(p + 92), 1);
+  gmm_istate *back = NULL;
+  char err[256];
+  assert_int_equal(gmm_istate_read(p, n, &gmm_libc_allocator, &back, err, sizeof err), GMM_OK);
+  assert_int_equal(back->options.missing, GMM_MISSING_SKIP);
+  size_t n3;
+  unsigned char *p3 = state_bytes(back, &n3);
+  assert_int_equal(n3, n);
+  assert_memory_equal(p3, p, n);
+  free(p3);
+  gmm_istate_free(back);
+  free(p);
+  gmm_istate_free(s);
+  /* An unknown option is refused up front. */
+  opt.missing = (gmm_missing)2;
+  s = (gmm_istate *)&opt;
+  assert_int_equal(gmm_istate_new(&opt, 2, 0, 4, &gmm_libc_allocator, &s), GMM_EINVAL);
+  assert_null(s);
+}
+
+/* istate (1), (3), (6): with missing values, any order and split give the
+** same bytes once merged; states of different missing options do not
+** merge. */
+static void test_istate_missing_order_and_split(void **state) {
+  (void)state;
+  rows r = make_rows(1);
+  add_missing(&r);
+  size_t *order = malloc(r.n * sizeof *order);
+  tu_rng rng;
+  tu_rng_seed(&rng, 9);
+  for (size_t i = 0; i < r.n; i++) order[i] = i;
+  for (size_t i = r.n - 1; i > 0; i--) {
+    size_t j = tu_rng_below(&rng, i + 1), t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  gmm_options opt;
+  gmm_options_default(&opt, 3);
+  opt.seed = 5;
+  gmm_istate *whole = state_with(&opt, &r, NULL, 0, r.n, 128);
+  gmm_istate *parts[5];
+  for (int p = 0; p < 5; p++)
+    parts[p] = state_with(&opt, &r, order, r.n * (size_t)p / 5, r.n * (size_t)(p + 1) / 5, 128);
+  char err[256];
+  for (int p = 1; p < 5; p++) {
+    assert_int_equal(gmm_istate_merge(parts[0], parts[p], err, sizeof err), GMM_OK);
+    gmm_istate_free(parts[p]);
+  }
+  size_t n1, n2;
+  unsigned char *b1 = state_bytes(whole, &n1), *b2 = state_bytes(parts[0], &n2);
+  assert_int_equal(n1, n2);
+  assert_int_equal(get_u32le(b1 + 4), 2); /* 128 of 599 rows: some miss a value */
+  assert_states_same(b1, b2, n1);
+  /* The round trip. */
+  gmm_istate *back = NULL;
+  assert_int_equal(gmm_istate_read(b1, n1, &gmm_libc_allocator, &back, err, sizeof err), GMM_OK);
+  size_t n3;
+  unsigned char *b3 = state_bytes(back, &n3);
+  assert_int_equal(n3, n1);
+  assert_memory_equal(b3, b1, n1);
+  free(b3);
+  /* A 'skip' state does not merge with a 'marginalize' one. */
+  gmm_options skip = opt;
+  skip.missing = GMM_MISSING_SKIP;
+  gmm_istate *other = NULL;
+  assert_int_equal(gmm_istate_new(&skip, 2, 1, 128, &gmm_libc_allocator, &other), GMM_OK);
+  assert_int_equal(gmm_istate_add(other, r.x + 2, 1.0), GMM_OK);
+  assert_int_equal(gmm_istate_merge(back, other, err, sizeof err), GMM_EINVAL);
+  assert_string_equal(err,
+                      "initialisation states with different missing do not merge: every part "
+                      "must use the same spec");
+  gmm_istate_free(other);
+  gmm_istate_free(back);
+  free(b1);
+  free(b2);
+  gmm_istate_free(parts[0]);
+  gmm_istate_free(whole);
+  free(order);
+  free_rows(&r);
+}
+
+/* istate (6): the state BLOB's version 2 behind a valid checksum: every
+** truncation and flip rejected, and each forged field with its sentence. */
+static void test_istate_codec_v2(void **state) {
+  (void)state;
+  rows r = make_rows(0);
+  add_missing(&r);
+  gmm_options opt;
+  gmm_options_default(&opt, 3);
+  opt.seed = 5;
+  /* The first 40 rows (four miss a value), all in the sample. */
+  gmm_istate *s = state_with(&opt, &r, NULL, 0, 40, 64);
+  size_t n;
+  unsigned char *p = state_bytes(s, &n);
+  assert_int_equal(get_u32le(p + 4), 2);
+  gmm_istate *back = NULL;
+  char err[256];
+  assert_int_equal(gmm_istate_read(p, n, &gmm_libc_allocator, &back, err, sizeof err), GMM_OK);
+  assert_int_equal(back->options.missing, GMM_MISSING_MARGINALIZE);
+  gmm_istate_free(back);
+  for (size_t len = 0; len < n; len++) assert_state_rejected(p, len, NULL);
+  for (size_t i = 0; i < n; i++)
+    for (int bit = 0; bit < 8; bit += 2) {
+      p[i] ^= (unsigned char)(1u << bit);
+      assert_state_rejected(p, n, NULL);
+      p[i] ^= (unsigned char)(1u << bit);
+    }
+  /* The rows in the BLOB: which miss a value. */
+  size_t entry = 16 + 2 * 8, n_held = (size_t)s->n_held, with_nan = n_held, complete = n_held;
+  for (size_t i = 0; i < n_held; i++) {
+    const unsigned char *row = p + 96 + i * entry + 16;
+    int miss = get_u64le(row) == UINT64_C(0x7ff8000000000000) ||
+               get_u64le(row + 8) == UINT64_C(0x7ff8000000000000);
+    if (miss && with_nan == n_held) with_nan = i;
+    if (!miss && complete == n_held) complete = i;
+  }
+  assert_true(with_nan < n_held && complete < n_held);
+  unsigned char *q = malloc(n);
+  assert_non_null(q);
+  char want[200];
+  /* The option word: unknown; 'skip' with a missing value held. */
+  memcpy(q, p, n);
+  put_u32le(q + 92, 2);
+  reseal(q, n);
+  assert_state_rejected_with(q, n, "the missing option 2 is unknown (0 marginalize, 1 skip)");
+  memcpy(q, p, n);
+  put_u32le(q + 92, 1);
+  reseal(q, n);
+  snprintf(want, sizeof want,
+           "sample row %zu has a missing value, but the state's missing option is 'skip'",
+           with_nan);
+  assert_state_rejected_with(q, n, want);
+  /* Version 1 has no missing value, and its word at 92 is reserved. */
+  memcpy(q, p, n);
+  put_u32le(q + 4, 1);
+  reseal(q, n);
+  snprintf(want, sizeof want, "sample row %zu has a value that is not finite or not canonical",
+           with_nan);
+  assert_state_rejected_with(q, n, want);
+  put_u32le(q + 92, 1);
+  reseal(q, n);
+  assert_state_rejected_with(q, n, "reserved bytes are not zero");
+  /* A NaN of another payload. */
+  memcpy(q, p, n);
+  unsigned char *cell = q + 96 + with_nan * entry + 16;
+  if (get_u64le(cell) != UINT64_C(0x7ff8000000000000)) cell += 8;
+  put_u64le(cell, UINT64_C(0x7ff8000000000001));
+  reseal(q, n);
+  snprintf(want, sizeof want, "sample row %zu has a value that is not finite or not canonical",
+           with_nan);
+  assert_state_rejected_with(q, n, want);
+  /* A row of missing values only (its key made right). */
+  memcpy(q, p, n);
+  put_u64le(q + 96 + complete * entry + 16, UINT64_C(0x7ff8000000000000));
+  put_u64le(q + 96 + complete * entry + 24, UINT64_C(0x7ff8000000000000));
+  reseal(q, n);
+  snprintf(want, sizeof want, "sample row %zu has every value missing", complete);
+  assert_state_rejected_with(q, n, want);
+  free(q);
+  free(p);
+  gmm_istate_free(s);
+
+  /* Version 2 of a 'marginalize' sample with no missing value: rows 1 .. 9
+  ** are complete; forge the version. */
+  s = state_with(&opt, &r, NULL, 1, 10, 64);
+  p = state_bytes(s, &n);
+  assert_int_equal(get_u32le(p + 4), 1);
+  put_u32le(p + 4, 2);
+  reseal(p, n);
+  assert_state_rejected_with(p, n,
+                             "format version 2 holds nothing version 1 cannot (missing "
+                             "'marginalize', no missing value)");
+  put_u32le(p + 4, 3);
+  reseal(p, n);
+  assert_state_rejected_with(p, n, "format version 3 is not one this build reads (1 to 2)");
+  free(p);
+  gmm_istate_free(s);
+  free_rows(&r);
+}
+
+/* istate (4), (6): the start of a state with missing values is gmm_fit's
+** max_iter 0 model on the same rows in canonical order, with the option
+** and the counts; a sampled state scales n_incomplete to every row; a
+** 'skip' state gives a 'skip' model (a version 3 BLOB). */
+static void test_istate_start_missing(void **state) {
+  (void)state;
+  rows r = make_rows(0);
+  add_missing(&r);
+  gmm_options opt;
+  gmm_options_default(&opt, 3);
+  opt.seed = 11;
+  gmm_istate *s = state_with(&opt, &r, NULL, 0, r.n, 1000);
+  gmm_model *start = NULL;
+  char err[256];
+  assert_int_equal(gmm_istate_start(s, 1, &gmm_libc_allocator, &start, err, sizeof err), GMM_OK);
+  double *x = malloc(r.n * 2 * sizeof *x);
+  size_t n_used = 0;
+  for (size_t i = 0; i < r.n; i++)
+    if (!(isnan(r.x[2 * i]) && isnan(r.x[2 * i + 1])))
+      memcpy(x + 2 * n_used++, r.x + 2 * i, 2 * sizeof *x);
+  gmm_canonical_order(x, NULL, n_used, 2, 1);
+  rows sorted = {x, NULL, n_used, 2};
+  gmm_options ref_opt = opt;
+  ref_opt.max_iter = 0;
+  gmm_model *ref = fit(&sorted, &ref_opt);
+  assert_params_close(start, ref, 0.0);
+  assert_int_equal(start->options.missing, GMM_MISSING_MARGINALIZE);
+  assert_true(start->summary.n_incomplete == 60);
+  assert_true(start->summary.n_incomplete == ref->summary.n_incomplete);
+  assert_true(start->summary.missing_fraction == ref->summary.missing_fraction);
+  assert_true(tu_close_rel(start->summary.log_likelihood, ref->summary.log_likelihood, 0));
+  size_t n;
+  unsigned char *p = model_bytes(start, &n);
+  assert_int_equal(get_u32le(p + 4), 3);
+  free(p);
+  gmm_model_free(ref);
+  gmm_model_free(start);
+  gmm_istate_free(s);
+  free(x);
+
+  /* A sample of 100 of the 599 rows: n_incomplete scaled by 599 / 100,
+  ** rounded up; missing_fraction the sample's. */
+  s = state_with(&opt, &r, NULL, 0, r.n, 100);
+  size_t held_incomplete = 0, held_missing = 0;
+  for (int i = 0; i < s->n_held; i++) {
+    int m = isnan(s->x[2 * i]) + isnan(s->x[2 * i + 1]);
+    held_incomplete += m > 0;
+    held_missing += (size_t)m;
+  }
+  assert_true(held_incomplete > 0);
+  assert_int_equal(gmm_istate_start(s, 1, &gmm_libc_allocator, &start, err, sizeof err), GMM_OK);
+  assert_true(start->summary.n_incomplete ==
+              (int64_t)ceil((double)held_incomplete * (599.0 / 100.0)));
+  assert_true(start->summary.missing_fraction == (double)held_missing / 200.0);
+  assert_true(start->summary.n_samples == 599.0);
+  p = model_bytes(start, &n);
+  gmm_model *back = NULL;
+  assert_int_equal(gmm_blob_read(p, n, &gmm_libc_allocator, &back, err, sizeof err), GMM_OK);
+  assert_true(back->summary.n_incomplete == start->summary.n_incomplete);
+  gmm_model_free(back);
+  free(p);
+  gmm_model_free(start);
+  gmm_istate_free(s);
+
+  /* 'skip': complete rows only; the model remembers the option. */
+  opt.missing = GMM_MISSING_SKIP;
+  gmm_istate *k = NULL;
+  assert_int_equal(gmm_istate_new(&opt, 2, 0, 1000, &gmm_libc_allocator, &k), GMM_OK);
+  for (size_t i = 0; i < r.n; i++)
+    if (!isnan(r.x[2 * i]) && !isnan(r.x[2 * i + 1]))
+      assert_int_equal(gmm_istate_add(k, r.x + 2 * i, 1.0), GMM_OK);
+  assert_int_equal(gmm_istate_start(k, 1, &gmm_libc_allocator, &start, err, sizeof err), GMM_OK);
+  assert_int_equal(start->options.missing, GMM_MISSING_SKIP);
+  assert_true(start->summary.n_incomplete == 0);
+  p = model_bytes(start, &n);
+  assert_int_equal(get_u32le(p + 4), 3);
+  assert_int_equal(get_u32le(p + 100), 1);
+  free(p);
+  gmm_model_free(start);
+  gmm_istate_free(k);
+  free_rows(&r);
+}
+
+/* The fixtures of the state BLOB, read by the core: version 1 decodes
+** with missing 'marginalize' and re-encodes to itself; version 2, written
+** once by tests/make_pass_fixtures.c --v2 (a weighted sample of 9 of 14
+** rows, 3 of them missing values), decodes to the values it printed,
+** re-encodes to itself, merges with itself and starts a model. NEVER
+** regenerate either file.
+** Checks istate (5), (6). */
+static void test_istate_fixtures(void **state) {
+  (void)state;
+  char err[256];
+  size_t n, n2;
+  unsigned char *p = read_fixture(ISTATE1_FIXTURE, &n);
+  assert_memory_equal(p, "GMMi\1\0\0\0", 8);
+  gmm_istate *s = NULL;
+  assert_int_equal(gmm_istate_read(p, n, &gmm_libc_allocator, &s, err, sizeof err), GMM_OK);
+  assert_int_equal(s->options.missing, GMM_MISSING_MARGINALIZE);
+  unsigned char *again = state_bytes(s, &n2);
+  assert_int_equal(n2, n);
+  assert_memory_equal(again, p, n);
+  free(again);
+  gmm_istate_free(s);
+  free(p);
+
+  p = read_fixture(ISTATE2_FIXTURE, &n);
+  assert_int_equal(n, ISTATE2_FIXTURE_LEN);
+  assert_memory_equal(p, "GMMi\2\0\0\0", 8);
+  assert_int_equal(gmm_istate_read(p, n, &gmm_libc_allocator, &s, err, sizeof err), GMM_OK);
+  const gmm_options *o = &s->options;
+  assert_int_equal(o->k, 2);
+  assert_int_equal(s->d, 3);
+  assert_int_equal(o->covariance_type, GMM_COV_DIAG);
+  assert_int_equal(o->init, GMM_INIT_RANDOM_FROM_DATA);
+  assert_int_equal(o->max_iter, 40);
+  assert_int_equal(o->n_init, 3);
+  assert_true(o->tol == 1e-5 && o->reg_covar == 1e-4 && o->seed == 13);
+  assert_int_equal(o->missing, GMM_MISSING_MARGINALIZE);
+  assert_int_equal(s->weighted, 1);
+  assert_int_equal(s->sample_size, 9);
+  assert_true(s->n_rows == ISTATE2_FIXTURE_N_ROWS && s->n_skipped == ISTATE2_FIXTURE_N_SKIPPED);
+  assert_int_equal(s->n_held, ISTATE2_FIXTURE_N_HELD);
+  assert_true(s->sum_weights == ISTATE2_FIXTURE_SUM_WEIGHTS);
+  int held_incomplete = 0;
+  for (int i = 0; i < s->n_held; i++)
+    held_incomplete += isnan(s->x[3 * i]) || isnan(s->x[3 * i + 1]) || isnan(s->x[3 * i + 2]);
+  assert_int_equal(held_incomplete, ISTATE2_FIXTURE_N_HELD_INCOMPLETE);
+  again = state_bytes(s, &n2);
+  assert_int_equal(n2, n);
+  assert_memory_equal(again, p, n);
+  free(again);
+  gmm_istate *copy = NULL;
+  assert_int_equal(gmm_istate_read(p, n, &gmm_libc_allocator, &copy, err, sizeof err), GMM_OK);
+  assert_int_equal(gmm_istate_merge(s, copy, err, sizeof err), GMM_OK);
+  assert_true(s->n_rows == 2 * ISTATE2_FIXTURE_N_ROWS);
+  again = state_bytes(s, &n2);
+  gmm_istate *twice = NULL;
+  assert_int_equal(gmm_istate_read(again, n2, &gmm_libc_allocator, &twice, err, sizeof err),
+                   GMM_OK);
+  gmm_istate_free(twice);
+  free(again);
+  gmm_model *m = NULL;
+  assert_int_equal(gmm_istate_start(copy, 1, &gmm_libc_allocator, &m, err, sizeof err), GMM_OK);
+  assert_int_equal(m->options.missing, GMM_MISSING_MARGINALIZE);
+  assert_true(m->summary.n_incomplete > 0);
+  assert_true(m->summary.n_samples == ISTATE2_FIXTURE_SUM_WEIGHTS);
+  gmm_model_free(m);
+  gmm_istate_free(copy);
+  gmm_istate_free(s);
+  free(p);
+}
+
+/* Every allocation of the paths with missing values fails in turn: the
+** E-step of rows with missing values, the version 2 statistics and state
+** decoders, a state's merge and start. An error, never a leak. */
+static void test_allocation_failures_missing(void **state) {
+  (void)state;
+  rows r = make_rows(1);
+  gmm_options opt;
+  gmm_options_default(&opt, 3);
+  opt.max_iter = 0;
+  gmm_model *m = fit(&r, &opt);
+  m->options.max_iter = 5;
+  add_missing(&r);
+  uint64_t fp = fingerprint(m);
+  for (size_t fail = 1;; fail++) {
+    tu_counting c;
+    gmm_allocator a = tu_counting_allocator(&c);
+    c.fail_at = fail;
+    gmm_estats *st = NULL, *st2 = NULL;
+    gmm_estep_acc *acc = NULL;
+    gmm_model *next = NULL;
+    gmm_istate *s = NULL, *s2 = NULL, *s3 = NULL;
+    unsigned char *sb = NULL, *ib = NULL;
+    size_t ns = 0, ni = 0;
+    char err[256];
+    int ok = gmm_estats_new(m, fp, 1, &a, &st) == GMM_OK &&
+             gmm_estep_acc_new(m, 2, &a, &acc) == GMM_OK;
+    if (ok) {
+      gmm_estep_add(acc, r.x, r.w, r.n, st);
+      ok = st->n_incomplete == 60 && gmm_mstep(m, fp, st, &a, &next, err, sizeof err) == GMM_OK;
+    }
+    if (ok) {
+      ns = gmm_estats_size(st);
+      sb = malloc(ns);
+      gmm_estats_write(st, sb);
+      ok = gmm_estats_read(sb, ns, &a, &st2, err, sizeof err) == GMM_OK;
+    }
+    ok = ok && gmm_istate_new(&opt, 2, 1, 300, &a, &s) == GMM_OK &&
+         gmm_istate_new(&opt, 2, 1, 300, &a, &s2) == GMM_OK;
+    for (size_t i = 0; ok && i < 400; i++) {
+      if (isnan(r.x[2 * i]) && isnan(r.x[2 * i + 1])) continue;
+      ok = gmm_istate_add(i % 2 ? s : s2, r.x + 2 * i, r.w[i]) == GMM_OK;
+    }
+    ok = ok && gmm_istate_merge(s, s2, err, sizeof err) == GMM_OK;
+    if (ok) {
+      ni = gmm_istate_size(s);
+      ib = malloc(ni);
+      gmm_istate_write(s, ib);
+      ok = ib[4] == 2 && gmm_istate_read(ib, ni, &a, &s3, err, sizeof err) == GMM_OK;
+    }
+    gmm_model *start = NULL;
+    ok = ok && gmm_istate_start(s3, 1, &a, &start, err, sizeof err) == GMM_OK;
+    gmm_model_free(start);
+    free(sb);
+    free(ib);
+    gmm_istate_free(s);
+    gmm_istate_free(s2);
+    gmm_istate_free(s3);
+    gmm_model_free(next);
+    gmm_estep_acc_free(acc);
+    gmm_estats_free(st);
+    gmm_estats_free(st2);
+    assert_no_leaks(&c);
+    if (ok) {
+      assert_int_equal(c.n_refused, 0);
+      break;
+    }
+    assert_int_equal(c.n_refused, 1);
+  }
+  gmm_model_free(m);
+  free_rows(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_passes_equal_fit),
@@ -645,6 +1454,16 @@ int main(void) {
       cmocka_unit_test(test_istate_codec),
       cmocka_unit_test(test_start_kmeans_many_components),
       cmocka_unit_test(test_allocation_failures),
+      cmocka_unit_test(test_stats_codec_v2),
+      cmocka_unit_test(test_stats_v2_fields),
+      cmocka_unit_test(test_stats_v2_merge),
+      cmocka_unit_test(test_stats_fixtures),
+      cmocka_unit_test(test_istate_add_missing),
+      cmocka_unit_test(test_istate_missing_order_and_split),
+      cmocka_unit_test(test_istate_codec_v2),
+      cmocka_unit_test(test_istate_start_missing),
+      cmocka_unit_test(test_istate_fixtures),
+      cmocka_unit_test(test_allocation_failures_missing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -265,16 +265,15 @@ static void test_fit_json_array_equals_separate(void **state) {
   make_vectors(db, "r2", 300, 2, 2, TWO_2D, 0.7, 21, 1);
   make_vectors(db, "r3", 300, 3, 3, THREE_3D, 1.0, 22, 1);
   /* json_array over NULL features is '[null,null]', not a NULL vector:
-  ** the rows with NULL features are left out here (and that text is an
-  ** error, checked below). */
+  ** a vector of missing values only, skipped and counted as the row of
+  ** NULL features is (ext (5), gmm_fit (3)). */
   assert_same_model(db, "SELECT gmm_fit(2, json_array(x1, x2)) FROM r2 WHERE x1 IS NOT NULL",
                     "SELECT gmm_fit(2, x1, x2) FROM r2 WHERE x1 IS NOT NULL");
   assert_same_model(db, "SELECT gmm_fit(3, json_array(x1, x2, x3)) FROM r3 WHERE x1 IS NOT NULL",
                     "SELECT gmm_fit(3, x1, x2, x3) FROM r3 WHERE x1 IS NOT NULL");
-  assert_sql_error(db,
-                   "gmm_fit: row 301, argument 2 (vector) must be a JSON array of 1 to 1000 "
-                   "numbers or a float32 BLOB, provided TEXT '[null,null]'",
-                   "SELECT gmm_fit(2, json_array(x1, x2)) FROM r2");
+  assert_same_model(db, "SELECT gmm_fit(2, json_array(x1, x2)) FROM r2",
+                    "SELECT gmm_fit(2, x1, x2) FROM r2");
+  assert_sql_int(db, 1, "SELECT gmm_info(gmm_fit(2, json_array(x1, x2))) ->> '$.n_skipped' FROM r2");
   assert_same_model(db, "SELECT gmm_fit(3, ' [ ' || x1 || ' , ' || x2 || ',' || x3 || ' ] ') "
                         "FROM r3 WHERE x1 IS NOT NULL",
                     "SELECT gmm_fit(3, x1, x2, x3) FROM r3 WHERE x1 IS NOT NULL");
@@ -375,7 +374,7 @@ static void test_fit_float64_blobs(void **state) {
       "SELECT gmm_fit('{\"k\":3,\"covariance_type\":\"diag\"}', x1, x2, x3) FROM p3");
   assert_sql_text(db, "{\"k\":2,\"covariance_type\":\"full\",\"max_iter\":100,\"tol\":0.001,"
                       "\"reg_covar\":1e-06,\"n_init\":1,\"init\":\"kmeans\",\"seed\":0,"
-                      "\"weighted\":false}",
+                      "\"weighted\":false,\"missing\":\"marginalize\"}",
                   "SELECT gmm_info(gmm_fit(%s, b64)) -> '$.options' FROM p2", f64_2);
   /* Without the option: float32. 1.0, 2.0 as float64 are the float32
   ** values 0, 1.875, 0, 2. */
@@ -610,7 +609,7 @@ static const char *const BAD_JSON[] = {
     "[[1,2]]",  "[1,[2]]",   "[NaN,1]",  "[1,NaN]",   "[nan]",     "[Infinity]", "[1,-Infinity]",
     "[inf]",    "[1,2] x",   "[1,2],",   "[1,2]]",    "[1,2][3]",  "[01,2]",    "[1,-02]",
     "[00]",     "[-00.5]",   "[1,]",     "[,1]",      "[1 2]",     "[.5]",      "[1.]",
-    "[+1]",     "[1e]",      "[1e+]",    "[-]",       "[\"1\"]",   "[true]",    "[null]",
+    "[+1]",     "[1e]",      "[1e+]",    "[-]",       "[\"1\"]",   "[true]",    "[nul]",
     "[0x10]",   "[1",        "[1,2",     "1,2",       "[1;2]",     "[1,,2]",    "null",
 };
 
@@ -805,14 +804,15 @@ static void test_errors_apply_length(void **state) {
 */
 
 /* gmm_fit (3), (4), ext (5): a NULL vector row is skipped and counted, as
-** the first row (before d is known) or later; a group of NULL vectors only
-** gives NULL. */
+** the first row (before d is known) or later, as a row of NULL features
+** is; a group of NULL vectors only gives NULL. (Vectors with null
+** elements: tests/test_missing_sql.c.) */
 static void test_null_vectors(void **state) {
   sqlite3 *db = *state;
   exec_sql(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, v, a, b)");
   exec_sql(db, "INSERT INTO t VALUES (1, NULL, NULL, NULL), (2, '[0,0]', 0, 0), "
                "(3, X'0000803F00000040', 1, 2), (4, NULL, NULL, NULL), (5, '[2,1]', 2, 1), "
-               "(6, '[0.5,0.25]', 0.5, 0.25), (7, NULL, 3, NULL)");
+               "(6, '[0.5,0.25]', 0.5, 0.25), (7, NULL, NULL, NULL)");
   assert_same_model(db, "SELECT gmm_fit(1, v) FROM t ORDER BY id",
                     "SELECT gmm_fit(1, a, b) FROM t ORDER BY id");
   assert_sql_int(db, 3, "SELECT gmm_info(gmm_fit(1, v)) ->> '$.n_skipped' FROM t");

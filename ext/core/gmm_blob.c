@@ -1,8 +1,11 @@
 /*
 ** gmm_blob.c -- the model BLOB: a fitted model as portable bytes.
 **
-** Every field is little-endian, doubles are IEEE-754 binary64. Format
-** version 2 (written by this build):
+** Every field is little-endian, doubles are IEEE-754 binary64. This build
+** writes the oldest version that holds the model: version 3 when it was
+** fitted with missing 'skip' or on rows with some feature missing, else
+** version 2 (so a model of complete rows with the default options has the
+** bytes earlier builds gave it). Format version 2:
 **
 **   offset  size  field
 **        0     4  magic "GMMb"
@@ -37,9 +40,26 @@
 **                 f64 bic
 **   last   8      u64 FNV-1a 64 checksum of every byte before it
 **
+** Format version 3: version 2 with the word at 100 given a meaning and 16
+** bytes more before the weights:
+**
+**      100     4  u32 missing           (0 marginalize, 1 skip)
+**      104     8  i64 n_incomplete      (rows used that had some feature
+**                                        missing; 0 with skip)
+**      112     8  f64 missing_fraction  (missing cells / (rows used x d), in
+**                                        [0, (d - 1) / d]; 0 exactly when
+**                                        n_incomplete is 0)
+**      120  8k    weights, then as version 2 from offset 104
+**
+**   A version 3 BLOB always holds something version 2 cannot say (missing
+**   'skip', or n_incomplete > 0): the encoding of a model is unique.
+**
 ** Format version 1 (read forever): the same first 96 bytes with flags bit
 ** 0 only and covariance type 0 (full), then weights, means and full
 ** covariances as above, no candidates, and the checksum.
+**
+** Versions 1 and 2 decode with missing 'marginalize', n_incomplete 0 and
+** missing_fraction 0.
 **
 ** Requirements (tests cite them as "blob (N)"):
 **  (1) Encoding is deterministic: the same model gives the same bytes.
@@ -53,6 +73,14 @@
 **      wrong.
 **  (4) Every format version ever written stays readable (one fixture per
 **      version in tests/fixtures/).
+**  (5) The encoder writes the oldest version that expresses the model
+**      (version 2 unless missing is 'skip' or n_incomplete > 0), and the
+**      decoder accepts a version 3 BLOB only when version 2 could not hold
+**      it, so that a model has one encoding. Version 3's fields are checked
+**      as (3) says: missing known; n_incomplete >= 0, 0 with 'skip', at
+**      most n_samples when the rows were not weighted; missing_fraction
+**      finite, in [+0, (d - 1) / d] (a row with every feature missing is
+**      never used) and 0 exactly when n_incomplete is.
 */
 #include "gmm_internal.h"
 
@@ -60,7 +88,9 @@
 #include <string.h>
 
 #define HEADER_BYTES_V1 96
-#define HEADER_BYTES    104
+#define HEADER_BYTES_V2 104
+#define HEADER_BYTES_V3 120
+#define NEWEST_VERSION  3 /* the newest version read and written: blob (5) */
 #define CANDIDATE_BYTES 32
 #define CHECKSUM_BYTES  8
 
@@ -75,12 +105,25 @@ static size_t stored_cov_len(size_t k, size_t d, gmm_cov_type t) {
   return 0;
 }
 
+/* The bytes before the weights in a BLOB of this version (1 to 3). */
+static size_t header_bytes(uint32_t version) {
+  return version == 1 ? HEADER_BYTES_V1 : version == 2 ? HEADER_BYTES_V2 : HEADER_BYTES_V3;
+}
+
 /* Exact byte length of a BLOB of this shape. k and d are within their
 ** limits, so nothing overflows. */
 static size_t blob_len(uint32_t version, size_t k, size_t d, gmm_cov_type t, size_t n_cand) {
-  size_t header = version == 1 ? HEADER_BYTES_V1 : HEADER_BYTES;
+  size_t header = header_bytes(version);
   return header + 8 * (k + k * d + stored_cov_len(k, d, t)) + CANDIDATE_BYTES * n_cand +
          CHECKSUM_BYTES;
+}
+
+/* blob (5): the version that will be written. */
+static uint32_t version_of(const gmm_model *m) {
+  return m->options.missing != GMM_MISSING_MARGINALIZE || m->summary.n_incomplete != 0 ||
+                 m->summary.missing_fraction != 0.0
+             ? 3
+             : 2;
 }
 
 size_t gmm_blob_size(const gmm_model *m) {
@@ -88,7 +131,7 @@ size_t gmm_blob_size(const gmm_model *m) {
       (unsigned)m->covariance_type > GMM_COV_SPHERICAL || m->n_candidates < 0 ||
       m->n_candidates > GMM_MAX_CANDIDATES)
     return 0;
-  return blob_len(GMM_BLOB_VERSION, (size_t)m->k, (size_t)m->d, m->covariance_type,
+  return blob_len(version_of(m), (size_t)m->k, (size_t)m->d, m->covariance_type,
                   (size_t)m->n_candidates);
 }
 
@@ -105,7 +148,8 @@ void gmm_blob_write(const gmm_model *m, unsigned char *out) {
   gmm_options head = *o;
   head.k = m->k;
   head.covariance_type = m->covariance_type;
-  gmm_put_head(out, GMM_BLOB_MAGIC, GMM_BLOB_VERSION, m->d, &head);
+  uint32_t version = version_of(m);
+  gmm_put_head(out, GMM_BLOB_MAGIC, version, m->d, &head);
   gmm_put_f64(out + 56, s->n_samples);
   gmm_put_u64(out + 64, (uint64_t)s->n_skipped);
   gmm_put_f64(out + 72, s->log_likelihood);
@@ -115,8 +159,12 @@ void gmm_blob_write(const gmm_model *m, unsigned char *out) {
   gmm_put_u32(out + 88, (uint32_t)s->best_init);
   gmm_put_u32(out + 92, (uint32_t)s->n_empty);
   gmm_put_u32(out + 96, (uint32_t)m->n_candidates);
-  gmm_put_u32(out + 100, 0);
-  unsigned char *p = out + HEADER_BYTES;
+  gmm_put_u32(out + 100, version == 3 ? (uint32_t)o->missing : 0);
+  if (version == 3) {
+    gmm_put_u64(out + 104, (uint64_t)s->n_incomplete);
+    gmm_put_f64(out + 112, s->missing_fraction);
+  }
+  unsigned char *p = out + header_bytes(version);
   for (size_t j = 0; j < k; j++, p += 8) gmm_put_f64(p, m->weights[j]);
   for (size_t i = 0; i < k * d; i++, p += 8) gmm_put_f64(p, m->means[i]);
   if (is_matrix_type(m->covariance_type)) {
@@ -148,6 +196,38 @@ uint64_t gmm_blob_stored_checksum(const unsigned char *p, size_t n) {
 }
 
 #define CORRUPT(...) gmm_errorf(err, err_len, GMM_ECORRUPT, __VA_ARGS__)
+
+/* Version 3's fields: blob (5). s->weighted and n_samples are read. */
+static gmm_status check_missing(const unsigned char *p, gmm_model *m, char *err, size_t err_len) {
+  gmm_summary *s = &m->summary;
+  uint32_t missing = gmm_get_u32(p + 100);
+  int64_t n_incomplete = (int64_t)gmm_get_u64(p + 104);
+  double fraction = gmm_get_f64(p + 112), d = (double)m->d;
+  if (missing > GMM_MISSING_SKIP)
+    return CORRUPT("the missing option %u is unknown (0 marginalize, 1 skip)", missing);
+  if (n_incomplete < 0) return CORRUPT("n_incomplete is negative");
+  if (!isfinite(fraction) || !(fraction >= 0.0) || signbit(fraction) ||
+      fraction * d > (d - 1.0) * (1.0 + 1e-12))
+    return CORRUPT("missing_fraction %.17g is out of range (0 to (d - 1) / d, d = %d)", fraction,
+                   m->d);
+  if ((n_incomplete == 0) != (fraction == 0.0))
+    return CORRUPT("n_incomplete %lld and missing_fraction %.17g disagree on whether a value was "
+                   "missing",
+                   (long long)n_incomplete, fraction);
+  if (missing == GMM_MISSING_SKIP && n_incomplete != 0)
+    return CORRUPT("a model fitted with missing 'skip' has %lld rows with missing features",
+                   (long long)n_incomplete);
+  if (missing == GMM_MISSING_MARGINALIZE && n_incomplete == 0)
+    return CORRUPT("format version 3 holds nothing version 2 cannot (missing 'marginalize', no "
+                   "missing value)");
+  if (!s->weighted && (double)n_incomplete > s->n_samples)
+    return CORRUPT("n_incomplete %lld exceeds the %.17g rows used", (long long)n_incomplete,
+                   s->n_samples);
+  m->options.missing = (gmm_missing)missing;
+  s->n_incomplete = n_incomplete;
+  s->missing_fraction = fraction;
+  return GMM_OK;
+}
 
 /* Checks the header fields that do not need the parameters: blob (3). */
 static gmm_status check_header(const unsigned char *p, uint32_t version, gmm_model *m, char *err,
@@ -181,14 +261,14 @@ static gmm_status check_header(const unsigned char *p, uint32_t version, gmm_mod
   if (flags > (version == 1 ? 1u : 7u)) return CORRUPT("unknown flags 0x%x", flags);
   if (best_init >= n_init) return CORRUPT("best_init %u is not below n_init %u", best_init, n_init);
   if (n_empty > (uint32_t)o->k) return CORRUPT("n_empty %u exceeds k", n_empty);
-  if (version >= 2 && gmm_get_u32(p + 100) != 0) return CORRUPT("reserved bytes are not zero");
+  if (version == 2 && gmm_get_u32(p + 100) != 0) return CORRUPT("reserved bytes are not zero");
   s->n_iter = (int)n_iter;
   s->converged = (flags & 1u) != 0;
   s->weighted = (flags & 2u) != 0;
   s->warm_started = (flags & 4u) != 0;
   s->best_init = (int)best_init;
   s->n_empty = (int)n_empty;
-  return GMM_OK;
+  return version == 3 ? check_missing(p, m, err, err_len) : GMM_OK;
 }
 
 /* Reads and checks the parameters: blob (3). Returns the position after
@@ -268,12 +348,12 @@ gmm_status gmm_blob_read(const unsigned char *p, size_t n, const gmm_allocator *
                    HEADER_BYTES_V1 + CHECKSUM_BYTES);
   if (memcmp(p, GMM_BLOB_MAGIC, 4) != 0) return CORRUPT("it does not start with the gmm magic");
   uint32_t version = gmm_get_u32(p + 4);
-  if (version < 1 || version > GMM_BLOB_VERSION)
+  if (version < 1 || version > NEWEST_VERSION)
     return CORRUPT("format version %u is not one this build reads (1 to %d)", version,
-                   GMM_BLOB_VERSION);
-  if (version >= 2 && n < HEADER_BYTES + CHECKSUM_BYTES)
-    return CORRUPT("it is too short (%zu bytes; a version %u model has at least %d)", n, version,
-                   HEADER_BYTES + CHECKSUM_BYTES);
+                   NEWEST_VERSION);
+  if (version >= 2 && n < header_bytes(version) + CHECKSUM_BYTES)
+    return CORRUPT("it is too short (%zu bytes; a version %u model has at least %zu)", n, version,
+                   header_bytes(version) + CHECKSUM_BYTES);
   uint32_t k = gmm_get_u32(p + 8), d = gmm_get_u32(p + 12), cov = gmm_get_u32(p + 16);
   uint32_t n_cand = version >= 2 ? gmm_get_u32(p + 96) : 0;
   if (k < 1 || k > GMM_MAX_K) return CORRUPT("k = %u is out of range (1 .. %d)", k, GMM_MAX_K);
@@ -295,7 +375,7 @@ gmm_status gmm_blob_read(const unsigned char *p, size_t n, const gmm_allocator *
     gmm_release(a, cand);
     return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
   }
-  const unsigned char *body = p + (version == 1 ? HEADER_BYTES_V1 : HEADER_BYTES);
+  const unsigned char *body = p + header_bytes(version);
   m->blob_version = (int)version;
   gmm_status rc = check_header(p, version, m, err, err_len);
   if (rc == GMM_OK) rc = read_params(&body, m, err, err_len);

@@ -4,8 +4,10 @@
 ** initial model drawn from it.
 **
 ** Requirements (tests cite them as "istate (N)"):
-**  (1) Each row gets a key, a 64-bit hash of its values (-0.0 read as +0.0)
-**      seeded with the options' seed. The state keeps the sample_size rows
+**  (1) Each row gets a key, a 64-bit hash of its values (-0.0 read as +0.0,
+**      and a missing value, NaN, as the one quiet NaN of bits
+**      0x7ff8000000000000, as the state stores it) seeded with the options'
+**      seed. The state keeps the sample_size rows
 **      that come first in the order (key, then the values' bits, then the
 **      weight's): the bottom of a total order, so the same multiset of rows
 **      gives the same sample whatever their order and split, and the sample
@@ -18,14 +20,18 @@
 **      rows arrive the sample is a max-heap on that order (a row that does
 **      not beat the largest costs one comparison).
 **  (3) A state carries the options of the passes (k, covariance_type, init,
-**      max_iter, n_init, tol, reg_covar, seed, sample_size), d, whether rows
-**      were weighted, the rows used and skipped and the sum of weights. Two
-**      states merge only when all of these but the counts agree; the error
-**      names the first that differs.
+**      max_iter, n_init, tol, reg_covar, seed, missing, sample_size), d,
+**      whether rows were weighted, the rows used and skipped and the sum of
+**      weights. Two states merge only when all of these but the counts
+**      agree; the error names the first that differs.
 **  (4) gmm_istate_start runs gmm_fit's initialisation on the sample, in
-**      canonical order, with no EM iteration: when every row is in the
-**      sample (n_rows <= sample_size) the model has the parameters gmm_fit
-**      with max_iter 0 gives on the same rows.
+**      canonical order (complete rows first, then the rows of each pattern
+**      of missing features), with the state's missing option and no EM
+**      iteration: when every row is in the sample (n_rows <= sample_size)
+**      the model has the parameters gmm_fit with max_iter 0 gives on the
+**      same rows. Its n_samples and n_skipped are the state's, its
+**      log-likelihood and n_incomplete the sample's scaled to every row
+**      (n_incomplete rounded up), its missing_fraction the sample's.
 **  (5) The state BLOB, version 1, little-endian:
 **        offset  size  field
 **             0     4  magic "GMMi"
@@ -42,20 +48,45 @@
 **      The decoder checks the exact length before reading, the checksum,
 **      every range, each key against the hash of its row, the order, finite
 **      canonical values and positive weights.
+**  (6) Missing values. With the option missing 'marginalize' (the
+**      default) a row may have missing values (NaN) but not every value
+**      missing: gmm_istate_add refuses such a row with GMM_EINVAL, and
+**      stores every NaN as the quiet NaN of bits 0x7ff8000000000000, so
+**      that keys and bytes do not depend on a NaN's payload. With missing
+**      'skip' a NaN is GMM_EINVAL, as an infinite value is always (the
+**      state is then unchanged). The state BLOB, version 2, is version 1
+**      with the word at offset 92 the missing option (0 marginalize, 1
+**      skip). The encoder writes version 2 only when missing is 'skip' or
+**      the sample holds a missing value, else version 1, byte for byte
+**      what builds before version 2 wrote; the decoder refuses a version 2
+**      BLOB that version 1 could hold, so that a state has one encoding.
+**      Version 1 decodes with missing 'marginalize' and finite values
+**      only; version 2 with 'marginalize' also takes values of exactly
+**      those NaN bits, but not a row of them only.
 */
 #include "gmm_internal.h"
 
 #include <math.h>
 #include <string.h>
 
-#define ISTATE_HEADER_BYTES 96
-#define ISTATE_FIRST_SLOTS  64 /* istate (2) */
+#define ISTATE_HEADER_BYTES   96
+#define ISTATE_FIRST_SLOTS    64 /* istate (2) */
+#define ISTATE_NEWEST_VERSION 2  /* istate (6) */
+#define MISSING_BITS          UINT64_C(0x7ff8000000000000) /* istate (6) */
 
 /* splitmix64's finaliser: every input bit moves every output bit. */
 static uint64_t mix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
+}
+
+/* The one NaN a state stores for a missing value: istate (6). */
+static double missing_value(void) {
+  uint64_t b = MISSING_BITS;
+  double v;
+  memcpy(&v, &b, sizeof v);
+  return v;
 }
 
 static uint64_t value_bits(double v) {
@@ -155,7 +186,8 @@ static gmm_status alloc_entries(const gmm_allocator *a, size_t slots, int d, uin
 gmm_status gmm_istate_new(const gmm_options *opt, int d, int weighted, int sample_size,
                           const gmm_allocator *a, gmm_istate **out) {
   *out = NULL;
-  if (d < 1 || d > GMM_MAX_D || sample_size < 1 || sample_size > GMM_MAX_SAMPLE_SIZE)
+  if (d < 1 || d > GMM_MAX_D || sample_size < 1 || sample_size > GMM_MAX_SAMPLE_SIZE ||
+      (unsigned)opt->missing > GMM_MISSING_SKIP)
     return GMM_EINVAL;
   gmm_istate *s = gmm_alloc_array(a, 1, sizeof *s);
   if (!s) return GMM_ENOMEM;
@@ -207,6 +239,15 @@ static gmm_status resize(gmm_istate *s, int capacity) {
 }
 
 gmm_status gmm_istate_add(gmm_istate *s, const double *x, double w) {
+  /* istate (6): an infinite value, a row with every value missing, and
+  ** with 'skip' any missing value. */
+  int n_missing = 0;
+  for (int p = 0; p < s->d; p++) {
+    if (isinf(x[p])) return GMM_EINVAL;
+    n_missing += isnan(x[p]) != 0;
+  }
+  if (n_missing == s->d || (n_missing > 0 && s->options.missing != GMM_MISSING_MARGINALIZE))
+    return GMM_EINVAL;
   if (s->n_held == s->capacity && s->capacity < s->sample_size) {
     int grown = s->capacity <= s->sample_size / 2 ? 2 * s->capacity : s->sample_size;
     if (resize(s, grown < 1 ? 1 : grown) != GMM_OK) return GMM_ENOMEM;
@@ -217,7 +258,7 @@ gmm_status gmm_istate_add(gmm_istate *s, const double *x, double w) {
   heapify_sample(s);
   /* The candidate goes to the scratch slot first, to be compared there. */
   double *slot = s->x + tmp * dd;
-  for (size_t p = 0; p < dd; p++) slot[p] = x[p] == 0.0 ? 0.0 : x[p];
+  for (size_t p = 0; p < dd; p++) slot[p] = isnan(x[p]) ? missing_value() : x[p] == 0.0 ? 0.0 : x[p];
   s->keys[tmp] = row_key(s->options.seed, slot, s->d);
   s->w[tmp] = s->weighted ? w : 1.0;
   if (s->n_held < s->sample_size) {
@@ -244,6 +285,7 @@ static gmm_status check_same_spec(const gmm_istate *a, const gmm_istate *b, char
   else if (value_bits(x->tol) != value_bits(y->tol)) what = "tol";
   else if (value_bits(x->reg_covar) != value_bits(y->reg_covar)) what = "reg_covar";
   else if (x->seed != y->seed) what = "seed";
+  else if (x->missing != y->missing) what = "missing";
   else if (a->sample_size != b->sample_size) what = "sample_size";
   else if (a->weighted != b->weighted) what = "weighted";
   if (!what) return GMM_OK;
@@ -333,10 +375,19 @@ gmm_status gmm_istate_start(gmm_istate *s, int threads, const gmm_allocator *a, 
   if (rc != GMM_OK) return rc;
   m->options.max_iter = s->options.max_iter;
   m->options.threads = 0;
+  m->options.missing = s->options.missing;
   gmm_summary *sum = &m->summary;
   sum->n_samples = s->weighted ? s->sum_weights : (double)s->n_rows;
   sum->n_skipped = s->n_skipped;
   sum->log_likelihood *= sum->n_samples / sample_weight;
+  if (sum->n_incomplete > 0 && (int64_t)n < s->n_rows) {
+    /* istate (4): the sample's rows with missing features, scaled to
+    ** every row and rounded up, at most n_rows. */
+    double scaled = ceil((double)sum->n_incomplete * ((double)s->n_rows / (double)n));
+    sum->n_incomplete = scaled >= (double)s->n_rows ? s->n_rows
+                        : scaled > (double)sum->n_incomplete ? (int64_t)scaled
+                                                             : sum->n_incomplete;
+  }
   if (!(fabs(sum->log_likelihood) <= GMM_MAX_ABS_LOG_LIKELIHOOD)) {
     gmm_model_free(m);
     return gmm_errorf(err, err_len, GMM_EINVAL,
@@ -355,21 +406,30 @@ static size_t istate_len(size_t n_held, size_t d) {
 }
 
 size_t gmm_istate_size(const gmm_istate *s) {
-  return istate_len((size_t)s->n_held, (size_t)s->d);
+  return istate_len((size_t)s->n_held, (size_t)s->d); /* the same for versions 1 and 2 */
+}
+
+/* istate (6): whether the sample holds a missing value. */
+static int holds_missing(const gmm_istate *s) {
+  size_t cells = (size_t)s->n_held * (size_t)s->d;
+  for (size_t i = 0; i < cells; i++)
+    if (isnan(s->x[i])) return 1;
+  return 0;
 }
 
 void gmm_istate_write(gmm_istate *s, unsigned char *out) {
   sort_sample(s);
   const gmm_options *o = &s->options;
   size_t dd = (size_t)s->d;
-  gmm_put_head(out, GMM_ISTATE_MAGIC, GMM_ISTATE_VERSION, s->d, o);
+  uint32_t version = o->missing != GMM_MISSING_MARGINALIZE || holds_missing(s) ? 2 : 1;
+  gmm_put_head(out, GMM_ISTATE_MAGIC, version, s->d, o);
   gmm_put_u32(out + 56, (uint32_t)s->sample_size);
   gmm_put_u32(out + 60, s->weighted ? 1u : 0u);
   gmm_put_u64(out + 64, (uint64_t)s->n_rows);
   gmm_put_u64(out + 72, (uint64_t)s->n_skipped);
   gmm_put_f64(out + 80, s->sum_weights);
   gmm_put_u32(out + 88, (uint32_t)s->n_held);
-  gmm_put_u32(out + 92, 0);
+  gmm_put_u32(out + 92, version == 2 ? (uint32_t)o->missing : 0);
   unsigned char *p = out + ISTATE_HEADER_BYTES;
   for (size_t i = 0; i < (size_t)s->n_held; i++) {
     gmm_put_u64(p, s->keys[i]);
@@ -382,8 +442,9 @@ void gmm_istate_write(gmm_istate *s, unsigned char *out) {
 
 #define CORRUPT(...) gmm_errorf(err, err_len, GMM_ECORRUPT, __VA_ARGS__)
 
-/* The header's options and counts: istate (5). */
-static gmm_status read_header(const unsigned char *p, gmm_options *o, char *err, size_t err_len) {
+/* The header's options and counts: istate (5), (6). */
+static gmm_status read_header(const unsigned char *p, uint32_t version, gmm_options *o, char *err,
+                              size_t err_len) {
   uint32_t k = gmm_get_u32(p + 8), cov = gmm_get_u32(p + 16), init = gmm_get_u32(p + 20);
   uint32_t max_iter = gmm_get_u32(p + 24), n_init = gmm_get_u32(p + 28);
   if (cov > GMM_COV_SPHERICAL) return CORRUPT("covariance type %u is unknown", cov);
@@ -398,6 +459,7 @@ static gmm_status read_header(const unsigned char *p, gmm_options *o, char *err,
   o->tol = gmm_get_f64(p + 32);
   o->reg_covar = gmm_get_f64(p + 40);
   o->seed = gmm_get_u64(p + 48);
+  if (version == 2) o->missing = (gmm_missing)gmm_get_u32(p + 92);
   char why[160];
   if (gmm_options_check(o, (int)gmm_get_u32(p + 12), why, sizeof why) != GMM_OK)
     return CORRUPT("its options are out of range: %s", why);
@@ -408,8 +470,9 @@ gmm_status gmm_istate_read(const unsigned char *p, size_t n, const gmm_allocator
                            gmm_istate **out, char *err, size_t err_len) {
   *out = NULL;
   gmm_status rc = gmm_check_preamble(p, n, istate_len(1, 1), GMM_ISTATE_MAGIC,
-                                     "initialisation state", GMM_ISTATE_VERSION, err, err_len);
+                                     "initialisation state", ISTATE_NEWEST_VERSION, err, err_len);
   if (rc != GMM_OK) return rc;
+  uint32_t version = gmm_get_u32(p + 4);
   uint32_t d = gmm_get_u32(p + 12), sample_size = gmm_get_u32(p + 56), flags = gmm_get_u32(p + 60);
   uint64_t n_rows = gmm_get_u64(p + 64), n_skipped = gmm_get_u64(p + 72);
   uint32_t n_held = gmm_get_u32(p + 88);
@@ -423,7 +486,10 @@ gmm_status gmm_istate_read(const unsigned char *p, size_t n, const gmm_allocator
     return CORRUPT("it holds %u rows; a sample of %llu rows with sample_size %u holds %llu",
                    n_held, (unsigned long long)n_rows, sample_size,
                    (unsigned long long)(n_rows < sample_size ? n_rows : sample_size));
-  if (gmm_get_u32(p + 92) != 0) return CORRUPT("reserved bytes are not zero");
+  uint32_t missing = gmm_get_u32(p + 92);
+  if (version == 1 && missing != 0) return CORRUPT("reserved bytes are not zero");
+  if (missing > GMM_MISSING_SKIP)
+    return CORRUPT("the missing option %u is unknown (0 marginalize, 1 skip)", missing);
   size_t want = istate_len(n_held, d);
   if (n != want)
     return CORRUPT("it has %zu bytes, but its header (%u rows of d = %u) needs %zu", n, n_held, d,
@@ -431,7 +497,7 @@ gmm_status gmm_istate_read(const unsigned char *p, size_t n, const gmm_allocator
   if (gmm_fnv1a64(p, n - 8) != gmm_get_u64(p + n - 8))
     return CORRUPT("the checksum does not match its contents");
   gmm_options opt;
-  rc = read_header(p, &opt, err, err_len);
+  rc = read_header(p, version, &opt, err, err_len);
   if (rc != GMM_OK) return rc;
   double sum_weights = gmm_get_f64(p + 80);
   int weighted = (int)(flags & 1u);
@@ -454,17 +520,27 @@ gmm_status gmm_istate_read(const unsigned char *p, size_t n, const gmm_allocator
   const unsigned char *q = p + ISTATE_HEADER_BYTES;
   size_t dd = d;
   double held = 0.0;
+  /* istate (6): missing values only in version 2 with 'marginalize'. */
+  int may_miss = version == 2 && opt.missing == GMM_MISSING_MARGINALIZE, any_missing = 0;
   for (size_t i = 0; i < n_held; i++) {
     s->keys[i] = gmm_get_u64(q);
     double w = s->w[i] = gmm_get_f64(q + 8);
     q += 16;
     double *x = s->x + i * dd;
+    size_t n_missing = 0;
     for (size_t c = 0; c < dd; c++, q += 8) x[c] = gmm_get_f64(q);
     const char *bad = NULL;
     if (!isfinite(w) || !(w > 0.0) || (!weighted && w != 1.0)) bad = "has a bad weight";
-    for (size_t c = 0; c < dd && !bad; c++)
-      if (!isfinite(x[c]) || (x[c] == 0.0 && signbit(x[c])))
+    for (size_t c = 0; c < dd && !bad; c++) {
+      if (may_miss && value_bits(x[c]) == MISSING_BITS)
+        n_missing++;
+      else if (version == 2 && value_bits(x[c]) == MISSING_BITS)
+        bad = "has a missing value, but the state's missing option is 'skip'";
+      else if (!isfinite(x[c]) || (x[c] == 0.0 && signbit(x[c])))
         bad = "has a value that is not finite or not canonical";
+    }
+    if (!bad && n_missing == dd) bad = "has every value missing";
+    any_missing |= n_missing > 0;
     if (!bad && s->keys[i] != row_key(opt.seed, x, (int)d)) bad = "has a key that is not its hash";
     if (!bad && i > 0 && compare_entries(s, i - 1, i) > 0) bad = "is out of order";
     if (bad) {
@@ -474,6 +550,11 @@ gmm_status gmm_istate_read(const unsigned char *p, size_t n, const gmm_allocator
     held += w;
   }
   s->n_held = (int)n_held;
+  if (version == 2 && opt.missing == GMM_MISSING_MARGINALIZE && !any_missing) {
+    gmm_istate_free(s);
+    return CORRUPT("format version 2 holds nothing version 1 cannot (missing 'marginalize', no "
+                   "missing value)");
+  }
   if (held > sum_weights * (1.0 + 1e-9)) {
     gmm_istate_free(s);
     return CORRUPT("the sample weighs %g, more than every row (%g)", held, sum_weights);

@@ -1,33 +1,60 @@
 /*
 ** gmm_apply.c -- the functions that read a model BLOB: gmm_predict,
-** gmm_predict_proba, gmm_score, gmm_info, gmm_bic, gmm_aic, and the cache
-** of decoded models they share.
+** gmm_predict_proba, gmm_score, gmm_impute, gmm_info, gmm_bic, gmm_aic,
+** gmm_converged, and the cache of decoded models they share.
 **
 ** Requirements (tests cite them as "apply (N)"):
 **  (1) gmm_predict(model, x1..xd) is the most probable component, an
 **      INTEGER in 0 .. k-1 (the lowest on ties); gmm_predict_proba is the
 **      JSON array of the k posteriors (JSON subtype); gmm_score is log p(x),
 **      scikit-learn's score_samples.
-**  (2) A NULL model or any NULL feature gives NULL. A single TEXT or BLOB
-**      argument after the model is a vector of the model's d values
-**      (ext (5)).
+**  (2) A NULL feature is a missing value (DESIGN §1), whatever the model's
+**      option missing says (it is about fitting): gmm_predict,
+**      gmm_predict_proba and gmm_score of a row with some features NULL
+**      use the observed features only, that is the mixture restricted to
+**      them (the sub-vectors of the means, the sub-matrices of the
+**      covariances): the posteriors given the observed values, and the log
+**      density of the observed block. Such scores are densities in fewer
+**      dimensions, not comparable with those of rows with another pattern
+**      of missing features. A row with every feature NULL, and a NULL
+**      model, give NULL. A single TEXT or BLOB argument after the model is
+**      a vector of the model's d values (ext (5)); its null elements are
+**      missing values, and a NULL vector or one of nulls only is a row with
+**      every feature missing.
 **  (3) A model that is not a BLOB, or a BLOB that fails validation, is an
 **      error naming the function, argument 1 and what is wrong; so is a
 **      number of features other than the model's d, and a feature that is
 **      not a finite INTEGER or REAL (ext (4)).
 **  (4) gmm_info(model) is a JSON object: format_version, k, d,
 **      covariance_type, weights, means, covariances (k x d x d), n_samples,
-**      n_skipped, log_likelihood, n_iter, converged, best_init,
-**      empty_components, bic, aic, options (every option of the fit).
+**      n_skipped, n_incomplete (rows used that had some feature missing),
+**      missing_fraction (missing cells / (rows used x d), unweighted),
+**      log_likelihood, n_iter, converged, best_init, empty_components,
+**      warm_started, bic, aic, candidates (after a selection), options
+**      (every option of the fit, missing included).
 **      gmm_bic / gmm_aic are the REAL criteria on the training rows;
 **      gmm_converged is 1 when the fit (or the last pass) met tol, else 0.
 **  (5) A BLOB is decoded once, not once per row: through sqlite3_auxdata
 **      when the argument is constant, and through a small per-connection
 **      cache (keyed by length and checksum, confirmed by comparing bytes)
 **      when it is not, as for a scalar subquery or a join column.
+**  (6) gmm_impute(model, x1..xd) (or one vector argument) is a JSON array
+**      (JSON subtype) of d numbers: each observed value as given (as a
+**      double, written as gmm_info writes numbers, the shortest text that
+**      reads back exactly, so json_extract gives the value back bit for
+**      bit), each missing one replaced by its conditional mean under the
+**      mixture, E[x_m | x_o] = sum_j p(j | x_o) (mu_jm + S_jmo S_joo^-1
+**      (x_o - mu_jo)) (gmm_model_impute_row). A row with every feature
+**      missing (a single NULL argument included) gets the mixture mean
+**      sum_j w_j mu_j: unlike the other apply functions, whose answer for
+**      such a row would be the prior, it is NOT NULL, so that filling a
+**      table's NULLs leaves none. A row with nothing missing comes back
+**      unchanged. A NULL model gives NULL. Arguments are checked as for
+**      gmm_predict (apply (3)).
 */
 #include "gmm_sqlite.h"
 
+#include <math.h>
 #include <string.h>
 
 #define CACHE_SLOTS 4
@@ -177,10 +204,12 @@ static model_entry *model_arg(sqlite3_context *ctx, const char *fn, sqlite3_valu
   return e;
 }
 
-/* Model and features of an apply call. Returns the entry with e->x filled,
-** or NULL with an error set or (for NULL inputs) a NULL result. */
+/* Model and features of an apply call: apply (2), (3). Returns the entry
+** with e->x filled (NaN where a feature is missing), or NULL with an error
+** set or (for NULL inputs) a NULL result. A row with every feature missing
+** gives NULL unless all_missing_ok (gmm_impute). */
 static model_entry *apply_args(sqlite3_context *ctx, const char *fn, int argc,
-                               sqlite3_value **argv) {
+                               sqlite3_value **argv, int all_missing_ok) {
   if (argc < 2) {
     gmm_result_errorf(ctx,
                       "%s: expected a model and at least one feature, provided %d "
@@ -191,8 +220,13 @@ static model_entry *apply_args(sqlite3_context *ctx, const char *fn, int argc,
   int is_null;
   model_entry *e = model_arg(ctx, fn, argv[0], &is_null);
   if (!e && !is_null) return NULL;
-  int type = sqlite3_value_type(argv[1]);
-  if (argc == 2 && type == SQLITE_NULL) return NULL; /* a NULL vector or feature */
+  int type = sqlite3_value_type(argv[1]), n_missing = 0;
+  if (argc == 2 && type == SQLITE_NULL) {
+    /* A NULL vector or feature: every feature missing, whatever d is. */
+    if (!e || !all_missing_ok) return NULL;
+    for (int j = 0; j < e->model->d; j++) e->x[j] = (double)NAN;
+    return e;
+  }
   if (argc == 2 && (type == SQLITE_TEXT || type == SQLITE_BLOB)) {
     /* One vector argument (ext (5)): its length must be the model's d.
     ** Without a model d is unknown, and the result is NULL anyway. */
@@ -200,42 +234,56 @@ static model_entry *apply_args(sqlite3_context *ctx, const char *fn, int argc,
     double vec[GMM_MAX_D];
     if (gmm_read_vector(ctx, fn, argv[1], 2, 0, e->model->d, -1, vec) < 0) return NULL;
     memcpy(e->x, vec, (size_t)e->model->d * sizeof *vec);
-    return e;
+    n_missing = gmm_count_missing(e->x, e->model->d);
+  } else {
+    if (e && e->model->d != argc - 1) {
+      gmm_result_errorf(ctx, "%s: the model has %d feature%s, provided %d", fn, e->model->d,
+                        e->model->d == 1 ? "" : "s", argc - 1);
+      return NULL;
+    }
+    /* Every argument is read, so that an error anywhere is reported even
+    ** when the model or another feature is NULL. */
+    for (int j = 0; j < argc - 1; j++) {
+      double ignored, *slot = e ? &e->x[j] : &ignored;
+      gmm_feature_read r = gmm_read_feature(ctx, fn, argv[j + 1], j + 2, j + 1, 0, slot);
+      if (r == GMM_FEATURE_ERROR) return NULL;
+      n_missing += r == GMM_FEATURE_NULL;
+    }
+    if (!e) return NULL; /* a NULL model: a NULL result is the default */
   }
-  if (e && e->model->d != argc - 1) {
-    gmm_result_errorf(ctx, "%s: the model has %d feature%s, provided %d", fn, e->model->d,
-                      e->model->d == 1 ? "" : "s", argc - 1);
-    return NULL;
-  }
-  int any_null = is_null;
-  for (int j = 0; j < argc - 1; j++) {
-    double ignored, *slot = e ? &e->x[j] : &ignored;
-    gmm_feature_read r = gmm_read_feature(ctx, fn, argv[j + 1], j + 2, j + 1, 0, slot);
-    if (r == GMM_FEATURE_ERROR) return NULL;
-    any_null |= r == GMM_FEATURE_NULL;
-  }
-  return any_null ? NULL : e; /* a NULL result is the default */
+  return n_missing == e->model->d && !all_missing_ok ? NULL : e;
 }
 
 void gmm_predict_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-  model_entry *e = apply_args(ctx, "gmm_predict", argc, argv);
+  model_entry *e = apply_args(ctx, "gmm_predict", argc, argv, 0);
   if (!e) return;
   sqlite3_result_int(ctx, gmm_model_predict_row(e->model, e->x, e->scratch));
 }
 
 void gmm_score_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-  model_entry *e = apply_args(ctx, "gmm_score", argc, argv);
+  model_entry *e = apply_args(ctx, "gmm_score", argc, argv, 0);
   if (!e) return;
   sqlite3_result_double(ctx, gmm_model_score_row(e->model, e->x, e->scratch, NULL, NULL));
 }
 
 void gmm_predict_proba_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-  model_entry *e = apply_args(ctx, "gmm_predict_proba", argc, argv);
+  model_entry *e = apply_args(ctx, "gmm_predict_proba", argc, argv, 0);
   if (!e) return;
   gmm_model_score_row(e->model, e->x, e->scratch, e->post, NULL);
   sqlite3_str *s = sqlite3_str_new(NULL);
   gmm_str_append_array(s, e->post, (size_t)e->model->k);
   gmm_result_json(ctx, "gmm_predict_proba", s);
+}
+
+/* apply (6). */
+void gmm_impute_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  model_entry *e = apply_args(ctx, "gmm_impute", argc, argv, 1);
+  if (!e) return;
+  if (gmm_count_missing(e->x, e->model->d) > 0)
+    gmm_model_impute_row(e->model, e->x, e->scratch);
+  sqlite3_str *s = sqlite3_str_new(NULL);
+  gmm_str_append_array(s, e->x, (size_t)e->model->d);
+  gmm_result_json(ctx, "gmm_impute", s);
 }
 
 /* The model of a one-argument inspection function, or NULL. */
@@ -370,7 +418,9 @@ void gmm_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   sqlite3_str_appendall(s, ",\"covariances\":");
   gmm_str_append_covariances(s, m);
   append_key_double(s, "n_samples", sm->n_samples);
-  sqlite3_str_appendf(s, ",\"n_skipped\":%lld", (sqlite3_int64)sm->n_skipped);
+  sqlite3_str_appendf(s, ",\"n_skipped\":%lld,\"n_incomplete\":%lld", (sqlite3_int64)sm->n_skipped,
+                      (sqlite3_int64)sm->n_incomplete);
+  append_key_double(s, "missing_fraction", sm->missing_fraction);
   append_key_double(s, "log_likelihood", sm->log_likelihood);
   sqlite3_str_appendf(s,
                       ",\"n_iter\":%d,\"converged\":%s,\"best_init\":%d,"
@@ -385,8 +435,10 @@ void gmm_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   sqlite3_str_appendf(s, ",\"max_iter\":%d", o->max_iter);
   append_key_double(s, "tol", o->tol);
   append_key_double(s, "reg_covar", o->reg_covar);
-  sqlite3_str_appendf(s, ",\"n_init\":%d,\"init\":\"%s\",\"seed\":%llu,\"weighted\":%s}}",
+  sqlite3_str_appendf(s,
+                      ",\"n_init\":%d,\"init\":\"%s\",\"seed\":%llu,\"weighted\":%s,"
+                      "\"missing\":\"%s\"}}",
                       o->n_init, gmm_init_name(o->init), (unsigned long long)o->seed,
-                      json_bool(sm->weighted));
+                      json_bool(sm->weighted), gmm_missing_name(o->missing));
   gmm_result_json(ctx, "gmm_info", s);
 }

@@ -10,6 +10,7 @@
 **   gmm_predict(model, x1, ..., xd)       scalar      gmm_apply.c
 **   gmm_predict_proba(model, x1, ..., xd) scalar      gmm_apply.c
 **   gmm_score(model, x1, ..., xd)         scalar      gmm_apply.c
+**   gmm_impute(model, x1, ..., xd)        scalar      gmm_apply.c
 **   gmm_info(model), gmm_bic(model), gmm_aic(model), gmm_converged(model)
 **                                         scalar      gmm_apply.c
 **   gmm_init(spec, [weight,] x1, ..., xd) aggregate   gmm_pass_sql.c
@@ -18,20 +19,29 @@
 **   gmm_start(state), gmm_mstep(model, stats), gmm_stats_info(blob)
 **                                         scalar      gmm_pass_sql.c
 **   gmm_version(), gmm_debug()            scalar      this file
+**   gmm_components(model), gmm_sample(model, n [, seed]),
+**   gmm_impute_draws(model, vector, n [, seed])
+**                                         table       gmm_vtab.c
 **
 ** Requirements (tests cite them as "ext (N)"):
 **  (1) gmm_version() returns the version text, e.g. '0.2.0'.
 **  (2) gmm_debug() returns the version, the SQLite versions it was built
 **      against and runs on, the compiler and the build flags, one per line.
 **  (3) Every error text starts with the function's name and a colon.
-**  (4) A feature must be INTEGER or REAL: NULL is reported to the caller,
-**      anything else (TEXT, BLOB, +-Inf) is an error naming the row
-**      (for gmm_fit), the argument and the value.
+**  (4) A feature must be INTEGER or REAL: NULL is reported to the caller
+**      (a missing feature, DESIGN §1), anything else (TEXT, BLOB, +-Inf) is
+**      an error naming the row (for gmm_fit), the argument and the value.
+**      SQLite stores a NaN as NULL before any function sees it, so a bound
+**      NaN arrives as NULL: a missing feature, not an error.
 **  (5) A function given a single TEXT or BLOB where features go reads it as
 **      a vector: a JSON array of numbers, or little-endian IEEE floats as
 **      sqlite-vec stores them, float32 (4 bytes a value) unless the expected
 **      d is known and the BLOB is 8*d bytes long, or gmm_fit's option
-**      vector_type says 'float64'. Every value must be finite.
+**      vector_type says 'float64'. A JSON null element is a missing value
+**      (NaN to the core), as a NULL feature is; an array of nulls only is a
+**      row with every feature missing. Every other value must be finite
+**      (a NaN or an infinity in a BLOB, a number too large for a double in
+**      JSON, are errors).
 */
 #include "gmm_sqlite.h"
 SQLITE_EXTENSION_INIT1
@@ -190,6 +200,10 @@ gmm_feature_read gmm_read_feature(sqlite3_context *ctx, const char *fn, sqlite3_
     *out = sqlite3_value_double(v);
     if (isfinite(*out)) return GMM_FEATURE_OK;
   }
+  if (type == SQLITE_NULL) {
+    *out = (double)NAN; /* a missing feature: ext (4) */
+    return GMM_FEATURE_NULL;
+  }
   char name[16];
   sqlite3_snprintf((int)sizeof name, name, "x%d", feature_no);
   return gmm_read_number(ctx, fn, v, arg_no, name, row, out);
@@ -197,10 +211,11 @@ gmm_feature_read gmm_read_feature(sqlite3_context *ctx, const char *fn, sqlite3_
 
 /* ---- vectors: ext (5) ---- */
 
-/* Parses a JSON array of numbers, strictly (RFC 8259 numbers, no NaN or
-** Infinity). Vectors arrive once per row, so they are read here rather than
-** through a json_each statement per row. Returns the count, -1 when the text
-** is not such an array, -2 when it has more than max values. */
+/* Parses a JSON array of numbers and nulls, strictly (RFC 8259 numbers, no
+** NaN or Infinity); a null is stored as NaN, a missing value: ext (5).
+** Vectors arrive once per row, so they are read here rather than through a
+** json_each statement per row. Returns the count, -1 when the text is not
+** such an array, -2 when it has more than max values. */
 static int parse_json_numbers(const char *p, double *out, int max) {
   int n = 0;
   while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
@@ -211,24 +226,31 @@ static int parse_json_numbers(const char *p, double *out, int max) {
       p++;
       break;
     }
-    const char *start = p;
-    if (*p == '-') p++;
-    if (!(*p >= '0' && *p <= '9')) return -1;
-    if (*p == '0' && p[1] >= '0' && p[1] <= '9') return -1; /* no leading zeros */
-    while (*p >= '0' && *p <= '9') p++;
-    if (*p == '.') {
-      p++;
+    double value;
+    if (strncmp(p, "null", 4) == 0) {
+      value = (double)NAN;
+      p += 4;
+    } else {
+      const char *start = p;
+      if (*p == '-') p++;
       if (!(*p >= '0' && *p <= '9')) return -1;
+      if (*p == '0' && p[1] >= '0' && p[1] <= '9') return -1; /* no leading zeros */
       while (*p >= '0' && *p <= '9') p++;
-    }
-    if (*p == 'e' || *p == 'E') {
-      p++;
-      if (*p == '+' || *p == '-') p++;
-      if (!(*p >= '0' && *p <= '9')) return -1;
-      while (*p >= '0' && *p <= '9') p++;
+      if (*p == '.') {
+        p++;
+        if (!(*p >= '0' && *p <= '9')) return -1;
+        while (*p >= '0' && *p <= '9') p++;
+      }
+      if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-') p++;
+        if (!(*p >= '0' && *p <= '9')) return -1;
+        while (*p >= '0' && *p <= '9') p++;
+      }
+      value = strtod(start, NULL);
     }
     if (n == max) return -2;
-    out[n++] = strtod(start, NULL);
+    out[n++] = value;
     while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
     if (*p == ',') {
       p++;
@@ -258,18 +280,19 @@ static double float64_le(const unsigned char *p) {
 }
 
 /* The start of every vector error: "<fn>: [row R, ]argument A (vector) ". */
-static sqlite3_str *vector_error(sqlite3_context *ctx, const char *fn, int arg_no,
-                                 sqlite3_int64 row) {
-  sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
+static sqlite3_str *vector_error(sqlite3 *db, const char *fn, int arg_no, sqlite3_int64 row) {
+  sqlite3_str *s = sqlite3_str_new(db);
   sqlite3_str_appendf(s, "%s: ", fn);
   if (row > 0) sqlite3_str_appendf(s, "row %lld, ", row);
   sqlite3_str_appendf(s, "argument %d (vector) ", arg_no);
   return s;
 }
 
-int gmm_read_vector(sqlite3_context *ctx, const char *fn, sqlite3_value *v, int arg_no,
-                    sqlite3_int64 row, int expect_d, int blob_f64, double *out) {
+int gmm_parse_vector(sqlite3 *db, const char *fn, sqlite3_value *v, int arg_no, sqlite3_int64 row,
+                     int expect_d, int blob_f64, double *out, char **errmsg) {
   int type = sqlite3_value_type(v), n;
+  sqlite3_str *s = NULL;
+  *errmsg = NULL;
   if (type == SQLITE_BLOB) {
     const unsigned char *p = sqlite3_value_blob(v);
     int bytes = sqlite3_value_bytes(v);
@@ -277,45 +300,61 @@ int gmm_read_vector(sqlite3_context *ctx, const char *fn, sqlite3_value *v, int 
     int width = blob_f64 ? 8 : 4;
     n = bytes / width;
     if (bytes % width != 0 || n == 0 || n > GMM_MAX_D || !p) {
-      sqlite3_str *s = vector_error(ctx, fn, arg_no, row);
+      s = vector_error(db, fn, arg_no, row);
       sqlite3_str_appendf(s, "must hold 1 to %d %s values, provided a BLOB of %d byte%s", GMM_MAX_D,
                           blob_f64 ? "float64" : "float32", bytes, bytes == 1 ? "" : "s");
-      gmm_result_error_str(ctx, s);
-      return -1;
+    } else {
+      for (int i = 0; i < n; i++)
+        out[i] = blob_f64 ? float64_le(p + 8 * i) : (double)float32_le(p + 4 * i);
+      /* A BLOB has no null: a NaN there is a NaN, an error. */
+      for (int i = 0; i < n && !s; i++)
+        if (!isfinite(out[i])) {
+          s = vector_error(db, fn, arg_no, row);
+          sqlite3_str_appendf(s, "value %d is not finite", i + 1);
+        }
     }
-    for (int i = 0; i < n; i++)
-      out[i] = blob_f64 ? float64_le(p + 8 * i) : (double)float32_le(p + 4 * i);
   } else if (type == SQLITE_TEXT) {
     const char *text = (const char *)sqlite3_value_text(v);
     n = text ? parse_json_numbers(text, out, GMM_MAX_D) : -1;
     if (n <= 0) {
-      sqlite3_str *s = vector_error(ctx, fn, arg_no, row);
+      s = vector_error(db, fn, arg_no, row);
       sqlite3_str_appendf(s, "must be a JSON array of 1 to %d numbers or a float32 BLOB, provided ",
                           GMM_MAX_D);
       gmm_str_append_value(s, v);
-      gmm_result_error_str(ctx, s);
-      return -1;
     }
+    /* NaN is a null element here; a number beyond the doubles is infinite. */
+    for (int i = 0; i < n && !s; i++)
+      if (isinf(out[i])) {
+        s = vector_error(db, fn, arg_no, row);
+        sqlite3_str_appendf(s, "value %d is not finite", i + 1);
+      }
   } else {
-    sqlite3_str *s = vector_error(ctx, fn, arg_no, row);
+    n = -1;
+    s = vector_error(db, fn, arg_no, row);
     sqlite3_str_appendall(s, "must be a JSON array or a float32 BLOB, provided ");
     gmm_str_append_value(s, v);
-    gmm_result_error_str(ctx, s);
-    return -1;
   }
-  for (int i = 0; i < n; i++)
-    if (!isfinite(out[i])) {
-      sqlite3_str *s = vector_error(ctx, fn, arg_no, row);
-      sqlite3_str_appendf(s, "value %d is not finite", i + 1);
-      gmm_result_error_str(ctx, s);
-      return -1;
-    }
-  if (expect_d > 0 && n != expect_d) {
-    sqlite3_str *s = vector_error(ctx, fn, arg_no, row);
+  if (!s && expect_d > 0 && n != expect_d) {
+    s = vector_error(db, fn, arg_no, row);
     sqlite3_str_appendf(s, "has %d value%s, expected %d", n, n == 1 ? "" : "s", expect_d);
-    gmm_result_error_str(ctx, s);
-    return -1;
   }
+  if (!s) return n;
+  *errmsg = sqlite3_str_finish(s);
+  return -1;
+}
+
+int gmm_read_vector(sqlite3_context *ctx, const char *fn, sqlite3_value *v, int arg_no,
+                    sqlite3_int64 row, int expect_d, int blob_f64, double *out) {
+  char *msg = NULL;
+  int n = gmm_parse_vector(sqlite3_context_db_handle(ctx), fn, v, arg_no, row, expect_d, blob_f64,
+                           out, &msg);
+  if (n < 0) result_error_text(ctx, msg);
+  return n;
+}
+
+int gmm_count_missing(const double *x, int d) {
+  int n = 0;
+  for (int j = 0; j < d; j++) n += isnan(x[j]) != 0;
   return n;
 }
 
@@ -406,6 +445,7 @@ static const struct gmm_function {
     {"gmm_predict_proba", -1, GMM_FLAGS | SQLITE_RESULT_SUBTYPE, 1, gmm_predict_proba_func, NULL,
      NULL},
     {"gmm_score", -1, GMM_FLAGS, 1, gmm_score_func, NULL, NULL},
+    {"gmm_impute", -1, GMM_FLAGS | SQLITE_RESULT_SUBTYPE, 1, gmm_impute_func, NULL, NULL},
     {"gmm_info", 1, GMM_FLAGS | SQLITE_RESULT_SUBTYPE, 1, gmm_info_func, NULL, NULL},
     {"gmm_bic", 1, GMM_FLAGS, 1, gmm_bic_func, NULL, NULL},
     {"gmm_aic", 1, GMM_FLAGS, 1, gmm_aic_func, NULL, NULL},

@@ -8,11 +8,19 @@
 **      warm-start from (gmm_spec.c).
 **  (2) spec must be the same on every row of a group.
 **  (3) d is the number of arguments after spec, less one when the options
-**      say weighted (at least 1). A row with a NULL feature or a NULL
-**      weight is skipped and counted (n_skipped in gmm_info); SQLite itself
-**      stores NaN as NULL, so a NaN row is skipped too. TEXT, BLOB and
-**      +-Inf values, and negative weights, are errors naming the row
-**      (1-based within the group), the argument and the value.
+**      say weighted (at least 1). A NULL feature is a missing value
+**      (DESIGN §1): with the option missing 'marginalize' (the default) the
+**      row is buffered with NaN there and takes part through its observed
+**      features; with 'skip' the row is skipped and counted (n_skipped in
+**      gmm_info), and the core never sees a NaN. In both modes a row whose
+**      features are all NULL, and a row with a NULL weight, are skipped and
+**      counted. A vector argument (ext (5)) follows the same rules: its
+**      null elements are missing values, a NULL vector or one of nulls only
+**      is a row with every feature missing. SQLite itself stores NaN as
+**      NULL, so a bound NaN is a missing value too. TEXT, BLOB (other than
+**      one vector argument) and +-Inf values, and negative weights, are
+**      errors naming the row (1-based within the group), the argument and
+**      the value, whatever else the row holds.
 **  (4) A row of weight 0 changes nothing: it is not buffered. A group with
 **      no usable row gives NULL; one whose rows all have weight 0 is an
 **      error. A group with fewer usable rows than k is an error that gives
@@ -20,8 +28,9 @@
 **  (5) Each group of a GROUP BY is fitted on its own rows; every group's
 **      buffer is freed, whether the statement finishes or fails.
 **  (6) The rows are put in a canonical order before the fit
-**      (gmm_canonical_order), so the same set of rows gives the same model
-**      BLOB whatever order they arrive in.
+**      (gmm_canonical_order: complete rows first, then the rows with missing
+**      values grouped by their pattern), so the same set of rows gives the
+**      same model BLOB whatever order they arrive in.
 **  (7) A list of k or covariance types fits every candidate on the one
 **      buffered copy of the rows and returns the lowest-BIC model.
 **  (8) With verbose 1 the fit reports each initialisation on stderr, with 2
@@ -233,7 +242,7 @@ void gmm_fit_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   st->n_seen++;
   /* Read every argument before deciding, so that an error anywhere in the
   ** row is reported even when another value is NULL. */
-  int first = 1 + st->spec.weighted, any_null = 0;
+  int first = 1 + st->spec.weighted, null_weight = 0;
   double weight = 1.0;
   if (st->spec.weighted) {
     gmm_feature_read r = gmm_read_number(ctx, "gmm_fit", argv[1], 2, "weight", st->n_seen, &weight);
@@ -246,9 +255,10 @@ void gmm_fit_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
                 st->n_seen, (const char *)sqlite3_value_text(argv[1]));
       return;
     }
-    any_null = r == GMM_FEATURE_NULL;
+    null_weight = r == GMM_FEATURE_NULL;
   }
   double vec[GMM_MAX_D];
+  int null_vector = 0;
   if (st->mode_open && sqlite3_value_type(argv[first]) != SQLITE_NULL) {
     int type = sqlite3_value_type(argv[first]);
     st->vector = type == SQLITE_TEXT || type == SQLITE_BLOB;
@@ -274,12 +284,17 @@ void gmm_fit_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
       st->failed = 1;
       return;
     }
+  } else if (st->vector) {
+    null_vector = 1;
   }
   if (reserve_row(ctx, st) != 0) return;
   double *row = st->rows + st->n * (size_t)st->d;
-  if (st->vector) {
-    any_null |= sqlite3_value_type(argv[first]) == SQLITE_NULL;
-    if (!any_null) memcpy(row, vec, (size_t)st->d * sizeof *row);
+  int n_missing = 0;
+  if (null_vector) {
+    n_missing = st->d;
+  } else if (st->vector) {
+    memcpy(row, vec, (size_t)st->d * sizeof *row);
+    n_missing = gmm_count_missing(row, st->d);
   } else {
     for (int j = 0; j < st->d; j++) {
       gmm_feature_read r = gmm_read_feature(ctx, "gmm_fit", argv[first + j], first + j + 1, j + 1,
@@ -288,10 +303,13 @@ void gmm_fit_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
         st->failed = 1;
         return;
       }
-      any_null |= r == GMM_FEATURE_NULL;
+      n_missing += r == GMM_FEATURE_NULL;
     }
   }
-  if (any_null) {
+  /* gmm_fit (3): every feature missing, a NULL weight, or any feature
+  ** missing when the option says skip. */
+  if (null_weight || n_missing == st->d ||
+      (n_missing > 0 && st->spec.opt.missing == GMM_MISSING_SKIP)) {
     st->n_skipped++;
   } else if (weight == 0.0) {
     st->n_zero_weight++; /* gmm_fit (4): changes nothing */

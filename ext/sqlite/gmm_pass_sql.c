@@ -18,10 +18,15 @@
 **      full batch goes through the core's E-step on threads. The same rows in
 **      the same order give the same bytes. The weight argument is there when
 **      the model was fitted with weights. No usable row gives NULL.
-**  (2) Rows are read as gmm_fit reads them: a NULL feature or weight skips
-**      the row (counted in n_skipped), a weight of 0 leaves it out, TEXT,
-**      BLOB (other than one vector argument), +-Inf and negative weights
-**      are errors naming the row, the argument and the value. The model
+**  (2) Rows are read as gmm_fit reads them (gmm_fit (3)): a NULL feature
+**      (or null vector element) is a missing value, passed to the core as
+**      NaN when the option missing is 'marginalize' (gmm_estep: the model's
+**      option; gmm_init: its spec's), and skips the row (counted in
+**      n_skipped) when it is 'skip'; a row with every feature NULL, or a
+**      NULL weight, is skipped and counted in either mode; a weight of 0
+**      leaves the row out; TEXT, BLOB (other than one vector argument),
+**      +-Inf and negative weights are errors naming the row, the argument
+**      and the value. The model
 **      (or spec) must be the same on every row of a group: a spec is
 **      compared byte for byte, a model by its length and stored checksum
 **      (not its every byte on every row; the E-step runs under the first
@@ -40,6 +45,15 @@
 **      model gives NULL; NULL statistics are an error (no row was usable).
 **  (6) A BLOB of one kind where another is expected (a model for
 **      statistics, statistics for a state, ...) is an error that names both.
+**  (7) gmm_stats_info(blob) is a JSON object (JSON subtype); format_version
+**      is the BLOB's own. Statistics:
+**      kind 'statistics', format_version, k, d, covariance_type, weighted,
+**      fingerprint, n_rows (rows used), n_skipped, n_incomplete (rows used
+**      with some feature missing), n_missing (missing cells of the rows
+**      used), sum_weights, log_likelihood, mean_log_likelihood, masses. A
+**      state: kind 'initialisation', format_version, k, d, covariance_type,
+**      init, max_iter, n_init, tol, reg_covar, seed, missing, sample_size,
+**      weighted, n_rows, n_skipped, sum_weights, n_sample. NULL gives NULL.
 */
 #include "gmm_spec.h"
 
@@ -158,6 +172,7 @@ typedef struct row_reader {
   int single;       /* one argument: a number (d = 1) or a vector */
   int d;            /* 0 until the first usable row of a one-argument call */
   int vector_f64;   /* how a BLOB vector is read (gmm_read_vector) */
+  int marginalize;  /* a row with some feature missing is used (NaN there) */
   const char *what; /* "the model" or "the spec", for d errors */
   sqlite3_int64 n_seen;
   sqlite3_int64 n_skipped;
@@ -165,11 +180,12 @@ typedef struct row_reader {
 
 typedef enum { ROW_USED, ROW_SKIPPED, ROW_ERROR } row_status;
 
-/* Reads one row into x (GMM_MAX_D doubles) and *weight. */
+/* Reads one row into x (GMM_MAX_D doubles, NaN where a feature is
+** missing) and *weight: pass (2). */
 static row_status read_row(sqlite3_context *ctx, row_reader *r, sqlite3_value **argv, double *x,
                            double *weight) {
   sqlite3_int64 row = ++r->n_seen;
-  int any_null = 0;
+  int null_weight = 0;
   *weight = 1.0;
   if (r->weighted) {
     sqlite3_value *v = argv[r->first - 1];
@@ -180,18 +196,21 @@ static row_status read_row(sqlite3_context *ctx, row_reader *r, sqlite3_value **
                         row, r->first, (const char *)sqlite3_value_text(v));
       return ROW_ERROR;
     }
-    any_null = got == GMM_FEATURE_NULL;
+    null_weight = got == GMM_FEATURE_NULL;
   }
   sqlite3_value *v = argv[r->first];
   int type = sqlite3_value_type(v);
-  /* One argument: a vector, or a number when d is (or may be) 1. */
-  int n_values = r->single ? 1 : r->d;
+  /* One argument: a vector, or a number when d is (or may be) 1. n_values
+  ** is the row's d, n_missing how many of them are missing; a NULL single
+  ** argument is a row with every feature missing, whatever d is. */
+  int n_values = r->single ? 1 : r->d, n_missing = 0;
   if (r->single && type == SQLITE_NULL) {
-    any_null = 1;
+    n_missing = n_values;
   } else if (r->single && (type == SQLITE_TEXT || type == SQLITE_BLOB)) {
     int n = gmm_read_vector(ctx, r->fn, v, r->first + 1, row, r->d, r->vector_f64, x);
     if (n < 0) return ROW_ERROR;
-    r->d = n;
+    r->d = n_values = n;
+    n_missing = gmm_count_missing(x, n);
   } else if (r->single && r->d > 1) {
     gmm_result_errorf(ctx, "%s: row %lld, %s has %d features, provided 1 number", r->fn, row,
                       r->what, r->d);
@@ -201,11 +220,11 @@ static row_status read_row(sqlite3_context *ctx, row_reader *r, sqlite3_value **
       gmm_feature_read got =
           gmm_read_feature(ctx, r->fn, argv[r->first + j], r->first + j + 1, j + 1, row, &x[j]);
       if (got == GMM_FEATURE_ERROR) return ROW_ERROR;
-      any_null |= got == GMM_FEATURE_NULL;
+      n_missing += got == GMM_FEATURE_NULL;
     }
-    if (!any_null && r->single) r->d = 1;
+    if (n_missing == 0 && r->single) r->d = 1;
   }
-  if (any_null) {
+  if (null_weight || n_missing == n_values || (n_missing > 0 && !r->marginalize)) {
     r->n_skipped++;
     return ROW_SKIPPED;
   }
@@ -342,7 +361,8 @@ static int estep_start(sqlite3_context *ctx, group_head *g, int argc, sqlite3_va
                       n_features < 0 ? 0 : n_features);
     return -1;
   }
-  g->rows = (row_reader){fn, weighted, first, n_features == 1, m->d, -1, "the model", 0, 0};
+  g->rows = (row_reader){fn,          weighted, first, n_features == 1, m->d, -1,
+                         m->options.missing == GMM_MISSING_MARGINALIZE, "the model", 0, 0};
   st->batch_rows = gmm_estep_batch_rows(m->d);
   st->batch_x = sqlite3_malloc64(st->batch_rows * (size_t)m->d * sizeof(double));
   st->batch_w = weighted ? sqlite3_malloc64(st->batch_rows * sizeof(double)) : NULL;
@@ -451,8 +471,16 @@ static int init_start(sqlite3_context *ctx, group_head *g, int argc, sqlite3_val
   } else {
     st->opt = spec.opt;
     st->sample_size = spec.sample_size ? spec.sample_size : GMM_DEFAULT_SAMPLE_SIZE;
-    g->rows = (row_reader){fn, spec.weighted, first, n_features == 1,
-                           n_features > 1 ? n_features : 0, spec.vector_f64, "the spec", 0, 0};
+    g->rows = (row_reader){fn,
+                           spec.weighted,
+                           first,
+                           n_features == 1,
+                           n_features > 1 ? n_features : 0,
+                           spec.vector_f64,
+                           spec.opt.missing == GMM_MISSING_MARGINALIZE,
+                           "the spec",
+                           0,
+                           0};
   }
   gmm_spec_clear(&spec);
   return rc;
@@ -710,7 +738,7 @@ void gmm_merge_final(sqlite3_context *ctx) {
   memset(st, 0, sizeof *st);
 }
 
-/* ---- gmm_stats_info ---- */
+/* ---- gmm_stats_info: pass (7) ---- */
 
 static void append_field(sqlite3_str *s, const char *name, double v) {
   sqlite3_str_appendf(s, ",\"%s\":", name);
@@ -730,17 +758,25 @@ void gmm_stats_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   gmm_istate *state = NULL;
   gmm_estats *stats = NULL;
   if (read_pass_blob(ctx, "gmm_stats_info", 1, "blob", kind, v, &state, &stats) != 0) return;
+  /* The BLOB's own format version (the u32 after the magic; the decoder
+  ** has checked the length): the encoders write the oldest version that
+  ** holds the value. */
+  const unsigned char *p = sqlite3_value_blob(v);
+  unsigned version = (unsigned)p[4] | (unsigned)p[5] << 8 | (unsigned)p[6] << 16 |
+                     (unsigned)p[7] << 24;
   sqlite3_str *s = sqlite3_str_new(NULL);
   if (stats) {
     sqlite3_str_appendf(s,
-                        "{\"kind\":\"statistics\",\"format_version\":%d,\"k\":%d,\"d\":%d,"
+                        "{\"kind\":\"statistics\",\"format_version\":%u,\"k\":%d,\"d\":%d,"
                         "\"covariance_type\":\"%s\",\"weighted\":%s,\"fingerprint\":\"%016llx\","
-                        "\"n_rows\":%lld,\"n_skipped\":%lld",
-                        GMM_STATS_VERSION, stats->k, stats->d,
+                        "\"n_rows\":%lld,\"n_skipped\":%lld,\"n_incomplete\":%lld,"
+                        "\"n_missing\":%lld",
+                        version, stats->k, stats->d,
                         gmm_cov_type_name(stats->covariance_type),
                         stats->weighted ? "true" : "false",
                         (unsigned long long)stats->fingerprint, (long long)stats->n_rows,
-                        (long long)stats->n_skipped);
+                        (long long)stats->n_skipped, (long long)stats->n_incomplete,
+                        (long long)stats->n_missing);
     append_field(s, "sum_weights", stats->sum_weights);
     append_field(s, "log_likelihood", stats->log_likelihood);
     append_field(s, "mean_log_likelihood", stats->log_likelihood / stats->sum_weights);
@@ -751,17 +787,17 @@ void gmm_stats_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   } else {
     const gmm_options *o = &state->options;
     sqlite3_str_appendf(s,
-                        "{\"kind\":\"initialisation\",\"format_version\":%d,\"k\":%d,\"d\":%d,"
+                        "{\"kind\":\"initialisation\",\"format_version\":%u,\"k\":%d,\"d\":%d,"
                         "\"covariance_type\":\"%s\",\"init\":\"%s\",\"max_iter\":%d,"
                         "\"n_init\":%d",
-                        GMM_ISTATE_VERSION, o->k, state->d, gmm_cov_type_name(o->covariance_type),
+                        version, o->k, state->d, gmm_cov_type_name(o->covariance_type),
                         gmm_init_name(o->init), o->max_iter, o->n_init);
     append_field(s, "tol", o->tol);
     append_field(s, "reg_covar", o->reg_covar);
     sqlite3_str_appendf(s,
-                        ",\"seed\":%llu,\"sample_size\":%d,\"weighted\":%s,\"n_rows\":%lld,"
-                        "\"n_skipped\":%lld",
-                        (unsigned long long)o->seed, state->sample_size,
+                        ",\"seed\":%llu,\"missing\":\"%s\",\"sample_size\":%d,\"weighted\":%s,"
+                        "\"n_rows\":%lld,\"n_skipped\":%lld",
+                        (unsigned long long)o->seed, gmm_missing_name(o->missing), state->sample_size,
                         state->weighted ? "true" : "false", (long long)state->n_rows,
                         (long long)state->n_skipped);
     append_field(s, "sum_weights", state->sum_weights);

@@ -32,6 +32,12 @@
 **                         part of the model
 **        sample_size      1 .. GMM_MAX_SAMPLE_SIZE (GMM_DEFAULT_SAMPLE_SIZE):
 **                         gmm_init only, the rows its sample keeps
+**        missing          'marginalize' | 'skip' ('marginalize'): what a
+**                         row with some feature NULL does; marginalize:
+**                         it takes part through its observed features,
+**                         skip: it is skipped and counted (n_skipped), as
+**                         is a row with every feature NULL in either mode.
+**                         Part of the model (gmm_estep reads the model's).
 **      An unknown key, a key given twice, a value of the wrong type, out of
 **      range or of the wrong shape is an error that names the option and
 **      the value.
@@ -67,6 +73,7 @@ typedef enum {
   OPT_VERBOSE,
   OPT_THREADS,
   OPT_SAMPLE_SIZE,
+  OPT_MISSING,
   OPT_COUNT
 } option_id;
 
@@ -74,15 +81,16 @@ static const char *const option_names[] = {
     "k",           "covariance_type", "max_iter",   "tol",
     "reg_covar",   "n_init",          "init",       "seed",
     "weighted",    "weights_init",    "means_init", "precisions_init",
-    "vector_type", "verbose",         "threads",    "sample_size"};
+    "vector_type", "verbose",         "threads",    "sample_size", "missing"};
 _Static_assert(sizeof option_names / sizeof option_names[0] == OPT_COUNT, "one name per option");
 
 #define KNOWN_OPTIONS                                                                          \
   "k, covariance_type, max_iter, tol, reg_covar, n_init, init, seed, weighted, weights_init, " \
-  "means_init, precisions_init, vector_type, verbose, threads, sample_size"
+  "means_init, precisions_init, vector_type, verbose, threads, sample_size, missing"
 
 #define INIT_NAMES "one of 'kmeans', 'k-means++', 'random', 'random_from_data'"
 #define COV_NAMES  "one of 'full', 'tied', 'diag', 'spherical'"
+#define MISSING_NAMES "one of 'marginalize', 'skip'"
 
 /* ---- errors ---- */
 
@@ -373,6 +381,11 @@ static int object_member(sqlite3_context *ctx, void *arg, const char *key, const
     case OPT_INIT:
       if (read_name(ctx, name, INIT_NAMES, type, value, gmm_init_from_name, &e) != 0) return -1;
       o->init = (gmm_init_method)e;
+      return 0;
+    case OPT_MISSING:
+      if (read_name(ctx, name, MISSING_NAMES, type, value, gmm_missing_from_name, &e) != 0)
+        return -1;
+      o->missing = (gmm_missing)e;
       return 0;
     case OPT_WEIGHTED:
       if (strcmp(type, "true") != 0 && strcmp(type, "false") != 0) {

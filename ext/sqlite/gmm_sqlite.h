@@ -36,22 +36,31 @@ void gmm_result_error_str(sqlite3_context *ctx, sqlite3_str *s);
 typedef enum { GMM_FEATURE_OK, GMM_FEATURE_NULL, GMM_FEATURE_ERROR } gmm_feature_read;
 
 /* Reads argument arg_no (1-based, as the user counts) into *out: a number
-** named arg_name, or feature number feature_no (named x1, x2, ...). INTEGER and REAL are accepted;
-*NULL is
-** reported; TEXT, BLOB and non-finite values set an error on ctx naming the
-** function, the row (when row > 0), the argument and the value. */
+** named arg_name, or feature number feature_no (named x1, x2, ...). INTEGER
+** and REAL are accepted; NULL is reported (gmm_read_feature then sets *out
+** to NaN, a missing feature); TEXT, BLOB and non-finite values set an error
+** on ctx naming the function, the row (when row > 0), the argument and the
+** value. */
 gmm_feature_read gmm_read_number(sqlite3_context *ctx, const char *fn, sqlite3_value *v, int arg_no,
                                  const char *arg_name, sqlite3_int64 row, double *out);
 gmm_feature_read gmm_read_feature(sqlite3_context *ctx, const char *fn, sqlite3_value *v,
                                   int arg_no, int feature_no, sqlite3_int64 row, double *out);
 
 /* Reads a vector argument (ext (5)) into out, which has room for GMM_MAX_D
-** doubles. expect_d > 0 is the d it must have; blob_f64 says how a BLOB is
-** read: 1 float64, 0 float32, -1 float64 when it is 8 * expect_d bytes. Returns the
-** number of values, or -1 after setting an error on ctx that names the
-** function, the row (when row > 0) and the argument. */
+** doubles; a JSON null element is stored as NaN (a missing value), which
+** the caller counts (gmm_count_missing). expect_d > 0 is the d it must
+** have; blob_f64 says how a BLOB is read: 1 float64, 0 float32, -1 float64
+** when it is 8 * expect_d bytes. Returns the number of values, or -1 after
+** setting an error on ctx that names the function, the row (when row > 0)
+** and the argument. */
 int gmm_read_vector(sqlite3_context *ctx, const char *fn, sqlite3_value *v, int arg_no,
                     sqlite3_int64 row, int expect_d, int blob_f64, double *out);
+/* The same without a context (for virtual tables): -1 with *errmsg the
+** error text (sqlite3_malloc'd, NULL when memory ran out); db may be NULL. */
+int gmm_parse_vector(sqlite3 *db, const char *fn, sqlite3_value *v, int arg_no, sqlite3_int64 row,
+                     int expect_d, int blob_f64, double *out, char **errmsg);
+/* The number of NaN (missing) values among x[0 .. d-1]. */
+int gmm_count_missing(const double *x, int d);
 
 /* Length in bytes of the longest prefix of text of at most max_bytes that
 ** ends on a UTF-8 character boundary; and text quoted for an error message,
@@ -91,6 +100,7 @@ void gmm_fit_final(sqlite3_context *ctx);
 void gmm_predict_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void gmm_predict_proba_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void gmm_score_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+void gmm_impute_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void gmm_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void gmm_bic_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void gmm_aic_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
@@ -106,7 +116,8 @@ void gmm_start_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void gmm_mstep_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void gmm_stats_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 
-/* The table-valued functions gmm_components and gmm_sample (gmm_vtab.c). */
+/* The table-valued functions gmm_components, gmm_sample and
+** gmm_impute_draws (gmm_vtab.c). */
 int gmm_register_vtabs(sqlite3 *db);
 
 /* The connection's cache of decoded models (gmm_apply.c), the user data of

@@ -1,12 +1,14 @@
 /*
-** gmm_vtab.c -- the table-valued functions gmm_components and gmm_sample:
-** eponymous-only virtual tables whose arguments are hidden columns, the
-** way SQLite's generate_series is.
+** gmm_vtab.c -- the table-valued functions gmm_components, gmm_sample and
+** gmm_impute_draws: eponymous-only virtual tables whose arguments are
+** hidden columns, the way SQLite's generate_series is.
 **
 **   SELECT * FROM gmm_components(model);
 **     component INTEGER, weight REAL, mean TEXT (JSON), covariance TEXT (JSON)
 **   SELECT * FROM gmm_sample(model, n [, seed]);
 **     sample INTEGER, component INTEGER, x TEXT (JSON)
+**   SELECT * FROM gmm_impute_draws(model, vector, n [, seed]);
+**     draw INTEGER, x TEXT (JSON)
 **
 ** Requirements (tests cite them as "vtab (N)"):
 **  (1) gmm_components(model) has one row per component j = 0 .. k-1, in
@@ -25,7 +27,9 @@
 **      LIMIT m gives the first m rows of the full result.
 **  (3) The JSON columns (mean, covariance, x) carry SQLite's JSON subtype,
 **      so json_object('x', x) embeds an array, not a string.
-**  (4) A NULL model gives no rows (after the other arguments are checked).
+**  (4) A NULL model gives no rows (after the other arguments are checked;
+**      gmm_impute_draws's vector is checked only against a model, whose d
+**      it must have).
 **  (5) Errors name the function, the argument and the value:
 **        a model that is not a BLOB: "<fn>: argument 1 (model) must be a
 **          model BLOB from gmm_fit, provided TEXT" (as the apply functions);
@@ -36,9 +40,14 @@
 **          10000000, provided -1";
 **        seed that is not an INTEGER >= 0 (NULL included): "gmm_sample:
 **          argument 3 (seed) must be an INTEGER >= 0, provided -1";
+**          gmm_impute_draws's n and seed are its arguments 3 and 4;
+**        a vector of gmm_impute_draws that is not one (ext (5)), or not of
+**          the model's d: the apply functions' vector errors, e.g.
+**          "gmm_impute_draws: argument 2 (vector) has 3 values, expected 2";
 **        a required argument missing: "gmm_sample: expected
 **          gmm_sample(model, n [, seed])", "gmm_components: expected
-**          gmm_components(model)".
+**          gmm_components(model)", "gmm_impute_draws: expected
+**          gmm_impute_draws(model, vector, n [, seed])".
 **      The connection stays usable after every error.
 **  (6) The model BLOB is decoded once per scan (in xFilter), never per row;
 **      every byte is allocated through sqlite3_malloc64 and freed by
@@ -46,20 +55,46 @@
 **      fails or is abandoned half way.
 **  (7) The tables are innocuous (usable from triggers and views in schemas
 **      with trusted_schema off) where the library knows the flag.
-**  (8) ORDER BY component (gmm_components) or ORDER BY sample (gmm_sample),
-**      ascending, costs nothing: rows already come in that order.
+**  (8) ORDER BY component (gmm_components), ORDER BY sample (gmm_sample)
+**      or ORDER BY draw (gmm_impute_draws), ascending, costs nothing: rows
+**      already come in that order.
 **  (9) A constraint sample < v, sample <= v or sample = v ends the scan of
 **      gmm_sample once no later row can match (SQLite still checks every
 **      row it is given), so "WHERE sample < 10" over a large n draws about
-**      10 rows, not n. Rows before the bound are drawn as without it.
+**      10 rows, not n. Rows before the bound are drawn as without it. The
+**      same holds for draw in gmm_impute_draws.
+** (10) gmm_impute_draws(model, vector, n [, seed]) is multiple imputation of
+**      one row: n rows, draw (0-based) and x, the JSON array of the row's d
+**      values with the observed ones as given (written as gmm_info writes
+**      numbers, so they read back exactly) and each missing one drawn from
+**      p(x_m | x_o) under the mixture: a component with probability
+**      p(j | x_o), then x_m from that component's conditional normal
+**      (gmm_model_draw_missing_row). vector is what the apply functions take
+**      as one vector argument (ext (5)): a JSON array whose null elements
+**      are the missing values, or a vector BLOB (which has none); a NULL
+**      vector is a row with every value missing (the draws are then draws
+**      of the mixture). n is an INTEGER in 0 .. 10000000, seed an INTEGER
+**      >= 0 (default 0).
+** (11) The draws depend on the seed, the draw number and the row's values
+**      only (draw i uses the core's stream i, under a seed mixed from seed
+**      and a hash of the row's values: -0.0 as 0.0, every missing value
+**      alike): equal rows get equal draws, different rows independent
+**      ones, and LIMIT m gives the first m draws of the full result. A row
+**      with nothing missing gives n copies of itself. The draws ignore the
+**      uncertainty of the model's parameters (improper multiple
+**      imputation): variances pooled by Rubin's rules over them come out
+**      too small.
 */
 #include "gmm_sqlite.h"
 
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <string.h>
 
 #define GMM_SAMPLE_MAX_N 10000000
+/* Hidden columns (arguments) a table has at most. */
+#define MAX_HIDDEN 4
 
 /* idxNum bits beyond the arguments given: an upper bound on the row
 ** number, exclusive or inclusive (vtab (9)). */
@@ -69,12 +104,13 @@
 /* Hidden columns: their positions in the schemas below. */
 enum { COMPONENTS_COL_MODEL = 4 };
 enum { SAMPLE_COL_MODEL = 3, SAMPLE_COL_N = 4, SAMPLE_COL_SEED = 5 };
+enum { DRAWS_COL_MODEL = 2, DRAWS_COL_VECTOR = 3, DRAWS_COL_N = 4, DRAWS_COL_SEED = 5 };
 
 /* What both tables share. */
 typedef struct gmm_vtab {
   sqlite3_vtab base;
   sqlite3 *db;
-  const char *name; /* "gmm_components" or "gmm_sample" */
+  const char *name; /* "gmm_components", "gmm_sample" or "gmm_impute_draws" */
 } gmm_vtab;
 
 /* ---- shared helpers ---- */
@@ -184,7 +220,7 @@ static int vtab_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info, int fir
                            int n_hidden, int n_required, const char *usage, double rows,
                            int use_row_bound) {
   gmm_vtab *vt = (gmm_vtab *)vtab;
-  int usable[3] = {-1, -1, -1}, unusable = 0, present = 0;
+  int usable[MAX_HIDDEN] = {-1, -1, -1, -1}, unusable = 0, present = 0;
   for (int i = 0; i < info->nConstraint; i++) {
     const struct sqlite3_index_constraint *c = &info->aConstraint[i];
     int h = c->iColumn - first_hidden;
@@ -528,6 +564,204 @@ static const sqlite3_module sample_module = {
     .xRowid = sample_rowid,
 };
 
+/* ========================================================================
+** gmm_impute_draws(model, vector, n [, seed]): vtab (10), (11).
+*/
+
+typedef struct draws_cursor {
+  sqlite3_vtab_cursor base;
+  sqlite3_value *model_arg, *vector_arg; /* the arguments, for the hidden columns */
+  gmm_model *model;                      /* NULL for a NULL model */
+  int d, n_missing;
+  double *given;   /* d: the row, NaN where a value is missing */
+  double *x;       /* d: the current draw */
+  double *scratch; /* gmm_model_scratch_len */
+  uint64_t row_seed;
+  sqlite3_int64 row, n_rows; /* n_rows: n, or 0 for a NULL model */
+  sqlite3_int64 n, seed;     /* the arguments, for the hidden columns */
+} draws_cursor;
+
+static int draws_connect(sqlite3 *db, void *aux, int argc, const char *const *argv,
+                         sqlite3_vtab **out, char **err) {
+  return vtab_connect(db, aux, argc, argv, out, err,
+                      "CREATE TABLE x(draw INTEGER, x TEXT, model HIDDEN, vector HIDDEN, "
+                      "n HIDDEN, seed HIDDEN)");
+}
+
+static int draws_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info) {
+  return vtab_best_index(vtab, info, DRAWS_COL_MODEL, 4, 3,
+                         "gmm_impute_draws(model, vector, n [, seed])", 1000.0, 1);
+}
+
+static int draws_open(sqlite3_vtab *vtab, sqlite3_vtab_cursor **out) {
+  (void)vtab;
+  draws_cursor *c = sqlite3_malloc64(sizeof *c);
+  if (!c) return SQLITE_NOMEM;
+  memset(c, 0, sizeof *c);
+  *out = &c->base;
+  return SQLITE_OK;
+}
+
+static void draws_reset(draws_cursor *c) {
+  sqlite3_value_free(c->model_arg);
+  sqlite3_value_free(c->vector_arg);
+  gmm_model_free(c->model);
+  sqlite3_free(c->given); /* x and scratch share its allocation */
+  /* Every field after base back to zero. */
+  memset(&c->model_arg, 0, sizeof *c - offsetof(draws_cursor, model_arg));
+}
+
+static int draws_close(sqlite3_vtab_cursor *cur) {
+  draws_cursor *c = (draws_cursor *)cur;
+  draws_reset(c);
+  sqlite3_free(c);
+  return SQLITE_OK;
+}
+
+/* splitmix64's finaliser: a bijection of 64 bits that mixes them well. */
+static uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+  z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+  return z ^ (z >> 31);
+}
+
+/* vtab (11): the seed of a row's draws, from seed and FNV-1a over the bits
+** of its values (+0.0 for -0.0, one pattern for every missing value), so
+** that equal rows get equal draws and other rows independent ones. */
+static uint64_t row_seed(uint64_t seed, const double *x, int d) {
+  uint64_t h = UINT64_C(0xcbf29ce484222325);
+  for (int j = 0; j < d; j++) {
+    uint64_t bits = UINT64_C(0x7ff8000000000000); /* missing */
+    if (!isnan(x[j])) {
+      double v = x[j] == 0.0 ? 0.0 : x[j];
+      memcpy(&bits, &v, sizeof bits);
+    }
+    for (int b = 0; b < 8; b++) {
+      h ^= (bits >> (8 * b)) & 0xff;
+      h *= UINT64_C(0x100000001b3);
+    }
+  }
+  return mix64(seed ^ mix64(h));
+}
+
+/* The row of argument 2 into c->given: vtab (10). */
+static int draws_read_vector(gmm_vtab *vt, draws_cursor *c, sqlite3_value *v) {
+  if (sqlite3_value_type(v) == SQLITE_NULL) {
+    for (int j = 0; j < c->d; j++) c->given[j] = (double)NAN;
+    c->n_missing = c->d;
+    return SQLITE_OK;
+  }
+  double vec[GMM_MAX_D];
+  char *msg = NULL;
+  if (gmm_parse_vector(vt->db, vt->name, v, 2, 0, c->d, -1, vec, &msg) < 0) {
+    sqlite3_free(vt->base.zErrMsg);
+    vt->base.zErrMsg = msg;
+    return msg ? SQLITE_ERROR : SQLITE_NOMEM;
+  }
+  memcpy(c->given, vec, (size_t)c->d * sizeof *vec);
+  c->n_missing = gmm_count_missing(c->given, c->d);
+  return SQLITE_OK;
+}
+
+/* Draws the current row. */
+static void draws_draw(draws_cursor *c) {
+  if (c->row >= c->n_rows) return;
+  memcpy(c->x, c->given, (size_t)c->d * sizeof *c->x);
+  if (c->n_missing > 0)
+    gmm_model_draw_missing_row(c->model, c->x, c->row_seed, (uint64_t)c->row, c->scratch);
+}
+
+static int draws_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_str, int argc,
+                        sqlite3_value **argv) {
+  (void)idx_str;
+  draws_cursor *c = (draws_cursor *)cur;
+  gmm_vtab *vt = (gmm_vtab *)cur->pVtab;
+  draws_reset(c);
+  int bounded = (idx_num & (ROW_BOUND_LT | ROW_BOUND_LE)) != 0;
+  int want_argc = 3 + ((idx_num & 8) != 0) + bounded;
+  if ((idx_num & 7) != 7 || argc != want_argc)
+    return vtab_errorf(&vt->base, "%s: expected gmm_impute_draws(model, vector, n [, seed])",
+                       vt->name);
+  int is_null, rc = model_arg_check(vt, argv[0], &is_null);
+  if (rc != SQLITE_OK) return rc;
+  sqlite3_int64 n, seed = 0;
+  rc = integer_arg(vt, argv[2], 3, "n", 0, GMM_SAMPLE_MAX_N, &n);
+  if (rc == SQLITE_OK && (idx_num & 8)) rc = integer_arg(vt, argv[3], 4, "seed", 0, -1, &seed);
+  if (rc != SQLITE_OK) return rc;
+  c->model_arg = sqlite3_value_dup(argv[0]);
+  c->vector_arg = sqlite3_value_dup(argv[1]);
+  if (!c->model_arg || !c->vector_arg) return SQLITE_NOMEM;
+  c->n = n;
+  c->seed = seed;
+  if (is_null) return SQLITE_OK;
+
+  rc = model_decode(vt, argv[0], &c->model);
+  if (rc != SQLITE_OK) return rc;
+  c->d = c->model->d;
+  size_t d = (size_t)c->d, scratch = gmm_model_scratch_len(c->model);
+  c->given = sqlite3_malloc64((2 * d + scratch) * sizeof(double));
+  if (!c->given) return SQLITE_NOMEM;
+  c->x = c->given + d;
+  c->scratch = c->x + d;
+  rc = draws_read_vector(vt, c, argv[1]);
+  if (rc != SQLITE_OK) return rc;
+  c->row_seed = row_seed((uint64_t)seed, c->given, c->d);
+  c->n_rows = bounded ? row_bound(argv[argc - 1], idx_num & ROW_BOUND_LT, n) : n;
+  draws_draw(c);
+  return SQLITE_OK;
+}
+
+static int draws_next(sqlite3_vtab_cursor *cur) {
+  draws_cursor *c = (draws_cursor *)cur;
+  c->row++;
+  draws_draw(c);
+  return SQLITE_OK;
+}
+
+static int draws_eof(sqlite3_vtab_cursor *cur) {
+  draws_cursor *c = (draws_cursor *)cur;
+  return c->row >= c->n_rows;
+}
+
+static int draws_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col) {
+  draws_cursor *c = (draws_cursor *)cur;
+  gmm_vtab *vt = (gmm_vtab *)cur->pVtab;
+  switch (col) {
+    case 0: sqlite3_result_int64(ctx, c->row); break;
+    case 1: {
+      sqlite3_str *s = sqlite3_str_new(NULL);
+      gmm_str_append_array(s, c->x, (size_t)c->d);
+      return gmm_result_json(ctx, vt->name, s);
+    }
+    case DRAWS_COL_MODEL: sqlite3_result_value(ctx, c->model_arg); break;
+    case DRAWS_COL_VECTOR: sqlite3_result_value(ctx, c->vector_arg); break;
+    case DRAWS_COL_N: sqlite3_result_int64(ctx, c->n); break;
+    default: sqlite3_result_int64(ctx, c->seed); break;
+  }
+  return SQLITE_OK;
+}
+
+static int draws_rowid(sqlite3_vtab_cursor *cur, sqlite_int64 *rowid) {
+  *rowid = ((draws_cursor *)cur)->row;
+  return SQLITE_OK;
+}
+
+static const sqlite3_module draws_module = {
+    .iVersion = 0,
+    .xCreate = NULL, /* eponymous only */
+    .xConnect = draws_connect,
+    .xBestIndex = draws_best_index,
+    .xDisconnect = vtab_disconnect,
+    .xDestroy = NULL,
+    .xOpen = draws_open,
+    .xClose = draws_close,
+    .xFilter = draws_filter,
+    .xNext = draws_next,
+    .xEof = draws_eof,
+    .xColumn = draws_column,
+    .xRowid = draws_rowid,
+};
+
 /* ---- registration ---- */
 
 int gmm_register_vtabs(sqlite3 *db) {
@@ -535,5 +769,7 @@ int gmm_register_vtabs(sqlite3 *db) {
       sqlite3_create_module(db, "gmm_components", &components_module, (void *)"gmm_components");
   if (rc == SQLITE_OK)
     rc = sqlite3_create_module(db, "gmm_sample", &sample_module, (void *)"gmm_sample");
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_module(db, "gmm_impute_draws", &draws_module, (void *)"gmm_impute_draws");
   return rc;
 }

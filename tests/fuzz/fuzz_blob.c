@@ -10,9 +10,13 @@
 **   - a failed decode returns no model and a non-empty sentence;
 **   - every allocation failure during a successful decode gives
 **     GMM_ENOMEM, no model and no leak;
-**   - version 2: gmm_blob_size is the input's length and gmm_blob_write
-**     reproduces the input byte for byte; version 1: the version-2
-**     encoding decodes and re-encodes to itself (the upgrade is stable);
+**   - versions 2 and 3: gmm_blob_size is the input's length and
+**     gmm_blob_write reproduces the input byte for byte (the encoding is
+**     unique: blob (5)); version 1: the version-2 encoding decodes and
+**     re-encodes to itself (the upgrade is stable);
+**   - the fields of version 3 are in range: missing known, n_incomplete
+**     >= 0 and 0 with 'skip', missing_fraction in [0, 1) and 0 exactly
+**     when n_incomplete is (versions 1 and 2: marginalize, 0, 0);
 **   - BIC and AIC are finite;
 **   - on rows derived from the model and the input (each component's mean,
 **     bytes of the input read as doubles, huge values): the log density is
@@ -20,6 +24,13 @@
 **     weight when the density is not 0, the posteriors are in [0, 1] and
 **     sum to 1 (one-hot on the label when every density underflows); at
 **     the mean of a component of positive weight the log density is finite;
+**   - the same rows with features missing (NaN: every other feature, all
+**     but the last; the checks above on the observed features' marginal),
+**     and with every feature missing (the prior: log density the log of
+**     the weights' sum, 1 within 1e-9, and posteriors the weights, to
+**     1e-12); gmm_model_impute_row leaves observed values as they are
+**     and fills the missing ones with finite values (when the row's log
+**     density is finite), gmm_model_draw_missing_row likewise;
 **   - gmm_sampler_new succeeds (a decoded model's covariances are positive
 **     definite), its draws are finite, come from components of positive
 **     weight, and a second sampler with the same seed draws the same rows.
@@ -102,11 +113,75 @@ static int spherical_overflow(const gmm_model *m) {
   return 0;
 }
 
+/* Row x with some features made missing (mask: every other feature from
+** `first`, or all but the last), through the checks of check_row, and
+** imputed and drawn. */
+static void check_missing_row(const gmm_model *m, const double *x, int mask, double *scratch,
+                              double *post, double *y) {
+  size_t d = (size_t)m->d;
+  memcpy(y, x, d * sizeof *y);
+  size_t n_missing = 0;
+  for (size_t p = 0; p < d; p++) {
+    int miss = mask == 2 ? p + 1 < d : (p % 2) == (size_t)mask;
+    if (miss) {
+      y[p] = NAN;
+      n_missing++;
+    }
+  }
+  if (n_missing == 0) return;
+  check_row(m, y, scratch, post);
+  double lse = gmm_model_score_row(m, y, scratch, NULL, NULL);
+  double *z = y + d;
+  memcpy(z, y, d * sizeof *z);
+  gmm_model_impute_row(m, z, scratch);
+  for (size_t p = 0; p < d; p++) {
+    if (!isnan(y[p]))
+      FUZZ_CHECK_MSG(fuzz_double_bits(z[p]) == fuzz_double_bits(y[p]),
+                     "gmm_model_impute_row changed observed feature %zu", p);
+    else if (isfinite(lse))
+      FUZZ_CHECK_MSG(isfinite(z[p]), "imputed feature %zu is %g (k=%d, d=%d, covariance type %d)",
+                     p, z[p], m->k, m->d, (int)m->covariance_type);
+  }
+  memcpy(z, y, d * sizeof *z);
+  gmm_model_draw_missing_row(m, z, 7, 1, scratch);
+  for (size_t p = 0; p < d; p++) {
+    if (!isnan(y[p]))
+      FUZZ_CHECK_MSG(fuzz_double_bits(z[p]) == fuzz_double_bits(y[p]),
+                     "gmm_model_draw_missing_row changed observed feature %zu", p);
+    else if (isfinite(lse))
+      FUZZ_CHECK_MSG(!isnan(z[p]), "drawn feature %zu is NaN (k=%d, d=%d, covariance type %d)",
+                     p, m->k, m->d, (int)m->covariance_type);
+  }
+}
+
+/* Every feature missing: the prior. */
+static void check_all_missing(const gmm_model *m, double *scratch, double *post, double *y) {
+  size_t d = (size_t)m->d;
+  for (size_t p = 0; p < d; p++) y[p] = NAN;
+  int label = -1;
+  double lse = gmm_model_score_row(m, y, scratch, post, &label);
+  /* The decoder takes weights that sum to 1 within 1e-9. */
+  double sum = 0.0;
+  for (int j = 0; j < m->k; j++) sum += m->weights[j];
+  FUZZ_CHECK_MSG(fabs(lse - log(sum)) <= 1e-12,
+                 "the log density of a row of missing values is %g, the weights sum to %.17g",
+                 lse, sum);
+  FUZZ_CHECK(label >= 0 && label < m->k);
+  for (int j = 0; j < m->k; j++)
+    FUZZ_CHECK_MSG(fabs(post[j] - m->weights[j] / sum) <= 1e-12,
+                   "posterior %d of a row of missing values is %.17g, its weight %.17g", j,
+                   post[j], m->weights[j]);
+  gmm_model_impute_row(m, y, scratch);
+  for (size_t p = 0; p < d; p++)
+    FUZZ_CHECK_MSG(isfinite(y[p]), "the mixture mean's feature %zu is %g", p, y[p]);
+}
+
 static void check_rows(const gmm_model *m, const uint8_t *data, size_t size) {
   size_t k = (size_t)m->k, d = (size_t)m->d;
-  double *scratch = malloc(sizeof(double) * (gmm_model_scratch_len(m) + k + d));
+  size_t n_scratch = gmm_model_scratch_len(m);
+  double *scratch = malloc(sizeof(double) * (n_scratch + k + 3 * d));
   FUZZ_CHECK(scratch);
-  double *post = scratch + gmm_model_scratch_len(m), *x = post + k;
+  double *post = scratch + n_scratch, *x = post + k, *y = x + d;
   int rows = 0;
   /* Each component's mean: finite density there when its weight is > 0. */
   for (size_t j = 0; j < k && rows < MAX_ROWS; j++, rows++) {
@@ -124,7 +199,9 @@ static void check_rows(const gmm_model *m, const uint8_t *data, size_t size) {
                      j, lse, m->k, m->d, (int)m->covariance_type);
     }
     check_row(m, x, scratch, post);
+    for (int mask = 0; mask < 3; mask++) check_missing_row(m, x, mask, scratch, post, y);
   }
+  check_all_missing(m, scratch, post, y);
   /* Bytes of the input read as doubles (non-finite ones become 0), from
   ** a few offsets. */
   for (size_t start = 0; start + 8 <= size && rows < MAX_ROWS; start += 1 + size / 5, rows++) {
@@ -134,6 +211,7 @@ static void check_rows(const gmm_model *m, const uint8_t *data, size_t size) {
       x[p] = isfinite(v) ? v : 0.0;
     }
     check_row(m, x, scratch, post);
+    check_missing_row(m, x, (int)(start % 3), scratch, post, y);
   }
   /* Huge values, of one sign and of alternating signs; and the origin. */
   static const double extremes[] = {1e308, -1e308, 1.7976931348623157e308, 1e154, 0.0};
@@ -142,6 +220,7 @@ static void check_rows(const gmm_model *m, const uint8_t *data, size_t size) {
     check_row(m, x, scratch, post);
     for (size_t p = 0; p < d; p++) x[p] = p % 2 ? -extremes[e] : extremes[e];
     check_row(m, x, scratch, post);
+    check_missing_row(m, x, (int)(e % 3), scratch, post, y);
   }
   free(scratch);
 }
@@ -183,7 +262,7 @@ static uint8_t *encode(const gmm_model *m, size_t *n) {
 static void check_round_trip(const gmm_model *m, const uint8_t *data, size_t size) {
   size_t n;
   uint8_t *out = encode(m, &n);
-  if (m->blob_version == GMM_BLOB_VERSION) {
+  if (m->blob_version >= 2) {
     FUZZ_CHECK_MSG(n == size, "re-encoded size %zu, decoded from %zu bytes", n, size);
     for (size_t i = 0; i < n; i++)
       FUZZ_CHECK_MSG(out[i] == data[i], "re-encoded byte %zu is 0x%02x, was 0x%02x", i, out[i],
@@ -211,7 +290,18 @@ static void check_round_trip(const gmm_model *m, const uint8_t *data, size_t siz
 
 static void exercise(const gmm_model *m, const uint8_t *data, size_t size) {
   FUZZ_CHECK(m->k >= 1 && m->k <= GMM_MAX_K && m->d >= 1 && m->d <= GMM_MAX_D);
-  FUZZ_CHECK(m->blob_version >= 1 && m->blob_version <= GMM_BLOB_VERSION);
+  FUZZ_CHECK(m->blob_version >= 1 && m->blob_version <= FUZZ_BLOB_NEWEST);
+  const gmm_summary *s = &m->summary;
+  FUZZ_CHECK((unsigned)m->options.missing <= GMM_MISSING_SKIP);
+  FUZZ_CHECK(s->n_incomplete >= 0);
+  FUZZ_CHECK(isfinite(s->missing_fraction) && s->missing_fraction >= 0.0 &&
+             s->missing_fraction < 1.0);
+  FUZZ_CHECK((s->n_incomplete == 0) == (s->missing_fraction == 0.0));
+  FUZZ_CHECK(m->options.missing == GMM_MISSING_MARGINALIZE || s->n_incomplete == 0);
+  if (m->blob_version < 3)
+    FUZZ_CHECK(m->options.missing == GMM_MISSING_MARGINALIZE && s->n_incomplete == 0);
+  else
+    FUZZ_CHECK(m->options.missing == GMM_MISSING_SKIP || s->n_incomplete > 0);
   FUZZ_CHECK(gmm_blob_stored_checksum(data, size) == fuzz_fnv1a(data, size - 8));
   check_round_trip(m, data, size);
   double bic = gmm_model_bic(m), aic = gmm_model_aic(m);

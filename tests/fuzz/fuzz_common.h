@@ -114,7 +114,10 @@ enum {
   FUZZ_BLOB_N_INIT_AT = 28,
   FUZZ_BLOB_N_ITER_AT = 80,
   FUZZ_BLOB_HEADER_V1 = 96,
-  FUZZ_BLOB_HEADER_V2 = 104
+  FUZZ_BLOB_HEADER_V2 = 104,
+  FUZZ_BLOB_HEADER_V3 = 120, /* u32 missing at 100, i64 n_incomplete at 104,
+                                f64 missing_fraction at 112 */
+  FUZZ_BLOB_NEWEST = 3       /* the newest model format version */
 };
 
 /* ---- a reader over the fuzzer's bytes: past the end, everything is 0 ---- */

@@ -18,14 +18,17 @@
 **          the fix-ups below), so that mutations reach the decoders' other
 **          checks;
 **        bit 3, fix up the BLOB's structure first: statistics (modes 0, 2):
-**          its length to the one its header's k, d and covariance type need
-**          (zero-padded, when at most 64 KiB), and in mode 2 its fingerprint
-**          to the model's; state (mode 1): n_held to what its length holds,
-**          sample_size and n_rows consistent with it, the reserved word 0,
-**          the sum of weights n_rows when unweighted, every row's key the
-**          seeded hash of its values, and the rows in the state's order;
-**        bit 4 (mode 2), make the header the model's: magic, version, k, d,
-**          covariance type and the weighted flag, and the length they need;
+**          its length to the one its header's version, k, d and covariance
+**          type need (zero-padded, when at most 64 KiB), and in mode 2 its
+**          fingerprint to the model's; state (mode 1): n_held to what its
+**          length holds, sample_size and n_rows consistent with it, the
+**          word at 92 0 (version 1) or 0 / 1 (version 2: the missing
+**          option), every NaN value the canonical one, the sum of weights
+**          n_rows when unweighted, every row's key the seeded hash of its
+**          values, and the rows in the state's order;
+**        bit 4 (mode 2), make the header the model's: magic, version (1,
+**          or 2 when it is 2), k, d, covariance type and the weighted flag,
+**          and the length they need;
 **        bits 5-7 (mode 2), the model: an index into model_specs below.
 **
 ** Checks (FUZZ_CHECK traps otherwise):
@@ -34,21 +37,28 @@
 **     failure during a successful decode gives GMM_ENOMEM and no object;
 **     no decode of a BLOB of at most 8 KiB needs more than ALLOC_CAP bytes
 **     in one allocation (FUZZ_KNOWN_ISTATE_ALLOC);
-**   - a decoded BLOB re-encodes to exactly the input bytes;
+**   - a decoded BLOB re-encodes to exactly the input bytes (the encoding is
+**     unique, also of the versions with missing values: stats (7),
+**     istate (6)); decoded counts of missing values are consistent
+**     (n_incomplete <= n_rows, n_incomplete <= n_missing <= n_incomplete
+**     (d - 1)), a state's missing option is known;
 **   - merging a decoded value with a second decoding of itself succeeds or
 **     fails with GMM_EINVAL and a message; a successful merge re-encodes to
 **     a BLOB that decodes again (what SQL's gmm_merge returns) with the
-**     counts doubled (FUZZ_KNOWN_MERGE_UNDECODABLE);
+**     counts (also n_incomplete and n_missing) doubled
+**     (FUZZ_KNOWN_MERGE_UNDECODABLE);
 **   - gmm_istate_start on a small state (k d n_held n_init bounded) fails
 **     with GMM_EINVAL or GMM_EFIT and a message, or gives a model with
 **     weights in [0, 1] summing to 1, finite means and covariances, the
-**     state's n_samples and n_skipped, n_iter 0, whose BLOB decodes and
-**     re-encodes to itself (and ASan finds FUZZ_KNOWN_KMEANS_SCRATCH);
+**     state's n_samples, n_skipped and missing option, n_iter 0, whose BLOB
+**     decodes and re-encodes to itself (and ASan finds
+**     FUZZ_KNOWN_KMEANS_SCRATCH);
 **   - gmm_mstep on a fixed model (fitted here with gmm_fit on fixed rows)
 **     fails with GMM_EINVAL or GMM_EFIT and a message, or gives a model of
 **     the same shape, n_iter one more, finite parameters, weights summing
-**     to 1, whose BLOB decodes and re-encodes to itself
-**     (FUZZ_KNOWN_MSTEP_NAN).
+**     to 1, the statistics' counts of missing values, whose BLOB decodes
+**     and re-encodes to itself (FUZZ_KNOWN_MSTEP_NAN). Model 5 was fitted
+**     with missing 'skip'.
 */
 #include "gmm.h"
 
@@ -133,6 +143,8 @@ static uint64_t mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
+#define MISSING_BITS UINT64_C(0x7ff8000000000000) /* istate (6) */
+
 static uint64_t canonical_bits(double v) {
   if (v == 0.0) v = 0.0;
   return fuzz_double_bits(v);
@@ -181,9 +193,16 @@ static size_t fix_istate(uint8_t *p, size_t n) {
   fuzz_put_le64(p + 64, n_rows);
   if (fuzz_get_le32(p + 60) == 0) fuzz_put_le64(p + 80, fuzz_double_bits((double)n_rows));
   fuzz_put_le32(p + 88, (uint32_t)n_held);
-  fuzz_put_le32(p + 92, 0);
+  int v2 = fuzz_get_le32(p + 4) == 2;
+  fuzz_put_le32(p + 92, v2 ? fuzz_get_le32(p + 92) & 1u : 0);
   uint64_t seed = fuzz_get_le64(p + 48);
   uint8_t *rows = p + 96;
+  /* Every NaN the one a state stores. */
+  for (size_t i = 0; i < n_held; i++)
+    for (size_t c = 0; c < d; c++) {
+      uint8_t *v = rows + i * row + 16 + 8 * c;
+      if (isnan(fuzz_bits_double(fuzz_get_le64(v)))) fuzz_put_le64(v, MISSING_BITS);
+    }
   for (size_t i = 0; i < n_held; i++) fuzz_put_le64(rows + i * row, row_key(seed, rows + i * row + 16, d));
   /* Insertion sort (a few hundred rows at most). */
   uint8_t *tmp = malloc(row);
@@ -201,17 +220,18 @@ static size_t fix_istate(uint8_t *p, size_t n) {
   return n;
 }
 
-/* Bytes a statistics BLOB of this shape has (stats (6)), or 0. */
-static size_t estats_len_of(uint32_t k, uint32_t d, uint32_t cov) {
+/* Bytes a statistics BLOB of this shape has (stats (6), (7)), or 0. */
+static size_t estats_len_of(uint32_t version, uint32_t k, uint32_t d, uint32_t cov) {
   if (k < 1 || k > GMM_MAX_K || d < 1 || d > GMM_MAX_D || cov > GMM_COV_SPHERICAL) return 0;
   size_t kk = k, dd = d, s2 = cov >= GMM_COV_DIAG ? kk * dd : kk * dd * (dd + 1) / 2;
-  return 64 + 8 * (kk + kk * dd + s2) + 8;
+  return (version == 2 ? 80 : 64) + 8 * (kk + kk * dd + s2) + 8;
 }
 
 /* A copy of data resized to the length its statistics header needs. */
 static uint8_t *fix_estats_length(uint8_t *p, size_t *n) {
   if (*n < 24) return p;
-  size_t want = estats_len_of(fuzz_get_le32(p + 8), fuzz_get_le32(p + 12), fuzz_get_le32(p + 16));
+  size_t want = estats_len_of(fuzz_get_le32(p + 4), fuzz_get_le32(p + 8), fuzz_get_le32(p + 12),
+                              fuzz_get_le32(p + 16));
   if (want == 0 || want > MAX_FIXED_LEN) return p;
   uint8_t *q = realloc(p, want);
   FUZZ_CHECK(q);
@@ -258,13 +278,18 @@ typedef struct model_spec {
   int max_iter;     /* of the fit; the model's max_iter is then 50 */
   double reg_covar;
   double tol;
+  gmm_missing missing;
 } model_spec;
 
 static const model_spec model_specs[8] = {
-    {2, 2, GMM_COV_FULL, 0, 3, 1e-6, 1e-3},      {2, 3, GMM_COV_TIED, 0, 3, 1e-6, 1e-3},
-    {3, 2, GMM_COV_DIAG, 1, 3, 1e-6, 1e-3},      {2, 4, GMM_COV_SPHERICAL, 0, 3, 1e-6, 1e-3},
-    {1, 1, GMM_COV_FULL, 1, 3, 1e-6, 1e-3},      {2, 2, GMM_COV_FULL, 0, 0, 1e-6, 1e-3},
-    {2, 2, GMM_COV_DIAG, 0, 2, 0.0, 0.0},        {3, 2, GMM_COV_SPHERICAL, 1, 2, 0.0, 1e300},
+    {2, 2, GMM_COV_FULL, 0, 3, 1e-6, 1e-3, GMM_MISSING_MARGINALIZE},
+    {2, 3, GMM_COV_TIED, 0, 3, 1e-6, 1e-3, GMM_MISSING_MARGINALIZE},
+    {3, 2, GMM_COV_DIAG, 1, 3, 1e-6, 1e-3, GMM_MISSING_MARGINALIZE},
+    {2, 4, GMM_COV_SPHERICAL, 0, 3, 1e-6, 1e-3, GMM_MISSING_MARGINALIZE},
+    {1, 1, GMM_COV_FULL, 1, 3, 1e-6, 1e-3, GMM_MISSING_MARGINALIZE},
+    {2, 2, GMM_COV_FULL, 0, 0, 1e-6, 1e-3, GMM_MISSING_SKIP},
+    {2, 2, GMM_COV_DIAG, 0, 2, 0.0, 0.0, GMM_MISSING_MARGINALIZE},
+    {3, 2, GMM_COV_SPHERICAL, 1, 2, 0.0, 1e300, GMM_MISSING_MARGINALIZE},
 };
 
 /* Two groups in d dimensions: 8 + 10 rows (as make_corpus.c's). */
@@ -299,6 +324,7 @@ static void make_models(void) {
     opt.reg_covar = s->reg_covar;
     opt.tol = s->tol;
     opt.threads = 1;
+    opt.missing = s->missing;
     gmm_data data = {x, 18, s->d, s->weighted ? w : NULL, 0};
     gmm_model *fit = NULL;
     char err[256];
@@ -365,6 +391,12 @@ static gmm_estats *read_estats(const uint8_t *p, size_t n) {
   FUZZ_CHECK(s->n_rows >= 1 && s->n_skipped >= 0);
   FUZZ_CHECK(isfinite(s->sum_weights) && s->sum_weights > 0.0);
   FUZZ_CHECK(fabs(s->log_likelihood) <= GMM_MAX_ABS_LOG_LIKELIHOOD);
+  FUZZ_CHECK(s->n_incomplete >= 0 && s->n_incomplete <= s->n_rows);
+  FUZZ_CHECK(s->n_incomplete == 0 ? s->n_missing == 0
+                                  : s->n_missing >= s->n_incomplete &&
+                                        (double)s->n_missing <=
+                                            (double)s->n_incomplete * (double)(s->d - 1));
+  FUZZ_CHECK(fuzz_get_le32(p + 4) == (s->n_incomplete > 0 ? 2u : 1u));
   return s;
 }
 
@@ -385,10 +417,11 @@ static void check_estats(const uint8_t *p, size_t n) {
   FUZZ_CHECK(gmm_estats_read(p, n, &a, &copy, NULL, 0) == GMM_OK);
   char err[256];
   memset(err, 0x55, sizeof err);
-  int64_t n_rows = s->n_rows;
+  int64_t n_rows = s->n_rows, n_incomplete = s->n_incomplete, n_missing = s->n_missing;
   gmm_status rc = gmm_estats_merge(s, copy, err, sizeof err);
   if (rc == GMM_OK) {
     FUZZ_CHECK(s->n_rows == 2 * n_rows);
+    FUZZ_CHECK(s->n_incomplete == 2 * n_incomplete && s->n_missing == 2 * n_missing);
     uint8_t *merged = encode_estats(s, &n_out);
     gmm_estats *back = NULL;
     char why[256] = "";
@@ -418,7 +451,7 @@ static void check_mstep(uint8_t b0, uint8_t *p, size_t n) {
   if ((b0 & 0x10) && n >= 32) {
     /* The model's shape, and the length it needs. */
     memcpy(p, GMM_STATS_MAGIC, 4);
-    fuzz_put_le32(p + 4, GMM_STATS_VERSION);
+    fuzz_put_le32(p + 4, fuzz_get_le32(p + 4) == 2 ? 2 : 1);
     fuzz_put_le32(p + 8, (uint32_t)m->k);
     fuzz_put_le32(p + 12, (uint32_t)m->d);
     fuzz_put_le32(p + 16, (uint32_t)m->covariance_type);
@@ -441,6 +474,17 @@ static void check_mstep(uint8_t b0, uint8_t *p, size_t n) {
       FUZZ_CHECK(next->summary.n_iter == m->summary.n_iter + 1);
       FUZZ_CHECK(next->summary.n_iter <= next->options.max_iter);
       FUZZ_CHECK(next->summary.weighted == m->summary.weighted);
+      FUZZ_CHECK(next->options.missing == m->options.missing);
+      FUZZ_CHECK(next->summary.n_incomplete == st->n_incomplete);
+      /* FUZZ_KNOWN_MSTEP_SKIP_MISSING: gmm_mstep steps a model fitted with
+      ** missing 'skip' on statistics of rows with missing values (forged,
+      ** or of another model with the same fingerprint), and the model it
+      ** returns has a BLOB no decoder takes (blob (5)). */
+      FUZZ_CHECK_MSG(FUZZ_TOLERATE || m->options.missing == GMM_MISSING_MARGINALIZE ||
+                         st->n_incomplete == 0,
+                     "gmm_mstep stepped a model fitted with missing 'skip' on statistics of %lld "
+                     "rows with missing values",
+                     (long long)st->n_incomplete);
       /* FUZZ_KNOWN_MSTEP_NAN: weights, means or covariances that are not
       ** finite getting past gmm_model_prepare (gmm_mstep refuses them
       ** since 6848f02; never seen by this target). */
@@ -508,6 +552,22 @@ static gmm_istate *read_istate(const uint8_t *p, size_t n) {
   FUZZ_CHECK(s->n_rows >= 1 && s->n_skipped >= 0);
   FUZZ_CHECK(s->n_held >= 1 && s->n_held <= s->sample_size && (int64_t)s->n_held <= s->n_rows);
   FUZZ_CHECK(isfinite(s->sum_weights) && s->sum_weights > 0.0);
+  FUZZ_CHECK((unsigned)s->options.missing <= GMM_MISSING_SKIP);
+  /* istate (6): NaN only as the canonical one, never a whole row, never
+  ** with 'skip'. */
+  size_t d = (size_t)s->d;
+  for (int i = 0; i < s->n_held; i++) {
+    size_t n_missing = 0;
+    for (size_t c = 0; c < d; c++) {
+      double v = s->x[(size_t)i * d + c];
+      if (isnan(v)) {
+        FUZZ_CHECK(fuzz_double_bits(v) == MISSING_BITS);
+        n_missing++;
+      }
+    }
+    FUZZ_CHECK(n_missing < d);
+    FUZZ_CHECK(n_missing == 0 || s->options.missing == GMM_MISSING_MARGINALIZE);
+  }
   return s;
 }
 
@@ -544,6 +604,8 @@ static void check_start(gmm_istate *s, const char *what) {
   FUZZ_CHECK(m->options.max_iter == s->options.max_iter);
   FUZZ_CHECK(m->summary.n_skipped == s->n_skipped);
   FUZZ_CHECK(m->summary.n_samples == (s->weighted ? s->sum_weights : (double)s->n_rows));
+  FUZZ_CHECK(m->options.missing == s->options.missing);
+  FUZZ_CHECK(m->summary.n_incomplete >= 0 && m->summary.n_incomplete <= s->n_rows);
   check_model(m, what);
   check_model_blob(m, what);
   gmm_model_free(m);

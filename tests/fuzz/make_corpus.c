@@ -5,7 +5,9 @@
 **                                  selection with candidates, weighted and
 **                                  warm-started models, format version 1,
 **                                  k = 1 / d = 1, a zero weight, data far
-**                                  from the origin; and near misses
+**                                  from the origin, format version 3
+**                                  (fitted on rows with missing values, or
+**                                  with missing 'skip'); and near misses
 **                                  (truncated, bad checksum, magic only)
 **   tests/fuzz/corpus/fuzz_apply/  those models with feature rows (numbers,
 **                                  NULL, TEXT, Inf; the wrong count), and
@@ -20,7 +22,9 @@
 **                                  init method, weighted, a full and a
 **                                  partial sample), statistics of each of
 **                                  fuzz_pass.c's fixed models for gmm_mstep;
-**                                  and near misses
+**                                  the same over rows with missing values
+**                                  (statistics version 2, states version
+**                                  2, 'skip' states); and near misses
 **   tests/fuzz/corpus/fuzz_pass_sql/ statistics and states of the shapes of
 **                                  fuzz_pass_sql.c's fixed models, merged,
 **                                  stepped and started, with rows and specs
@@ -108,10 +112,22 @@ static void make_rows(double *x, int d, double offset, double scale) {
   }
 }
 
-static gmm_model *fit(int k, int d, gmm_cov_type type, int weighted, double offset, double scale,
-                      gmm_init_method init, const gmm_model *warm) {
+/* Rows 1, 5, 9, ... of x (n rows of d >= 2) miss feature i % d, row 2
+** misses all but the last: every feature observed somewhere. */
+static void add_missing(double *x, int n, int d) {
+  if (d < 2) return;
+  for (int i = 1; i < n; i += 4) x[i * d + i % d] = NAN;
+  for (int p = 0; p + 1 < d; p++) x[2 * d + p] = NAN;
+}
+
+/* gmm_fit on the 18 rows (with missing values when `missing` is 1, or
+** with missing 'skip' when it is 2). */
+static gmm_model *fit_missing(int k, int d, gmm_cov_type type, int weighted, double offset,
+                              double scale, gmm_init_method init, const gmm_model *warm,
+                              int missing) {
   static double x[18 * 8], w[18];
   make_rows(x, d, offset, scale);
+  if (missing == 1) add_missing(x, 18, d);
   for (int i = 0; i < 18; i++) w[i] = 1.0 + (double)(i % 3);
   gmm_options opt;
   gmm_options_default(&opt, k);
@@ -120,12 +136,19 @@ static gmm_model *fit(int k, int d, gmm_cov_type type, int weighted, double offs
   opt.init = init;
   opt.seed = 3;
   opt.warm_start = warm;
+  if (missing == 2) opt.missing = GMM_MISSING_SKIP;
+  if (missing == 1) gmm_canonical_order(x, weighted ? w : NULL, 18, d, 1);
   gmm_data data = {x, 18, d, weighted ? w : NULL, 2};
   gmm_model *m = NULL;
   char err[256];
   if (gmm_fit(&data, &opt, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err) != GMM_OK)
     die(err);
   return m;
+}
+
+static gmm_model *fit(int k, int d, gmm_cov_type type, int weighted, double offset, double scale,
+                      gmm_init_method init, const gmm_model *warm) {
+  return fit_missing(k, d, type, weighted, offset, scale, init, warm, 0);
 }
 
 static gmm_model *fit_select(void) {
@@ -196,6 +219,10 @@ static void make_models(void) {
   gmm_model *far = fit(2, 2, GMM_COV_FULL, 0, 1.7e9, 1e-3, GMM_INIT_KMEANS, NULL);
   gmm_model *wide = fit(2, 8, GMM_COV_FULL, 0, 0.0, 1.0, GMM_INIT_KMEANS, NULL);
   gmm_model *sel = fit_select();
+  gmm_model *miss_full = fit_missing(2, 3, GMM_COV_FULL, 0, 0.0, 1.0, GMM_INIT_KMEANS, NULL, 1);
+  gmm_model *miss_diag = fit_missing(3, 2, GMM_COV_DIAG, 1, 0.0, 1.0, GMM_INIT_RANDOM, NULL, 1);
+  gmm_model *miss_tied = fit_missing(2, 4, GMM_COV_TIED, 0, 0.0, 1.0, GMM_INIT_KMEANS_PP, NULL, 1);
+  gmm_model *skip = fit_missing(2, 4, GMM_COV_SPHERICAL, 0, 0.0, 1.0, GMM_INIT_KMEANS, NULL, 2);
   add_blob("full_k2_d2.bin", full, 0);
   add_blob("full_warm_started.bin", warm, 0);
   add_blob("tied_k2_d3.bin", tied, 0);
@@ -210,7 +237,12 @@ static void make_models(void) {
   full->weights[0] = 1.0;
   full->weights[1] = 0.0;
   add_blob("full_zero_weight.bin", full, 0);
-  gmm_model *all[] = {full, warm, tied, diag, sph, one, far, wide, sel};
+  add_blob("v3_missing_full_k2_d3.bin", miss_full, 0);
+  add_blob("v3_missing_diag_k3_d2_weighted.bin", miss_diag, 0);
+  add_blob("v3_missing_tied_k2_d4.bin", miss_tied, 0);
+  add_blob("v3_skip_spherical_k2_d4.bin", skip, 0);
+  gmm_model *all[] = {full, warm, tied, diag, sph, one, far, wide, sel, miss_full, miss_diag,
+                      miss_tied, skip};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) gmm_model_free(all[i]);
 }
 
@@ -285,16 +317,24 @@ typedef struct pass_model_spec {
   gmm_cov_type type;
   int weighted, max_iter;
   double reg_covar, tol;
+  gmm_missing missing;
 } pass_model_spec;
 
 static const pass_model_spec pass_models[8] = {
-    {2, 2, GMM_COV_FULL, 0, 3, 1e-6, 1e-3},      {2, 3, GMM_COV_TIED, 0, 3, 1e-6, 1e-3},
-    {3, 2, GMM_COV_DIAG, 1, 3, 1e-6, 1e-3},      {2, 4, GMM_COV_SPHERICAL, 0, 3, 1e-6, 1e-3},
-    {1, 1, GMM_COV_FULL, 1, 3, 1e-6, 1e-3},      {2, 2, GMM_COV_FULL, 0, 0, 1e-6, 1e-3},
-    {2, 2, GMM_COV_DIAG, 0, 2, 0.0, 0.0},        {3, 2, GMM_COV_SPHERICAL, 1, 2, 0.0, 1e300},
+    {2, 2, GMM_COV_FULL, 0, 3, 1e-6, 1e-3, GMM_MISSING_MARGINALIZE},
+    {2, 3, GMM_COV_TIED, 0, 3, 1e-6, 1e-3, GMM_MISSING_MARGINALIZE},
+    {3, 2, GMM_COV_DIAG, 1, 3, 1e-6, 1e-3, GMM_MISSING_MARGINALIZE},
+    {2, 4, GMM_COV_SPHERICAL, 0, 3, 1e-6, 1e-3, GMM_MISSING_MARGINALIZE},
+    {1, 1, GMM_COV_FULL, 1, 3, 1e-6, 1e-3, GMM_MISSING_MARGINALIZE},
+    {2, 2, GMM_COV_FULL, 0, 0, 1e-6, 1e-3, GMM_MISSING_SKIP},
+    {2, 2, GMM_COV_DIAG, 0, 2, 0.0, 0.0, GMM_MISSING_MARGINALIZE},
+    {3, 2, GMM_COV_SPHERICAL, 1, 2, 0.0, 1e300, GMM_MISSING_MARGINALIZE},
 };
 
-static gmm_model *pass_model(const pass_model_spec *s, const double *x, const double *w) {
+/* missing: -1 the spec's option, else this one (the same parameters: the
+** rows are complete). */
+static gmm_model *pass_model_as(const pass_model_spec *s, const double *x, const double *w,
+                                int missing) {
   gmm_options opt;
   gmm_options_default(&opt, s->k);
   opt.covariance_type = s->type;
@@ -302,6 +342,7 @@ static gmm_model *pass_model(const pass_model_spec *s, const double *x, const do
   opt.reg_covar = s->reg_covar;
   opt.tol = s->tol;
   opt.threads = 1;
+  opt.missing = missing < 0 ? s->missing : (gmm_missing)missing;
   gmm_data data = {x, 18, s->d, s->weighted ? w : NULL, 0};
   gmm_model *m = NULL;
   char err[256];
@@ -309,6 +350,10 @@ static gmm_model *pass_model(const pass_model_spec *s, const double *x, const do
     die(err);
   m->options.max_iter = 50;
   return m;
+}
+
+static gmm_model *pass_model(const pass_model_spec *s, const double *x, const double *w) {
+  return pass_model_as(s, x, w, -1);
 }
 
 static void pass_corpus(void) {
@@ -348,6 +393,36 @@ static void pass_corpus(void) {
     gmm_model_free(m);
   }
 
+  /* Statistics version 2: the same models over the rows with missing
+  ** values (mode 0, and gmm_mstep's in mode 2); model 5 fitted with
+  ** 'skip' gets statistics of its 'marginalize' twin, fingerprint fixed up
+  ** (bit 3). */
+  for (int i = 0; i < 8; i++) {
+    const pass_model_spec *s = &pass_models[i];
+    if (s->d < 2) continue;
+    make_rows(x, s->d, 0.0, 1.0);
+    gmm_model *m = pass_model_as(s, x, w, GMM_MISSING_MARGINALIZE);
+    add_missing(x, 18, s->d);
+    n = stats_blob(m, x, w, 18, t, sizeof t);
+    if (t[4] != 2) die("statistics over rows with missing values are not version 2");
+    snprintf(name, sizeof name, "stats_v2_%s_k%d_d%d%s", gmm_cov_type_name(s->type), s->k, s->d,
+             s->weighted ? "_weighted" : "");
+    if (i != 5) pass_input(name, 0x00, t, n);
+    snprintf(name, sizeof name, "mstep_v2_model%d_%s%s", i, gmm_cov_type_name(s->type),
+             s->missing == GMM_MISSING_SKIP ? "_skip" : "");
+    pass_input(name, 0x02 | 0x08 | (unsigned)i << 5, t, n);
+    if (i == 1) {
+      n = merged_stats_blob(m, x, w, 18, 7, t, sizeof t);
+      pass_input("stats_v2_merged_tied", 0x00, t, n);
+      pass_input("mstep_v2_model1_merged", 0x02 | 0x08 | 1u << 5, t, n);
+      pass_input("mstep_v2_model1_shape_fixed", 0x02 | 0x10 | 0x08 | 1u << 5, t, n);
+      pass_input("both_decoders_stats_v2", 0x03, t, n);
+      pass_input("near_stats_v2_truncated", 0x04, t, n - 9);
+      pass_input("near_stats_v2_length_fixed", 0x08, t, n - 24);
+    }
+    gmm_model_free(m);
+  }
+
   /* Initialisation states (mode 1). */
   static const struct {
     const char *name;
@@ -380,6 +455,46 @@ static void pass_corpus(void) {
       pass_input("both_decoders_state", 0x03, t, n);
       pass_input("near_state_truncated", 0x05, t, n - 9);
       pass_input("near_state_magic_only", 0x01, (const uint8_t *)GMM_ISTATE_MAGIC, 4);
+    }
+  }
+
+  /* Initialisation states version 2: rows with missing values, and the
+  ** option 'skip' (complete rows only). */
+  static const struct {
+    const char *name;
+    int k, d;
+    gmm_cov_type type;
+    gmm_init_method init;
+    int n_init, weighted, sample_size;
+    gmm_missing missing;
+  } states2[] = {
+      {"state_v2_missing_full_k2_d3", 2, 3, GMM_COV_FULL, GMM_INIT_KMEANS, 1, 0, 100,
+       GMM_MISSING_MARGINALIZE},
+      {"state_v2_missing_partial_diag_d2_weighted", 2, 2, GMM_COV_DIAG, GMM_INIT_KMEANS_PP, 2, 1,
+       9, GMM_MISSING_MARGINALIZE},
+      {"state_v2_missing_spherical_from_data_d4", 3, 4, GMM_COV_SPHERICAL,
+       GMM_INIT_RANDOM_FROM_DATA, 1, 0, 12, GMM_MISSING_MARGINALIZE},
+      {"state_v2_skip_tied_random_d2", 2, 2, GMM_COV_TIED, GMM_INIT_RANDOM, 1, 0, 10,
+       GMM_MISSING_SKIP},
+  };
+  for (size_t i = 0; i < sizeof states2 / sizeof states2[0]; i++) {
+    gmm_options opt;
+    gmm_options_default(&opt, states2[i].k);
+    opt.covariance_type = states2[i].type;
+    opt.init = states2[i].init;
+    opt.n_init = states2[i].n_init;
+    opt.seed = 11;
+    opt.missing = states2[i].missing;
+    make_rows(x, states2[i].d, 0.0, 1.0);
+    if (opt.missing == GMM_MISSING_MARGINALIZE) add_missing(x, 18, states2[i].d);
+    n = state_blob(&opt, x, states2[i].weighted ? w : NULL, 18, states2[i].d,
+                   states2[i].sample_size, t, sizeof t);
+    if (t[4] != 2) die("a state with missing values or 'skip' is not version 2");
+    pass_input(states2[i].name, 0x01, t, n);
+    if (i == 1) {
+      pass_input("state_v2_structure_fixed", 0x01 | 0x08, t, n);
+      pass_input("both_decoders_state_v2", 0x03, t, n);
+      pass_input("near_state_v2_truncated", 0x05, t, n - 9);
     }
   }
 }
