@@ -68,7 +68,7 @@ gmm_status gmm_model_set_candidates(gmm_model *m, const gmm_candidate *c, int n)
 }
 
 /* W = L^-1 of one full covariance into w; returns log det W, or NAN when
-** the covariance is not positive definite. */
+** the covariance is not positive definite or W or its log det overflows. */
 static double prepare_full(const double *cov, double *w, int d) {
   size_t dd = (size_t)d;
   memcpy(w, cov, dd * dd * sizeof *w);
@@ -76,7 +76,12 @@ static double prepare_full(const double *cov, double *w, int d) {
   double log_det_l = 0.0;
   for (size_t i = 0; i < dd; i++) log_det_l += log(w[i * dd + i]);
   gmm_tri_lower_inverse(w, d);
-  return -log_det_l;
+  /* A covariance can be positive definite and still have an inverse factor
+  ** beyond the largest double; it is no use for densities. */
+  for (size_t i = 0; i < dd; i++)
+    for (size_t p = 0; p <= i; p++)
+      if (!isfinite(w[i * dd + p])) return NAN;
+  return isfinite(log_det_l) ? -log_det_l : NAN;
 }
 
 /* 1/sqrt(variance); NAN when the variance is not positive and finite. */

@@ -43,7 +43,21 @@ typedef struct row_set {
   size_t mask_words;  /* 0 when no value is missing, else ceil(d / 64) */
 } row_set;
 
-static int compare_values(const double *a, double wa, const double *b, double wb, size_t d) {
+static uint64_t values_key(const row_set *r, const double *x, double w, size_t p);
+
+/* Row a (weight wa) against row b: the pattern of missing features first
+** when some value is missing, then the values, then the weight. */
+static int compare_values(const row_set *r, const double *a, double wa, const double *b,
+                          double wb) {
+  size_t d = r->d;
+  if (r->mask_words != 0) {
+    size_t n_keys = r->mask_words + d + (r->w != NULL);
+    for (size_t p = 0; p < n_keys; p++) {
+      uint64_t ka = values_key(r, a, wa, p), kb = values_key(r, b, wb, p);
+      if (ka != kb) return ka < kb ? -1 : 1;
+    }
+    return 0;
+  }
   for (size_t p = 0; p < d; p++) {
     if (a[p] < b[p]) return -1;
     if (a[p] > b[p]) return 1;
@@ -55,18 +69,8 @@ static double weight_of(const row_set *r, size_t i) {
   return r->w ? r->w[i] : 0.0;
 }
 
-static uint64_t row_key(const row_set *r, size_t i, size_t p);
-
 static int compare_rows(const row_set *r, size_t i, size_t j) {
-  if (r->mask_words == 0)
-    return compare_values(r->x + i * r->d, weight_of(r, i), r->x + j * r->d, weight_of(r, j),
-                          r->d);
-  size_t n_keys = r->mask_words + r->d + (r->w != NULL);
-  for (size_t p = 0; p < n_keys; p++) {
-    uint64_t a = row_key(r, i, p), b = row_key(r, j, p);
-    if (a != b) return a < b ? -1 : 1;
-  }
-  return 0;
+  return compare_values(r, r->x + i * r->d, weight_of(r, i), r->x + j * r->d, weight_of(r, j));
 }
 
 static void swap_rows(const row_set *r, size_t i, size_t j) {
@@ -98,7 +102,7 @@ static void insertion_sort(const row_set *r, size_t lo, size_t hi, double *row) 
     memcpy(row, r->x + i * r->d, r->d * sizeof *row);
     double w = weight_of(r, i);
     size_t j = i;
-    for (; j > lo && compare_values(r->x + (j - 1) * r->d, weight_of(r, j - 1), row, w, r->d) > 0;
+    for (; j > lo && compare_values(r, r->x + (j - 1) * r->d, weight_of(r, j - 1), row, w) > 0;
          j--)
       copy_row(r, j, j - 1);
     memcpy(r->x + j * r->d, row, r->d * sizeof *row);
@@ -138,9 +142,9 @@ static size_t partition(const row_set *r, size_t lo, size_t hi, double *pivot) {
   double pivot_w = weight_of(r, lo);
   size_t i = lo, j = hi;
   for (;;) {
-    while (compare_values(r->x + i * r->d, weight_of(r, i), pivot, pivot_w, r->d) < 0) i++;
+    while (compare_values(r, r->x + i * r->d, weight_of(r, i), pivot, pivot_w) < 0) i++;
     do j--;
-    while (compare_values(r->x + j * r->d, weight_of(r, j), pivot, pivot_w, r->d) > 0);
+    while (compare_values(r, r->x + j * r->d, weight_of(r, j), pivot, pivot_w) > 0);
     if (i >= j) return j;
     swap_rows(r, i, j);
     i++;
@@ -197,10 +201,9 @@ static uint64_t order_key(double v) {
   return u >> 63 ? ~u : u | (UINT64_C(1) << 63);
 }
 
-/* Word p of row i's pattern of missing features: bit 63 - (q mod 64) is
-** set when feature q = 64 p + (q mod 64) is missing. */
-static uint64_t mask_word(const row_set *r, size_t i, size_t p) {
-  const double *x = r->x + i * r->d;
+/* Word p of the pattern of missing features of row x: bit 63 - (q mod 64)
+** is set when feature q = 64 p + (q mod 64) is missing. */
+static uint64_t mask_word(const row_set *r, const double *x, size_t p) {
   size_t end = 64 * p + 64 < r->d ? 64 * p + 64 : r->d;
   uint64_t word = 0;
   for (size_t q = 64 * p; q < end; q++)
@@ -208,12 +211,16 @@ static uint64_t mask_word(const row_set *r, size_t i, size_t p) {
   return word;
 }
 
-/* Key p of row i: the words of its pattern of missing features, then its
-** features, then its weight. */
-static uint64_t row_key(const row_set *r, size_t i, size_t p) {
-  if (p < r->mask_words) return mask_word(r, i, p);
+/* Key p of row x (weight w): the words of its pattern of missing features,
+** then its features, then its weight. */
+static uint64_t values_key(const row_set *r, const double *x, double w, size_t p) {
+  if (p < r->mask_words) return mask_word(r, x, p);
   p -= r->mask_words;
-  return order_key(p < r->d ? r->x[i * r->d + p] : r->w[i]);
+  return order_key(p < r->d ? x[p] : w);
+}
+
+static uint64_t row_key(const row_set *r, size_t i, size_t p) {
+  return values_key(r, r->x + i * r->d, weight_of(r, i), p);
 }
 
 /* One pass over [lo, lo + the rows counted in edge) on key p: the bucket of

@@ -534,6 +534,11 @@ gmm_status gmm_mstep(const gmm_model *m, uint64_t fingerprint, const gmm_estats 
                       "the statistics are of %s rows, the model was fitted %s weights",
                       st->weighted ? "weighted" : "unweighted",
                       m->summary.weighted ? "with" : "without");
+  if (m->options.missing == GMM_MISSING_SKIP && st->n_incomplete > 0)
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "the statistics hold %lld rows with missing features; the model skips "
+                      "them (option missing 'skip')",
+                      (long long)st->n_incomplete);
   if (m->summary.n_iter >= m->options.max_iter)
     return gmm_errorf(err, err_len, GMM_EINVAL,
                       "the model has done its max_iter = %d iterations", m->options.max_iter);

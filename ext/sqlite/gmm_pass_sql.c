@@ -361,8 +361,14 @@ static int estep_start(sqlite3_context *ctx, group_head *g, int argc, sqlite3_va
                       n_features < 0 ? 0 : n_features);
     return -1;
   }
-  g->rows = (row_reader){fn,          weighted, first, n_features == 1, m->d, -1,
-                         m->options.missing == GMM_MISSING_MARGINALIZE, "the model", 0, 0};
+  g->rows = (row_reader){.fn = fn,
+                         .weighted = weighted,
+                         .first = first,
+                         .single = n_features == 1,
+                         .d = m->d,
+                         .vector_f64 = -1,
+                         .marginalize = m->options.missing == GMM_MISSING_MARGINALIZE,
+                         .what = "the model"};
   st->batch_rows = gmm_estep_batch_rows(m->d);
   st->batch_x = sqlite3_malloc64(st->batch_rows * (size_t)m->d * sizeof(double));
   st->batch_w = weighted ? sqlite3_malloc64(st->batch_rows * sizeof(double)) : NULL;
@@ -471,16 +477,14 @@ static int init_start(sqlite3_context *ctx, group_head *g, int argc, sqlite3_val
   } else {
     st->opt = spec.opt;
     st->sample_size = spec.sample_size ? spec.sample_size : GMM_DEFAULT_SAMPLE_SIZE;
-    g->rows = (row_reader){fn,
-                           spec.weighted,
-                           first,
-                           n_features == 1,
-                           n_features > 1 ? n_features : 0,
-                           spec.vector_f64,
-                           spec.opt.missing == GMM_MISSING_MARGINALIZE,
-                           "the spec",
-                           0,
-                           0};
+    g->rows = (row_reader){.fn = fn,
+                           .weighted = spec.weighted,
+                           .first = first,
+                           .single = n_features == 1,
+                           .d = n_features > 1 ? n_features : 0,
+                           .vector_f64 = spec.vector_f64,
+                           .marginalize = spec.opt.missing == GMM_MISSING_MARGINALIZE,
+                           .what = "the spec"};
   }
   gmm_spec_clear(&spec);
   return rc;

@@ -56,7 +56,7 @@ typedef struct apply_case {
   int n_features;
   fuzz_value features[MAX_FEATURES];
   double x[MAX_FEATURES];
-  int any_bad, any_null;
+  int any_bad, any_null, all_null; /* all_null: every feature NULL */
 } apply_case;
 
 static int model_is_blob(const apply_case *c) {
@@ -103,7 +103,8 @@ static expectation expect_apply(const apply_case *c) {
   if (model_is_blob(c) && (!c->model || c->model->d != c->n_features)) return EXPECT_ERROR;
   if (c->mode == MODEL_OTHER && !model_is_null(c)) return EXPECT_ERROR;
   if (c->any_bad) return EXPECT_ERROR;
-  if (model_is_null(c) || c->any_null) return EXPECT_NULL;
+  /* Some features NULL: the observed ones are used; all NULL gives NULL. */
+  if (model_is_null(c) || c->all_null) return EXPECT_NULL;
   return EXPECT_VALUE;
 }
 
@@ -375,6 +376,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   apply_case c;
   memset(&c, 0, sizeof c);
+  c.all_null = 1;
   c.mode = (model_mode)((b0 >> 1) & 3);
   c.other_type = b1 >> 6;
   c.blob = blob;
@@ -396,7 +398,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int cls = fuzz_value_class(&c.features[j]);
     c.any_bad |= cls == FUZZ_FEATURE_BAD;
     c.any_null |= cls == FUZZ_FEATURE_NULL;
-    c.x[j] = fuzz_value_number(&c.features[j]);
+    c.all_null &= cls == FUZZ_FEATURE_NULL;
+    c.x[j] = cls == FUZZ_FEATURE_NULL ? NAN : fuzz_value_number(&c.features[j]);
   }
   uint8_t tail = fuzz_u8(&in);
 
