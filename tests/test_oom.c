@@ -336,6 +336,32 @@ static scenario SCENARIOS[] = {
     SCENARIO("stats_info (state)", BIND_NONE,
              "SELECT gmm_stats_info(gmm_init('{\"k\":3,\"sample_size\":50}', x, y)) FROM pts"),
     SCENARIO("converged (bound)", BIND_MODEL, "SELECT gmm_converged(?1)"),
+    SCENARIO("fit marginalize NULLs", BIND_NONE,
+             "SELECT gmm_fit(3, CASE WHEN id % 7 = 0 THEN NULL ELSE x END, CASE WHEN id % 5 = 0 "
+             "THEN NULL ELSE y END) FROM pts"),
+    SCENARIO("fit vector nulls", BIND_NONE,
+             "SELECT gmm_fit('{\"k\":2,\"covariance_type\":\"diag\"}', CASE WHEN id % 4 = 0 "
+             "THEN '[null,' || y || ']' ELSE json_array(x, y) END) FROM pts"),
+    SCENARIO("predict_proba NULLs (bound)", BIND_MODEL,
+             "SELECT gmm_predict_proba(?1, CASE WHEN id % 3 = 0 THEN NULL ELSE x END, y) FROM pts "
+             "WHERE id <= 40 ORDER BY id"),
+    SCENARIO("impute (bound)", BIND_MODEL,
+             "SELECT gmm_impute(?1, CASE WHEN id % 3 = 0 THEN NULL ELSE x END, CASE WHEN id % 3 "
+             "= 1 THEN NULL ELSE y END) FROM pts WHERE id <= 60 ORDER BY id"),
+    SCENARIO("impute (subquery, vector)", BIND_NONE,
+             "SELECT gmm_impute(" FROM_SUBQUERY ", '[null,' || y || ']') FROM pts WHERE id <= 30 "
+             "ORDER BY id"),
+    SCENARIO("impute_draws (bound)", BIND_MODEL,
+             "SELECT * FROM gmm_impute_draws(?1, '[null,1.5]', 20, 3)"),
+    SCENARIO("impute_draws (join)", BIND_NONE,
+             "SELECT p.id, d.* FROM pts p, gmm_impute_draws(" FROM_SUBQUERY ", json_array(p.x, "
+             "NULL), 2) d WHERE p.id <= 10 ORDER BY p.id, d.draw"),
+    SCENARIO("estep NULLs (bound)", BIND_MODEL,
+             "SELECT gmm_stats_info(gmm_estep(?1, CASE WHEN id % 5 = 0 THEN NULL ELSE x END, y)) "
+             "FROM pts"),
+    SCENARIO("init NULLs + start", BIND_NONE,
+             "SELECT gmm_start(gmm_init('{\"k\":3,\"sample_size\":100}', CASE WHEN id % 5 = 0 "
+             "THEN NULL ELSE x END, y)) FROM pts"),
 };
 enum { N_SCENARIOS = sizeof SCENARIOS / sizeof SCENARIOS[0] };
 
