@@ -1161,7 +1161,8 @@ static void test_decoder_validates_v3_fields(void **state) {
   expect_v3_fields(GMM_MISSING_SKIP, 0, -0.0, 0,
                    "missing_fraction -0 is out of range (0 to (d - 1) / d, d = 2)");
   expect_v3_fields(GMM_MISSING_MARGINALIZE, 10, 0.5000000001, 0,
-                   "missing_fraction 0.50000000010000001 is out of range (0 to (d - 1) / d, d = 2)");
+                   "missing_fraction 0.50000000010000001 is out of range (0 to (d - 1) / d, "
+                   "d = 2)");
   expect_v3_fields(GMM_MISSING_MARGINALIZE, 10, 1.0, 0,
                    "missing_fraction 1 is out of range (0 to (d - 1) / d, d = 2)");
   expect_v3_fields(GMM_MISSING_MARGINALIZE, 10, 0.0, 0,
@@ -1187,7 +1188,9 @@ static void test_decoder_validates_v3_fields(void **state) {
   one->summary.missing_fraction = 0.1;
   size_t n;
   unsigned char *p = encode(one, &n);
-  expect_corrupt_text(p, n, "missing_fraction 0.10000000000000001 is out of range (0 to (d - 1) / d, d = 1)");
+  expect_corrupt_text(p, n,
+                      "missing_fraction 0.10000000000000001 is out of range (0 to (d - 1) / d, "
+                      "d = 1)");
   free(p);
   gmm_model_free(one);
 

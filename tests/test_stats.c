@@ -1021,7 +1021,8 @@ static void test_istate_add_missing(void **state) {
   assert_int_equal(get_u32le(p1 + 4), 2);
   assert_int_equal(get_u32le(p1 + 92), 0);
   int found = 0;
-  for (size_t i = 0; i < 2; i++) found += get_u64le(p1 + 96 + i * 32 + 16) == UINT64_C(0x7ff8000000000000);
+  for (size_t i = 0; i < 2; i++)
+    found += get_u64le(p1 + 96 + i * 32 + 16) == UINT64_C(0x7ff8000000000000);
   assert_int_equal(found, 1);
   free(p1);
   free(p2);

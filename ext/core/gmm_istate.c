@@ -258,7 +258,8 @@ gmm_status gmm_istate_add(gmm_istate *s, const double *x, double w) {
   heapify_sample(s);
   /* The candidate goes to the scratch slot first, to be compared there. */
   double *slot = s->x + tmp * dd;
-  for (size_t p = 0; p < dd; p++) slot[p] = isnan(x[p]) ? missing_value() : x[p] == 0.0 ? 0.0 : x[p];
+  for (size_t p = 0; p < dd; p++)
+    slot[p] = isnan(x[p]) ? missing_value() : x[p] == 0.0 ? 0.0 : x[p];
   s->keys[tmp] = row_key(s->options.seed, slot, s->d);
   s->w[tmp] = s->weighted ? w : 1.0;
   if (s->n_held < s->sample_size) {

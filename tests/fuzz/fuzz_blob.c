@@ -176,6 +176,16 @@ static void check_all_missing(const gmm_model *m, double *scratch, double *post,
     FUZZ_CHECK_MSG(isfinite(y[p]), "the mixture mean's feature %zu is %g", p, y[p]);
 }
 
+/* Whether some inverse Cholesky factor of a full or tied covariance
+** overflowed (prec_chol holds +-Inf). */
+static int prec_overflow(const gmm_model *m) {
+  if (m->covariance_type != GMM_COV_FULL && m->covariance_type != GMM_COV_TIED) return 0;
+  size_t n = gmm_cov_len(m->k, m->d, m->covariance_type);
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(m->prec_chol[i])) return 1;
+  return 0;
+}
+
 static void check_rows(const gmm_model *m, const uint8_t *data, size_t size) {
   size_t k = (size_t)m->k, d = (size_t)m->d;
   size_t n_scratch = gmm_model_scratch_len(m);
@@ -191,8 +201,12 @@ static void check_rows(const gmm_model *m, const uint8_t *data, size_t size) {
       /* FUZZ_KNOWN_NAN_SCORE (below), and FUZZ_KNOWN_SPHERICAL_OVERFLOW:
       ** 1/variance overflows for a subnormal variance, and 0 * inf = NaN
       ** (for any row close enough to that component's mean) poisons the
-      ** log-sum-exp or, when every component is NaN, reads as -inf. */
-      int known = FUZZ_TOLERATE && (isnan(lse) || spherical_overflow(m));
+      ** log-sum-exp or, when every component is NaN, reads as -inf.
+      ** FUZZ_KNOWN_PREC_OVERFLOW: the same for full and tied, a positive
+      ** definite covariance whose inverse Cholesky factor overflows (a
+      ** variance near 1e-309 beside a covariance of 0.3): W holds -Inf,
+      ** W (x - mu) at the mean is 0 * -Inf, and the density there -inf. */
+      int known = FUZZ_TOLERATE && (isnan(lse) || spherical_overflow(m) || prec_overflow(m));
       FUZZ_CHECK_MSG(known || isfinite(lse),
                      "log density at the mean of component %zu is %g (k=%d, d=%d, covariance "
                      "type %d)",
