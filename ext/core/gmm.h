@@ -298,7 +298,7 @@ void gmm_sampler_free(gmm_sampler *s);
 /* ---- Model BLOB codec (gmm_blob.c) ---- */
 
 #define GMM_BLOB_MAGIC   "GMMb"
-#define GMM_BLOB_VERSION 2 /* the version written; 1 and 2 are read */
+#define GMM_BLOB_VERSION 3 /* the newest read; the oldest that holds a model is written */
 
 /* Exact encoded size, or 0 when it would overflow. */
 size_t gmm_blob_size(const gmm_model *m);
@@ -372,7 +372,7 @@ gmm_status gmm_mstep(const gmm_model *m, uint64_t fingerprint, const gmm_estats 
                      const gmm_allocator *a, gmm_model **out, char *err, size_t err_len);
 
 #define GMM_STATS_MAGIC   "GMMs"
-#define GMM_STATS_VERSION 1
+#define GMM_STATS_VERSION 2 /* the newest read; the oldest that holds them is written */
 
 /* Exact encoded size, or 0 when the shape is out of range. */
 size_t gmm_estats_size(const gmm_estats *s);
@@ -427,7 +427,7 @@ gmm_status gmm_istate_start(gmm_istate *s, int threads, const gmm_allocator *a, 
                             char *err, size_t err_len);
 
 #define GMM_ISTATE_MAGIC   "GMMi"
-#define GMM_ISTATE_VERSION 1
+#define GMM_ISTATE_VERSION 2 /* the newest read; the oldest that holds it is written */
 
 size_t gmm_istate_size(const gmm_istate *s);
 /* Sorts s first when needed. */

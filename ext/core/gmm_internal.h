@@ -285,8 +285,9 @@ uint64_t gmm_get_u64(const unsigned char *p);
 double gmm_get_f64(const unsigned char *p);
 /* FNV-1a 64 of n bytes: the last 8 bytes of every BLOB of the core. */
 uint64_t gmm_fnv1a64(const unsigned char *p, size_t n);
-/* The first checks of a decoder: at least min_len bytes, the magic, the
-** one format version it reads; what names the kind ("statistics"). */
+/* The first checks of a decoder: at least min_len bytes, the magic, a
+** format version from 1 to `version` (the newest it reads); what names the
+** kind ("statistics"). */
 gmm_status gmm_check_preamble(const unsigned char *p, size_t n, size_t min_len, const char *magic,
                               const char *what, uint32_t version, char *err, size_t err_len);
 /* The first 56 bytes the model and state BLOBs share: magic, version, k,
