@@ -15,7 +15,8 @@
 #   make coverage   line and branch coverage of ext/ by the suite
 #   make bench      seconds per EM iteration and memory, side by side with scikit-learn
 #   make plot       draw docs/faithful.png (Old Faithful, clusters and 1-/2-sigma ellipses; needs gnuplot)
-#   make fixtures   regenerate the scikit-learn oracle fixtures (needs python3-sklearn)
+#   make fixtures   regenerate the oracle fixtures (needs python3-sklearn, and R with
+#                   r-cran-mclust, r-cran-lavaan, r-cran-amelia: apt-get install r-base-core ...)
 #   make clean      remove build products
 #
 # Missing Debian packages are installed when running as root; otherwise the
@@ -54,10 +55,11 @@ CORE_OBJ  = $(patsubst ext/%.c,$(BUILD)/obj/%.o,$(CORE_SRC))
 SQL_OBJ   = $(patsubst ext/%.c,$(BUILD)/obj/%.o,$(SQL_SRC))
 
 CORE_TESTS = $(BUILD)/test_core $(BUILD)/test_blob $(BUILD)/test_oracle $(BUILD)/test_degenerate \
-             $(BUILD)/test_tile $(BUILD)/test_stats $(BUILD)/test_missing $(BUILD)/test_missing_oracle
+             $(BUILD)/test_tile $(BUILD)/test_stats $(BUILD)/test_missing $(BUILD)/test_missing_oracle \
+             $(BUILD)/test_hc $(BUILD)/test_mclust $(BUILD)/test_mclust_oracle
 SQL_TESTS  = $(BUILD)/test_sql $(BUILD)/test_options $(BUILD)/test_vtab $(BUILD)/test_limits \
              $(BUILD)/test_oom $(BUILD)/test_threads $(BUILD)/test_vectors $(BUILD)/test_passes \
-             $(BUILD)/test_missing_sql
+             $(BUILD)/test_missing_sql $(BUILD)/test_mclust_sql
 # Environment of the test programs: the extension they load.
 TEST_ENV   = GMM_EXTENSION=$(LIB_NAME)
 # 0 skips the test against the real sqlite-vec (it needs npm the first time).
@@ -276,6 +278,8 @@ plot: all
 fixtures:
 	$(PYTHON) tests/oracle/make_fixtures.py
 	$(PYTHON) tests/oracle/make_missing_fixtures.py
+	Rscript tests/oracle/make_mclust_fixtures.R tests/oracle/mclust_fixtures.h
+	Rscript tests/oracle/make_hc_fixtures.R > tests/oracle/hc_fixtures.h
 
 clean:
 	rm -rf build gmm.so gmm.dylib libgmm.a

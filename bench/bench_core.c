@@ -173,7 +173,7 @@ int main(int argc, char **argv) {
   size_t patterns = masked ? count_patterns(x, n, d) : 0;
   long base = rss_kib();
 
-  gmm_data data = {x, n, d, NULL, 0};
+  gmm_data data = {x, n, d, NULL, 0, NULL};
   gmm_options opt;
   gmm_options_default(&opt, k);
   opt.covariance_type = (gmm_cov_type)cov;

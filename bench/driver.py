@@ -20,11 +20,17 @@ for the environment it reads.
    at random (bench_core missing=0.1), full and diag; then, when it exists,
    bench/impute_rmse.py (gmm_impute's RMSE beside column means and
    scikit-learn's IterativeImputer).
-6. Prints the Markdown report and writes it to bench/RESULTS.md (or
+6. mclust's covariance models (issue 12): seconds per EM iteration of the
+   core on 100k x 8, k 4 (one set for all), for each of the fourteen
+   (EII ... VVV, bench_core COV by name), BENCH_MCLUST_ITER iterations
+   (50), and the fixed cost (max_iter 0); the ratio to VVV (full) per
+   model, the five with an iterative M-step (VEI, VEE, VEV, EVE, VVE)
+   flagged, and any above 1.5x VVV in bold.
+7. Prints the Markdown report and writes it to bench/RESULTS.md (or
    $BENCH_OUT). BENCH_ONLY=passes runs step 4 alone, BENCH_ONLY=missing step
-   5 alone, and each writes its report to $BENCH_OUT, default
-   $BUILD/bench/RESULTS-passes.md or RESULTS-missing.md, never
-   bench/RESULTS.md.
+   5 alone, BENCH_ONLY=mclust step 6 alone, and each writes its report to
+   $BENCH_OUT, default $BUILD/bench/RESULTS-passes.md, RESULTS-missing.md or
+   RESULTS-mclust.md, never bench/RESULTS.md.
 """
 import datetime
 import json
@@ -52,9 +58,12 @@ DASK_ITER = int(os.environ.get("BENCH_DASK_ITER", "10"))
 OOC_ITER = int(os.environ.get("BENCH_OOC_ITER", "3"))
 OOC_HEAP = int(os.environ.get("BENCH_OOC_HEAP", "64000000"))
 OOC_CACHE = int(os.environ.get("BENCH_OOC_CACHE", "-2000"))
+MCLUST_ITER = int(os.environ.get("BENCH_MCLUST_ITER", "50"))
 REPO = os.path.dirname(HERE)
-if ONLY not in ("", "passes", "missing"):
-    sys.exit(f"BENCH_ONLY must be empty, 'passes' or 'missing', not {ONLY!r}")
+if ONLY not in ("", "passes", "missing", "mclust"):
+    sys.exit(f"BENCH_ONLY must be empty, 'passes', 'missing' or 'mclust', not {ONLY!r}")
+if MCLUST_ITER < 1:
+    sys.exit("BENCH_MCLUST_ITER must be at least 1")
 if ONLY == "passes" and not PASSES:
     sys.exit("BENCH_ONLY=passes and BENCH_PASSES=0 leave nothing to run")
 OUT = os.environ.get("BENCH_OUT") or (
@@ -674,6 +683,135 @@ def missing_targets(m):
     return rows
 
 
+# ---- mclust's covariance models (issue 12) ---------------------------------------
+
+# Every one of mclust's fourteen models fitted on this one set (100k x 8,
+# k 4), so that a slow inner iteration of the five iterative M-steps shows
+# beside the closed forms.
+MCLUST_SET = (100000, 8, 4, 7)
+MCLUST_MODELS = ("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE", "EEV",
+                 "VEV", "EVV", "VVV")
+# The M-steps with inner loops (ext/core/gmm_mclust.c, gmm_cov_iterative).
+MCLUST_ITERATIVE = ("VEI", "VEE", "VEV", "EVE", "VVE")
+# scikit-learn's names for four of them.
+MCLUST_SKLEARN = {"VVV": "full", "EEE": "tied", "VVI": "diag", "VII": "spherical"}
+MCLUST_REF = "VVV"
+# A model whose s/iter exceeds this times the reference's is flagged.
+MCLUST_SLOW = 1.5
+# EM iterations per model (MCLUST_ITER, BENCH_MCLUST_ITER, 50): at 20 the
+# cheap models' t(M) - t(0) is about 0.03 s, no more than the jitter of t(0)
+# itself; at 50 the section still takes about 10 s per repeat, most of it
+# EVE's and VVE's inner loops.
+
+
+def measure_mclust():
+    n, d, k, seed = MCLUST_SET
+    f64, _ = ensure_data(n, d, k, seed)
+    it = MCLUST_ITER
+    res = {"n": n, "d": d, "k": k, "seed": seed, "iter": it, "repeat": REPEAT,
+           "data_mib": n * d * 8 / 2**20, "res": {}}
+    core = [os.path.join(BIN, "bench_core"), f64, str(n), str(d), str(k)]
+    log(f"{label(n, d, k)}: core, the {len(MCLUST_MODELS)} mclust models, M = {it}, "
+        f"in turn, {REPEAT} time(s)")
+    t0 = time.perf_counter()
+    # Round robin over the models, rather than best() on each in turn, so
+    # that load from other processes during the run weighs on all alike.
+    runs = {cov: [] for cov in MCLUST_MODELS}
+    errors = {}
+    for _ in range(REPEAT):
+        for cov in MCLUST_MODELS:
+            if cov in errors:
+                continue
+            rc, out, err = run_out(core + [cov, str(it)])
+            try:
+                runs[cov].append(json.loads(out.strip().splitlines()[-1]))
+            except (ValueError, IndexError):
+                errors[cov] = ((err.strip().splitlines() or [f"exit status {rc}"])[-1]
+                               if rc != 0 else "it printed no JSON")
+                log(f"  {cov}: failed: {errors[cov]}")
+    for cov in MCLUST_MODELS:
+        if cov in errors:
+            res["res"][cov] = {"error": errors[cov]}
+            continue
+        r = fastest(runs[cov], ("init_s", "fit_s"))
+        r["per_iter_s"] = (r["fit_s"] - r["init_s"]) / it
+        r["per_iter_runs_s"] = [(x["fit_s"] - x["init_s"]) / it for x in runs[cov]]
+        res["res"][cov] = r
+    ref = res["res"].get(MCLUST_REF, {}).get("per_iter_s")
+    for cov in MCLUST_MODELS:
+        r = res["res"][cov]
+        if "per_iter_s" in r and ref:
+            r["ratio"] = r["per_iter_s"] / ref
+        log(f"  {cov}: " + (f"s/iter {r['per_iter_s']:.5f}  fixed {r['init_s']:.4f}" +
+                            (f"  / {MCLUST_REF} {r['ratio']:.2f}" if "ratio" in r else "")
+                            if "per_iter_s" in r else f"failed: {r['error']}"))
+    res["seconds"] = time.perf_counter() - t0
+    return res
+
+
+def mclust_slow(m):
+    """The models whose s/iter exceeds MCLUST_SLOW x the reference's."""
+    return [cov for cov in MCLUST_MODELS if m["res"][cov].get("ratio", 0.0) > MCLUST_SLOW]
+
+
+def mclust_report(m):
+    """The report's section on mclust's covariance models."""
+    name_ = label(m["n"], m["d"], m["k"])
+    out = ["", f"## mclust's covariance models: {name_}", "",
+           f"bench/bench_core.c on the {name_} set (bench/gen_data.c, seed {m['seed']}), COV "
+           f"each of mclust's fourteen names, M = {m['iter']} iterations "
+           "(BENCH_MCLUST_ITER), rows in file order, otherwise as the EM-iteration table: "
+           "`init` random_from_data, `tol` 0, the same data and the same initial rows for every "
+           "model; s/iter = (t(max_iter M) - t(max_iter 0)) / M. *fixed cost* = t(max_iter 0): "
+           "the initialisation and the final log-likelihood pass. The models run in turn, "
+           f"{m['repeat']} time(s) each; the fastest t(M) and t(0) of each are kept. "
+           f"*/ {MCLUST_REF}* = s/iter over {MCLUST_REF}'s (`full`); above {MCLUST_SLOW:g}x it "
+           "is in bold. *iterative* = the M-step has an inner loop (ext/core/gmm_mclust.c: VEI, "
+           "VEE, VEV alternate volumes and shape; EVE, VVE majorisation-minimisation steps on the "
+           "orientation), until the parameters change by less than MCLUST_INNER_TOL (relative) or "
+           "for MCLUST_INNER_MAX rounds, warm-started from the previous M-step. *mean "
+           "log-likelihood* per row of the fitted model (the models differ in their "
+           "constraints, so these differ too). *peak* = ru_maxrss above the resident set once "
+           "the rows are loaded.",
+           "",
+           f"| model | scikit-learn | iterative M-step | s/iter | / {MCLUST_REF} | fixed cost s | "
+           "peak MiB | mean log-likelihood per row |",
+           "|---|---|---|---:|---:|---:|---:|---:|"]
+    for cov in MCLUST_MODELS:
+        r = m["res"][cov]
+        sk = MCLUST_SKLEARN.get(cov, "")
+        itv = "**yes**" if cov in MCLUST_ITERATIVE else ""
+        if "error" in r:
+            out.append(f"| {cov} | {sk} | {itv} | **failed**: {r['error']} | | | | |")
+            continue
+        if "ratio" in r:
+            q = f"{r['ratio']:.2f}x"
+            q = f"**{q}**" if r["ratio"] > MCLUST_SLOW else q
+        else:
+            q = "?"
+        out.append(f"| {cov} | {sk} | {itv} | {fmt_s(r['per_iter_s'])} | {q} | "
+                   f"{fmt_s(r['init_s'])} | {r['peak_mib']:.0f} | {r['mean_ll']:.4f} |")
+    slow = mclust_slow(m)
+    ref = m["res"].get(MCLUST_REF, {})
+    if slow:
+        out += ["", f"Slower than {MCLUST_SLOW:g}x {MCLUST_REF} "
+                f"({fmt_s(ref['per_iter_s'])} s/iter): " +
+                ", ".join(f"{cov} {fmt_s(m['res'][cov]['per_iter_s'])} s/iter "
+                          f"({m['res'][cov]['ratio']:.2f}x)" for cov in slow) + "."]
+    elif "per_iter_s" in ref:
+        out += ["", f"No model above {MCLUST_SLOW:g}x {MCLUST_REF} "
+                f"({fmt_s(ref['per_iter_s'])} s/iter)."]
+    out += ["", "s/iter of each run, in the order run (the table takes the fastest t(M) and the "
+            "fastest t(0), which may come from different runs, so its figure need not be one of "
+            "these):", ""]
+    for cov in MCLUST_MODELS:
+        r = m["res"][cov]
+        if "per_iter_runs_s" in r:
+            out.append(f"- {cov}: {', '.join(fmt_s(v) for v in r['per_iter_runs_s'])}")
+    out += ["", f"The section took {m['seconds']:.0f} s."]
+    return out
+
+
 def sklearn_info():
     """What bench_sklearn.py reports of its process (versions, threadpool_info),
     for a machine table when no scikit-learn fit ran; None without it."""
@@ -846,7 +984,21 @@ def missing_only_report(missing, elapsed):
     return "\n".join(out + [""])
 
 
-def report(results, sqlr, elapsed, passes=None, missing=None):
+def mclust_only_report(mclust, elapsed):
+    """The report of BENCH_ONLY=mclust: the machine and the section on
+    mclust's covariance models."""
+    out = ["# make bench, mclust's covariance models only (BENCH_ONLY=mclust)", "",
+           f"Generated by `BENCH_ONLY=mclust make bench` (bench/run.sh, bench/driver.py) in "
+           f"{elapsed / 60:.1f} min: a partial run; `make bench` writes the whole report to "
+           "bench/RESULTS.md.", "", "## Machine", "", "| | |", "|---|---|"]
+    # bench_core uses neither SQLite nor scikit-learn.
+    out += [f"| {k} | {v} |" for k, v in machine(None, "not used (bench_core alone)")]
+    out += [f"| gmm threads | `threads` 0, every core ({os.cpu_count()} here) |"]
+    out += mclust_report(mclust)
+    return "\n".join(out + [""])
+
+
+def report(results, sqlr, elapsed, passes=None, missing=None, mclust=None):
     sk_info = results[0]["res"]["full"]["sklearn"]
     sqlite_lib = results[0]["res"]["full"]["sql"]["sqlite"]
     out = ["# make bench: gmm against scikit-learn", ""]
@@ -947,6 +1099,8 @@ def report(results, sqlr, elapsed, passes=None, missing=None):
         out += passes_report(passes)
     if missing:
         out += missing_report(missing)
+    if mclust:
+        out += mclust_report(mclust)
     out += targets(results, sqlr, passes, missing)
     out += ["", "## threadpoolctl threadpool_info() in the scikit-learn process", "", "```",
             json.dumps(sk_info["threadpool_info"], indent=1), "```", ""]
@@ -980,6 +1134,17 @@ def main():
         log(f"done in {(time.time() - T_START) / 60:.1f} min; wrote {OUT} and "
             f"{os.path.join(BIN, 'results-missing.json')}")
         return
+    if ONLY == "mclust":
+        mclust = measure_mclust()
+        with open(os.path.join(BIN, "results-mclust.json"), "w") as f:
+            json.dump({"mclust": mclust}, f, indent=1)
+        md = mclust_only_report(mclust, time.time() - T_START)
+        print(md)
+        with open(OUT, "w") as f:
+            f.write(md)
+        log(f"done in {(time.time() - T_START) / 60:.1f} min; wrote {OUT} and "
+            f"{os.path.join(BIN, 'results-mclust.json')}")
+        return
     results = []
     for s in SETS:
         results.append(measure(*s))
@@ -991,10 +1156,11 @@ def main():
                          str(SQL_ITER), str(REPEAT)], env=SKLEARN_ENV)
     passes = measure_passes(results) if PASSES else None
     missing = measure_missing()
+    mclust = measure_mclust()
     with open(os.path.join(BIN, "results.json"), "w") as f:
-        json.dump({"sets": results, "sql_level": sqlr, "passes": passes, "missing": missing},
-                  f, indent=1)
-    md = report(results, sqlr, time.time() - T_START, passes, missing)
+        json.dump({"sets": results, "sql_level": sqlr, "passes": passes, "missing": missing,
+                   "mclust": mclust}, f, indent=1)
+    md = report(results, sqlr, time.time() - T_START, passes, missing, mclust)
     print(md)
     with open(OUT, "w") as f:
         f.write(md)

@@ -6,8 +6,9 @@
 # $BUILD/bench/data), runs gmm's core, gmm through SQL and scikit-learn side
 # by side, then EM in passes (streamed, out of core, Dask), then EM with
 # missing values (the core's EM iteration with 10 % of the cells of 1M x 8
-# missing against the complete one; bench/impute_rmse.py when present), and
-# writes bench/RESULTS.md.
+# missing against the complete one; bench/impute_rmse.py when present), then
+# mclust's fourteen covariance models (the core's EM iteration on 100k x 8,
+# k 4, each against VVV = full), and writes bench/RESULTS.md.
 #
 # Environment (make bench sets the first ones):
 #   BUILD          build directory holding bench/{gen_data,bench_core,bench_sql,bench_passes}
@@ -19,11 +20,17 @@
 #   BENCH_REPEAT   repeats of every timing; the fastest is kept (5)
 #   BENCH_SETS     subset of the data sets, e.g. "1000000x2k3 100000x64k16"
 #   BENCH_PASSES   0 skips the sections on EM in passes (1)
-#   BENCH_ONLY     "passes" or "missing": only those sections; the report
-#                  goes to $BENCH_OUT, default $BUILD/bench/RESULTS-passes.md
-#                  or RESULTS-missing.md (never bench/RESULTS.md). "missing"
+#   BENCH_ONLY     "passes", "missing" or "mclust": only those sections;
+#                  the report goes to $BENCH_OUT, default
+#                  $BUILD/bench/RESULTS-passes.md, RESULTS-missing.md or
+#                  RESULTS-mclust.md (never bench/RESULTS.md). "missing"
 #                  still needs scikit-learn (impute_rmse.py), and Dask's
-#                  distributed unless BENCH_PASSES=0
+#                  distributed unless BENCH_PASSES=0. "mclust" times
+#                  bench_core alone (it needs neither scikit-learn nor Dask),
+#                  but the checks below still ask for scikit-learn, and for
+#                  Dask's distributed unless BENCH_PASSES=0
+#   BENCH_MCLUST_ITER  EM iterations per model in the section on mclust's
+#                  models (50)
 #   BENCH_OUT      where to write the report instead
 #   BENCH_DASK_ITER  EM iterations of the Dask comparison (10)
 #   BENCH_OOC_ITER   EM iterations of the out-of-core fit (3)
@@ -31,6 +38,7 @@
 #   BENCH_OOC_CACHE  its PRAGMA cache_size (-2000: 2 MB)
 # e.g. BENCH_ONLY=passes BENCH_REPEAT=3 make bench
 #      BENCH_ONLY=missing BENCH_REPEAT=3 make bench
+#      BENCH_ONLY=mclust BENCH_PASSES=0 BENCH_REPEAT=3 make bench
 set -e
 PYTHON=${PYTHON:-/usr/bin/python3}
 

@@ -1,6 +1,6 @@
 /*
 ** make_blob_fixture.c -- writes tests/fixtures/model_vN.bin, the fixture
-** BLOB of model format version N (2 or 3; ext/core/gmm_blob.c) that
+** BLOB of model format version N (2, 3 or 4; ext/core/gmm_blob.c) that
 ** tests/test_blob.c must keep reading forever (DESIGN.md section 3: "An old format version stays readable
 ** forever: keep one fixture BLOB per version in tests/").
 **
@@ -17,6 +17,7 @@
 **      -lm -lpthread -o /tmp/make_blob_fixture
 **   mkdir -p tests/fixtures && /tmp/make_blob_fixture tests/fixtures/model_v2.bin
 **   /tmp/make_blob_fixture --v3 tests/fixtures/model_v3.bin
+**   /tmp/make_blob_fixture --v4 tests/fixtures/model_v4.bin
 **
 ** It prints the values to hard-code in tests/test_blob.c (between
 ** FIXTURE_VALUES_BEGIN and FIXTURE_VALUES_END).
@@ -38,6 +39,23 @@
 **     missing_fraction 7/60), 2 skipped, every option and summary field
 **     away from its default, and two candidates (k 1 and 2, full), so that
 **     the candidates sit behind the longer header.
+**   model_v4.bin (this program, --v4): what version 4 added (issue 12):
+**     a selection over k in {1, 2} and mclust's covariance models EVE and
+**     VEV (iterative M-steps) by ICL, on the 12 rows and 4 rows between
+**     the groups (BETWEEN), with init 'labels' (the rows' groups, 0 for
+**     group A and 1 for group B, the 4 rows between alternately: the two
+**     k = 1 candidates cannot take label 1, so they are failed candidates,
+**     stored with ICL 0), hc_rows 500, missing 'skip' (the word at 100 is
+**     1), rows weighted 1, 2, 1, 2, ..., so that the file holds a
+**     covariance type above 3, init 4, hc_rows and criterion away from
+**     their defaults, a known log_map (below 0) and 40-byte candidates
+**     with their ICL.
+**
+** A fit of this build knows its log_map (ICL), which only version 4
+** holds: the version 2 model is written with log_map unknown (NAN), as
+** the build that wrote model_v2.bin had it. (Fits of later builds may
+** differ from that build's in the last bits, so running this again need
+** not give the committed bytes: one more reason never to regenerate.)
 */
 #include <inttypes.h>
 #include <math.h>
@@ -53,6 +71,11 @@ static const double ROWS[12][2] = {
     {6.6, 8.2}};
 
 static const double SCORE_ROW[2] = {2.0, 2.5};
+
+/* model_v4.bin's rows: the 12 above and 4 between the groups (labelled
+** alternately A and B), so that the posteriors are not all 0 or 1 and
+** log_map is below 0. */
+static const double BETWEEN[4][2] = {{3.2, 4.4}, {3.8, 5.0}, {2.9, 4.9}, {4.1, 4.5}};
 
 static int write_new_file(const char *path, const unsigned char *p, size_t n) {
   FILE *f = fopen(path, "wbx");
@@ -106,8 +129,10 @@ static int write_v3(const char *path) {
   m->summary.n_incomplete = 6;
   m->summary.missing_fraction = 7.0 / 60.0;
   /* BIC as a selection computes it: p ln n - 2 LL, p = 9 for k = 1. */
-  const gmm_candidate cand[2] = {{1, GMM_COV_FULL, 0, 1, 9, -105.5, 9.0 * log(20.0) + 211.0},
-                                 {2, GMM_COV_FULL, 0, 1, 17, -87.25, gmm_model_bic(m)}};
+  /* (Version 3 has no candidate ICL: NAN, unknown.) */
+  const gmm_candidate cand[2] = {
+      {1, GMM_COV_FULL, 0, 1, 9, -105.5, 9.0 * log(20.0) + 211.0, NAN, 0.0},
+      {2, GMM_COV_FULL, 0, 1, 17, -87.25, gmm_model_bic(m), NAN, 0.0}};
   if (gmm_model_set_candidates(m, cand, 2) != GMM_OK) return 1;
   size_t n = gmm_blob_size(m);
   unsigned char *p = malloc(n);
@@ -142,19 +167,120 @@ static int write_v3(const char *path) {
   return 0;
 }
 
+/* model_v4.bin: the selection described above. */
+static int write_v4(const char *path) {
+  static const int labels[16] = {0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1};
+  double rows[16][2];
+  memcpy(rows, ROWS, sizeof ROWS);
+  memcpy(rows[12], BETWEEN, sizeof BETWEEN);
+  gmm_options opt;
+  gmm_options_default(&opt, 2);
+  opt.init = GMM_INIT_LABELS;
+  opt.criterion = GMM_CRITERION_ICL;
+  opt.hc_rows = 500;
+  opt.missing = GMM_MISSING_SKIP;
+  opt.max_iter = 50;
+  opt.tol = 1e-5;
+  opt.seed = UINT64_C(1099511627781); /* 2^40 + 5 */
+  double weights[16];
+  for (int i = 0; i < 16; i++) weights[i] = 1.0 + (double)(i % 2);
+  gmm_data data = {&rows[0][0], 16, 2, weights, 3, labels};
+  const int ks[2] = {1, 2};
+  const gmm_cov_type types[2] = {GMM_COV_EVE, GMM_COV_VEV};
+  gmm_model *m = NULL;
+  char err[512] = "";
+  gmm_status rc = gmm_fit_select(&data, &opt, ks, 2, types, 2, &gmm_libc_allocator, NULL, NULL,
+                                 &m, err, sizeof err);
+  if (rc != GMM_OK) {
+    fprintf(stderr, "gmm_fit_select failed (%d): %s\n", (int)rc, err);
+    return 1;
+  }
+  size_t n = gmm_blob_size(m);
+  unsigned char *p = malloc(n);
+  if (!p) return 1;
+  gmm_blob_write(m, p);
+  if (p[4] != 4) {
+    fprintf(stderr, "the encoder wrote format version %d, not 4\n", p[4]);
+    return 1;
+  }
+  /* It must decode, and encode to itself, before it is kept. */
+  gmm_model *back = NULL;
+  if (gmm_blob_read(p, n, &gmm_libc_allocator, &back, err, sizeof err) != GMM_OK) {
+    fprintf(stderr, "the version 4 model does not decode: %s\n", err);
+    return 1;
+  }
+  unsigned char *again = malloc(n);
+  if (!again || gmm_blob_size(back) != n) return 1;
+  gmm_blob_write(back, again);
+  if (memcmp(again, p, n) != 0) {
+    fprintf(stderr, "the version 4 model does not encode to the same bytes\n");
+    return 1;
+  }
+  free(again);
+  if (write_new_file(path, p, n) != 0) return 1;
+  double *scratch = malloc(sizeof(double) * (gmm_model_scratch_len(back) + 1));
+  if (!scratch) return 1;
+  double post[2];
+  int label = -1;
+  double score = gmm_model_score_row(back, SCORE_ROW, scratch, post, &label);
+  size_t k = (size_t)back->k, d = (size_t)back->d;
+  printf("/* FIXTURE4_VALUES_BEGIN (printed by tests/make_blob_fixture.c --v4) */\n");
+  printf("#define FIXTURE4_LEN %zu\n", n);
+  printf("#define FIXTURE4_K %d\n", back->k);
+  printf("#define FIXTURE4_COV_TYPE %d /* %s */\n", (int)back->covariance_type,
+         gmm_cov_model_name(back->covariance_type));
+  printf("#define FIXTURE4_N_CANDIDATES %d\n", back->n_candidates);
+  printf("static const double FIXTURE4_WEIGHTS[FIXTURE4_K] = {");
+  for (size_t j = 0; j < k; j++) printf("%s%.17g", j ? ", " : "", back->weights[j]);
+  printf("};\n");
+  printf("static const double FIXTURE4_MEANS[FIXTURE4_K * 2] = {");
+  for (size_t i = 0; i < k * d; i++) printf("%s%.17g", i ? ", " : "", back->means[i]);
+  printf("};\n");
+  size_t n_cov = gmm_cov_len(back->k, back->d, back->covariance_type);
+  printf("static const double FIXTURE4_COVS[%zu] = {", n_cov);
+  for (size_t i = 0; i < n_cov; i++) printf("%s%.17g", i ? ", " : "", back->covariances[i]);
+  printf("};\n");
+  printf("static const double FIXTURE4_N_SAMPLES = %.17g;\n", back->summary.n_samples);
+  printf("static const double FIXTURE4_LOG_LIKELIHOOD = %.17g;\n", back->summary.log_likelihood);
+  printf("static const double FIXTURE4_LOG_MAP = %.17g;\n", back->summary.log_map);
+  printf("static const int FIXTURE4_N_ITER = %d;\n", back->summary.n_iter);
+  printf("static const int FIXTURE4_CONVERGED = %d;\n", back->summary.converged);
+  printf("static const struct {\n  int k, covariance_type, failed, converged, n_iter;\n"
+         "  double log_likelihood, bic, icl;\n} FIXTURE4_CANDIDATES[FIXTURE4_N_CANDIDATES] = {\n");
+  for (int c = 0; c < back->n_candidates; c++) {
+    const gmm_candidate *cd = &back->candidates[c];
+    printf("    {%d, %d, %d, %d, %d, %.17g, %.17g, %.17g},\n", cd->k, (int)cd->covariance_type,
+           cd->failed, cd->converged, cd->n_iter, cd->log_likelihood, cd->bic, cd->icl);
+  }
+  printf("};\n");
+  printf("static const double FIXTURE4_ROW[2] = {%.17g, %.17g};\n", SCORE_ROW[0], SCORE_ROW[1]);
+  printf("static const double FIXTURE4_ROW_SCORE = %.17g;\n", score);
+  printf("static const double FIXTURE4_ROW_POSTERIORS[FIXTURE4_K] = {%.17g, %.17g};\n", post[0],
+         post[1]);
+  printf("#define FIXTURE4_ROW_LABEL %d\n", label);
+  printf("/* FIXTURE4_VALUES_END */\n");
+  free(scratch);
+  free(p);
+  gmm_model_free(back);
+  gmm_model_free(m);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "--v3") == 0) return write_v3(argv[2]);
+  if (argc == 3 && strcmp(argv[1], "--v4") == 0) return write_v4(argv[2]);
   if (argc != 2) {
     fprintf(stderr, "usage: %s tests/fixtures/model_v2.bin\n"
-                    "       %s --v3 tests/fixtures/model_v3.bin\n",
-            argv[0], argv[0]);
+                    "       %s --v3 tests/fixtures/model_v3.bin\n"
+                    "       %s --v4 tests/fixtures/model_v4.bin\n",
+            argv[0], argv[0], argv[0]);
     return 2;
   }
   gmm_options opt;
   gmm_options_default(&opt, 2);
   double weights[12];
   for (int i = 0; i < 12; i++) weights[i] = 1.0 + (double)(i % 2);
-  gmm_data data = {&ROWS[0][0], 12, 2, weights, 3};
+  gmm_data data = {&ROWS[0][0], 12, 2, weights, 3, NULL};
   const int ks[2] = {1, 2};
   const gmm_cov_type types[2] = {GMM_COV_TIED, GMM_COV_DIAG};
   gmm_model *m = NULL;
@@ -165,10 +291,16 @@ int main(int argc, char **argv) {
     fprintf(stderr, "gmm_fit_select failed (%d): %s\n", (int)rc, err);
     return 1;
   }
+  /* Version 2 has no place for the ICL this build's fits know. */
+  m->summary.log_map = NAN;
   size_t n = gmm_blob_size(m);
   unsigned char *p = malloc(n);
   if (!p) return 1;
   gmm_blob_write(m, p);
+  if (p[4] != 2) {
+    fprintf(stderr, "the encoder wrote format version %d, not 2\n", p[4]);
+    return 1;
+  }
 
   FILE *f = fopen(argv[1], "wbx");
   if (!f) {

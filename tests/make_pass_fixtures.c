@@ -214,7 +214,7 @@ static int main_v2(const char *stats_path, const char *state_path) {
   gmm_options mopt;
   gmm_options_default(&mopt, 2);
   mopt.threads = 1;
-  gmm_data data = {used, n_used, 3, NULL, 1};
+  gmm_data data = {used, n_used, 3, NULL, 1, NULL};
   gmm_model *m = NULL;
   if (gmm_fit(&data, &mopt, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err) != GMM_OK)
     fail("gmm_fit", err);

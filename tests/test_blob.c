@@ -10,14 +10,21 @@
 ** The tests include only gmm.h; they know of the format only what gmm.h and
 ** DESIGN.md promise: magic "GMMb", a little-endian u32 format version, a
 ** u64 checksum in the last 8 bytes, exact-length and value validation;
-** tests 9 to 11 also use the header layout of versions 2 and 3 that
-** ext/core/gmm_blob.c documents (blob (5)).
+** tests 9 to 11 also use the header layout of versions 2 and 3, and tests
+** 12 to 17 that of version 4, that ext/core/gmm_blob.c documents (blob (5)).
+**
+** A model fitted by this build knows its log_map (the ICL's term), which
+** only format version 4 holds: fit_model's models are written as version
+** 4. A test that wants the version 2 or 3 bytes of a fitted model makes it
+** a model without ICL first (fit_model_no_icl: log_map NAN, as a model
+** from passes has it).
 */
 #include "test_util.h"
 
 #define FIXTURE_V1 "tests/fixtures/model_v1.bin"
 #define FIXTURE_V2 "tests/fixtures/model_v2.bin"
 #define FIXTURE_V3 "tests/fixtures/model_v3.bin"
+#define FIXTURE_V4 "tests/fixtures/model_v4.bin"
 static unsigned char *read_file(const char *path, size_t *len);
 
 /* ------------------------------------------------------------------------
@@ -47,13 +54,22 @@ static gmm_model *fit_model(gmm_cov_type type, const gmm_allocator *a) {
   opt.max_iter = 77;
   opt.n_init = 3;
   opt.init = GMM_INIT_KMEANS_PP;
-  gmm_data data = {x, tu_mixture_n(&MIX), 2, NULL, INT64_C(5000000007)};
+  gmm_data data = {x, tu_mixture_n(&MIX), 2, NULL, INT64_C(5000000007), NULL};
   gmm_model *m = NULL;
   char err[512] = "";
   gmm_status rc = gmm_fit(&data, &opt, a ? a : &gmm_libc_allocator, NULL, NULL, &m, err,
                           sizeof err);
   free(x);
   if (rc != GMM_OK) fail_msg("gmm_fit(%s) returned %d: %s", gmm_cov_type_name(type), (int)rc, err);
+  return m;
+}
+
+/* fit_model's model without its ICL (log_map unknown, as a model from
+** passes has it): of a scikit-learn covariance type, it is written as
+** version 2 (blob (5)). */
+static gmm_model *fit_model_no_icl(gmm_cov_type type) {
+  gmm_model *m = fit_model(type, NULL);
+  m->summary.log_map = NAN;
   return m;
 }
 
@@ -149,6 +165,11 @@ static void assert_models_identical(const gmm_model *a, const gmm_model *b) {
   assert_int_equal(a->options.missing, b->options.missing);
   assert_true(a->summary.n_incomplete == b->summary.n_incomplete);
   assert_same_double(a->summary.missing_fraction, b->summary.missing_fraction);
+  /* Version 4's fields: log_map bit for bit, or unknown in both. */
+  assert_int_equal(a->options.hc_rows, b->options.hc_rows);
+  assert_int_equal(a->options.criterion, b->options.criterion);
+  if (!(isnan(a->summary.log_map) && isnan(b->summary.log_map)))
+    assert_same_double(a->summary.log_map, b->summary.log_map);
 }
 
 /* A decoded model is prepared and scores like the original: log p(x) and
@@ -316,15 +337,18 @@ static void test_truncation_and_extension(void **state) {
   (void)state;
   const gmm_cov_type types[] = {GMM_COV_FULL, GMM_COV_TIED, GMM_COV_DIAG, GMM_COV_SPHERICAL};
   for (int t = 0; t < 4; t++) {
-    gmm_model *m = fit_model(types[t], NULL);
-    size_t n;
-    unsigned char *p = encode(m, &n);
-    check_truncations(p, n);
-    free(p);
-    gmm_model_free(m);
+    /* A fitted model (version 4) and the same without ICL (version 2). */
+    for (int no_icl = 0; no_icl <= 1; no_icl++) {
+      gmm_model *m = no_icl ? fit_model_no_icl(types[t]) : fit_model(types[t], NULL);
+      size_t n;
+      unsigned char *p = encode(m, &n);
+      check_truncations(p, n);
+      free(p);
+      gmm_model_free(m);
+    }
   }
-  const char *fixtures[] = {FIXTURE_V1, FIXTURE_V2, FIXTURE_V3};
-  for (int f = 0; f < 3; f++) {
+  const char *fixtures[] = {FIXTURE_V1, FIXTURE_V2, FIXTURE_V3, FIXTURE_V4};
+  for (int f = 0; f < 4; f++) {
     size_t n;
     unsigned char *p = read_file(fixtures[f], &n);
     check_truncations(p, n);
@@ -391,15 +415,18 @@ static void test_bit_flips(void **state) {
   (void)state;
   const gmm_cov_type types[] = {GMM_COV_FULL, GMM_COV_TIED, GMM_COV_DIAG, GMM_COV_SPHERICAL};
   for (int t = 0; t < 4; t++) {
-    gmm_model *m = fit_model(types[t], NULL);
-    size_t n;
-    unsigned char *p = encode(m, &n);
-    check_bit_flips(p, n);
-    free(p);
-    gmm_model_free(m);
+    /* A fitted model (version 4) and the same without ICL (version 2). */
+    for (int no_icl = 0; no_icl <= 1; no_icl++) {
+      gmm_model *m = no_icl ? fit_model_no_icl(types[t]) : fit_model(types[t], NULL);
+      size_t n;
+      unsigned char *p = encode(m, &n);
+      check_bit_flips(p, n);
+      free(p);
+      gmm_model_free(m);
+    }
   }
-  const char *fixtures[] = {FIXTURE_V1, FIXTURE_V2, FIXTURE_V3};
-  for (int f = 0; f < 3; f++) {
+  const char *fixtures[] = {FIXTURE_V1, FIXTURE_V2, FIXTURE_V3, FIXTURE_V4};
+  for (int f = 0; f < 4; f++) {
     size_t n;
     unsigned char *p = read_file(fixtures[f], &n);
     check_bit_flips(p, n);
@@ -513,18 +540,24 @@ static void test_decoder_validates_v2_fields(void **state) {
   const double w_ok[2] = {0.25, 0.75};
   const double mu_ok[4] = {0.0, 1.0, 2.0, 3.0};
   const double cov_ok[8] = {1.0, 0.5, 0.5, 1.0, 2.0, 0.0, 0.0, 0.5};
-  const gmm_candidate self = {2, GMM_COV_FULL, 0, 1, 5, -10.0, 30.0};
+  const gmm_candidate self = {2, GMM_COV_FULL, 0, 1, 5, -10.0, 30.0, NAN, 0.0};
   struct {
     const char *what;
     gmm_candidate other;
     int drop_self;
   } cases[] = {
-      {"candidate with k = 0", {0, GMM_COV_FULL, 0, 1, 3, -12.0, 31.0}, 0},
-      {"candidate with covariance type 9", {1, (gmm_cov_type)9, 0, 1, 3, -12.0, 31.0}, 0},
-      {"candidate with NaN BIC", {1, GMM_COV_DIAG, 0, 1, 3, -12.0, NAN}, 0},
-      {"candidate with infinite log-likelihood", {1, GMM_COV_DIAG, 0, 1, 3, -INFINITY, 31.0}, 0},
-      {"the model missing from its candidates", {1, GMM_COV_DIAG, 0, 1, 3, -12.0, 31.0}, 1},
-      {"the model only as a failed candidate", {2, GMM_COV_FULL, 1, 0, 0, 0.0, 0.0}, 1},
+      {"candidate with k = 0", {0, GMM_COV_FULL, 0, 1, 3, -12.0, 31.0, NAN, 0.0}, 0},
+      {"candidate with covariance type 14",
+       {1, (gmm_cov_type)14, 0, 1, 3, -12.0, 31.0, NAN, 0.0},
+       0},
+      {"candidate with NaN BIC", {1, GMM_COV_DIAG, 0, 1, 3, -12.0, NAN, NAN, 0.0}, 0},
+      {"candidate with infinite log-likelihood",
+       {1, GMM_COV_DIAG, 0, 1, 3, -INFINITY, 31.0, NAN, 0.0},
+       0},
+      {"the model missing from its candidates",
+       {1, GMM_COV_DIAG, 0, 1, 3, -12.0, 31.0, NAN, 0.0},
+       1},
+      {"the model only as a failed candidate", {2, GMM_COV_FULL, 1, 0, 0, 0.0, 0.0, NAN, 0.0}, 1},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     gmm_model *m = hand_model(2, w_ok, mu_ok, cov_ok);
@@ -535,7 +568,7 @@ static void test_decoder_validates_v2_fields(void **state) {
   }
   /* The same candidates with the model among them decode. */
   gmm_model *m = hand_model(2, w_ok, mu_ok, cov_ok);
-  gmm_candidate ok[2] = {{1, GMM_COV_DIAG, 0, 1, 3, -12.0, 31.0}, self};
+  gmm_candidate ok[2] = {{1, GMM_COV_DIAG, 0, 1, 3, -12.0, 31.0, NAN, 0.0}, self};
   assert_int_equal(gmm_model_set_candidates(m, ok, 2), GMM_OK);
   size_t n;
   unsigned char *p = encode(m, &n);
@@ -608,20 +641,29 @@ static void test_stored_checksum(void **state) {
 
 /* ------------------------------------------------------------------------
 ** 5. Header (gmm.h GMM_BLOB_MAGIC; DESIGN section 3): bytes 0..3 are
-** "GMMb", bytes 4..7 the little-endian u32 2, the version this build
-** writes for a model of complete rows with the default options (test 9
-** has the version 3 rule).
+** "GMMb", bytes 4..7 the little-endian u32 4 for a fitted model (every
+** fit knows its log_map, the ICL's term, which only version 4 holds), and
+** 2 for the same model without ICL (log_map unknown), the version this
+** build writes for a model of complete rows with the default options and
+** no ICL (test 9 has the version 3 rule, test 12 the version 4 rule).
 ** Checks blob (3), (5).
 */
 static void test_magic_and_version(void **state) {
   (void)state;
   gmm_model *m = fit_model(GMM_COV_FULL, NULL);
+  assert_false(isnan(m->summary.log_map));
   size_t n;
   unsigned char *p = encode(m, &n);
   assert_memory_equal(p, "GMMb", 4);
   assert_memory_equal(p, GMM_BLOB_MAGIC, 4);
-  const unsigned char version[4] = {2, 0, 0, 0};
-  assert_memory_equal(p + 4, version, 4);
+  const unsigned char version4[4] = {4, 0, 0, 0};
+  assert_memory_equal(p + 4, version4, 4);
+  free(p);
+  m->summary.log_map = NAN;
+  p = encode(m, &n);
+  assert_memory_equal(p, GMM_BLOB_MAGIC, 4);
+  const unsigned char version2[4] = {2, 0, 0, 0};
+  assert_memory_equal(p + 4, version2, 4);
   free(p);
   gmm_model_free(m);
 }
@@ -987,7 +1029,9 @@ static void expect_v3_fields(gmm_missing missing, int64_t n_incomplete, double f
 /* ------------------------------------------------------------------------
 ** 9. The oldest version that expresses the model (ext/core/gmm_blob.c,
 ** blob (5); issue 11: a model of complete rows with the default options
-** has the bytes earlier builds wrote). A fitted model of complete rows
+** has the bytes earlier builds wrote). The models here have no ICL
+** (log_map unknown, fit_model_no_icl; a fitted model knows it and is
+** version 4, test 12). A fitted model of complete rows
 ** with missing 'marginalize' is version 2 of the version-2 length, its
 ** word at 100 zero; the same model with missing 'skip', or with rows that
 ** had missing features, is version 3: 16 bytes longer, the same bytes but
@@ -1001,7 +1045,7 @@ static void test_oldest_version_rule(void **state) {
   (void)state;
   const gmm_cov_type types[] = {GMM_COV_FULL, GMM_COV_TIED, GMM_COV_DIAG, GMM_COV_SPHERICAL};
   for (int t = 0; t < 4; t++) {
-    gmm_model *m = fit_model(types[t], NULL);
+    gmm_model *m = fit_model_no_icl(types[t]);
     assert_int_equal(m->options.missing, GMM_MISSING_MARGINALIZE);
     assert_true(m->summary.n_incomplete == 0);
     assert_same_double(m->summary.missing_fraction, 0.0);
@@ -1023,7 +1067,7 @@ static void test_oldest_version_rule(void **state) {
     gmm_model_free(back2);
 
     for (int variant = 0; variant < 2; variant++) {
-      gmm_model *v = fit_model(types[t], NULL);
+      gmm_model *v = fit_model_no_icl(types[t]);
       if (variant == 0) {
         v->options.missing = GMM_MISSING_SKIP;
       } else {
@@ -1059,7 +1103,7 @@ static void test_oldest_version_rule(void **state) {
 
   /* Fitted for real: rows with missing values (every 7th row misses one
   ** feature, one row misses both and is skipped), and complete rows with
-  ** missing 'skip'. */
+  ** missing 'skip'; then without ICL (log_map unknown), so version 3. */
   for (int variant = 0; variant < 2; variant++) {
     double *x = tu_mixture_sample(&MIX, 42, NULL);
     assert_non_null(x);
@@ -1072,7 +1116,7 @@ static void test_oldest_version_rule(void **state) {
     } else {
       opt.missing = GMM_MISSING_SKIP;
     }
-    gmm_data data = {x, rows, 2, NULL, 0};
+    gmm_data data = {x, rows, 2, NULL, 0, NULL};
     gmm_model *fm = NULL;
     char err[512] = "";
     if (gmm_fit(&data, &opt, &gmm_libc_allocator, NULL, NULL, &fm, err, sizeof err) != GMM_OK)
@@ -1088,6 +1132,8 @@ static void test_oldest_version_rule(void **state) {
     } else {
       assert_true(fm->summary.n_incomplete == 0);
     }
+    assert_false(isnan(fm->summary.log_map));
+    fm->summary.log_map = NAN;
     size_t n3;
     unsigned char *v3 = encode(fm, &n3);
     assert_int_equal(le32(v3 + 4), 3);
@@ -1108,8 +1154,8 @@ static void test_oldest_version_rule(void **state) {
   const double w[2] = {0.25, 0.75}, mu[4] = {0.0, 1.0, 2.0, 3.0};
   const double cov[8] = {1.0, 0.5, 0.5, 1.0, 2.0, 0.0, 0.0, 0.5};
   gmm_model *sel = hand_model(2, w, mu, cov);
-  const gmm_candidate cand[2] = {{1, GMM_COV_DIAG, 0, 1, 3, -12.0, 31.0},
-                                 {2, GMM_COV_FULL, 0, 1, 5, -10.0, 30.0}};
+  const gmm_candidate cand[2] = {{1, GMM_COV_DIAG, 0, 1, 3, -12.0, 31.0, NAN, 0.0},
+                                 {2, GMM_COV_FULL, 0, 1, 5, -10.0, 30.0, NAN, 0.0}};
   assert_int_equal(gmm_model_set_candidates(sel, cand, 2), GMM_OK);
   sel->summary.n_incomplete = 40;
   sel->summary.missing_fraction = 0.25;
@@ -1228,10 +1274,15 @@ static void test_decoder_validates_v3_fields(void **state) {
   /* Too short for the version 3 header. */
   put_le32(p + 4, 3);
   expect_corrupt_text(p, 110, "it is too short (110 bytes; a version 3 model has at least 128)");
-  /* Version 4 is not read. */
+  /* A version 3 BLOB relabelled 4 has the wrong length (version 4's
+  ** header is 16 bytes longer). */
   put_le32(p + 4, 4);
   reseal(p, n);
-  expect_corrupt_text(p, n, "format version 4 is not one this build reads (1 to 3)");
+  expect_corrupt_text(p, n, "it has 224 bytes, but its header (k = 2, d = 2) needs 240");
+  /* Version 5 is not read. */
+  put_le32(p + 4, 5);
+  reseal(p, n);
+  expect_corrupt_text(p, n, "format version 5 is not one this build reads (1 to 4)");
   free(p);
   gmm_model_free(m);
 }
@@ -1240,39 +1291,45 @@ static void test_decoder_validates_v3_fields(void **state) {
 ** 11. A version 3 BLOB, as the others: every truncation and one extra byte
 ** rejected, every bit flip rejected or decoded to a usable model, garbage
 ** behind its magic and version rejected, every allocation failure of its
-** decode GMM_ENOMEM without a leak.
+** decode GMM_ENOMEM without a leak. (The fitted model without its ICL,
+** log_map unknown: with it, it would be version 4.)
 ** Checks blob (2), (3), (5).
 */
-static void test_v3_robustness(void **state) {
-  (void)state;
-  gmm_model *m = fit_model(GMM_COV_TIED, NULL);
-  m->summary.n_incomplete = 123;
-  m->summary.missing_fraction = 0.125;
-  size_t n;
-  unsigned char *p = encode(m, &n);
-  assert_int_equal(le32(p + 4), 3);
-  check_truncations(p, n);
-  check_bit_flips(p, n);
+/* The checks of tests 11 and 16 on one valid BLOB of format version
+** `version`: truncations and one extra byte, bit flips, garbage behind its
+** magic and version (every length up to its own), its prefixes followed by
+** garbage, every allocation failure of its decode. */
+static void check_robustness(const unsigned char *p, size_t n, uint32_t version, uint64_t seed) {
+  unsigned char *q = malloc(n);
+  assert_non_null(q);
+  memcpy(q, p, n);
+  check_truncations(q, n);
+  check_bit_flips(q, n);
+  free(q);
 
+  unsigned char head[8];
+  memcpy(head, "GMMb", 4);
+  put_le32(head + 4, version);
   tu_rng rng;
-  tu_rng_seed(&rng, 3003);
+  tu_rng_seed(&rng, seed);
   unsigned char *buf = malloc(n);
   assert_non_null(buf);
   for (size_t len = 0; len <= n; len++) {
     for (size_t b = 0; b < len; b++) buf[b] = (unsigned char)tu_rng_u64(&rng);
-    if (len >= 8) memcpy(buf, "GMMb\3\0\0\0", 8);
-    expect_corrupt(buf, len, "version 3 magic + garbage, length", len);
+    if (len >= 8) memcpy(buf, head, 8);
+    expect_corrupt(buf, len, "magic and version + garbage, length", len);
   }
   for (size_t h = 0; h + 8 < n; h++) {
     memcpy(buf, p, h);
     for (size_t b = h; b < n; b++) buf[b] = (unsigned char)tu_rng_u64(&rng);
-    expect_corrupt(buf, n, "valid version 3 prefix + garbage, prefix", h);
+    expect_corrupt(buf, n, "valid prefix + garbage, prefix", h);
   }
   free(buf);
 
   tu_counting c;
   gmm_allocator a = tu_counting_allocator(&c);
   gmm_model *d = decode_ok(p, n, &a);
+  assert_int_equal(d->blob_version, (int)version);
   size_t calls = c.n_calls;
   gmm_model_free(d);
   assert_no_leaks(&c);
@@ -1285,8 +1342,816 @@ static void test_v3_robustness(void **state) {
     assert_null(d);
     assert_no_leaks(&c);
   }
+}
+
+static void test_v3_robustness(void **state) {
+  (void)state;
+  gmm_model *m = fit_model_no_icl(GMM_COV_TIED);
+  m->summary.n_incomplete = 123;
+  m->summary.missing_fraction = 0.125;
+  size_t n;
+  unsigned char *p = encode(m, &n);
+  assert_int_equal(le32(p + 4), 3);
+  check_robustness(p, n, 3, 3003);
   free(p);
   gmm_model_free(m);
+}
+
+/* ------------------------------------------------------------------------
+** Helpers of tests 12 to 17: version 4's layout (ext/core/gmm_blob.c,
+** blob (5)). The fields of version 3 at 100 .. 119 as there, then u32
+** hc_rows at 120, u32 criterion at 124, f64 log_map at 128 (the one quiet
+** NaN 0x7ff8000000000000 when unknown), the weights at 136; candidates of
+** 40 bytes, version 2's 32 then f64 icl (0 when the candidate failed).
+*/
+#define CANONICAL_NAN_BITS UINT64_C(0x7ff8000000000000)
+
+static uint64_t bits_of(double x) {
+  uint64_t b;
+  memcpy(&b, &x, sizeof b);
+  return b;
+}
+
+/* Doubles stored for the covariances of type t: those of its shape. */
+static size_t stored_cov_doubles(int k, int d, gmm_cov_type t) {
+  size_t kk = (size_t)k, dd = (size_t)d;
+  switch (gmm_cov_shape(t)) {
+    case GMM_COV_FULL: return kk * dd * (dd + 1) / 2;
+    case GMM_COV_TIED: return dd * (dd + 1) / 2;
+    case GMM_COV_DIAG: return kk * dd;
+    default: return kk;
+  }
+}
+
+/* The length of a version `v` BLOB of m's k, d, type and candidates. */
+static size_t blob_len_of(uint32_t v, const gmm_model *m) {
+  size_t header = v == 2 ? 104 : v == 3 ? 120 : 136, cand = v == 4 ? 40 : 32;
+  size_t k = (size_t)m->k, d = (size_t)m->d;
+  return header + 8 * (k + k * d + stored_cov_doubles(m->k, m->d, m->covariance_type)) +
+         cand * (size_t)m->n_candidates + 8;
+}
+
+/* The candidates of a and b are the same; their ICL bit for bit, or
+** unknown in both when `icl` (else not compared: versions 2 and 3 do not
+** hold it). */
+static void assert_candidates_identical(const gmm_model *a, const gmm_model *b, int icl) {
+  assert_int_equal(a->n_candidates, b->n_candidates);
+  for (int c = 0; c < a->n_candidates; c++) {
+    const gmm_candidate *x = &a->candidates[c], *y = &b->candidates[c];
+    assert_int_equal(x->k, y->k);
+    assert_int_equal(x->covariance_type, y->covariance_type);
+    assert_int_equal(x->failed, y->failed);
+    assert_int_equal(x->converged, y->converged);
+    assert_int_equal(x->n_iter, y->n_iter);
+    assert_same_double(x->log_likelihood, y->log_likelihood);
+    assert_same_double(x->bic, y->bic);
+    if (icl && !(isnan(x->icl) && isnan(y->icl))) assert_same_double(x->icl, y->icl);
+  }
+}
+
+/* Encodes m: format version `version`, of blob_len_of's length (and
+** gmm_blob_size's); decodes it (blob_version `version`), every field and
+** the candidates as m's; re-encodes the decoded model to the same bytes.
+** Returns the bytes. */
+static unsigned char *round_trip_as(const gmm_model *m, uint32_t version, size_t *len) {
+  size_t n;
+  unsigned char *p = encode(m, &n);
+  if (le32(p + 4) != version)
+    fail_msg("a %s model written as version %u, expected %u",
+             gmm_cov_model_name(m->covariance_type), le32(p + 4), version);
+  assert_int_equal(n, blob_len_of(version, m));
+  assert_int_equal(gmm_blob_size(m), n);
+  gmm_model *back = decode_ok(p, n, NULL);
+  assert_int_equal(back->blob_version, (int)version);
+  assert_models_identical(m, back);
+  assert_candidates_identical(m, back, version >= 4);
+  size_t n2;
+  unsigned char *again = encode(back, &n2);
+  assert_int_equal(n2, n);
+  assert_memory_equal(again, p, n);
+  free(again);
+  gmm_model_free(back);
+  *len = n;
+  return p;
+}
+
+/* A copy of the BLOB p (n bytes) with the u32 (size 4) or u64 (size 8) at
+** `at` set to v and the checksum made right again must be rejected with
+** exactly `want`. */
+static void expect_field_rejected(const unsigned char *p, size_t n, size_t at, int size,
+                                  uint64_t v, const char *want) {
+  unsigned char *q = malloc(n);
+  assert_non_null(q);
+  memcpy(q, p, n);
+  if (size == 4)
+    put_le32(q + at, (uint32_t)v);
+  else
+    put_le64(q + at, v);
+  reseal(q, n);
+  expect_corrupt_text(q, n, want);
+  free(q);
+}
+
+/* The same change, and the BLOB decodes (positive control); returns the
+** model. */
+static gmm_model *expect_field_accepted(const unsigned char *p, size_t n, size_t at, int size,
+                                        uint64_t v) {
+  unsigned char *q = malloc(n);
+  assert_non_null(q);
+  memcpy(q, p, n);
+  if (size == 4)
+    put_le32(q + at, (uint32_t)v);
+  else
+    put_le64(q + at, v);
+  reseal(q, n);
+  gmm_model *m = decode_ok(q, n, NULL);
+  free(q);
+  return m;
+}
+
+/* A copy of m relabelled as the scikit-learn type of its shape
+** (gmm_cov_shape): the same parameters, options and summary. */
+static gmm_model *as_shape_type(const gmm_model *m) {
+  gmm_cov_type shape = gmm_cov_shape(m->covariance_type);
+  gmm_model *s = gmm_model_new(m->k, m->d, shape, &gmm_libc_allocator);
+  assert_non_null(s);
+  size_t k = (size_t)m->k, d = (size_t)m->d, n_cov = tu_cov_len(m->k, m->d, shape);
+  assert_int_equal(n_cov, tu_cov_len(m->k, m->d, m->covariance_type));
+  memcpy(s->weights, m->weights, sizeof(double) * k);
+  memcpy(s->means, m->means, sizeof(double) * k * d);
+  memcpy(s->covariances, m->covariances, sizeof(double) * n_cov);
+  assert_int_equal(gmm_model_prepare(s, NULL, 0), GMM_OK);
+  s->options = m->options;
+  s->options.covariance_type = shape;
+  s->summary = m->summary;
+  return s;
+}
+
+/* ------------------------------------------------------------------------
+** 12. Version 4 is written exactly when the model holds something version
+** 3 cannot (ext/core/gmm_blob.c, blob (5)). Each of these, alone on a
+** model that is otherwise version 2 (fit_model_no_icl: a fitted model
+** without its ICL) or, with missing 'skip', version 3, makes it version 4:
+** a known log_map (as every fit has), each of mclust's ten covariance
+** types (models fitted with them), init labels and hc, hc_rows 2, 1999,
+** 2001 and GMM_MAX_HC_ROWS, criterion icl and aic, a candidate of a type
+** above 3. The version 4 BLOB is version 3's + 16 bytes + 8 per candidate
+** (for a new covariance type: its shape's version 3 BLOB, whose
+** parameter bytes it holds unchanged), its fields at 120, 124 and 128 are
+** the model's hc_rows, criterion and log_map (the canonical NaN when
+** unknown), the word at 100 is the missing option, and it round-trips bit
+** for bit (blob_version 4). hc_rows 2000 and criterion bic set explicitly
+** are the defaults: still version 2, and so is a model whose log_map is
+** any NaN.
+** Checks blob (1), (5).
+*/
+enum v4_reason {
+  V4_NONE,
+  V4_LOG_MAP,
+  V4_INIT_LABELS,
+  V4_INIT_HC,
+  V4_HC_ROWS_2,
+  V4_HC_ROWS_1999,
+  V4_HC_ROWS_2001,
+  V4_HC_ROWS_MAX,
+  V4_CRITERION_ICL,
+  V4_CRITERION_AIC,
+  V4_CANDIDATE_TYPE,
+  V4_N_REASONS
+};
+
+/* fit_model_no_icl(FULL), with missing 'skip' when `skip` (a version 3
+** model), with two candidates when `with_candidates` (the model and a
+** diag one, or a VVE one for V4_CANDIDATE_TYPE), given reason r alone to
+** be version 4. */
+static gmm_model *model_for_reason(enum v4_reason r, int skip, int with_candidates) {
+  gmm_model *m = fit_model_no_icl(GMM_COV_FULL);
+  if (skip) m->options.missing = GMM_MISSING_SKIP;
+  switch (r) {
+    case V4_LOG_MAP: m->summary.log_map = -12.375; break;
+    case V4_INIT_LABELS: m->options.init = GMM_INIT_LABELS; break;
+    case V4_INIT_HC: m->options.init = GMM_INIT_HC; break;
+    case V4_HC_ROWS_2: m->options.hc_rows = 2; break;
+    case V4_HC_ROWS_1999: m->options.hc_rows = 1999; break;
+    case V4_HC_ROWS_2001: m->options.hc_rows = 2001; break;
+    case V4_HC_ROWS_MAX: m->options.hc_rows = GMM_MAX_HC_ROWS; break;
+    case V4_CRITERION_ICL: m->options.criterion = GMM_CRITERION_ICL; break;
+    case V4_CRITERION_AIC: m->options.criterion = GMM_CRITERION_AIC; break;
+    default: break;
+  }
+  if (with_candidates || r == V4_CANDIDATE_TYPE) {
+    gmm_cov_type other = r == V4_CANDIDATE_TYPE ? GMM_COV_VVE : GMM_COV_DIAG;
+    const gmm_candidate c[2] = {{2, other, 0, 1, 9, -1700.5, 3450.25, NAN, 0.0},
+                                {3, GMM_COV_FULL, 0, m->summary.converged, m->summary.n_iter,
+                                 m->summary.log_likelihood, gmm_model_bic(m), NAN, 0.0}};
+    assert_int_equal(gmm_model_set_candidates(m, c, 2), GMM_OK);
+  }
+  return m;
+}
+
+static void test_v4_written_exactly_when_needed(void **state) {
+  (void)state;
+  for (int with_candidates = 0; with_candidates <= 1; with_candidates++) {
+    for (int skip = 0; skip <= 1; skip++) {
+      /* Without a reason: version 2, or 3 with 'skip'. */
+      gmm_model *base = model_for_reason(V4_NONE, skip, with_candidates);
+      size_t n_old;
+      unsigned char *old = round_trip_as(base, skip ? 3 : 2, &n_old);
+      /* Defaults set explicitly, and a NaN log_map that is not the
+      ** canonical one, are no reason. */
+      base->options.hc_rows = GMM_DEFAULT_HC_ROWS;
+      base->options.criterion = GMM_CRITERION_BIC;
+      base->summary.log_map = -NAN;
+      size_t n_same;
+      unsigned char *same = round_trip_as(base, skip ? 3 : 2, &n_same);
+      assert_int_equal(n_same, n_old);
+      assert_memory_equal(same, old, n_old);
+      free(same);
+      /* Version 3's length: version 2's + 16. */
+      size_t v3_len = skip ? n_old : n_old + 16;
+      for (int r = V4_LOG_MAP; r < V4_N_REASONS; r++) {
+        /* A candidate of a new type needs a selection. */
+        if (r == V4_CANDIDATE_TYPE && !with_candidates) continue;
+        gmm_model *m = model_for_reason((enum v4_reason)r, skip, with_candidates);
+        size_t n;
+        unsigned char *p = round_trip_as(m, 4, &n);
+        assert_int_equal(n, v3_len + 16 + 8 * (size_t)m->n_candidates);
+        assert_int_equal(le32(p + 100), skip ? 1u : 0u);
+        assert_int_equal(le32(p + 120), (uint32_t)m->options.hc_rows);
+        assert_int_equal(le32(p + 124), (uint32_t)m->options.criterion);
+        assert_true(le64(p + 128) ==
+                    (r == V4_LOG_MAP ? bits_of(-12.375) : CANONICAL_NAN_BITS));
+        assert_int_equal(le32(p + 20), (uint32_t)m->options.init);
+        /* The parameters are version 3's (or 2's), 16 bytes later. */
+        size_t old_header = skip ? 120 : 104;
+        size_t params = 8 * (size_t)(m->k + m->k * m->d) +
+                        8 * stored_cov_doubles(m->k, m->d, m->covariance_type);
+        assert_memory_equal(p + 136, old + old_header, params);
+        free(p);
+        gmm_model_free(m);
+      }
+      free(old);
+      gmm_model_free(base);
+    }
+  }
+
+  /* Each of mclust's ten covariance types, fitted, without ICL: version 4,
+  ** holding its shape's covariances as the shape's own version 3 BLOB
+  ** (the model relabelled, missing 'skip') holds them. */
+  for (int t = GMM_COV_EII; t < GMM_N_COV_TYPES; t++) {
+    for (int skip = 0; skip <= 1; skip++) {
+      gmm_model *m = fit_model_no_icl((gmm_cov_type)t);
+      assert_int_equal(m->covariance_type, t);
+      if (skip) m->options.missing = GMM_MISSING_SKIP;
+      size_t n;
+      unsigned char *p = round_trip_as(m, 4, &n);
+      assert_int_equal(le32(p + 16), (uint32_t)t);
+      assert_int_equal(le32(p + 100), skip ? 1u : 0u);
+      assert_true(le64(p + 128) == CANONICAL_NAN_BITS);
+      gmm_model *s = as_shape_type(m);
+      s->options.missing = GMM_MISSING_SKIP;
+      size_t n3;
+      unsigned char *v3 = round_trip_as(s, 3, &n3);
+      assert_int_equal(n, n3 + 16);
+      assert_memory_equal(p + 136, v3 + 120, n3 - 120 - 8);
+      assert_memory_equal(p + 24, v3 + 24, 76); /* max_iter .. n_candidates */
+      free(v3);
+      gmm_model_free(s);
+      free(p);
+      gmm_model_free(m);
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------
+** 13. Version 4's layout, byte by byte (ext/core/gmm_blob.c), on a fitted
+** selection with init labels (ks 2 and 3, types full, EII and VEV,
+** criterion icl, hc_rows 777, missing 'skip'; the k = 2 candidates cannot
+** take label 2 and fail): the header of version 2 (magic, version 4, k,
+** d, type, init 4, ...), the 'skip' word at 100, n_incomplete 0 at 104,
+** missing_fraction 0 at 112, hc_rows at 120, criterion 1 at 124, log_map
+** bit for bit at 128, the weights from 136, then the means and the
+** stored covariances; 40 bytes per candidate: u32 k, type, flags
+** (failed, converged), n_iter, f64 log-likelihood, BIC and, at +32, its
+** ICL (the winner's is gmm_model_icl; 0 for a failed one); the checksum
+** the FNV-1a of the rest. Then, on a selection of scikit-learn types
+** whose only version 4 field is its log_map: its version 4 BLOB is its
+** version 3 BLOB (log_map unknown) with 16 bytes inserted at 120 and 8
+** after each candidate's 32.
+** Checks blob (1), (5).
+*/
+static void test_v4_layout(void **state) {
+  (void)state;
+  int *labels = NULL;
+  double *x = tu_mixture_sample(&MIX, 42, &labels);
+  assert_non_null(x);
+  assert_non_null(labels);
+  gmm_options opt;
+  gmm_options_default(&opt, 2);
+  opt.init = GMM_INIT_LABELS;
+  opt.criterion = GMM_CRITERION_ICL;
+  opt.hc_rows = 777;
+  opt.missing = GMM_MISSING_SKIP;
+  opt.seed = UINT64_C(9876543210987);
+  gmm_data data = {x, tu_mixture_n(&MIX), 2, NULL, 11, labels};
+  const int ks[2] = {2, 3};
+  const gmm_cov_type types[3] = {GMM_COV_FULL, GMM_COV_EII, GMM_COV_VEV};
+  gmm_model *m = NULL;
+  char err[512] = "";
+  if (gmm_fit_select(&data, &opt, ks, 2, types, 3, &gmm_libc_allocator, NULL, NULL, &m, err,
+                     sizeof err) != GMM_OK)
+    fail_msg("gmm_fit_select: %s", err);
+  free(x);
+  free(labels);
+  assert_int_equal(m->n_candidates, 6);
+  for (int c = 0; c < 3; c++) assert_true(m->candidates[c].failed);
+  for (int c = 3; c < 6; c++) assert_false(m->candidates[c].failed);
+  assert_false(isnan(m->summary.log_map));
+
+  size_t n;
+  unsigned char *p = round_trip_as(m, 4, &n);
+  size_t k = (size_t)m->k, d = (size_t)m->d;
+  assert_memory_equal(p, "GMMb", 4);
+  assert_int_equal(le32(p + 4), 4);
+  assert_int_equal(le32(p + 8), k);
+  assert_int_equal(le32(p + 12), d);
+  assert_int_equal(le32(p + 16), (uint32_t)m->covariance_type);
+  assert_int_equal(le32(p + 20), GMM_INIT_LABELS);
+  assert_int_equal(le32(p + 24), (uint32_t)m->options.max_iter);
+  assert_int_equal(le32(p + 28), (uint32_t)m->options.n_init);
+  assert_true(le64(p + 48) == UINT64_C(9876543210987));
+  assert_true(le64(p + 56) == bits_of(m->summary.n_samples));
+  assert_true(le64(p + 64) == 11);
+  assert_true(le64(p + 72) == bits_of(m->summary.log_likelihood));
+  assert_int_equal(le32(p + 96), 6);
+  assert_int_equal(le32(p + 100), 1);
+  assert_true(le64(p + 104) == 0);
+  assert_true(le64(p + 112) == 0);
+  assert_int_equal(le32(p + 120), 777);
+  assert_int_equal(le32(p + 124), GMM_CRITERION_ICL);
+  assert_true(le64(p + 128) == bits_of(m->summary.log_map));
+  const unsigned char *q = p + 136;
+  for (size_t j = 0; j < k; j++, q += 8) assert_true(le64(q) == bits_of(m->weights[j]));
+  for (size_t i = 0; i < k * d; i++, q += 8) assert_true(le64(q) == bits_of(m->means[i]));
+  q += 8 * stored_cov_doubles(m->k, m->d, m->covariance_type);
+  assert_true(q == p + n - 8 - 40 * 6);
+  for (int c = 0; c < 6; c++, q += 40) {
+    const gmm_candidate *cd = &m->candidates[c];
+    assert_int_equal(le32(q), (uint32_t)cd->k);
+    assert_int_equal(le32(q + 4), (uint32_t)cd->covariance_type);
+    assert_int_equal(le32(q + 8), (cd->failed ? 1u : 0u) | (cd->converged ? 2u : 0u));
+    assert_int_equal(le32(q + 12), (uint32_t)cd->n_iter);
+    assert_true(le64(q + 16) == bits_of(cd->log_likelihood));
+    assert_true(le64(q + 24) == bits_of(cd->bic));
+    if (cd->failed) {
+      assert_true(le64(q + 32) == 0);
+    } else {
+      assert_false(isnan(cd->icl));
+      assert_true(le64(q + 32) == bits_of(cd->icl));
+      if (cd->k == m->k && cd->covariance_type == m->covariance_type)
+        assert_same_double(cd->icl, gmm_model_icl(m));
+    }
+  }
+  size_t n_body = n - 8;
+  uint64_t h = UINT64_C(0xcbf29ce484222325);
+  for (size_t i = 0; i < n_body; i++) h = (h ^ p[i]) * UINT64_C(0x100000001b3);
+  assert_true(le64(p + n - 8) == h);
+  free(p);
+  gmm_model_free(m);
+
+  /* Version 3 and version 4 of one selection of scikit-learn's types. */
+  double *y = tu_mixture_sample(&MIX, 7, NULL);
+  assert_non_null(y);
+  gmm_options_default(&opt, 2);
+  opt.missing = GMM_MISSING_SKIP;
+  gmm_data ydata = {y, tu_mixture_n(&MIX), 2, NULL, 0, NULL};
+  const int ks2[2] = {2, 3};
+  const gmm_cov_type types2[2] = {GMM_COV_FULL, GMM_COV_DIAG};
+  gmm_model *sel = NULL;
+  if (gmm_fit_select(&ydata, &opt, ks2, 2, types2, 2, &gmm_libc_allocator, NULL, NULL, &sel, err,
+                     sizeof err) != GMM_OK)
+    fail_msg("gmm_fit_select: %s", err);
+  free(y);
+  size_t n4;
+  unsigned char *v4 = round_trip_as(sel, 4, &n4);
+  double log_map = sel->summary.log_map;
+  sel->summary.log_map = NAN;
+  size_t n3;
+  unsigned char *v3 = round_trip_as(sel, 3, &n3);
+  int nc = sel->n_candidates;
+  assert_int_equal(nc, 4);
+  assert_int_equal(n4, n3 + 16 + 8 * (size_t)nc);
+  assert_int_equal(le32(v3 + 4), 3);
+  assert_memory_equal(v4 + 8, v3 + 8, 120 - 8);
+  assert_int_equal(le32(v4 + 120), GMM_DEFAULT_HC_ROWS);
+  assert_int_equal(le32(v4 + 124), GMM_CRITERION_BIC);
+  assert_true(le64(v4 + 128) == bits_of(log_map));
+  size_t params = n3 - 120 - 8 - 32 * (size_t)nc;
+  assert_memory_equal(v4 + 136, v3 + 120, params);
+  for (int c = 0; c < nc; c++) {
+    assert_memory_equal(v4 + 136 + params + 40 * (size_t)c, v3 + 120 + params + 32 * (size_t)c,
+                        32);
+    assert_true(le64(v4 + 136 + params + 40 * (size_t)c + 32) == bits_of(sel->candidates[c].icl));
+  }
+  free(v3);
+  free(v4);
+  gmm_model_free(sel);
+}
+
+/* ------------------------------------------------------------------------
+** 14. Round trip of a fitted model of each of the fourteen covariance
+** types (gmm_cov_type; fit_model: k = 3 on the test mixture, mclust's
+** iterative M-steps for VEI, VEE, EVE, VVE, VEV): version 4 (a fit knows
+** its ICL) of the length of its shape's stored covariances
+** (gmm_cov_shape), every field bit for bit (log_map too), the same bytes
+** re-encoded; the decoded model's log densities, posteriors and labels
+** are the fitted model's bit for bit on rows near and far, and so are its
+** BIC, AIC and ICL.
+** Checks blob (1), (5).
+*/
+static void test_round_trip_every_cov_type(void **state) {
+  (void)state;
+  const double rows[] = {0, 0, 1.5, 1.5, -3, 4, 10, -10, 3, 0.1, 0.2, 2.9};
+  for (int t = 0; t < GMM_N_COV_TYPES; t++) {
+    gmm_model *m = fit_model((gmm_cov_type)t, NULL);
+    assert_int_equal(m->covariance_type, t);
+    assert_int_equal(m->options.covariance_type, t);
+    assert_false(isnan(m->summary.log_map));
+    assert_true(m->summary.log_map <= 0.0);
+    size_t n;
+    unsigned char *p = round_trip_as(m, 4, &n);
+    assert_int_equal(n, 136 + 8 * (3 + 3 * 2 + stored_cov_doubles(3, 2, (gmm_cov_type)t)) + 8);
+    gmm_model *back = decode_ok(p, n, NULL);
+    assert_int_equal(back->covariance_type, t);
+    assert_scores_alike(m, back);
+    double *sa = malloc(sizeof(double) * (gmm_model_scratch_len(m) + 1));
+    double *sb = malloc(sizeof(double) * (gmm_model_scratch_len(back) + 1));
+    assert_non_null(sa);
+    assert_non_null(sb);
+    for (int i = 0; i < 6; i++) {
+      double pa[GMM_MAX_K], pb[GMM_MAX_K];
+      int la = -1, lb = -1;
+      double va = gmm_model_score_row(m, rows + 2 * i, sa, pa, &la);
+      double vb = gmm_model_score_row(back, rows + 2 * i, sb, pb, &lb);
+      assert_same_double(va, vb);
+      assert_int_equal(la, lb);
+      assert_memory_equal(pa, pb, sizeof(double) * 3);
+      assert_int_equal(gmm_model_predict_row(back, rows + 2 * i, sb), la);
+    }
+    assert_same_double(gmm_model_bic(m), gmm_model_bic(back));
+    assert_same_double(gmm_model_aic(m), gmm_model_aic(back));
+    assert_same_double(gmm_model_icl(m), gmm_model_icl(back));
+    free(sa);
+    free(sb);
+    gmm_model_free(back);
+    free(p);
+    gmm_model_free(m);
+  }
+}
+
+/* ------------------------------------------------------------------------
+** 15. Version 4's fields are validated behind the checksum, each with its
+** own sentence (blob (3), (5)); every BLOB below is a valid version 4 BLOB
+** with one field changed and the checksum made right again: hc_rows 0, 1,
+** GMM_MAX_HC_ROWS + 1 and 2^32 - 1; criterion 3 and 2^32 - 1; log_map
+** positive, +inf, -inf, below -1e300, and NaNs other than the canonical
+** one; covariance type 14; init 6; a candidate of type 14; a candidate
+** ICL of +inf, -inf or a non-canonical NaN; a failed candidate whose ICL
+** is not +0 (-0, the smallest subnormal, the canonical NaN). Positive
+** controls: hc_rows 2 and GMM_MAX_HC_ROWS, criterion 2, log_map 0, -0
+** and -1e300, init 4 and 5, a candidate ICL unknown. A version 4 BLOB
+** that holds nothing version 3 cannot is rejected; so are a version 3 (or
+** 2) BLOB with covariance type 4, init 4 or a candidate of type 4,
+** version 5, a version 3 BLOB relabelled 4 and a version 4 BLOB too short
+** for its header.
+** Checks blob (2), (3), (5).
+*/
+static void test_decoder_validates_v4_fields(void **state) {
+  (void)state;
+  const double w[2] = {0.25, 0.75}, mu[4] = {0.0, 1.0, 2.0, 3.0};
+  const double cov[8] = {1.0, 0.5, 0.5, 1.0, 2.0, 0.0, 0.0, 0.5};
+  gmm_model *m = hand_model(2, w, mu, cov);
+  m->summary.log_map = -20.25;
+  const gmm_candidate cand[3] = {{1, GMM_COV_DIAG, 0, 1, 3, -12.0, 31.0, 33.5, 0.0},
+                                 {3, GMM_COV_FULL, 1, 0, 0, 0.0, 0.0, 0.0, 0.0},
+                                 {2, GMM_COV_FULL, 0, 1, 5, -10.0, 30.0, 70.5, 0.0}};
+  assert_int_equal(gmm_model_set_candidates(m, cand, 3), GMM_OK);
+  size_t n;
+  unsigned char *p = round_trip_as(m, 4, &n);
+  size_t c0 = n - 8 - 3 * 40; /* the first candidate */
+  const char *bad_log_map = " is out of range (a finite number <= 0, or unknown)";
+  char want[256];
+
+  expect_field_rejected(p, n, 120, 4, 0, "hc_rows 0 is out of range");
+  expect_field_rejected(p, n, 120, 4, 1, "hc_rows 1 is out of range");
+  expect_field_rejected(p, n, 120, 4, GMM_MAX_HC_ROWS + 1, "hc_rows 20001 is out of range");
+  expect_field_rejected(p, n, 120, 4, UINT32_MAX, "hc_rows 4294967295 is out of range");
+  expect_field_rejected(p, n, 124, 4, 3, "criterion 3 is unknown");
+  expect_field_rejected(p, n, 124, 4, UINT32_MAX, "criterion 4294967295 is unknown");
+  const struct {
+    uint64_t bits;
+    const char *printed;
+  } log_maps[] = {
+      {UINT64_C(0x3fe0000000000000), "log_map 0.5"},      /* 0.5 */
+      {UINT64_C(0x0000000000000001), "log_map 4.94066e-324"}, /* +min subnormal */
+      {UINT64_C(0x7ff0000000000000), "log_map inf"},
+      {UINT64_C(0xfff0000000000000), "log_map -inf"},
+      {bits_of(-1e301), "log_map -1e+301"},              /* below -1e300 */
+      {UINT64_C(0x7ff8000000000001), "log_map nan"},      /* quiet, payload 1 */
+      {UINT64_C(0x7ff0000000000001), "log_map nan"},      /* signalling */
+      {UINT64_C(0x7fffffffffffffff), "log_map nan"},
+      {UINT64_C(0xfff8000000000000), "log_map -nan"},     /* negative */
+  };
+  for (size_t i = 0; i < sizeof log_maps / sizeof log_maps[0]; i++) {
+    snprintf(want, sizeof want, "%s%s", log_maps[i].printed, bad_log_map);
+    expect_field_rejected(p, n, 128, 8, log_maps[i].bits, want);
+  }
+  expect_field_rejected(p, n, 16, 4, 14, "covariance type 14 is not one of format version 4");
+  expect_field_rejected(p, n, 16, 4, UINT32_MAX,
+                        "covariance type 4294967295 is not one of format version 4");
+  expect_field_rejected(p, n, 20, 4, 6, "unknown init method 6");
+  expect_field_rejected(p, n, c0 + 4, 4, 14, "candidate 0 has covariance type 14");
+  expect_field_rejected(p, n, c0 + 32, 8, bits_of(INFINITY), "candidate 0 has an out-of-range ICL");
+  expect_field_rejected(p, n, c0 + 32, 8, bits_of(-INFINITY),
+                        "candidate 0 has an out-of-range ICL");
+  expect_field_rejected(p, n, c0 + 32, 8, UINT64_C(0x7ff8000000000001),
+                        "candidate 0 has an out-of-range ICL");
+  expect_field_rejected(p, n, c0 + 32, 8, UINT64_C(0xfff8000000000000),
+                        "candidate 0 has an out-of-range ICL");
+  expect_field_rejected(p, n, c0 + 40 + 32, 8, bits_of(-0.0),
+                        "candidate 1 has an out-of-range ICL");
+  expect_field_rejected(p, n, c0 + 40 + 32, 8, 1, "candidate 1 has an out-of-range ICL");
+  expect_field_rejected(p, n, c0 + 40 + 32, 8, bits_of(12.5),
+                        "candidate 1 has an out-of-range ICL");
+  expect_field_rejected(p, n, c0 + 40 + 32, 8, CANONICAL_NAN_BITS,
+                        "candidate 1 has an out-of-range ICL");
+
+  /* Positive controls. */
+  const struct {
+    size_t at;
+    int size;
+    uint64_t v;
+  } fine[] = {
+      {120, 4, 2},
+      {120, 4, GMM_MAX_HC_ROWS},
+      {124, 4, GMM_CRITERION_AIC},
+      {128, 8, 0},
+      {128, 8, UINT64_C(0x8000000000000000)}, /* -0 */
+      {128, 8, bits_of(-1e300)},
+      {20, 4, GMM_INIT_LABELS},
+      {20, 4, GMM_INIT_HC},
+      {0, 8, CANONICAL_NAN_BITS}, /* candidate 0's ICL unknown (at c0 + 32) */
+  };
+  for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+    size_t at = fine[i].at ? fine[i].at : c0 + 32;
+    gmm_model *ok = expect_field_accepted(p, n, at, fine[i].size, fine[i].v);
+    assert_int_equal(ok->blob_version, 4);
+    if (at == 120) assert_int_equal(ok->options.hc_rows, (int)fine[i].v);
+    if (at == 124) assert_int_equal(ok->options.criterion, (int)fine[i].v);
+    if (at == 128) assert_true(bits_of(ok->summary.log_map) == fine[i].v);
+    if (at == 20) assert_int_equal(ok->options.init, (int)fine[i].v);
+    if (at == c0 + 32) assert_true(isnan(ok->candidates[0].icl));
+    gmm_model_free(ok);
+  }
+  free(p);
+
+  /* A version 4 BLOB holding nothing version 3 cannot: log_map, its only
+  ** version 4 field, made unknown (without candidates, and with
+  ** candidates of scikit-learn's types whose ICL is unknown). */
+  const char *nothing = "format version 4 holds nothing version 3 cannot (scikit-learn's init and "
+                        "covariance type, default hc_rows and criterion, no ICL)";
+  const gmm_candidate no_icl[2] = {{1, GMM_COV_DIAG, 0, 1, 3, -12.0, 31.0, NAN, 0.0},
+                                   {2, GMM_COV_FULL, 0, 1, 5, -10.0, 30.0, NAN, 0.0}};
+  for (int with_cand = 0; with_cand <= 1; with_cand++) {
+    gmm_model *h = hand_model(2, w, mu, cov);
+    h->summary.log_map = -20.25;
+    if (with_cand) assert_int_equal(gmm_model_set_candidates(h, no_icl, 2), GMM_OK);
+    p = round_trip_as(h, 4, &n);
+    expect_field_rejected(p, n, 128, 8, CANONICAL_NAN_BITS, nothing);
+    free(p);
+    /* ... and with missing 'skip' (a version 3 model) too. */
+    h->options.missing = GMM_MISSING_SKIP;
+    p = round_trip_as(h, 4, &n);
+    assert_int_equal(le32(p + 100), 1);
+    expect_field_rejected(p, n, 128, 8, CANONICAL_NAN_BITS, nothing);
+    free(p);
+    gmm_model_free(h);
+  }
+
+  /* Version 3 (and 2) knows none of version 4's types and inits. */
+  for (int version = 2; version <= 3; version++) {
+    gmm_model *h = hand_model(2, w, mu, cov);
+    if (version == 3) h->options.missing = GMM_MISSING_SKIP;
+    assert_int_equal(gmm_model_set_candidates(h, no_icl, 2), GMM_OK);
+    p = round_trip_as(h, (uint32_t)version, &n);
+    snprintf(want, sizeof want, "covariance type 4 is not one of format version %d", version);
+    expect_field_rejected(p, n, 16, 4, GMM_COV_EII, want);
+    snprintf(want, sizeof want, "covariance type 13 is not one of format version %d", version);
+    expect_field_rejected(p, n, 16, 4, GMM_COV_EVV, want);
+    expect_field_rejected(p, n, 20, 4, GMM_INIT_LABELS, "unknown init method 4");
+    expect_field_rejected(p, n, 20, 4, GMM_INIT_HC, "unknown init method 5");
+    expect_field_rejected(p, n, n - 8 - 2 * 32 + 4, 4, GMM_COV_EII,
+                          "candidate 0 has covariance type 4");
+    if (version == 3) {
+      /* Relabelled 4: 16 bytes short (and 8 per candidate). */
+      snprintf(want, sizeof want, "it has %zu bytes, but its header (k = 2, d = 2) needs %zu", n,
+               n + 16 + 2 * 8);
+      expect_field_rejected(p, n, 4, 4, 4, want);
+    }
+    free(p);
+    gmm_model_free(h);
+  }
+
+  /* Versions this build does not read; a version 4 BLOB shorter than its
+  ** header. */
+  p = round_trip_as(m, 4, &n);
+  expect_field_rejected(p, n, 4, 4, 5, "format version 5 is not one this build reads (1 to 4)");
+  expect_field_rejected(p, n, 4, 4, UINT32_MAX,
+                        "format version 4294967295 is not one this build reads (1 to 4)");
+  expect_corrupt_text(p, 130, "it is too short (130 bytes; a version 4 model has at least 144)");
+  expect_corrupt_text(p, 143, "it is too short (143 bytes; a version 4 model has at least 144)");
+  free(p);
+  gmm_model_free(m);
+}
+
+/* ------------------------------------------------------------------------
+** 16. Version 4 BLOBs, as the others (test 11's checks): every truncation
+** and one extra byte rejected, every bit flip rejected or decoded to a
+** usable model, garbage behind its magic and version rejected, valid
+** prefixes followed by garbage rejected, every allocation failure of the
+** decode GMM_ENOMEM without a leak; on a fitted EVE model, on a fitted
+** VEV model with missing 'skip' and on a hand-built selection with a
+** failed candidate (40-byte candidates). And every truncation of a
+** version 4 BLOB of each of the fourteen covariance types is rejected.
+** Checks blob (2), (3), (5).
+*/
+static void test_v4_robustness(void **state) {
+  (void)state;
+  gmm_model *eve = fit_model(GMM_COV_EVE, NULL);
+  size_t n;
+  unsigned char *p = round_trip_as(eve, 4, &n);
+  check_robustness(p, n, 4, 4004);
+  free(p);
+  gmm_model_free(eve);
+
+  gmm_model *vev = fit_model(GMM_COV_VEV, NULL);
+  vev->options.missing = GMM_MISSING_SKIP;
+  p = round_trip_as(vev, 4, &n);
+  check_robustness(p, n, 4, 4005);
+  free(p);
+  gmm_model_free(vev);
+
+  const double w[2] = {0.25, 0.75}, mu[4] = {0.0, 1.0, 2.0, 3.0};
+  const double cov[8] = {1.0, 0.5, 0.5, 1.0, 2.0, 0.0, 0.0, 0.5};
+  gmm_model *sel = hand_model(2, w, mu, cov);
+  sel->summary.log_map = -3.5;
+  sel->options.init = GMM_INIT_HC;
+  const gmm_candidate cand[3] = {{1, GMM_COV_VEI, 0, 1, 3, -12.0, 31.0, 33.5, 0.0},
+                                 {3, GMM_COV_EVV, 1, 0, 0, 0.0, 0.0, 0.0, 0.0},
+                                 {2, GMM_COV_FULL, 0, 1, 5, -10.0, 30.0, NAN, 0.0}};
+  assert_int_equal(gmm_model_set_candidates(sel, cand, 3), GMM_OK);
+  p = round_trip_as(sel, 4, &n);
+  check_robustness(p, n, 4, 4006);
+  free(p);
+  gmm_model_free(sel);
+
+  for (int t = 0; t < GMM_N_COV_TYPES; t++) {
+    gmm_model *m = fit_model((gmm_cov_type)t, NULL);
+    p = round_trip_as(m, 4, &n);
+    check_truncations(p, n);
+    free(p);
+    gmm_model_free(m);
+  }
+}
+
+/* ------------------------------------------------------------------------
+** 17. Format version 4 stays readable forever. tests/fixtures/model_v4.bin
+** was written once by tests/make_blob_fixture.c --v4: a selection over k
+** in {1, 2} and mclust's EVE and VEV by ICL on 16 weighted rows (n_skipped
+** 3), init 'labels' (so the two k = 1 candidates failed), hc_rows 500,
+** missing 'skip'; VEV with k = 2 won. Every stored field is compared bit
+** for bit with the values that program printed (FIXTURE4_VALUES); the
+** score, posteriors and label of one row, and the model's ICL, are
+** recomputed by the current code (1e-9); this build writes the same bytes
+** back.
+** Checks blob (4), (5).
+*/
+/* FIXTURE4_VALUES_BEGIN (printed by tests/make_blob_fixture.c --v4) */
+#define FIXTURE4_LEN 400
+#define FIXTURE4_K 2
+#define FIXTURE4_COV_TYPE 12 /* VEV */
+#define FIXTURE4_N_CANDIDATES 4
+static const double FIXTURE4_WEIGHTS[FIXTURE4_K] = {0.29135329809104421, 0.70864670190895585};
+static const double FIXTURE4_MEANS[FIXTURE4_K * 2] = {1.1573016127473899, 2.014481441576002,
+                                                      5.2863432250258144, 6.5508536795768704};
+static const double FIXTURE4_COVS[8] = {0.15768811472714062, -0.11991423080692298,
+                                        -0.11991423080692298, 0.12628054600658722,
+                                        1.3453702555530347, 1.2612219995289569,
+                                        1.2612219995289569, 1.6355754970914704};
+static const double FIXTURE4_N_SAMPLES = 24;
+static const double FIXTURE4_LOG_LIKELIHOOD = -60.159775082086846;
+static const double FIXTURE4_LOG_MAP = -0.0075430970595782194;
+static const int FIXTURE4_N_ITER = 12;
+static const int FIXTURE4_CONVERGED = 1;
+static const struct {
+  int k, covariance_type, failed, converged, n_iter;
+  double log_likelihood, bic, icl;
+} FIXTURE4_CANDIDATES[FIXTURE4_N_CANDIDATES] = {
+    {1, 9, 1, 0, 0, 0, 0, 0},
+    {1, 12, 1, 0, 0, 0, 0, 0},
+    {2, 9, 0, 1, 11, -67.6775731946842, 163.95763086249991, 166.82217278790267},
+    {2, 12, 0, 1, 12, -60.159775082086846, 152.10008846765314, 152.1151746617723},
+};
+static const double FIXTURE4_ROW[2] = {2, 2.5};
+static const double FIXTURE4_ROW_SCORE = -6.9868271993470827;
+static const double FIXTURE4_ROW_POSTERIORS[FIXTURE4_K] = {1.0014789674338237e-06,
+                                                           0.99999899852103269};
+#define FIXTURE4_ROW_LABEL 1
+/* FIXTURE4_VALUES_END */
+
+static void test_fixture_v4_readable(void **state) {
+  (void)state;
+  size_t n;
+  unsigned char *p = read_file(FIXTURE_V4, &n);
+  assert_int_equal(n, FIXTURE4_LEN);
+  assert_memory_equal(p, "GMMb\4\0\0\0", 8);
+  gmm_model *m = decode_ok(p, n, NULL);
+  assert_int_equal(m->blob_version, 4);
+  assert_int_equal(m->k, FIXTURE4_K);
+  assert_int_equal(m->d, 2);
+  assert_int_equal(m->covariance_type, FIXTURE4_COV_TYPE);
+  assert_int_equal(m->covariance_type, GMM_COV_VEV);
+  assert_int_equal(m->options.covariance_type, GMM_COV_VEV);
+  assert_memory_equal(m->weights, FIXTURE4_WEIGHTS, sizeof FIXTURE4_WEIGHTS);
+  assert_memory_equal(m->means, FIXTURE4_MEANS, sizeof FIXTURE4_MEANS);
+  assert_int_equal(tu_cov_len(m->k, m->d, m->covariance_type), 8);
+  assert_memory_equal(m->covariances, FIXTURE4_COVS, sizeof FIXTURE4_COVS);
+  /* The options of make_blob_fixture.c --v4. */
+  assert_int_equal(m->options.init, GMM_INIT_LABELS);
+  assert_int_equal(m->options.criterion, GMM_CRITERION_ICL);
+  assert_int_equal(m->options.hc_rows, 500);
+  assert_int_equal(m->options.missing, GMM_MISSING_SKIP);
+  assert_int_equal(m->options.max_iter, 50);
+  assert_int_equal(m->options.n_init, 1);
+  assert_same_double(m->options.tol, 1e-5);
+  assert_same_double(m->options.reg_covar, 1e-6);
+  assert_true(m->options.seed == UINT64_C(1099511627781));
+  /* The summary. */
+  assert_same_double(m->summary.n_samples, FIXTURE4_N_SAMPLES);
+  assert_true(m->summary.n_skipped == 3);
+  assert_same_double(m->summary.log_likelihood, FIXTURE4_LOG_LIKELIHOOD);
+  assert_same_double(m->summary.log_map, FIXTURE4_LOG_MAP);
+  assert_true(m->summary.log_map < 0.0);
+  assert_int_equal(m->summary.n_iter, FIXTURE4_N_ITER);
+  assert_int_equal(m->summary.converged, FIXTURE4_CONVERGED);
+  assert_int_equal(m->summary.best_init, 0);
+  assert_int_equal(m->summary.weighted, 1);
+  assert_int_equal(m->summary.warm_started, 0);
+  assert_true(m->summary.n_incomplete == 0);
+  assert_same_double(m->summary.missing_fraction, 0.0);
+  /* The candidates, the failed ones with ICL 0 on disk. */
+  assert_int_equal(m->n_candidates, FIXTURE4_N_CANDIDATES);
+  const unsigned char *c0 = p + n - 8 - 40 * FIXTURE4_N_CANDIDATES;
+  for (int c = 0; c < FIXTURE4_N_CANDIDATES; c++) {
+    const gmm_candidate *cd = &m->candidates[c];
+    assert_int_equal(cd->k, FIXTURE4_CANDIDATES[c].k);
+    assert_int_equal(cd->covariance_type, FIXTURE4_CANDIDATES[c].covariance_type);
+    assert_int_equal(cd->failed, FIXTURE4_CANDIDATES[c].failed);
+    assert_int_equal(cd->converged, FIXTURE4_CANDIDATES[c].converged);
+    assert_int_equal(cd->n_iter, FIXTURE4_CANDIDATES[c].n_iter);
+    assert_same_double(cd->log_likelihood, FIXTURE4_CANDIDATES[c].log_likelihood);
+    assert_same_double(cd->bic, FIXTURE4_CANDIDATES[c].bic);
+    if (cd->failed) {
+      assert_true(le64(c0 + 40 * (size_t)c + 32) == 0);
+    } else {
+      assert_same_double(cd->icl, FIXTURE4_CANDIDATES[c].icl);
+      assert_true(cd->icl > cd->bic); /* log_map < 0 */
+    }
+  }
+  assert_true(m->candidates[0].failed && m->candidates[1].failed);
+  assert_close_rel(gmm_model_icl(m), FIXTURE4_CANDIDATES[3].icl, 1e-9);
+  double *scratch = malloc(sizeof(double) * (gmm_model_scratch_len(m) + 1));
+  assert_non_null(scratch);
+  double post[FIXTURE4_K];
+  int label = -1;
+  assert_close_rel(gmm_model_score_row(m, FIXTURE4_ROW, scratch, post, &label),
+                   FIXTURE4_ROW_SCORE, 1e-9);
+  assert_int_equal(label, FIXTURE4_ROW_LABEL);
+  for (int j = 0; j < FIXTURE4_K; j++) assert_close_abs(post[j], FIXTURE4_ROW_POSTERIORS[j], 1e-9);
+  free(scratch);
+  /* The header fields of version 4 as stored. */
+  assert_int_equal(le32(p + 20), GMM_INIT_LABELS);
+  assert_int_equal(le32(p + 100), 1);
+  assert_int_equal(le32(p + 120), 500);
+  assert_int_equal(le32(p + 124), GMM_CRITERION_ICL);
+  assert_true(le64(p + 128) == bits_of(FIXTURE4_LOG_MAP));
+  size_t n2;
+  unsigned char *again = encode(m, &n2);
+  assert_int_equal(n2, n);
+  assert_memory_equal(again, p, n);
+  free(again);
+  gmm_model_free(m);
+  free(p);
 }
 
 int main(void) {
@@ -1308,6 +2173,12 @@ int main(void) {
       cmocka_unit_test(test_oldest_version_rule),
       cmocka_unit_test(test_decoder_validates_v3_fields),
       cmocka_unit_test(test_v3_robustness),
+      cmocka_unit_test(test_v4_written_exactly_when_needed),
+      cmocka_unit_test(test_v4_layout),
+      cmocka_unit_test(test_round_trip_every_cov_type),
+      cmocka_unit_test(test_decoder_validates_v4_fields),
+      cmocka_unit_test(test_v4_robustness),
+      cmocka_unit_test(test_fixture_v4_readable),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -279,7 +279,7 @@ static void check_monotone(const dataset *ds, int k, gmm_cov_type cov, gmm_init_
   opt.seed = 11;
   trace_log *t = calloc(1, sizeof *t);
   assert_non_null(t);
-  gmm_data data = {ds->x, ds->n, ds->d, NULL, 0};
+  gmm_data data = {ds->x, ds->n, ds->d, NULL, 0, NULL};
   gmm_model *m = NULL;
   char err[512] = "";
   gmm_status rc = gmm_fit(&data, &opt, &gmm_libc_allocator, trace_record, t, &m, err, sizeof err);
@@ -734,7 +734,7 @@ static void test_one_em_step_matches_reference(void **state) {
 
   trace_log *t = calloc(1, sizeof *t);
   assert_non_null(t);
-  gmm_data data = {ovl.x, n, 2, NULL, 0};
+  gmm_data data = {ovl.x, n, 2, NULL, 0, NULL};
   gmm_model *m = NULL;
   char err[512] = "";
   gmm_status rc = gmm_fit(&data, &opt, &gmm_libc_allocator, trace_record, t, &m, err, sizeof err);
@@ -788,7 +788,7 @@ static void test_row_weights_equal_repetition(void **state) {
   set_explicit_init(&opt);
   opt.tol = 0.0;
   opt.max_iter = 10;
-  gmm_data wd = {ovl.x, ovl.n, 2, w, 0};
+  gmm_data wd = {ovl.x, ovl.n, 2, w, 0, NULL};
   gmm_model *mw = NULL;
   char err[512] = "";
   gmm_status rc = gmm_fit(&wd, &opt, &gmm_libc_allocator, NULL, NULL, &mw, err, sizeof err);
@@ -877,7 +877,7 @@ static void spoil_init(gmm_options *o) {
   o->init = (gmm_init_method)7;
 }
 static void spoil_cov(gmm_options *o) {
-  o->covariance_type = (gmm_cov_type)9;
+  o->covariance_type = (gmm_cov_type)GMM_N_COV_TYPES;
 }
 
 static const bad_option BAD_OPTIONS[] = {
@@ -894,7 +894,7 @@ static const bad_option BAD_OPTIONS[] = {
     {"n_init = 0", "n_init", "0", spoil_n_init},
     {"n_init = GMM_MAX_N_INIT + 1", "n_init", "10000", spoil_n_init_max},
     {"init = 7", "init", NULL, spoil_init},
-    {"covariance_type = 9", "covariance_type", NULL, spoil_cov},
+    {"covariance_type = 14", "covariance_type", NULL, spoil_cov},
 };
 
 /* Runs gmm_fit expecting GMM_EINVAL and a message with the fragments. */
@@ -922,7 +922,7 @@ static void expect_einval(const gmm_data *data, const gmm_options *opt, const ch
 static void test_invalid_options(void **state) {
   (void)state;
   dataset ovl = make_dataset(&OVL, 15);
-  gmm_data data = {ovl.x, ovl.n, 2, NULL, 0};
+  gmm_data data = {ovl.x, ovl.n, 2, NULL, 0, NULL};
   char err[512];
 
   for (size_t b = 0; b < sizeof BAD_OPTIONS / sizeof BAD_OPTIONS[0]; b++) {
@@ -972,7 +972,7 @@ static void test_invalid_options(void **state) {
 static void test_invalid_data(void **state) {
   (void)state;
   dataset ovl = make_dataset(&OVL, 15);
-  gmm_data data = {ovl.x, ovl.n, 2, NULL, 0};
+  gmm_data data = {ovl.x, ovl.n, 2, NULL, 0, NULL};
   char err[512];
   gmm_options opt;
 
@@ -989,9 +989,9 @@ static void test_invalid_data(void **state) {
   assert_err_mentions(err, "1000");
 
   gmm_options_default(&opt, 17);
-  gmm_data few = {ovl.x, 12, 2, NULL, 0};
+  gmm_data few = {ovl.x, 12, 2, NULL, 0, NULL};
   expect_einval(&few, &opt, "k = 17 > 12 rows", "17", "12");
-  gmm_data none = {ovl.x, 0, 2, NULL, 0};
+  gmm_data none = {ovl.x, 0, 2, NULL, 0, NULL};
   gmm_options_default(&opt, 1);
   expect_einval(&none, &opt, "no rows", "0", NULL);
 
@@ -1013,7 +1013,7 @@ static void test_invalid_data(void **state) {
 static void test_invalid_explicit_init(void **state) {
   (void)state;
   dataset ovl = make_dataset(&OVL, 15);
-  gmm_data data = {ovl.x, ovl.n, 2, NULL, 0};
+  gmm_data data = {ovl.x, ovl.n, 2, NULL, 0, NULL};
   char err[512];
   gmm_options opt;
   const double w_unnorm[3] = {0.2, 0.3, 0.6}, w_neg[3] = {-0.1, 0.6, 0.5};
@@ -1083,7 +1083,7 @@ static void test_bic_aic(void **state) {
 ** random with k-means++; explicit initial parameters; k=1).
 */
 static void check_alloc_discipline(const dataset *ds, const gmm_options *opt) {
-  gmm_data data = {ds->x, ds->n, ds->d, NULL, 0};
+  gmm_data data = {ds->x, ds->n, ds->d, NULL, 0, NULL};
   char err[512] = "";
   tu_counting c;
   gmm_allocator a = tu_counting_allocator(&c);
@@ -1184,7 +1184,7 @@ static void test_identical_rows(void **state) {
     for (int i = 0; i < 4; i++) {
       gmm_options_default(&opt, k);
       opt.init = ALL_INITS[i];
-      gmm_data data = {x, N, 2, NULL, 0};
+      gmm_data data = {x, N, 2, NULL, 0, NULL};
       char err[512] = "";
       m = NULL;
       gmm_status rc = gmm_fit(&data, &opt, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err);
@@ -1412,7 +1412,7 @@ static void test_order_independent_fit(void **state) {
           opt.covariance_type = (gmm_cov_type)t;
           opt.init = (gmm_init_method)init;
           opt.n_init = 2;
-          gmm_data data = {x, ds.n, ds.d, weighted ? w : NULL, 0};
+          gmm_data data = {x, ds.n, ds.d, weighted ? w : NULL, 0, NULL};
           size_t nb;
           unsigned char *b = fit_encoded(&data, &opt, &nb);
           if (!first) {
@@ -1448,7 +1448,7 @@ static void model_covariance(const gmm_model *m, int j, double *cov) {
   for (int p = 0; p < d; p++)
     for (int q = 0; q < d; q++) {
       double v = 0.0;
-      switch (m->covariance_type) {
+      switch (gmm_cov_shape(m->covariance_type)) {
         case GMM_COV_FULL:
           v = m->covariances[((size_t)j * (size_t)d + (size_t)p) * (size_t)d + (size_t)q];
           break;
@@ -1457,6 +1457,7 @@ static void model_covariance(const gmm_model *m, int j, double *cov) {
           v = p == q ? m->covariances[(size_t)j * (size_t)d + (size_t)p] : 0.0;
           break;
         case GMM_COV_SPHERICAL: v = p == q ? m->covariances[j] : 0.0; break;
+        default: break;
       }
       cov[p * d + q] = v;
     }
@@ -1540,7 +1541,7 @@ static void test_select(void **state) {
   gmm_options_default(&opt, 1);
   const int ks[] = {1, 3, 5000};
   const gmm_cov_type types[] = {GMM_COV_FULL, GMM_COV_SPHERICAL};
-  gmm_data data = {ds.x, ds.n, ds.d, NULL, 0};
+  gmm_data data = {ds.x, ds.n, ds.d, NULL, 0, NULL};
   gmm_model *m = NULL;
   char err[256];
   assert_int_equal(gmm_fit_select(&data, &opt, ks, 2, types, 2, &gmm_libc_allocator, NULL, NULL, &m,
@@ -1612,7 +1613,7 @@ static void test_warm_start(void **state) {
   assert_true(second->summary.warm_started);
   assert_int_equal(second->summary.best_init, 0);
   gmm_model_free(second);
-  gmm_data data = {ds.x, ds.n, ds.d, NULL, 0};
+  gmm_data data = {ds.x, ds.n, ds.d, NULL, 0, NULL};
   gmm_model *m = NULL;
   char err[256];
   warm.k = 3;
@@ -1650,7 +1651,7 @@ static void test_trace_stops_fit(void **state) {
   gmm_options_default(&opt, 4);
   opt.tol = 0.0;
   opt.n_init = 3;
-  gmm_data data = {ds.x, ds.n, ds.d, NULL, 0};
+  gmm_data data = {ds.x, ds.n, ds.d, NULL, 0, NULL};
   gmm_model *m = NULL;
   char err[256];
   int calls = 0;
@@ -1703,7 +1704,7 @@ static void test_thread_count_changes_nothing(void **state) {
       opt.init = (gmm_init_method)(t / 4);
       opt.max_iter = 8;
       opt.threads = counts[c];
-      gmm_data data = {x, n, 2, t / 4 == 1 ? w : NULL, 0};
+      gmm_data data = {x, n, 2, t / 4 == 1 ? w : NULL, 0, NULL};
       size_t nb;
       unsigned char *b = fit_encoded(&data, &opt, &nb);
       if (!first) {

@@ -180,7 +180,7 @@ static int model_or_clear_error(const char *label, gmm_status rc, gmm_model *m, 
 
 static gmm_status fit_raw(const double *x, const double *w, size_t n, int d, const gmm_options *opt,
                           const gmm_allocator *a, gmm_model **m, char *err, size_t err_len) {
-  gmm_data data = {x, n, d, w, 0};
+  gmm_data data = {x, n, d, w, 0, NULL};
   *m = NULL;
   err[0] = '\0';
   return gmm_fit(&data, opt, a, NULL, NULL, m, err, err_len);
@@ -559,6 +559,7 @@ static void test_constant_feature(void **state) {
           assert_close_rel(m->covariances[3 * j + 1], opt.reg_covar, 1e-6);
         break;
       case GMM_COV_SPHERICAL: break;
+      default: break; /* scikit-learn's four only */
     }
     int flip = labels[0] != truth[0];
     for (int i = 0; i < N; i++)
@@ -663,6 +664,7 @@ static void test_values_near_1e_minus_300(void **state) {
             assert_close_rel(m->covariances[2 * j + 1], opt.reg_covar, 1e-9);
             break;
           case GMM_COV_SPHERICAL: assert_close_rel(m->covariances[j], opt.reg_covar, 1e-9); break;
+          default: break; /* scikit-learn's four only */
         }
       }
       gmm_model_free(m);
@@ -875,6 +877,7 @@ static gmm_model *thin_model(gmm_cov_type t, double cond, const gmm_allocator *a
       m->covariances[0] = 1.0 / cond, m->covariances[1] = 1.0;
       thin[0] = thin[1] = 0.0, thin[2] = 1.0;
       break;
+    default: break; /* scikit-learn's four only */
   }
   m->summary.n_samples = 100;
   m->summary.log_likelihood = -1.0;
@@ -1304,7 +1307,7 @@ static void test_option_limits(void **state) {
 
   /* Candidates, through gmm_fit_select on 3 one-feature rows. */
   const double x[3] = {0.0, 1.0, 5.0};
-  gmm_data data = {x, 3, 1, NULL, 0};
+  gmm_data data = {x, 3, 1, NULL, 0, NULL};
   int *ks = malloc(sizeof(int) * (GMM_MAX_CANDIDATES + 1));
   assert_non_null(ks);
   for (int i = 0; i <= GMM_MAX_CANDIDATES; i++) ks[i] = i % GMM_MAX_K + 1;

@@ -40,7 +40,7 @@ static double *masked_rows(double frac, uint64_t seed, size_t *n) {
 
 static gmm_model *fit_rows(const double *x, size_t n, int d, const gmm_options *opt,
                            gmm_trace_fn trace, void *ctx) {
-  gmm_data data = {x, n, d, NULL, 0};
+  gmm_data data = {x, n, d, NULL, 0, NULL};
   gmm_model *m = NULL;
   char err[256];
   if (gmm_fit(&data, opt, &gmm_libc_allocator, trace, ctx, &m, err, sizeof err) != GMM_OK)
@@ -72,7 +72,7 @@ static void test_complete_rows_same_bits(void **state) {
       a.covariance_type = ALL_TYPES[t];
       b = a;
       b.missing = GMM_MISSING_SKIP;
-      gmm_data data = {x, n, 3, weighted ? w : NULL, 0};
+      gmm_data data = {x, n, 3, weighted ? w : NULL, 0, NULL};
       gmm_model *ma = NULL, *mb = NULL;
       char err[256];
       assert_int_equal(gmm_fit(&data, &a, &gmm_libc_allocator, NULL, NULL, &ma, err, sizeof err),
@@ -335,19 +335,19 @@ static void test_counts_and_errors(void **state) {
   char err[256];
   gmm_model *out = NULL;
   double never[] = {1, NAN, 2, NAN, 3, NAN};
-  gmm_data data = {never, 3, 2, NULL, 0};
+  gmm_data data = {never, 3, 2, NULL, 0, NULL};
   assert_int_equal(gmm_fit(&data, &opt, &gmm_libc_allocator, NULL, NULL, &out, err, sizeof err),
                    GMM_EINVAL);
   assert_string_equal(err, "feature 2 is missing on every row used (3 rows): its mean and "
                            "variance cannot be estimated");
   opt.missing = GMM_MISSING_SKIP;
-  gmm_data holes = {x, 8, 2, NULL, 0};
+  gmm_data holes = {x, 8, 2, NULL, 0, NULL};
   assert_int_equal(gmm_fit(&holes, &opt, &gmm_libc_allocator, NULL, NULL, &out, err, sizeof err),
                    GMM_EINVAL);
   assert_string_equal(err, "row 2, feature 1 is missing (NaN), and the option missing is 'skip'");
   opt.missing = GMM_MISSING_MARGINALIZE;
   double inf[] = {1, 2, INFINITY, NAN, 3, 4};
-  gmm_data infinite = {inf, 3, 2, NULL, 0};
+  gmm_data infinite = {inf, 3, 2, NULL, 0, NULL};
   assert_int_equal(
       gmm_fit(&infinite, &opt, &gmm_libc_allocator, NULL, NULL, &out, err, sizeof err),
       GMM_EINVAL);
@@ -372,11 +372,12 @@ static void full_cov(const gmm_model *m, int j, double *s) {
   int d = m->d;
   memset(s, 0, (size_t)(d * d) * sizeof *s);
   for (int p = 0; p < d; p++)
-    for (int q = 0; q < d; q++) switch (m->covariance_type) {
+    for (int q = 0; q < d; q++) switch (gmm_cov_shape(m->covariance_type)) {
         case GMM_COV_FULL: s[p * d + q] = m->covariances[(j * d + p) * d + q]; break;
         case GMM_COV_TIED: s[p * d + q] = m->covariances[p * d + q]; break;
         case GMM_COV_DIAG: s[p * d + q] = p == q ? m->covariances[j * d + p] : 0.0; break;
         case GMM_COV_SPHERICAL: s[p * d + q] = p == q ? m->covariances[j] : 0.0; break;
+        default: break;
       }
 }
 

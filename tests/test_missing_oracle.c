@@ -101,7 +101,7 @@ static double rel_err(double got, double want, double scale) { return fabs(got -
 
 static int fit(const double *x, size_t n, int d, const gmm_options *opt, gmm_trace_fn trace,
                void *ctx, gmm_model **out, const char *what) {
-  gmm_data data = {x, n, d, NULL, 0};
+  gmm_data data = {x, n, d, NULL, 0, NULL};
   char err[256] = "";
   gmm_status rc = gmm_fit(&data, opt, &gmm_libc_allocator, trace, ctx, out, err, sizeof err);
   if (rc != GMM_OK) print_error("%s: gmm_fit failed (%d): %s\n", what, (int)rc, err);

@@ -361,7 +361,7 @@ static void test_option_parsing(void **state) {
                    "gmm_fit: unknown option 'Missing' in argument 1 (spec); known options: k, "
                    "covariance_type, max_iter, tol, reg_covar, n_init, init, seed, weighted, "
                    "weights_init, means_init, precisions_init, vector_type, verbose, threads, "
-                   "sample_size, missing",
+                   "sample_size, missing, hc_rows, criterion",
                    "SELECT gmm_fit('{\"k\":1,\"Missing\":\"skip\"}', x, y) FROM pts");
   close_db(db);
 }

@@ -276,6 +276,13 @@ static scenario SCENARIOS[] = {
     SCENARIO("fit selection k list", BIND_NONE,
              "SELECT gmm_fit('{\"k\":[1,2,3,4],\"covariance_type\":[\"full\",\"diag\"]}', x, y) "
              "FROM pts"),
+    SCENARIO("fit VVE init labels", BIND_NONE,
+             "SELECT gmm_fit('{\"k\":2,\"covariance_type\":\"VVE\",\"init\":\"labels\"}', "
+             "id % 2, x, y) FROM pts"),
+    SCENARIO("fit all models ICL (hc)", BIND_NONE,
+             "SELECT gmm_fit('{\"k\":[1,2],\"covariance_type\":\"all\",\"criterion\":"
+             "\"icl\"}', x, y) FROM pts"),
+    SCENARIO("icl", BIND_MODEL, "SELECT gmm_icl(?1)"),
     SCENARIO("fit weighted", BIND_NONE,
              "SELECT gmm_fit('{\"k\":3,\"weighted\":true}', w, x, y) FROM pts"),
     SCENARIO("fit warm start (bound BLOB)", BIND_WARM, "SELECT gmm_fit(?1, x, y) FROM pts"),

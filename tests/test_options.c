@@ -46,6 +46,11 @@
 /* Table name(id INTEGER PRIMARY KEY, x1 .. xd REAL, label INTEGER): n rows,
 ** row i from component label = i % k (so every component has rows), drawn
 ** around centres[label] (k x d) with standard deviation sd. */
+/* The covariance types the spec accepts, as its errors list them. */
+#define COV_ONE_OF                                                                           \
+  "one of 'full', 'tied', 'diag', 'spherical', 'EII', 'VII', 'EEI', 'VEI', 'EVI', 'VVI', " \
+  "'EEE', 'VEE', 'EVE', 'VVE', 'EEV', 'VEV', 'EVV', 'VVV'"
+
 static void make_data(sqlite3 *db, const char *name, int n, int d, int k, const double *centres,
                       double sd, uint64_t seed) {
   char cols[256] = "", params[256] = "";
@@ -229,7 +234,7 @@ static void test_covariance_types(void **state) {
     char *model = format("(SELECT model FROM models WHERE t = %d)", t);
     assert_sql_text(db, COV_TYPES[t], "SELECT json_extract(%s, '$.covariance_type')", info);
     assert_sql_text(db, COV_TYPES[t], "SELECT json_extract(%s, '$.options.covariance_type')", info);
-    assert_sql_int(db, 2, "SELECT json_extract(%s, '$.format_version')", info);
+    assert_sql_int(db, 4, "SELECT json_extract(%s, '$.format_version')", info);
     assert_sql_text(db, "true", "SELECT json_type(%s, '$.converged')", info);
     /* Predictions: the two clusters, up to the order of the labels. */
     sqlite3_int64 same =
@@ -479,7 +484,7 @@ static void test_init_arrays(void **state) {
                    "SELECT abs(json_extract(gmm_info(model), '$.weights[0]') - 0.5) < 0.01 "
                    "FROM m");
     /* The inits are not stored: options holds the options of the fit. */
-    assert_sql_int(db, 10, "SELECT count(*) FROM m, json_each(gmm_info(m.model), '$.options')");
+    assert_sql_int(db, 12, "SELECT count(*) FROM m, json_each(gmm_info(m.model), '$.options')");
     exec_sql(db, "DROP TABLE m");
     free(spec);
   }
@@ -719,7 +724,7 @@ static void test_warm_start_same_rows(void **state) {
   const char *i0 = "(SELECT gmm_info(model) FROM m0)", *i1 = "(SELECT gmm_info(model) FROM m1)";
   assert_sql_text(db, "false", "SELECT json_type(%s, '$.warm_started')", i0);
   assert_sql_text(db, "true", "SELECT json_type(%s, '$.warm_started')", i1);
-  assert_sql_int(db, 2, "SELECT json_extract(%s, '$.format_version')", i1);
+  assert_sql_int(db, 4, "SELECT json_extract(%s, '$.format_version')", i1);
   /* The model's options, n_init included (one initialisation ran). */
   assert_sql_int(db, 1, "SELECT json_extract(%s, '$.options') = json_extract(%s, '$.options')", i0,
                  i1);
@@ -828,8 +833,8 @@ static void test_warm_start_new_rows_and_errors(void **state) {
   expect = format("%sit is too short (0 bytes; the smallest model has 104)", prefix);
   assert_sql_error(db, expect, "SELECT gmm_fit(x'', x1, x2) FROM b");
   free(expect);
-  expect = format("%sit has 255 bytes, but its header (k = 3, d = 2) needs 256", prefix);
-  assert_sql_error(db, expect, "SELECT gmm_fit(substr(m.model, 1, 255), x1, x2) FROM b, m0 m");
+  expect = format("%sit has 287 bytes, but its header (k = 3, d = 2) needs 288", prefix);
+  assert_sql_error(db, expect, "SELECT gmm_fit(substr(m.model, 1, 287), x1, x2) FROM b, m0 m");
   free(expect);
   /* gmm_fit (2): the same model on every row. */
   assert_sql_error(db, "gmm_fit: argument 1 (spec) must be the same on every row of a group",
@@ -874,7 +879,7 @@ static void test_warm_start_new_rows_and_errors(void **state) {
 
   /* A format-version-1 model (tests/fixtures/model_v1.bin, fitted by
   ** tests/make_blob_fixture.c on these 12 rows) warm-starts, and the new
-  ** model is written in format version 2. */
+  ** model is written in format version 4 (it carries its ICL). */
   int n = 0;
   unsigned char *v1 = read_binary("tests/fixtures/model_v1.bin", &n);
   exec_sql(db,
@@ -883,7 +888,7 @@ static void test_warm_start_new_rows_and_errors(void **state) {
            "(6.2, 6.8), (5.5, 7.3), (6.6, 8.2)");
   double ll_v1 = sql_double_b(db, v1, n, "SELECT json_extract(gmm_info(?1), '$.log_likelihood')");
   assert_sql_int_b(db, v1, n, 1,
-                   "SELECT i ->> '$.format_version' = 2 AND json_type(i, '$.warm_started') = "
+                   "SELECT i ->> '$.format_version' = 4 AND json_type(i, '$.warm_started') = "
                    "'true' AND i ->> '$.k' = 2 AND i ->> '$.n_samples' = 12 AND "
                    "i ->> '$.n_iter' <= 2 AND i ->> '$.log_likelihood' >= %.17g "
                    "FROM (SELECT gmm_info(gmm_fit(?1, x, y)) AS i FROM fx)",
@@ -949,11 +954,14 @@ static void test_selection_faithful(void **state) {
                  "SELECT i ->> '$.log_likelihood' = (SELECT ll FROM cand WHERE k = i ->> '$.k' "
                  "AND t = i ->> '$.covariance_type') FROM info");
   assert_sql_int(db, 1, "SELECT gmm_bic(model) = json_extract(gmm_info(model), '$.bic') FROM sel");
-  /* Here the winner is k = 2, full: the model gmm_fit(2, ...) gives. */
-  assert_sql_int(db, 1, "SELECT i ->> '$.k' = 2 AND i ->> '$.covariance_type' = 'full' FROM info");
+  /* Without init, a selection starts from mclust's hierarchical tree
+  ** (spec (3)), and here the winner is k = 3, tied (mclust's EEE, 3): the
+  ** model the single fit with init 'hc' gives. */
+  assert_sql_int(db, 1, "SELECT i ->> '$.k' = 3 AND i ->> '$.covariance_type' = 'tied' FROM info");
+  assert_sql_text(db, "hc", "SELECT i ->> '$.options.init' FROM info");
   exec_sql(db,
-           "CREATE TABLE plain AS SELECT gmm_info(gmm_fit(2, eruptions, waiting)) AS p "
-           "FROM faithful");
+           "CREATE TABLE plain AS SELECT gmm_info(gmm_fit('{\"k\":3,\"covariance_type\":"
+           "\"tied\",\"init\":\"hc\"}', eruptions, waiting)) AS p FROM faithful");
   assert_sql_int(db, 1,
                  "SELECT json_extract(i, '$.weights') = json_extract(p, '$.weights') AND "
                  "json_extract(i, '$.means') = json_extract(p, '$.means') AND "
@@ -963,21 +971,22 @@ static void test_selection_faithful(void **state) {
   /* Another candidate is the fit of its own options. */
   assert_sql_int(db, 1,
                  "SELECT (SELECT bic FROM cand WHERE k = 3 AND t = 'diag') = "
-                 "(SELECT gmm_bic(gmm_fit('{\"k\":3,\"covariance_type\":\"diag\"}', eruptions, "
-                 "waiting)) FROM faithful)");
+                 "(SELECT gmm_bic(gmm_fit('{\"k\":3,\"covariance_type\":\"diag\",\"init\":"
+                 "\"hc\"}', eruptions, waiting)) FROM faithful)");
   /* options: the lists asked for. */
   assert_sql_text(db, "[1,2,3,4,5,6]", "SELECT json_extract(i, '$.options.k') FROM info");
   assert_sql_text(db, "[\"full\",\"tied\",\"diag\",\"spherical\"]",
                   "SELECT json_extract(i, '$.options.covariance_type') FROM info");
-  assert_sql_int(db, 10, "SELECT count(*) FROM info, json_each(info.i, '$.options')");
-  /* The model BLOB carries the candidates: 24 x 32 bytes after the
-  ** parameters (104 + 8 (2 + 4 + 6) + 768 + 8). */
-  assert_sql_int(db, 104 + 8 * 12 + 24 * 32 + 8, "SELECT length(model) FROM sel");
-  /* Predictions are those of the k = 2 model. */
+  assert_sql_int(db, 12, "SELECT count(*) FROM info, json_each(info.i, '$.options')");
+  /* The model BLOB (format version 4) carries the candidates: 24 x 40
+  ** bytes after the parameters (136 + 8 (3 + 6 + 3) + 960 + 8). */
+  assert_sql_int(db, 136 + 8 * 12 + 24 * 40 + 8, "SELECT length(model) FROM sel");
+  /* Predictions are those of the k = 3 tied model. */
   assert_sql_int(db, 272,
                  "SELECT sum(gmm_predict(s.model, eruptions, waiting) = "
                  "gmm_predict(p.model, eruptions, waiting)) FROM faithful, sel s, "
-                 "(SELECT gmm_fit(2, eruptions, waiting) AS model FROM faithful) p");
+                 "(SELECT gmm_fit('{\"k\":3,\"covariance_type\":\"tied\",\"init\":\"hc\"}', "
+                 "eruptions, waiting) AS model FROM faithful) p");
   /* Selection is deterministic. */
   assert_sql_int(db, 1,
                  "SELECT model = (SELECT gmm_fit('{\"k\":[1,2,3,4,5,6],\"covariance_type\":"
@@ -1024,13 +1033,13 @@ static void test_selection_errors_and_failed_candidates(void **state) {
       {"{\"k\":[]}", "option k must not be an empty list"},
       {"{\"k\":2,\"covariance_type\":[]}", "option covariance_type must not be an empty list"},
       {"{\"k\":2,\"covariance_type\":[\"full\",\"Tied\"]}",
-       "option covariance_type[1] must be one of 'full', 'tied', 'diag', 'spherical', "
+       "option covariance_type[1] must be " COV_ONE_OF ", "
        "provided 'Tied'"},
       {"{\"k\":2,\"covariance_type\":[[\"full\"]]}",
-       "option covariance_type[0] must be one of 'full', 'tied', 'diag', 'spherical', "
+       "option covariance_type[0] must be " COV_ONE_OF ", "
        "provided array"},
       {"{\"k\":2,\"covariance_type\":[2]}",
-       "option covariance_type[0] must be one of 'full', 'tied', 'diag', 'spherical', "
+       "option covariance_type[0] must be " COV_ONE_OF ", "
        "provided integer 2"},
       {"{\"k\":[1,2],\"k\":[1,2]}", "option k is given twice"},
   };

@@ -72,7 +72,7 @@ static void run_case(void **state) {
   opt.weights_init = c->weights_init;
   opt.means_init = c->means_init;
   opt.precisions_init = c->precisions_init;
-  gmm_data data = {c->x, (size_t)c->n, c->d, NULL, 0};
+  gmm_data data = {c->x, (size_t)c->n, c->d, NULL, 0, NULL};
   gmm_model *m = NULL;
   char err[256];
   gmm_status rc = gmm_fit(&data, &opt, &gmm_libc_allocator, trace_last, NULL, &m, err, sizeof err);
@@ -118,7 +118,7 @@ static void test_iris_best(void **state) {
     gmm_options_default(&opt, b->k);
     opt.n_init = b->n_init;
     opt.covariance_type = (gmm_cov_type)gmm_cov_type_from_name(b->covariance_type);
-    gmm_data data = {iris_x, (size_t)n_iris, d_iris, NULL, 0};
+    gmm_data data = {iris_x, (size_t)n_iris, d_iris, NULL, 0, NULL};
     gmm_model *m = NULL;
     char err[256];
     assert_int_equal(gmm_fit(&data, &opt, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err),
@@ -142,7 +142,7 @@ static void test_faithful_selection(void **state) {
   const gmm_cov_type types[] = {GMM_COV_FULL, GMM_COV_TIED, GMM_COV_DIAG, GMM_COV_SPHERICAL};
   gmm_options opt;
   gmm_options_default(&opt, 1);
-  gmm_data data = {faithful_x, 272, 2, NULL, 0};
+  gmm_data data = {faithful_x, 272, 2, NULL, 0, NULL};
   gmm_model *m = NULL;
   char err[256];
   assert_int_equal(gmm_fit_select(&data, &opt, ks, 6, types, 4, &gmm_libc_allocator, NULL, NULL, &m,

@@ -1171,7 +1171,7 @@ static void test_errors_init_spec(void **state) {
                    "gmm_init: unknown option 'foo' in argument 1 (spec); known options: k, "
                    "covariance_type, max_iter, tol, reg_covar, n_init, init, seed, weighted, "
                    "weights_init, means_init, precisions_init, vector_type, verbose, threads, "
-                   "sample_size, missing",
+                   "sample_size, missing, hc_rows, criterion",
                    "SELECT gmm_init('{\"k\":3,\"foo\":1}', x, y, z) FROM pts");
   assert_sql_error(db,
                    "gmm_fit: option sample_size is gmm_init's (the sample of a fit in passes); "
@@ -1609,12 +1609,13 @@ static void test_mstep_empty_components(void **state) {
                     "SELECT gmm_info(" B("next") ") -> '$.covariances[%d]'", j);
     assert_true(sql_double(db, "SELECT gmm_info(" B("next") ") ->> '$.weights[%d]'", j) < 1e-12);
   }
-  assert_sql_int(db, 0, "SELECT instr(gmm_info(" B("next") "), 'null')");
+  /* icl is null: passes carry no row posteriors */
+  assert_sql_int(db, 0, "SELECT instr(replace(gmm_info(" B("next") "), '\"icl\":null', ''), 'null')");
   /* The loop goes on from it over every row. */
   exec_sql(db, "INSERT INTO blobs SELECT 's2', gmm_estep(" B("next") ", x, y) FROM far;"
                "INSERT INTO blobs SELECT 'next2', gmm_mstep(" B("next") ", " B("s2") ")");
   assert_true(isfinite(sql_double(db, "SELECT gmm_stats_info(" B("s2") ") ->> '$.log_likelihood'")));
-  assert_sql_int(db, 0, "SELECT instr(gmm_info(" B("next2") "), 'null')");
+  assert_sql_int(db, 0, "SELECT instr(replace(gmm_info(" B("next2") "), '\"icl\":null', ''), 'null')");
   close_db(db);
 }
 

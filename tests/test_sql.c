@@ -28,6 +28,11 @@
 /* Table name(id INTEGER PRIMARY KEY, x REAL, y REAL, label INTEGER): n
 ** rows, each from component label (uniform over k) with the given 2-D
 ** means plus offset, and standard deviation sd on both axes. */
+/* The covariance types the spec accepts, as its errors list them. */
+#define COV_ONE_OF                                                                           \
+  "one of 'full', 'tied', 'diag', 'spherical', 'EII', 'VII', 'EEI', 'VEI', 'EVI', 'VVI', " \
+  "'EEE', 'VEE', 'EVE', 'VVE', 'EEV', 'VEV', 'EVV', 'VVV'"
+
 static void make_points(sqlite3 *db, const char *name, int n, int k, const double *means, double sd,
                         double offset, uint64_t seed) {
   exec_sql(db, "CREATE TABLE %s(id INTEGER PRIMARY KEY, x REAL, y REAL, label INTEGER)", name);
@@ -180,6 +185,8 @@ static void test_version_debug(void **state) {
   assert_sql_text(db, "0.2.0", "SELECT gmm_version()");
   assert_sql_int(db, 1, "SELECT instr(gmm_debug(), 'Version: 0.2.0') > 0");
   assert_sql_int(db, 1, "SELECT instr(gmm_debug(), 'SQLite library:') > 0");
+  /* The newest model BLOB format this build reads (issue 12: 4). */
+  assert_sql_int(db, 1, "SELECT instr(gmm_debug(), 'BLOB format: 4') > 0");
   char *expect = format("SQLite library: %s", sqlite3_libversion());
   assert_sql_int(db, 1, "SELECT instr(gmm_debug(), '%s') > 0", expect);
   free(expect);
@@ -213,8 +220,8 @@ static void test_fit_predict_round_trip(void **state) {
   assert_sql_int(db, 0, "SELECT json_extract(%s, '$.n_skipped')", info);
   assert_sql_text(db, "full", "SELECT json_extract(%s, '$.covariance_type')", info);
   assert_sql_text(db, "true", "SELECT json_type(%s, '$.converged')", info);
-  /* A model written by this build is format version 2 (blob (4)). */
-  assert_sql_int(db, 2, "SELECT json_extract(%s, '$.format_version')", info);
+  /* A model fitted by this build carries its ICL: format version 4 (blob (5)). */
+  assert_sql_int(db, 4, "SELECT json_extract(%s, '$.format_version')", info);
   assert_sql_text(db, "false", "SELECT json_type(%s, '$.warm_started')", info);
   /* options: every one, defaults included (scikit-learn's). */
   assert_sql_int(db, 3, "SELECT json_extract(%s, '$.options.k')", info);
@@ -227,7 +234,9 @@ static void test_fit_predict_round_trip(void **state) {
   assert_sql_int(db, 0, "SELECT json_extract(%s, '$.options.seed')", info);
   assert_sql_text(db, "false", "SELECT json_type(%s, '$.options.weighted')", info);
   assert_sql_text(db, "marginalize", "SELECT json_extract(%s, '$.options.missing')", info);
-  assert_sql_int(db, 10, "SELECT count(*) FROM json_each(%s, '$.options')", info);
+  assert_sql_int(db, 2000, "SELECT json_extract(%s, '$.options.hc_rows')", info);
+  assert_sql_text(db, "bic", "SELECT json_extract(%s, '$.options.criterion')", info);
+  assert_sql_int(db, 12, "SELECT count(*) FROM json_each(%s, '$.options')", info);
   /* Nothing missing. */
   assert_sql_int(db, 0, "SELECT json_extract(%s, '$.n_incomplete')", info);
   assert_sql_int(db, 0, "SELECT json_extract(%s, '$.missing_fraction')", info);
@@ -293,6 +302,8 @@ static void test_info_keys_and_types(void **state) {
       {"warm_started", "false"},
       {"bic", "real"},
       {"aic", "real"},
+      {"icl", "real"},
+      {"model_name", "text"},
       {"options", "object"},
   };
   const char *info = "(SELECT gmm_info(model) FROM models)";
@@ -336,7 +347,7 @@ static void test_info_keys_and_types(void **state) {
   } opts[] = {{"k", "integer"}, {"covariance_type", "text"}, {"max_iter", "integer"},
               {"tol", "real"},  {"reg_covar", "real"},       {"n_init", "integer"},
               {"init", "text"}, {"seed", "integer"},        {"weighted", "false"},
-              {"missing", "text"}};
+              {"missing", "text"},  {"hc_rows", "integer"},     {"criterion", "text"}};
   size_t n_opts = sizeof opts / sizeof opts[0];
   for (size_t i = 0; i < n_opts; i++) {
     char *type = sql_text(db, "SELECT json_type(%s, '$.options.%s')", info, opts[i].key);
@@ -733,13 +744,13 @@ static void test_errors_spec_kind(void **state) {
                    "gmm_fit: unknown option 'foo' in argument 1 (spec); known options: k, "
                    "covariance_type, max_iter, tol, reg_covar, n_init, init, seed, weighted, "
                    "weights_init, means_init, precisions_init, vector_type, verbose, threads, "
-                   "sample_size, missing",
+                   "sample_size, missing, hc_rows, criterion",
                    "SELECT gmm_fit('{\"k\":2,\"foo\":1}', x, y) FROM pts");
   assert_sql_error(db,
                    "gmm_fit: unknown option 'K' in argument 1 (spec); known options: k, "
                    "covariance_type, max_iter, tol, reg_covar, n_init, init, seed, weighted, "
                    "weights_init, means_init, precisions_init, vector_type, verbose, threads, "
-                   "sample_size, missing",
+                   "sample_size, missing, hc_rows, criterion",
                    "SELECT gmm_fit('{\"K\":2}', x, y) FROM pts");
   assert_sql_error(db, "gmm_fit: option k is given twice",
                    "SELECT gmm_fit('{\"k\":2,\"k\":3}', x, y) FROM pts");
@@ -756,9 +767,7 @@ static void test_errors_spec_kind(void **state) {
 }
 
 #define KMSG  "option k must be an integer or a list of integers, provided "
-#define CTMSG                                                                               \
-  "option covariance_type must be one of 'full', 'tied', 'diag', 'spherical' or a list of " \
-  "them, provided "
+#define CTMSG "option covariance_type must be " COV_ONE_OF ", a list of them or 'all', provided "
 
 /* gmm_fit (1), spec (2), (3): every option with a value of the wrong type. */
 static void test_errors_option_types(void **state) {
@@ -780,7 +789,7 @@ static void test_errors_option_types(void **state) {
       {"{\"k\":2,\"covariance_type\":null}", CTMSG "null"},
       {"{\"k\":2,\"covariance_type\":{}}", CTMSG "object"},
       {"{\"k\":2,\"covariance_type\":[\"full\",1]}",
-       "option covariance_type[1] must be one of 'full', 'tied', 'diag', 'spherical', "
+       "option covariance_type[1] must be " COV_ONE_OF ", "
        "provided integer 1"},
       {"{\"k\":2,\"max_iter\":1.5}", "option max_iter must be an integer, provided real 1.5"},
       {"{\"k\":2,\"max_iter\":\"10\"}", "option max_iter must be an integer, provided text '10'"},
@@ -793,10 +802,10 @@ static void test_errors_option_types(void **state) {
       {"{\"k\":2,\"n_init\":\"3\"}", "option n_init must be an integer, provided text '3'"},
       /* A name option of the wrong type lists the names it takes. */
       {"{\"k\":2,\"init\":1}",
-       "option init must be one of 'kmeans', 'k-means++', 'random', 'random_from_data', "
+       "option init must be one of 'kmeans', 'k-means++', 'random', 'random_from_data', 'labels', 'hc', "
        "provided integer 1"},
       {"{\"k\":2,\"init\":null}",
-       "option init must be one of 'kmeans', 'k-means++', 'random', 'random_from_data', "
+       "option init must be one of 'kmeans', 'k-means++', 'random', 'random_from_data', 'labels', 'hc', "
        "provided null"},
       {"{\"k\":2,\"seed\":1.5}", "option seed must be an integer, provided real 1.5"},
       {"{\"k\":2,\"seed\":\"7\"}", "option seed must be an integer, provided text '7'"},
@@ -847,16 +856,16 @@ static void test_errors_option_ranges(void **state) {
       {"{\"k\":2,\"n_init\":0}", "option n_init must be between 1 and 10000, provided 0"},
       {"{\"k\":2,\"n_init\":10001}", "option n_init must be between 1 and 10000, provided 10001"},
       {"{\"k\":2,\"init\":\"foo\"}",
-       "option init must be one of 'kmeans', 'k-means++', 'random', 'random_from_data', "
+       "option init must be one of 'kmeans', 'k-means++', 'random', 'random_from_data', 'labels', 'hc', "
        "provided 'foo'"},
       {"{\"k\":2,\"init\":\"KMeans\"}",
-       "option init must be one of 'kmeans', 'k-means++', 'random', 'random_from_data', "
+       "option init must be one of 'kmeans', 'k-means++', 'random', 'random_from_data', 'labels', 'hc', "
        "provided 'KMeans'"},
       {"{\"k\":2,\"covariance_type\":\"bogus\"}", CTMSG "'bogus'"},
       {"{\"k\":2,\"covariance_type\":\"Full\"}", CTMSG "'Full'"},
       {"{\"k\":2,\"covariance_type\":\"\"}", CTMSG "''"},
       {"{\"k\":2,\"covariance_type\":[\"diag\",\"bogus\"]}",
-       "option covariance_type[1] must be one of 'full', 'tied', 'diag', 'spherical', "
+       "option covariance_type[1] must be " COV_ONE_OF ", "
        "provided 'bogus'"},
       {"{\"k\":[1,0]}", "option k[1] must be between 1 and 1024, provided 0"},
       {"{\"k\":[1025]}", "option k[0] must be between 1 and 1024, provided 1025"},
@@ -1153,16 +1162,16 @@ static void test_errors_model_invalid_blob(void **state) {
   sqlite3 *db = open_with_model();
   int n = 0;
   unsigned char *model = model_named(db, "m", &n);
-  /* k = 3, d = 2, format version 2: a 104-byte header, 8 (3 + 6 + 9)
-  ** bytes of parameters and the 8-byte checksum. */
-  assert_int_equal(n, 256);
+  /* k = 3, d = 2, format version 4 (a fit carries its ICL): a 136-byte
+  ** header, 8 (3 + 6 + 9) bytes of parameters and the 8-byte checksum. */
+  assert_int_equal(n, 288);
   const char *prefix = "gmm_predict: argument 1 (model) is not a valid gmm model: ";
-  char *expect = format("%sit has 255 bytes, but its header (k = 3, d = 2) needs 256", prefix);
+  char *expect = format("%sit has 287 bytes, but its header (k = 3, d = 2) needs 288", prefix);
   assert_sql_error(db, expect,
                    "SELECT gmm_predict(substr(model, 1, length(model) - 1), 1, 2) FROM models");
   assert_sql_error_b(db, model, n - 1, expect, "SELECT gmm_predict(?1, 1, 2)");
   free(expect);
-  expect = format("%sit has 257 bytes, but its header (k = 3, d = 2) needs 256", prefix);
+  expect = format("%sit has 289 bytes, but its header (k = 3, d = 2) needs 288", prefix);
   assert_sql_error(db, expect,
                    "SELECT gmm_predict(CAST(model || x'00' AS BLOB), 1, 2) "
                    "FROM models");
@@ -1177,13 +1186,13 @@ static void test_errors_model_invalid_blob(void **state) {
   assert_sql_error(db, expect, "SELECT gmm_predict(zeroblob(256), 1, 2)");
   free(expect);
   assert_sql_error(db,
-                   "gmm_info: argument 1 (model) is not a valid gmm model: it has 255 "
-                   "bytes, but its header (k = 3, d = 2) needs 256",
-                   "SELECT gmm_info(substr(model, 1, 255)) FROM models");
-  /* A version-2 header cut short of its 104 bytes. */
+                   "gmm_info: argument 1 (model) is not a valid gmm model: it has 287 "
+                   "bytes, but its header (k = 3, d = 2) needs 288",
+                   "SELECT gmm_info(substr(model, 1, 287)) FROM models");
+  /* A version-4 header cut short of its 136 bytes. */
   assert_sql_error(db,
                    "gmm_info: argument 1 (model) is not a valid gmm model: it is too short "
-                   "(108 bytes; a version 2 model has at least 112)",
+                   "(108 bytes; a version 4 model has at least 144)",
                    "SELECT gmm_info(substr(model, 1, 108)) FROM models");
   assert_sql_error(db,
                    "gmm_bic: argument 1 (model) is not a valid gmm model: the checksum "
@@ -1209,8 +1218,8 @@ static void test_errors_model_invalid_blob(void **state) {
     if (i < 4) {
       want = "it does not start with the gmm magic";
     } else if (i == 96) { /* 0x5a candidates */
-      snprintf(buf, sizeof buf, "it has 256 bytes, but its header (k = 3, d = 2) needs %d",
-               256 + 32 * 0x5a);
+      snprintf(buf, sizeof buf, "it has 288 bytes, but its header (k = 3, d = 2) needs %d",
+               288 + 40 * 0x5a);
       want = buf;
     } else if (i > 96 && i < 100) {
       snprintf(buf, sizeof buf, "%lu candidates, maximum 1024", 0x5aUL << (8 * (i - 96)));
@@ -1264,8 +1273,8 @@ static void test_errors_model_crafted(void **state) {
     uint32_t u32;
     const char *message;
   } cases[] = {
-      {"version", 4, NAN, 4, "format version 4 is not one this build reads (1 to 3)"},
-      {"version 0", 4, NAN, 0, "format version 0 is not one this build reads (1 to 3)"},
+      {"version", 4, NAN, 5, "format version 5 is not one this build reads (1 to 4)"},
+      {"version 0", 4, NAN, 0, "format version 0 is not one this build reads (1 to 4)"},
       /* Version 2 has a 104-byte header: these 200 bytes are 8 short. */
       {"version 2", 4, NAN, 2, "it has 200 bytes, but its header (k = 2, d = 2) needs 208"},
       {"covariance type", 16, NAN, 1, "covariance type 1 is not one of format version 1"},

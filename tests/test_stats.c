@@ -48,7 +48,7 @@ static void free_rows(rows *r) {
 }
 
 static gmm_model *fit(const rows *r, const gmm_options *opt) {
-  gmm_data data = {r->x, r->n, r->d, r->w, 0};
+  gmm_data data = {r->x, r->n, r->d, r->w, 0, NULL};
   gmm_model *m = NULL;
   char err[256];
   gmm_status rc = gmm_fit(&data, opt, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err);

@@ -451,11 +451,12 @@ static inline int tu_close_scaled(double a, double b, double rel, double scale) 
 ** shapes (DESIGN.md: full k x d x d, tied d x d, diag k x d, spherical k). */
 static inline size_t tu_cov_len(int k, int d, gmm_cov_type t) {
   size_t kk = (size_t)k, dd = (size_t)d;
-  switch (t) {
+  switch (gmm_cov_shape(t)) {
     case GMM_COV_FULL: return kk * dd * dd;
     case GMM_COV_TIED: return dd * dd;
     case GMM_COV_DIAG: return kk * dd;
     case GMM_COV_SPHERICAL: return kk;
+    default: break;
   }
   return 0;
 }
@@ -485,7 +486,7 @@ static inline int tu_cov_type_unsupported(gmm_cov_type t) {
 /* Fits and fails the test (printing the core's message) unless GMM_OK. */
 static inline gmm_model *tu_fit_ok(const double *x, size_t n, int d, const gmm_options *opt,
                                    const gmm_allocator *a) {
-  gmm_data data = {x, n, d, NULL, 0};
+  gmm_data data = {x, n, d, NULL, 0, NULL};
   gmm_model *m = NULL;
   char err[512] = "";
   gmm_status rc = gmm_fit(&data, opt, a ? a : &gmm_libc_allocator, NULL, NULL, &m, err,

@@ -374,7 +374,8 @@ static void test_fit_float64_blobs(void **state) {
       "SELECT gmm_fit('{\"k\":3,\"covariance_type\":\"diag\"}', x1, x2, x3) FROM p3");
   assert_sql_text(db, "{\"k\":2,\"covariance_type\":\"full\",\"max_iter\":100,\"tol\":0.001,"
                       "\"reg_covar\":1e-06,\"n_init\":1,\"init\":\"kmeans\",\"seed\":0,"
-                      "\"weighted\":false,\"missing\":\"marginalize\"}",
+                      "\"weighted\":false,\"missing\":\"marginalize\",\"hc_rows\":2000,"
+                      "\"criterion\":\"bic\"}",
                   "SELECT gmm_info(gmm_fit(%s, b64)) -> '$.options' FROM p2", f64_2);
   /* Without the option: float32. 1.0, 2.0 as float64 are the float32
   ** values 0, 1.875, 0, 2. */

@@ -44,12 +44,43 @@ typedef enum gmm_status {
   GMM_EINTERRUPTED /* the trace callback asked the fit to stop */
 } gmm_status;
 
+/* The covariance models: scikit-learn's four (0 to 3) and the rest of
+** mclust's fourteen (Celeux & Govaert, 1995), Sigma_j = lambda_j D_j A_j D_j'
+** with the volume lambda, shape A (diagonal, det 1) and orientation D
+** (orthogonal) equal (E) across components, varying (V) or the identity (I).
+** scikit-learn's names are mclust's VVV, EEE, VVI and VII. */
 typedef enum gmm_cov_type {
-  GMM_COV_FULL = 0,     /* one d x d covariance per component */
-  GMM_COV_TIED = 1,     /* one d x d covariance shared by all components */
-  GMM_COV_DIAG = 2,     /* one diagonal per component */
-  GMM_COV_SPHERICAL = 3 /* one variance per component */
+  GMM_COV_FULL = 0,      /* VVV: one d x d covariance per component */
+  GMM_COV_TIED = 1,      /* EEE: one d x d covariance shared by all components */
+  GMM_COV_DIAG = 2,      /* VVI: one diagonal per component */
+  GMM_COV_SPHERICAL = 3, /* VII: one variance per component */
+  GMM_COV_EII = 4,       /* lambda I */
+  GMM_COV_EEI = 5,       /* lambda A */
+  GMM_COV_VEI = 6,       /* lambda_j A (iterative M-step) */
+  GMM_COV_EVI = 7,       /* lambda A_j */
+  GMM_COV_VEE = 8,       /* lambda_j D A D' (iterative) */
+  GMM_COV_EVE = 9,       /* lambda D A_j D' (iterative, MM) */
+  GMM_COV_VVE = 10,      /* lambda_j D A_j D' (iterative, MM) */
+  GMM_COV_EEV = 11,      /* lambda D_j A D_j' */
+  GMM_COV_VEV = 12,      /* lambda_j D_j A D_j' (iterative) */
+  GMM_COV_EVV = 13       /* lambda D_j A_j D_j' */
 } gmm_cov_type;
+#define GMM_N_COV_TYPES 14
+
+/* The shape a model of type t stores its covariances in, and scores with:
+** spherical (k variances) for EII and VII, diag (k x d) for EEI, VEI, EVI
+** and VVI, tied (d x d) for EEE, full (k x d x d) for the other seven. The
+** stored covariances are the fitted Sigma_j; the type says which
+** constraints they satisfy (and so the parameter count). */
+gmm_cov_type gmm_cov_shape(gmm_cov_type t);
+
+/* Which criterion a selection minimises (this project's sign: lower is
+** better). */
+typedef enum gmm_criterion {
+  GMM_CRITERION_BIC = 0, /* -2 LL + p ln n */
+  GMM_CRITERION_ICL = 1, /* BIC - 2 sum_i w_i ln max_j p(j | x_i) (Biernacki et al., 2000) */
+  GMM_CRITERION_AIC = 2  /* -2 LL + 2 p */
+} gmm_criterion;
 
 /* What a fit does with a row whose features are partly unknown (NaN in the
 ** core, NULL in SQL). */
@@ -66,8 +97,14 @@ typedef enum gmm_init_method {
   GMM_INIT_KMEANS = 0,          /* k-means++ seeding, then Lloyd iterations */
   GMM_INIT_KMEANS_PP = 1,       /* k-means++ seeding only */
   GMM_INIT_RANDOM = 2,          /* random normalised responsibilities */
-  GMM_INIT_RANDOM_FROM_DATA = 3 /* k distinct rows drawn at random */
+  GMM_INIT_RANDOM_FROM_DATA = 3, /* k distinct rows drawn at random */
+  GMM_INIT_LABELS = 4,          /* hard responsibilities from gmm_data.labels */
+  GMM_INIT_HC = 5               /* mclust's model-based agglomerative clustering
+                                   (VVV, SVD-transformed rows) cut at k */
 } gmm_init_method;
+
+#define GMM_DEFAULT_HC_ROWS 2000   /* rows the hierarchical start runs on, at most */
+#define GMM_MAX_HC_ROWS     20000  /* its memory is quadratic: 1.6 GB of merge costs */
 
 /* Every allocation of the core goes through this. alloc returns NULL on
 ** failure; release accepts NULL. ctx is passed back unchanged. */
@@ -105,11 +142,15 @@ typedef struct gmm_options {
   ** GMM_MAX_THREADS. The model does not depend on it. */
   int threads;
   gmm_missing missing; /* default GMM_MISSING_MARGINALIZE */
+  /* init hc: the tree is built on at most hc_rows rows (a seeded sample of
+  ** them when there are more), in 2 .. GMM_MAX_HC_ROWS. */
+  int hc_rows;
+  gmm_criterion criterion; /* of gmm_fit_select */
 } gmm_options;
 
 /* scikit-learn's defaults: full, max_iter 100, tol 1e-3, reg_covar 1e-6,
 ** n_init 1, init kmeans, seed 0, no explicit initial parameters; missing
-** features marginalised. */
+** features marginalised; hc_rows GMM_DEFAULT_HC_ROWS; criterion BIC. */
 void gmm_options_default(gmm_options *opt, int k);
 
 /* Checks every option against its range for data of dimension d (d = 0
@@ -120,8 +161,14 @@ gmm_status gmm_options_check(const gmm_options *opt, int d, char *err, size_t er
 const char *gmm_cov_type_name(gmm_cov_type t);
 const char *gmm_init_name(gmm_init_method m);
 const char *gmm_missing_name(gmm_missing m);
-/* Name to enum; return -1 when the name is unknown. */
+const char *gmm_criterion_name(gmm_criterion c);
+/* mclust's three-letter name of any type ("VVV" for full). gmm_cov_type_name
+** gives scikit-learn's name for the four it has, mclust's for the others. */
+const char *gmm_cov_model_name(gmm_cov_type t);
+/* Name to enum; return -1 when the name is unknown. Covariance types take
+** scikit-learn's four names and mclust's fourteen (upper case). */
 int gmm_cov_type_from_name(const char *name);
+int gmm_criterion_from_name(const char *name);
 int gmm_init_from_name(const char *name);
 int gmm_missing_from_name(const char *name);
 
@@ -134,6 +181,8 @@ typedef struct gmm_candidate {
   int n_iter;
   double log_likelihood; /* total, under its final parameters */
   double bic;
+  double icl;
+  double aic;
 } gmm_candidate;
 
 /* What happened during the fit that produced a model. */
@@ -150,6 +199,9 @@ typedef struct gmm_summary {
   int warm_started;      /* 1 when EM started from another model */
   int64_t n_incomplete;  /* rows used that had some feature missing */
   double missing_fraction; /* missing cells / (rows used x d), unweighted */
+  /* sum over the rows of w_i ln max_j p(j | x_i) under the final parameters
+  ** (<= 0), for ICL; NAN when unknown (a model from passes). */
+  double log_map;
 } gmm_summary;
 
 /* A fitted (or decoded) model. One allocation owns every array. */
@@ -192,9 +244,15 @@ gmm_status gmm_model_prepare(gmm_model *m, char *err, size_t err_len);
 
 /* Number of free parameters (scikit-learn's _n_parameters). */
 double gmm_model_n_parameters(const gmm_model *m);
+/* The same for any k, d and type (mclust's nMclustParams). */
+double gmm_n_parameters(int k, int d, gmm_cov_type t);
 /* -2 LL + p ln n and -2 LL + 2p on the training rows; lower is better. */
 double gmm_model_bic(const gmm_model *m);
 double gmm_model_aic(const gmm_model *m);
+/* BIC - 2 summary.log_map (mclust's ICL, sign flipped); NAN when log_map is. */
+double gmm_model_icl(const gmm_model *m);
+/* The criterion c of m. */
+double gmm_model_criterion(const gmm_model *m, gmm_criterion c);
 
 /* Doubles of scratch the per-row functions below need. */
 size_t gmm_model_scratch_len(const gmm_model *m);
@@ -238,6 +296,7 @@ typedef struct gmm_data {
   int d;
   const double *w;
   int64_t n_skipped; /* carried into the summary */
+  const int *labels; /* init labels: n labels in 0 .. k - 1; else NULL */
 } gmm_data;
 
 /* Called after every EM iteration (may be NULL): init is the 0-based
@@ -264,7 +323,7 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
 
 /* Model selection: fits every (k, covariance type) pair of the lists on
 ** the same rows with the other options of opt, and returns the candidate
-** with the lowest BIC (the first on ties), carrying the list of all
+** with the lowest opt->criterion (the first on ties), carrying the list of all
 ** candidates. Candidates that cannot be fitted are recorded as failed; the
 ** call fails only when all do. Explicit initial parameters and warm starts
 ** do not combine with selection. */
@@ -298,7 +357,7 @@ void gmm_sampler_free(gmm_sampler *s);
 /* ---- Model BLOB codec (gmm_blob.c) ---- */
 
 #define GMM_BLOB_MAGIC   "GMMb"
-#define GMM_BLOB_VERSION 3 /* the newest read; the oldest that holds a model is written */
+#define GMM_BLOB_VERSION 4 /* the newest read; the oldest that holds a model is written */
 
 /* Exact encoded size, or 0 when it would overflow. */
 size_t gmm_blob_size(const gmm_model *m);

@@ -58,8 +58,30 @@
 ** 0 only and covariance type 0 (full), then weights, means and full
 ** covariances as above, no candidates, and the checksum.
 **
+** Format version 4: version 3 (its fields at 100 .. 119 as there) with 16
+** bytes more before the weights, candidates of 40 bytes, and the
+** covariance types and init methods of mclust's models:
+**
+**       16     4  u32 covariance type   (0 .. 13: gmm_cov_type; the stored
+**                                        covariances are those of its shape,
+**                                        gmm_cov_shape)
+**       20     4  u32 init method       (0 .. 5: also 4 labels, 5 hc)
+**      120     4  u32 hc_rows           (2 .. GMM_MAX_HC_ROWS)
+**      124     4  u32 criterion         (0 bic, 1 icl, 2 aic)
+**      128     8  f64 log_map           (sum of w_i ln max_j p(j | x_i) over the
+**                                        training rows, <= 0; the one quiet NaN
+**                                        0x7ff8000000000000 when unknown)
+**      136  8k    weights, then as version 2 from offset 104
+**         40 each candidates: version 2's 32 bytes, then f64 icl (0 when the
+**                 candidate failed)
+**
+**   A version 4 BLOB holds something version 3 cannot: a covariance type or
+**   init method above 3, hc_rows or criterion not the default, a known
+**   log_map, or a candidate of a type above 3.
+**
 ** Versions 1 and 2 decode with missing 'marginalize', n_incomplete 0 and
-** missing_fraction 0.
+** missing_fraction 0; versions 1 to 3 with hc_rows GMM_DEFAULT_HC_ROWS,
+** criterion bic, log_map and every candidate's ICL unknown (NaN).
 **
 ** Requirements (tests cite them as "blob (N)"):
 **  (1) Encoding is deterministic: the same model gives the same bytes.
@@ -90,36 +112,58 @@
 #define HEADER_BYTES_V1 96
 #define HEADER_BYTES_V2 104
 #define HEADER_BYTES_V3 120
-#define NEWEST_VERSION  3 /* the newest version read and written: blob (5) */
+#define HEADER_BYTES_V4 136
+#define NEWEST_VERSION  4 /* the newest version read and written: blob (5) */
 #define CANDIDATE_BYTES 32
+#define CANDIDATE_BYTES_V4 40
 #define CHECKSUM_BYTES  8
 
 /* Doubles stored for the covariances of type t: blob layout above. */
 static size_t stored_cov_len(size_t k, size_t d, gmm_cov_type t) {
-  switch (t) {
+  switch (gmm_cov_shape(t)) {
     case GMM_COV_FULL: return k * d * (d + 1) / 2;
     case GMM_COV_TIED: return d * (d + 1) / 2;
     case GMM_COV_DIAG: return k * d;
     case GMM_COV_SPHERICAL: return k;
+    default: break;
   }
   return 0;
 }
 
-/* The bytes before the weights in a BLOB of this version (1 to 3). */
+/* The bytes before the weights in a BLOB of this version (1 to 4). */
 static size_t header_bytes(uint32_t version) {
-  return version == 1 ? HEADER_BYTES_V1 : version == 2 ? HEADER_BYTES_V2 : HEADER_BYTES_V3;
+  return version == 1   ? HEADER_BYTES_V1
+         : version == 2 ? HEADER_BYTES_V2
+         : version == 3 ? HEADER_BYTES_V3
+                        : HEADER_BYTES_V4;
+}
+
+static size_t candidate_bytes(uint32_t version) {
+  return version >= 4 ? CANDIDATE_BYTES_V4 : CANDIDATE_BYTES;
 }
 
 /* Exact byte length of a BLOB of this shape. k and d are within their
 ** limits, so nothing overflows. */
 static size_t blob_len(uint32_t version, size_t k, size_t d, gmm_cov_type t, size_t n_cand) {
   size_t header = header_bytes(version);
-  return header + 8 * (k + k * d + stored_cov_len(k, d, t)) + CANDIDATE_BYTES * n_cand +
+  return header + 8 * (k + k * d + stored_cov_len(k, d, t)) + candidate_bytes(version) * n_cand +
          CHECKSUM_BYTES;
+}
+
+/* Whether the model holds something only version 4 can say: blob (5). */
+static int needs_v4(const gmm_model *m) {
+  const gmm_options *o = &m->options;
+  int v4 = (unsigned)m->covariance_type > GMM_COV_SPHERICAL || o->init > GMM_INIT_RANDOM_FROM_DATA ||
+           o->hc_rows != GMM_DEFAULT_HC_ROWS || o->criterion != GMM_CRITERION_BIC ||
+           !isnan(m->summary.log_map);
+  for (int c = 0; c < m->n_candidates && !v4; c++)
+    v4 = (unsigned)m->candidates[c].covariance_type > GMM_COV_SPHERICAL;
+  return v4;
 }
 
 /* blob (5): the version that will be written. */
 static uint32_t version_of(const gmm_model *m) {
+  if (needs_v4(m)) return 4;
   return m->options.missing != GMM_MISSING_MARGINALIZE || m->summary.n_incomplete != 0 ||
                  m->summary.missing_fraction != 0.0
              ? 3
@@ -128,7 +172,7 @@ static uint32_t version_of(const gmm_model *m) {
 
 size_t gmm_blob_size(const gmm_model *m) {
   if (m->k < 1 || m->k > GMM_MAX_K || m->d < 1 || m->d > GMM_MAX_D ||
-      (unsigned)m->covariance_type > GMM_COV_SPHERICAL || m->n_candidates < 0 ||
+      (unsigned)m->covariance_type >= GMM_N_COV_TYPES || m->n_candidates < 0 ||
       m->n_candidates > GMM_MAX_CANDIDATES)
     return 0;
   return blob_len(version_of(m), (size_t)m->k, (size_t)m->d, m->covariance_type,
@@ -138,6 +182,7 @@ size_t gmm_blob_size(const gmm_model *m) {
 /* Whether stored covariance doubles are the lower triangles of d x d
 ** matrices (full, tied) rather than variances (diag, spherical). */
 static int is_matrix_type(gmm_cov_type t) {
+  t = gmm_cov_shape(t);
   return t == GMM_COV_FULL || t == GMM_COV_TIED;
 }
 
@@ -159,16 +204,21 @@ void gmm_blob_write(const gmm_model *m, unsigned char *out) {
   gmm_put_u32(out + 88, (uint32_t)s->best_init);
   gmm_put_u32(out + 92, (uint32_t)s->n_empty);
   gmm_put_u32(out + 96, (uint32_t)m->n_candidates);
-  gmm_put_u32(out + 100, version == 3 ? (uint32_t)o->missing : 0);
-  if (version == 3) {
+  gmm_put_u32(out + 100, version >= 3 ? (uint32_t)o->missing : 0);
+  if (version >= 3) {
     gmm_put_u64(out + 104, (uint64_t)s->n_incomplete);
     gmm_put_f64(out + 112, s->missing_fraction);
+  }
+  if (version >= 4) {
+    gmm_put_u32(out + 120, (uint32_t)o->hc_rows);
+    gmm_put_u32(out + 124, (uint32_t)o->criterion);
+    gmm_put_f64(out + 128, isnan(s->log_map) ? gmm_missing_value() : s->log_map);
   }
   unsigned char *p = out + header_bytes(version);
   for (size_t j = 0; j < k; j++, p += 8) gmm_put_f64(p, m->weights[j]);
   for (size_t i = 0; i < k * d; i++, p += 8) gmm_put_f64(p, m->means[i]);
   if (is_matrix_type(m->covariance_type)) {
-    size_t n_mats = m->covariance_type == GMM_COV_FULL ? k : 1;
+    size_t n_mats = gmm_cov_shape(m->covariance_type) == GMM_COV_FULL ? k : 1;
     for (size_t j = 0; j < n_mats; j++) {
       const double *c = m->covariances + j * d * d;
       for (size_t r = 0; r < d; r++)
@@ -178,7 +228,7 @@ void gmm_blob_write(const gmm_model *m, unsigned char *out) {
     size_t n_var = gmm_cov_len(m->k, m->d, m->covariance_type);
     for (size_t i = 0; i < n_var; i++, p += 8) gmm_put_f64(p, m->covariances[i]);
   }
-  for (int c = 0; c < m->n_candidates; c++, p += CANDIDATE_BYTES) {
+  for (int c = 0; c < m->n_candidates; c++, p += candidate_bytes(version)) {
     const gmm_candidate *cand = &m->candidates[c];
     gmm_put_u32(p, (uint32_t)cand->k);
     gmm_put_u32(p + 4, (uint32_t)cand->covariance_type);
@@ -186,6 +236,8 @@ void gmm_blob_write(const gmm_model *m, unsigned char *out) {
     gmm_put_u32(p + 12, (uint32_t)cand->n_iter);
     gmm_put_f64(p + 16, cand->log_likelihood);
     gmm_put_f64(p + 24, cand->bic);
+    if (version >= 4)
+      gmm_put_f64(p + 32, cand->failed ? 0.0 : isnan(cand->icl) ? gmm_missing_value() : cand->icl);
   }
   size_t body = (size_t)(p - out);
   gmm_put_u64(p, gmm_fnv1a64(out, body));
@@ -198,7 +250,8 @@ uint64_t gmm_blob_stored_checksum(const unsigned char *p, size_t n) {
 #define CORRUPT(...) gmm_errorf(err, err_len, GMM_ECORRUPT, __VA_ARGS__)
 
 /* Version 3's fields: blob (5). s->weighted and n_samples are read. */
-static gmm_status check_missing(const unsigned char *p, gmm_model *m, char *err, size_t err_len) {
+static gmm_status check_missing(const unsigned char *p, uint32_t version_read, gmm_model *m,
+                                char *err, size_t err_len) {
   gmm_summary *s = &m->summary;
   uint32_t missing = gmm_get_u32(p + 100);
   int64_t n_incomplete = (int64_t)gmm_get_u64(p + 104);
@@ -217,7 +270,7 @@ static gmm_status check_missing(const unsigned char *p, gmm_model *m, char *err,
   if (missing == GMM_MISSING_SKIP && n_incomplete != 0)
     return CORRUPT("a model fitted with missing 'skip' has %lld rows with missing features",
                    (long long)n_incomplete);
-  if (missing == GMM_MISSING_MARGINALIZE && n_incomplete == 0)
+  if (missing == GMM_MISSING_MARGINALIZE && n_incomplete == 0 && version_read == 3)
     return CORRUPT("format version 3 holds nothing version 2 cannot (missing 'marginalize', no "
                    "missing value)");
   if (!s->weighted && (double)n_incomplete > s->n_samples)
@@ -229,6 +282,23 @@ static gmm_status check_missing(const unsigned char *p, gmm_model *m, char *err,
   return GMM_OK;
 }
 
+/* Version 4's fields: blob (5). Whether the model needs version 4 at all
+** is checked once the candidates are read. */
+static gmm_status check_v4(const unsigned char *p, gmm_model *m, char *err, size_t err_len) {
+  uint32_t hc_rows = gmm_get_u32(p + 120), criterion = gmm_get_u32(p + 124);
+  uint64_t map_bits = gmm_get_u64(p + 128);
+  double log_map = gmm_get_f64(p + 128);
+  if (hc_rows < 2 || hc_rows > GMM_MAX_HC_ROWS) return CORRUPT("hc_rows %u is out of range", hc_rows);
+  if (criterion > GMM_CRITERION_AIC) return CORRUPT("criterion %u is unknown", criterion);
+  if (isnan(log_map) ? map_bits != UINT64_C(0x7ff8000000000000)
+                     : !(log_map <= 0.0 && log_map >= -GMM_MAX_ABS_LOG_LIKELIHOOD))
+    return CORRUPT("log_map %g is out of range (a finite number <= 0, or unknown)", log_map);
+  m->options.hc_rows = (int)hc_rows;
+  m->options.criterion = (gmm_criterion)criterion;
+  m->summary.log_map = log_map;
+  return GMM_OK;
+}
+
 /* Checks the header fields that do not need the parameters: blob (3). */
 static gmm_status check_header(const unsigned char *p, uint32_t version, gmm_model *m, char *err,
                                size_t err_len) {
@@ -237,7 +307,8 @@ static gmm_status check_header(const unsigned char *p, uint32_t version, gmm_mod
   uint32_t init = gmm_get_u32(p + 20), max_iter = gmm_get_u32(p + 24), n_init = gmm_get_u32(p + 28);
   uint32_t n_iter = gmm_get_u32(p + 80), flags = gmm_get_u32(p + 84);
   uint32_t best_init = gmm_get_u32(p + 88), n_empty = gmm_get_u32(p + 92);
-  if (init > GMM_INIT_RANDOM_FROM_DATA) return CORRUPT("unknown init method %u", init);
+  if (init > (version >= 4 ? GMM_INIT_HC : GMM_INIT_RANDOM_FROM_DATA))
+    return CORRUPT("unknown init method %u", init);
   if (max_iter > GMM_MAX_ITER) return CORRUPT("max_iter %u is out of range", max_iter);
   if (n_init < 1 || n_init > GMM_MAX_N_INIT) return CORRUPT("n_init %u is out of range", n_init);
   o->init = (gmm_init_method)init;
@@ -268,7 +339,8 @@ static gmm_status check_header(const unsigned char *p, uint32_t version, gmm_mod
   s->warm_started = (flags & 4u) != 0;
   s->best_init = (int)best_init;
   s->n_empty = (int)n_empty;
-  return version == 3 ? check_missing(p, m, err, err_len) : GMM_OK;
+  gmm_status rc = version >= 3 ? check_missing(p, version, m, err, err_len) : GMM_OK;
+  return rc == GMM_OK && version >= 4 ? check_v4(p, m, err, err_len) : rc;
 }
 
 /* Reads and checks the parameters: blob (3). Returns the position after
@@ -289,7 +361,7 @@ static gmm_status read_params(const unsigned char **pp, gmm_model *m, char *err,
       return CORRUPT("mean %zu of component %zu is not finite", i % d, i / d);
   }
   if (is_matrix_type(m->covariance_type)) {
-    size_t n_mats = m->covariance_type == GMM_COV_FULL ? k : 1;
+    size_t n_mats = gmm_cov_shape(m->covariance_type) == GMM_COV_FULL ? k : 1;
     for (size_t j = 0; j < n_mats; j++) {
       double *c = m->covariances + j * d * d;
       for (size_t r = 0; r < d; r++)
@@ -313,14 +385,15 @@ static gmm_status read_params(const unsigned char **pp, gmm_model *m, char *err,
 }
 
 /* Reads and checks the candidates of a selection: blob (3). */
-static gmm_status read_candidates(const unsigned char *p, gmm_model *m, gmm_candidate *c, int n,
-                                  char *err, size_t err_len) {
+static gmm_status read_candidates(const unsigned char *p, uint32_t version, gmm_model *m,
+                                  gmm_candidate *c, int n, char *err, size_t err_len) {
   int has_self = 0;
-  for (int i = 0; i < n; i++, p += CANDIDATE_BYTES) {
+  for (int i = 0; i < n; i++, p += candidate_bytes(version)) {
     uint32_t k = gmm_get_u32(p), type = gmm_get_u32(p + 4), flags = gmm_get_u32(p + 8);
     uint32_t n_iter = gmm_get_u32(p + 12);
     if (k < 1 || k > GMM_MAX_K) return CORRUPT("candidate %d has k = %u", i, k);
-    if (type > GMM_COV_SPHERICAL) return CORRUPT("candidate %d has covariance type %u", i, type);
+    if (type > (version >= 4 ? GMM_N_COV_TYPES - 1 : GMM_COV_SPHERICAL))
+      return CORRUPT("candidate %d has covariance type %u", i, type);
     if (flags > 3) return CORRUPT("candidate %d has unknown flags 0x%x", i, flags);
     if (n_iter > GMM_MAX_ITER) return CORRUPT("candidate %d has n_iter %u", i, n_iter);
     c[i].k = (int)k;
@@ -332,6 +405,17 @@ static gmm_status read_candidates(const unsigned char *p, gmm_model *m, gmm_cand
     c[i].bic = gmm_get_f64(p + 24);
     if (!(fabs(c[i].log_likelihood) <= GMM_MAX_ABS_LOG_LIKELIHOOD) || !isfinite(c[i].bic))
       return CORRUPT("candidate %d has an out-of-range log-likelihood or BIC", i);
+    c[i].icl = NAN;
+    if (version >= 4) {
+      uint64_t bits = gmm_get_u64(p + 32);
+      c[i].icl = gmm_get_f64(p + 32);
+      if (isnan(c[i].icl) ? bits != UINT64_C(0x7ff8000000000000) || c[i].failed
+                          : !isfinite(c[i].icl) || (c[i].failed && bits != 0))
+        return CORRUPT("candidate %d has an out-of-range ICL", i);
+    }
+    c[i].aic = c[i].failed ? 0.0
+                           : -2.0 * c[i].log_likelihood +
+                                 2.0 * gmm_n_parameters(c[i].k, m->d, c[i].covariance_type);
     has_self |= !c[i].failed && c[i].k == m->k && c[i].covariance_type == m->covariance_type;
   }
   if (!has_self) return CORRUPT("the model is not among its candidates");
@@ -358,7 +442,8 @@ gmm_status gmm_blob_read(const unsigned char *p, size_t n, const gmm_allocator *
   uint32_t n_cand = version >= 2 ? gmm_get_u32(p + 96) : 0;
   if (k < 1 || k > GMM_MAX_K) return CORRUPT("k = %u is out of range (1 .. %d)", k, GMM_MAX_K);
   if (d < 1 || d > GMM_MAX_D) return CORRUPT("d = %u is out of range (1 .. %d)", d, GMM_MAX_D);
-  if (cov > GMM_COV_SPHERICAL || (version == 1 && cov != GMM_COV_FULL))
+  if (cov > (version >= 4 ? GMM_N_COV_TYPES - 1 : GMM_COV_SPHERICAL) ||
+      (version == 1 && cov != GMM_COV_FULL))
     return CORRUPT("covariance type %u is not one of format version %u", cov, version);
   if (n_cand > GMM_MAX_CANDIDATES)
     return CORRUPT("%u candidates, maximum %d", n_cand, GMM_MAX_CANDIDATES);
@@ -379,7 +464,11 @@ gmm_status gmm_blob_read(const unsigned char *p, size_t n, const gmm_allocator *
   m->blob_version = (int)version;
   gmm_status rc = check_header(p, version, m, err, err_len);
   if (rc == GMM_OK) rc = read_params(&body, m, err, err_len);
-  if (rc == GMM_OK && n_cand) rc = read_candidates(body, m, cand, (int)n_cand, err, err_len);
+  if (rc == GMM_OK && n_cand)
+    rc = read_candidates(body, version, m, cand, (int)n_cand, err, err_len);
+  if (rc == GMM_OK && version == 4 && !needs_v4(m))
+    rc = CORRUPT("format version 4 holds nothing version 3 cannot (scikit-learn's init and "
+                 "covariance type, default hc_rows and criterion, no ICL)");
   gmm_release(a, cand);
   if (rc != GMM_OK) {
     gmm_model_free(m);

@@ -39,7 +39,8 @@
 **      log-likelihood; n_samples is their sum. Rows of weight 0 take no
 **      part; at least k rows must have a positive weight.
 ** (11) Selection (gmm_fit_select) fits every candidate on the same rows and
-**      keeps the lowest BIC, the first on ties.
+**      keeps the lowest options.criterion (BIC, ICL or AIC), the first on
+**      ties. With init hc the tree is built once for all candidates.
 ** (12) Missing features (options.missing marginalize; NaN in the rows): EM
 **      over the observed data (gmm_missing.c). Rows with every value
 **      missing take no part and are counted in n_skipped; a feature missing
@@ -49,10 +50,25 @@
 **      with no missing value take exactly the path of a fit without any:
 **      on complete rows the model is the same bits as before. With skip, a
 **      NaN is an error.
+** (13) init labels: every row used carries a label in 0 .. k - 1 and every
+**      component at least one row; the first M-step is that of the hard
+**      partition (mclust's start), then EM. init hc: the labels are the cut
+**      at k of mclust's hierarchical tree (gmm_hc.c) over the rows used, or
+**      over a seeded sample of hc_rows of them (stream GMM_HC_STREAM), the
+**      other rows taking no part in that first M-step.
+** (14) The model carries sum_i w_i ln max_j p(j | x_i) over the rows used,
+**      under its final parameters (summary.log_map, for ICL), summed in
+**      block order.
+** (15) mclust's covariance models: the M-step of the storage shape, then
+**      the model's constraints (gmm_mclust.c), warm-started from the
+**      previous iteration's covariances (none for the first M-step of an
+**      initialisation).
 */
+#include "gmm_hc.h"
 #include "gmm_internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- initial parameters: fit (9) ---- */
@@ -64,6 +80,7 @@
 static int covariances_from_precisions(const double *prec, double *cov, int k, int d,
                                        gmm_cov_type type, double *work) {
   size_t dd = (size_t)d;
+  type = gmm_cov_shape(type);
   if (type == GMM_COV_FULL || type == GMM_COV_TIED) {
     int n_mats = type == GMM_COV_FULL ? k : 1;
     for (int j = 0; j < n_mats; j++)
@@ -103,7 +120,7 @@ static gmm_status check_explicit_init(const gmm_options *opt, int d, double *wor
                           i % dd);
   if (opt->precisions_init) {
     const double *p = opt->precisions_init;
-    gmm_cov_type type = opt->covariance_type;
+    gmm_cov_type type = gmm_cov_shape(opt->covariance_type);
     if (type == GMM_COV_FULL || type == GMM_COV_TIED) {
       int n_mats = type == GMM_COV_FULL ? k : 1;
       for (int j = 0; j < n_mats; j++) {
@@ -147,7 +164,7 @@ static gmm_status initialise(gmm_model *m, const gmm_data *data, const gmm_optio
         gmm_init_stats(data, opt, init_index, data_mean, &w->total, &par, a, err, err_len);
     if (rc != GMM_OK) return rc;
     for (int j = 0; j < k; j++) memcpy(w->shift + (size_t)j * dd, data_mean, dd * sizeof(double));
-    gmm_m_step(m, &w->total, w->shift, opt->reg_covar);
+    gmm_m_step(m, &w->total, w->shift, opt->reg_covar, NULL, w->mstep_work);
   }
   if (opt->weights_init) {
     /* Checked to sum to 1 within 1e-8; made to sum to 1 to the last bit the
@@ -383,22 +400,106 @@ static gmm_status fill_missing(const gmm_data *data, const gmm_allocator *a, gmm
   }
   for (size_t i = 0; i < n; i++) kept += !(gmm_row_weight(data, i) > 0.0) ||
                                           !gmm_is_missing_row(data->x + i * dd, data->d);
-  *buffer = gmm_alloc_array(a, kept, (dd + (data->w != NULL)) * sizeof(double));
+  /* rows, weights, then the labels (ints in double-sized slots) */
+  size_t per_row = dd + (data->w != NULL) + (data->labels != NULL);
+  *buffer = gmm_alloc_array(a, kept, per_row * sizeof(double));
   if (!*buffer) return GMM_ENOMEM;
   double *x = *buffer, *w = data->w ? x + kept * dd : NULL;
+  int *labels = data->labels ? (int *)(x + kept * (dd + (data->w != NULL))) : NULL;
   size_t r = 0;
   for (size_t i = 0; i < n; i++) {
     const double *row = data->x + i * dd;
     if (gmm_row_weight(data, i) > 0.0 && gmm_is_missing_row(row, data->d)) continue;
     for (size_t p = 0; p < dd; p++) x[r * dd + p] = gmm_is_missing(row[p]) ? mean[p] : row[p];
     if (w) w[r] = data->w[i];
+    if (labels) labels[r] = data->labels[i];
     r++;
   }
   *filled = *data;
   filled->x = x;
   filled->w = w;
+  filled->labels = labels;
   filled->n = kept;
   return GMM_OK;
+}
+
+/* init labels: every row used has a label in 0 .. k - 1 and every
+** component a row: fit (13). */
+static gmm_status check_labels(const gmm_data *data, int k, char *err, size_t err_len) {
+  if (!data->labels)
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "init 'labels' needs a label per row (the first value after the spec)");
+  size_t dd = (size_t)data->d, used[GMM_MAX_K] = {0};
+  for (size_t i = 0; i < data->n; i++) {
+    if (!(gmm_row_weight(data, i) > 0.0) || gmm_is_missing_row(data->x + i * dd, data->d))
+      continue;
+    int l = data->labels[i];
+    if (l < 0 || l >= k)
+      return gmm_errorf(err, err_len, GMM_EINVAL,
+                        "row %zu has label %d; init 'labels' takes labels from 0 to k - 1 = %d",
+                        i + 1, l, k - 1);
+    used[l]++;
+  }
+  for (int j = 0; j < k; j++)
+    if (used[j] == 0)
+      return gmm_errorf(err, err_len, GMM_EINVAL,
+                        "no row has label %d: init 'labels' needs every label from 0 to k - 1 = "
+                        "%d",
+                        j, k - 1);
+  return GMM_OK;
+}
+
+/* ---- the classification term of ICL: fit (14) ---- */
+
+typedef struct map_job {
+  const gmm_model *m;
+  const gmm_data *data;
+  int n_blocks;
+  double *scratch; /* per worker: scratch_len doubles */
+  size_t scratch_len;
+  double *out; /* per block */
+} map_job;
+
+static void map_block(void *ctx, int b, int worker) {
+  map_job *job = ctx;
+  const gmm_data *data = job->data;
+  size_t start, end, dd = (size_t)data->d;
+  gmm_par_rows(data->n, job->n_blocks, b, &start, &end);
+  double *scratch = job->scratch + (size_t)worker * job->scratch_len;
+  double *post = scratch + gmm_model_scratch_len(job->m);
+  double total = 0.0;
+  for (size_t i = start; i < end; i++) {
+    double w = gmm_row_weight(data, i);
+    const double *x = data->x + i * dd;
+    if (!(w > 0.0) || gmm_is_missing_row(x, data->d)) continue;
+    int label;
+    gmm_model_score_row(job->m, x, scratch, post, &label);
+    total += w * log(post[label]);
+  }
+  job->out[b] = total;
+}
+
+/* sum_i w_i ln max_j p(j | x_i) over the rows under m, in block order (the
+** same bits for any thread count). */
+static gmm_status log_map_sum(const gmm_model *m, const gmm_data *data, int threads,
+                              const gmm_allocator *a, double *out) {
+  map_job job = {m, data, gmm_par_blocks(data->n, sizeof(double)), NULL,
+                 gmm_model_scratch_len(m) + (size_t)m->k, NULL};
+  int workers = gmm_par_workers(threads, job.n_blocks, data->n,
+                                (double)m->k * ((double)m->d + 1) * ((double)m->d + 1));
+  job.scratch = gmm_alloc_array(a, (size_t)workers * job.scratch_len, sizeof(double));
+  job.out = gmm_alloc_array(a, (size_t)job.n_blocks, sizeof(double));
+  gmm_status rc = GMM_ENOMEM;
+  if (job.scratch && job.out) {
+    gmm_par_run(job.n_blocks, workers, map_block, &job);
+    double total = 0.0;
+    for (int b = 0; b < job.n_blocks; b++) total += job.out[b];
+    *out = total;
+    rc = GMM_OK;
+  }
+  gmm_release(a, job.scratch);
+  gmm_release(a, job.out);
+  return rc;
 }
 
 /* Runs initialisation init_index to its end in *cur: the initialisation on
@@ -414,7 +515,7 @@ static gmm_status run_init(gmm_model *cur, const gmm_data *data, const gmm_data 
   for (int iter = 1; iter <= opt->max_iter; iter++) {
     double prev = lower_bound;
     lower_bound = gmm_em_pass(cur, data, w, 1) / n_weight;
-    n_empty = gmm_m_step(cur, &w->total, w->shift, opt->reg_covar);
+    n_empty = gmm_m_step(cur, &w->total, w->shift, opt->reg_covar, cur->covariances, w->mstep_work);
     n_iter = iter;
     rc = gmm_model_prepare(cur, err, err_len);
     if (rc != GMM_OK) return rc;
@@ -457,9 +558,91 @@ static gmm_status check_fit_args(const gmm_data *data, const gmm_options *opt, c
   return GMM_OK;
 }
 
-gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_allocator *a,
-                   gmm_trace_fn trace, void *trace_ctx, gmm_model **out, char *err,
-                   size_t err_len) {
+/* ---- the hierarchical start: fit (13) ---- */
+
+/* The PRNG stream of the rows init hc builds its tree on ("hc"), apart
+** from the streams 0 .. n_init - 1 of the initialisations. */
+#define GMM_HC_STREAM UINT64_C(0x6863000000000000)
+
+/* The tree of init hc, built once per fit or selection. */
+typedef struct hc_start {
+  gmm_hc_tree *tree;
+  size_t *rows; /* the rows of the initialisation's data it was built on, ascending */
+  size_t n_rows;
+} hc_start;
+
+static void hc_start_free(hc_start *hc, const gmm_allocator *a) {
+  gmm_hc_free(hc->tree);
+  gmm_release(a, hc->rows);
+  memset(hc, 0, sizeof *hc);
+}
+
+static int compare_size(const void *a, const void *b) {
+  size_t x = *(const size_t *)a, y = *(const size_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* Builds the tree on the rows of positive weight, or on a seeded sample of
+** hc_rows of them. */
+static gmm_status hc_build(hc_start *hc, const gmm_data *data, const gmm_options *opt,
+                           const gmm_allocator *a, char *err, size_t err_len) {
+  size_t n = 0, dd = (size_t)data->d;
+  for (size_t i = 0; i < data->n; i++) n += gmm_row_weight(data, i) > 0.0;
+  hc->rows = gmm_alloc_array(a, n ? n : 1, sizeof(size_t));
+  if (!hc->rows) return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
+  for (size_t i = 0, r = 0; i < data->n; i++)
+    if (gmm_row_weight(data, i) > 0.0) hc->rows[r++] = i;
+  size_t m = n < (size_t)opt->hc_rows ? n : (size_t)opt->hc_rows;
+  if (m < n) {
+    /* The first m of a seeded Fisher-Yates shuffle, back in row order. */
+    gmm_rng rng;
+    gmm_rng_seed(&rng, opt->seed, GMM_HC_STREAM);
+    for (size_t i = 0; i < m; i++) {
+      size_t j = i + (size_t)gmm_rng_below(&rng, (uint64_t)(n - i));
+      size_t t = hc->rows[i];
+      hc->rows[i] = hc->rows[j];
+      hc->rows[j] = t;
+    }
+    qsort(hc->rows, m, sizeof *hc->rows, compare_size);
+  }
+  hc->n_rows = m;
+  double *x = gmm_alloc_array(a, m ? m : 1, dd * sizeof(double));
+  if (!x) {
+    hc_start_free(hc, a);
+    return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
+  }
+  for (size_t r = 0; r < m; r++) memcpy(x + r * dd, data->x + hc->rows[r] * dd, dd * sizeof *x);
+  gmm_status rc = gmm_hc_build(x, m, data->d, a, &hc->tree, err, err_len);
+  gmm_release(a, x);
+  if (rc != GMM_OK) hc_start_free(hc, a); /* a selection's next candidate tries again */
+  return rc;
+}
+
+/* labels (data->n) = the tree's cut at k on its rows, -1 elsewhere. */
+static gmm_status hc_labels(const hc_start *hc, const gmm_data *data, int k,
+                            const gmm_allocator *a, int **labels, char *err, size_t err_len) {
+  if ((size_t)k > hc->n_rows)
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "k = %d is larger than the %zu rows the hierarchical start (init 'hc') "
+                      "was built on",
+                      k, hc->n_rows);
+  int *l = gmm_alloc_array(a, data->n + hc->n_rows, sizeof(int));
+  if (!l) return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
+  int *cut = l + data->n;
+  gmm_hc_cut(hc->tree, k, cut);
+  for (size_t i = 0; i < data->n; i++) l[i] = -1;
+  for (size_t r = 0; r < hc->n_rows; r++) l[hc->rows[r]] = cut[r];
+  *labels = l;
+  return GMM_OK;
+}
+
+/* ---- the fit ---- */
+
+/* gmm_fit, with the hierarchical start a selection shares (hc: NULL for a
+** fit of its own). */
+static gmm_status fit_one(const gmm_data *data, const gmm_options *opt, hc_start *hc,
+                          const gmm_allocator *a, gmm_trace_fn trace, void *trace_ctx,
+                          gmm_model **out, char *err, size_t err_len) {
   *out = NULL;
   if (err && err_len) err[0] = 0;
   gmm_status rc = check_fit_args(data, opt, err, err_len);
@@ -484,6 +667,9 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
   }
   missing_counts mc;
   rc = check_data(&scan, opt->k, workers, &n_usable, &total_weight, &mc, err, err_len);
+  if (rc == GMM_OK && opt->init == GMM_INIT_LABELS && !opt->warm_start &&
+      !(opt->weights_init && opt->means_init && opt->precisions_init))
+    rc = check_labels(data, opt->k, err, err_len);
   if (rc != GMM_OK) {
     gmm_release(a, scan.out);
     gmm_release(a, scan.bad);
@@ -496,6 +682,8 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
   double w_scale = data->w ? (double)n_usable / total_weight : 1.0;
   gmm_data scaled = *data;
   double *scaled_w = NULL, *filled = NULL;
+  int *start_labels = NULL;             /* init hc's labels */
+  hc_start own_hc = {NULL, NULL, 0};    /* init hc's tree, outside a selection */
   int k = opt->k, d = data->d;
   gmm_em_work w;
   gmm_model *cur = gmm_model_new(k, d, opt->covariance_type, a);
@@ -538,6 +726,14 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
     rc = gmm_em_work_missing(&w, first, k, d, opt->covariance_type, a);
     if (rc == GMM_OK) rc = fill_missing(data, a, &init_data, &filled);
     if (rc != GMM_OK) goto done;
+  }
+  if (opt->init == GMM_INIT_HC && !opt->warm_start &&
+      !(opt->weights_init && opt->means_init && opt->precisions_init)) {
+    hc_start *tree = hc ? hc : &own_hc;
+    if (!tree->tree) rc = hc_build(tree, &init_data, opt, a, err, err_len);
+    if (rc == GMM_OK) rc = hc_labels(tree, &init_data, k, a, &start_labels, err, err_len);
+    if (rc != GMM_OK) goto done;
+    init_data.labels = start_labels;
   }
   double data_mean[GMM_MAX_D];
   scan.data = &init_data;
@@ -583,6 +779,9 @@ gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_alloc
                     best->summary.log_likelihood, GMM_MAX_ABS_LOG_LIKELIHOOD);
     goto done;
   }
+  rc = log_map_sum(best, data, gmm_thread_count(opt), a, &best->summary.log_map);
+  if (rc != GMM_OK) goto done;
+  best->summary.log_map /= w_scale;
   best->summary.n_skipped = data->n_skipped + (int64_t)mc.all_missing;
   best->summary.n_incomplete = (int64_t)mc.incomplete;
   best->summary.missing_fraction = mc.cells / ((double)n_usable * (double)d);
@@ -599,9 +798,17 @@ done:
   gmm_release(a, scan.bad);
   gmm_release(a, scaled_w);
   gmm_release(a, filled);
+  gmm_release(a, start_labels);
+  hc_start_free(&own_hc, a);
   gmm_model_free(cur);
   gmm_model_free(best);
   return rc;
+}
+
+gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_allocator *a,
+                   gmm_trace_fn trace, void *trace_ctx, gmm_model **out, char *err,
+                   size_t err_len) {
+  return fit_one(data, opt, NULL, a, trace, trace_ctx, out, err, err_len);
 }
 
 /* ---- selection: fit (11) ---- */
@@ -631,6 +838,7 @@ gmm_status gmm_fit_select(const gmm_data *data, const gmm_options *opt, const in
     if (rc != GMM_OK) return rc;
   }
   gmm_candidate *cand = gmm_alloc_array(a, (size_t)n_cand, sizeof *cand);
+  hc_start hc = {NULL, NULL, 0}; /* fit (11): one tree for every candidate */
   if (!cand) return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
   gmm_model *best = NULL;
   gmm_status rc = GMM_OK;
@@ -643,7 +851,7 @@ gmm_status gmm_fit_select(const gmm_data *data, const gmm_options *opt, const in
     cand[c].k = o.k;
     cand[c].covariance_type = o.covariance_type;
     gmm_model *m = NULL;
-    rc = gmm_fit(data, &o, a, trace, trace_ctx, &m, why, sizeof why);
+    rc = fit_one(data, &o, &hc, a, trace, trace_ctx, &m, why, sizeof why);
     if (rc != GMM_OK) {
       /* Too few rows for this k, or EM failed: a failed candidate. */
       if (rc != GMM_ENOMEM && rc != GMM_EINTERRUPTED) rc = GMM_OK;
@@ -654,7 +862,10 @@ gmm_status gmm_fit_select(const gmm_data *data, const gmm_options *opt, const in
     cand[c].n_iter = m->summary.n_iter;
     cand[c].log_likelihood = m->summary.log_likelihood;
     cand[c].bic = gmm_model_bic(m);
-    if (!best || cand[c].bic < gmm_model_bic(best)) {
+    cand[c].icl = gmm_model_icl(m);
+    cand[c].aic = gmm_model_aic(m);
+    if (!best ||
+        gmm_model_criterion(m, opt->criterion) < gmm_model_criterion(best, opt->criterion)) {
       gmm_model_free(best);
       best = m;
     } else {
@@ -668,6 +879,7 @@ gmm_status gmm_fit_select(const gmm_data *data, const gmm_options *opt, const in
   if (rc == GMM_ENOMEM) gmm_errorf(err, err_len, rc, "out of memory");
   if (rc == GMM_EINTERRUPTED) gmm_errorf(err, err_len, rc, "interrupted");
   gmm_release(a, cand);
+  hc_start_free(&hc, a);
   if (rc != GMM_OK) {
     gmm_model_free(best);
     return rc;

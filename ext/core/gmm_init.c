@@ -9,7 +9,12 @@
 **                     component;
 **   random            each row's responsibilities are k uniform draws,
 **                     normalised;
-**   random_from_data  k distinct rows drawn at random each own one component.
+**   random_from_data  k distinct rows drawn at random each own one component;
+**   labels            each row is given wholly to its label's component (a
+**                     label below 0: to none), mclust's start from a
+**                     partition;
+**   hc                the same, with the labels gmm_fit takes from the cut
+**                     of mclust's hierarchical tree (gmm_hc.c).
 **
 ** Rows of weight 0 are never chosen and contribute nothing. Every random
 ** choice comes from the PRNG stream of the initialisation, so restart i is
@@ -388,6 +393,18 @@ static void stats_random(const gmm_data *data, int k, const double *shift, gmm_r
   }
 }
 
+/* Each row of positive weight with a label j >= 0 wholly to component j. */
+static void stats_from_labels(const gmm_data *data, const double *shift, double *a,
+                              gmm_stats *st) {
+  for (size_t i = 0; i < data->n; i++) {
+    double w = gmm_row_weight(data, i);
+    if (w == 0.0 || data->labels[i] < 0) continue;
+    const double *x = row(data, i);
+    for (int p = 0; p < data->d; p++) a[p] = x[p] - shift[p];
+    gmm_stats_add_row(st, data->labels[i], w, a);
+  }
+}
+
 gmm_status gmm_init_stats(const gmm_data *data, const gmm_options *opt, int init_index,
                           const double *shift, gmm_stats *st, const gmm_par_work *par,
                           const gmm_allocator *al, char *err, size_t err_len) {
@@ -441,6 +458,8 @@ gmm_status gmm_init_stats(const gmm_data *data, const gmm_options *opt, int init
       draw_distinct_rows(data, k, &rng, chosen);
       stats_from_rows(data, chosen, k, shift, a, st);
       break;
+    case GMM_INIT_LABELS:
+    case GMM_INIT_HC: stats_from_labels(data, shift, a, st); break;
   }
   gmm_release(al, scratch);
   gmm_release(al, chosen);

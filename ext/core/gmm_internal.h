@@ -63,6 +63,12 @@ void gmm_tri_lower_inverse(double *l, int d);
 ** (d*d doubles). Returns -1 when a is not positive definite. */
 int gmm_spd_inverse(const double *a, double *out, double *work, int d);
 
+/* Eigen-decomposition of the symmetric d x d matrix a (the lower triangle
+** is read; a is destroyed): values in descending order, vectors row-major
+** with column j the unit eigenvector of values[j]. Returns 0, or -1 when
+** the Jacobi sweeps did not converge (the result is then approximate). */
+int gmm_sym_eigen(double *a, int d, double *values, double *vectors);
+
 /* Returns log(sum(exp(v[0..n)))) (stable for any v; -inf when every v is
 ** -inf) and writes the normalised shares exp(v[j]) / sum into post, which
 ** may be v itself. They sum to 1 to rounding whatever the magnitude of v;
@@ -92,8 +98,26 @@ int gmm_stats_diag_only(gmm_cov_type t);
 
 /* The M-step, fit (5): new weights, means and covariances of m from
 ** statistics taken around shift (k x d). Returns the number of empty
-** components. m is not prepared. */
-int gmm_m_step(gmm_model *m, const gmm_stats *st, const double *shift, double reg_covar);
+** components. m is not prepared. For mclust's models (gmm_mclust.c) prev
+** is NULL or the previous covariances (a warm start of the iterative
+** M-steps; it may be m->covariances), and work holds
+** gmm_m_step_work_len doubles (NULL when that is 0). */
+int gmm_m_step(gmm_model *m, const gmm_stats *st, const double *shift, double reg_covar,
+               const double *prev, double *work);
+size_t gmm_m_step_work_len(int k, int d, gmm_cov_type t);
+
+/* ---- mclust's covariance models (gmm_mclust.c) ---- */
+
+/* Whether type t's M-step iterates (VEI, VEE, VEV, EVE, VVE). */
+int gmm_cov_iterative(gmm_cov_type t);
+size_t gmm_constrain_work_len(int k, int d, gmm_cov_type t);
+/* In place: cov (type t's storage shape) holds every component's
+** unconstrained estimate S_j + reg_covar I and becomes the M-step's
+** Sigma_j under t's constraints, for masses nk (k). prev: NULL or the
+** previous covariances (may be cov). work: gmm_constrain_work_len doubles.
+** Does nothing for scikit-learn's four types. */
+void gmm_constrain_covariances(gmm_cov_type t, int k, int d, const double *nk, double *cov,
+                               const double *prev, double *work);
 
 static inline double gmm_row_weight(const gmm_data *data, size_t i) {
   return data->w ? data->w[i] : 1.0;
@@ -198,6 +222,7 @@ typedef struct gmm_em_work {
   gmm_em_worker worker[GMM_MAX_THREADS];
   size_t first_incomplete; /* rows from here on go through gmm_missing_pass;
                               SIZE_MAX (none) after gmm_em_work_alloc */
+  double *mstep_work;      /* gmm_m_step_work_len doubles, or NULL */
 } gmm_em_work;
 
 gmm_status gmm_em_work_alloc(gmm_em_work *w, int k, int d, gmm_cov_type type, size_t n_rows,

@@ -365,7 +365,7 @@ gmm_status gmm_istate_start(gmm_istate *s, int threads, const gmm_allocator *a, 
   for (size_t i = 0; i < n; i++) sample_weight += s->w[i];
   if (w) memcpy(w, s->w, n * sizeof(double));
   gmm_canonical_order(x, w, n, s->d, threads);
-  gmm_data sample = {x, n, s->d, w, 0};
+  gmm_data sample = {x, n, s->d, w, 0, NULL};
   gmm_options opt = s->options;
   opt.max_iter = 0;
   opt.threads = threads;
@@ -381,6 +381,7 @@ gmm_status gmm_istate_start(gmm_istate *s, int threads, const gmm_allocator *a, 
   sum->n_samples = s->weighted ? s->sum_weights : (double)s->n_rows;
   sum->n_skipped = s->n_skipped;
   sum->log_likelihood *= sum->n_samples / sample_weight;
+  sum->log_map = NAN; /* the sample's says nothing of ICL on every row */
   if (sum->n_incomplete > 0 && (int64_t)n < s->n_rows) {
     /* istate (4): the sample's rows with missing features, scaled to
     ** every row and rounded up, at most n_rows. */

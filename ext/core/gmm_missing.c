@@ -53,7 +53,9 @@
 #include <math.h>
 #include <string.h>
 
+/* Every function here takes a model's type and works with its shape. */
 static int is_matrix_type(gmm_cov_type t) {
+  t = gmm_cov_shape(t);
   return t == GMM_COV_FULL || t == GMM_COV_TIED;
 }
 
@@ -66,7 +68,7 @@ static size_t factor_len(int d, gmm_cov_type t) {
 }
 
 static int n_factors(int k, gmm_cov_type t) {
-  return t == GMM_COV_TIED ? 1 : k;
+  return gmm_cov_shape(t) == GMM_COV_TIED ? 1 : k;
 }
 
 size_t gmm_pattern_len(int k, int d, gmm_cov_type t) {
@@ -78,7 +80,7 @@ void gmm_pattern_init(gmm_pattern *p, int k, int d, gmm_cov_type t, double *buff
   memset(p, 0, sizeof *p);
   p->k = k;
   p->d = d;
-  p->type = t;
+  p->type = gmm_cov_shape(t);
   p->obs = (int *)buffer;
   p->mis = p->obs + d;
   p->stride = factor_len(d, t);
@@ -144,7 +146,7 @@ int gmm_pattern_set(gmm_pattern *p, const gmm_model *m, const double *x) {
       p->log_norm[j] = log(m->weights[j]) + base + log_det[n_mats == 1 ? 0 : j];
     return ok ? 0 : -1;
   }
-  int spherical = m->covariance_type == GMM_COV_SPHERICAL;
+  int spherical = gmm_cov_shape(m->covariance_type) == GMM_COV_SPHERICAL;
   for (int j = 0; j < k; j++) {
     const double *prec = m->prec_chol + (spherical ? (size_t)j : (size_t)j * dd);
     const double *var = m->covariances + (spherical ? (size_t)j : (size_t)j * dd);
@@ -244,7 +246,7 @@ static void sub_problem_init(sub_problem *sp, int k, int d, gmm_cov_type t, doub
   size_t kk = (size_t)k, dd = (size_t)d;
   memset(sp, 0, sizeof *sp);
   sp->model.k = k;
-  sp->model.covariance_type = t;
+  sp->model.covariance_type = gmm_cov_shape(t);
   sp->model.means = buffer;
   sp->model.prec_chol = buffer + kk * dd;
   sp->st.k = k;

@@ -10,17 +10,18 @@
 
 size_t gmm_cov_len(int k, int d, gmm_cov_type t) {
   size_t kk = (size_t)k, dd = (size_t)d;
-  switch (t) {
+  switch (gmm_cov_shape(t)) {
     case GMM_COV_FULL: return kk * dd * dd;
     case GMM_COV_TIED: return dd * dd;
     case GMM_COV_DIAG: return kk * dd;
     case GMM_COV_SPHERICAL: return kk;
+    default: break;
   }
   return 0;
 }
 
 gmm_model *gmm_model_new(int k, int d, gmm_cov_type t, const gmm_allocator *a) {
-  if (k < 1 || k > GMM_MAX_K || d < 1 || d > GMM_MAX_D || (unsigned)t > GMM_COV_SPHERICAL)
+  if (k < 1 || k > GMM_MAX_K || d < 1 || d > GMM_MAX_D || (unsigned)t >= GMM_N_COV_TYPES)
     return NULL;
   size_t kk = (size_t)k, dd = (size_t)d;
   size_t n_cov = gmm_cov_len(k, d, t);
@@ -47,6 +48,7 @@ gmm_model *gmm_model_new(int k, int d, gmm_cov_type t, const gmm_allocator *a) {
   m->allocator = *a;
   gmm_options_default(&m->options, k);
   m->options.covariance_type = t;
+  m->summary.log_map = NAN;
   return m;
 }
 
@@ -92,7 +94,8 @@ static double prepare_variance(double var) {
 gmm_status gmm_model_prepare(gmm_model *m, char *err, size_t err_len) {
   size_t dd = (size_t)m->d;
   double tied_log_det = 0.0;
-  if (m->covariance_type == GMM_COV_TIED) {
+  gmm_cov_type shape = gmm_cov_shape(m->covariance_type);
+  if (shape == GMM_COV_TIED) {
     tied_log_det = prepare_full(m->covariances, m->prec_chol, m->d);
     if (isnan(tied_log_det))
       return gmm_errorf(err, err_len, GMM_EFIT, "the tied covariance is not positive definite");
@@ -100,7 +103,7 @@ gmm_status gmm_model_prepare(gmm_model *m, char *err, size_t err_len) {
   for (int j = 0; j < m->k; j++) {
     double log_det_w = 0.0;
     size_t jj = (size_t)j;
-    switch (m->covariance_type) {
+    switch (shape) {
       case GMM_COV_FULL:
         log_det_w = prepare_full(m->covariances + jj * dd * dd, m->prec_chol + jj * dd * dd, m->d);
         break;
@@ -116,6 +119,7 @@ gmm_status gmm_model_prepare(gmm_model *m, char *err, size_t err_len) {
         log_det_w = (double)m->d * log(w);
         break;
       }
+      default: break;
     }
     if (isnan(log_det_w))
       return gmm_errorf(err, err_len, GMM_EFIT,
@@ -125,13 +129,31 @@ gmm_status gmm_model_prepare(gmm_model *m, char *err, size_t err_len) {
   return GMM_OK;
 }
 
+/* mclust's nVarParams: a volume, shape and orientation each count once when
+** equal (E) and k times when varying (V); a shape has d - 1 free values and
+** an orientation d (d - 1) / 2. scikit-learn's _n_parameters for its four. */
 double gmm_model_n_parameters(const gmm_model *m) {
-  double k = m->k, d = m->d, cov;
-  switch (m->covariance_type) {
+  return gmm_n_parameters(m->k, m->d, m->covariance_type);
+}
+
+double gmm_n_parameters(int k_, int d_, gmm_cov_type t) {
+  double k = k_, d = d_, cov = 0.0;
+  double shape = d - 1, orient = d * (d - 1) / 2;
+  switch (t) {
     case GMM_COV_FULL: cov = k * d * (d + 1) / 2; break;
     case GMM_COV_TIED: cov = d * (d + 1) / 2; break;
     case GMM_COV_DIAG: cov = k * d; break;
-    default: cov = k; break;
+    case GMM_COV_SPHERICAL: cov = k; break;
+    case GMM_COV_EII: cov = 1; break;
+    case GMM_COV_EEI: cov = d; break;
+    case GMM_COV_VEI: cov = k + shape; break;
+    case GMM_COV_EVI: cov = 1 + k * shape; break;
+    case GMM_COV_VEE: cov = k + shape + orient; break;
+    case GMM_COV_EVE: cov = 1 + k * shape + orient; break;
+    case GMM_COV_VVE: cov = k + k * shape + orient; break;
+    case GMM_COV_EEV: cov = 1 + shape + k * orient; break;
+    case GMM_COV_VEV: cov = k + shape + k * orient; break;
+    case GMM_COV_EVV: cov = 1 + k * (shape + orient); break;
   }
   return cov + k * d + (k - 1);
 }
@@ -144,6 +166,18 @@ double gmm_model_aic(const gmm_model *m) {
   return -2.0 * m->summary.log_likelihood + 2.0 * gmm_model_n_parameters(m);
 }
 
+double gmm_model_icl(const gmm_model *m) {
+  return gmm_model_bic(m) - 2.0 * m->summary.log_map;
+}
+
+double gmm_model_criterion(const gmm_model *m, gmm_criterion c) {
+  switch (c) {
+    case GMM_CRITERION_ICL: return gmm_model_icl(m);
+    case GMM_CRITERION_AIC: return gmm_model_aic(m);
+    default: return gmm_model_bic(m);
+  }
+}
+
 size_t gmm_model_scratch_len(const gmm_model *m) {
   /* The differences and log densities, then the missing-value functions'. */
   return (size_t)m->k * (size_t)m->d + (size_t)m->k +
@@ -154,10 +188,11 @@ size_t gmm_model_scratch_len(const gmm_model *m) {
 static double mahalanobis(const gmm_model *m, int j, const double *diff) {
   size_t dd = (size_t)m->d, jj = (size_t)j;
   double q = 0.0;
-  switch (m->covariance_type) {
+  gmm_cov_type shape = gmm_cov_shape(m->covariance_type);
+  switch (shape) {
     case GMM_COV_FULL:
     case GMM_COV_TIED: {
-      const double *w = m->prec_chol + (m->covariance_type == GMM_COV_FULL ? jj * dd * dd : 0);
+      const double *w = m->prec_chol + (shape == GMM_COV_FULL ? jj * dd * dd : 0);
       for (size_t i = 0; i < dd; i++) {
         const double *w_i = w + i * dd;
         double z = 0.0;
@@ -184,6 +219,7 @@ static double mahalanobis(const gmm_model *m, int j, const double *diff) {
       }
       break;
     }
+    default: break;
   }
   return q;
 }

@@ -42,7 +42,7 @@ gmm_status gmm_sampler_new(const gmm_model *m, uint64_t seed, const gmm_allocato
   memset(s, 0, sizeof *s);
   s->k = m->k;
   s->d = m->d;
-  s->type = m->covariance_type;
+  s->type = gmm_cov_shape(m->covariance_type);
   s->allocator = *a;
   s->cum_weights = block + header;
   s->means = s->cum_weights + kk;
@@ -108,5 +108,6 @@ void gmm_sampler_draw(gmm_sampler *s, double *x, int *component) {
     case GMM_COV_SPHERICAL:
       for (size_t p = 0; p < dd; p++) x[p] = mu[p] + s->scale[jj] * s->z[p];
       break;
+    default: break;
   }
 }

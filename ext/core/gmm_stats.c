@@ -100,9 +100,24 @@ void gmm_stats_merge(gmm_stats *dst, const gmm_stats *src) {
 
 /* ---- M-step: fit (5) ---- */
 
-int gmm_m_step(gmm_model *m, const gmm_stats *st, const double *shift, double reg_covar) {
+size_t gmm_m_step_work_len(int k, int d, gmm_cov_type t) {
+  size_t c = gmm_constrain_work_len(k, d, t);
+  return c ? (size_t)k + c : 0;
+}
+
+int gmm_m_step(gmm_model *m, const gmm_stats *st, const double *shift, double reg_covar,
+               const double *prev, double *work) {
   size_t kk = (size_t)m->k, dd = (size_t)m->d;
-  gmm_cov_type type = m->covariance_type;
+  /* The covariances of the storage shape first; mclust's constraints on
+  ** them after. */
+  gmm_cov_type type = gmm_cov_shape(m->covariance_type);
+  double *masses = work;
+  /* The previous covariances may be m's own: they go where
+  ** gmm_constrain_covariances keeps them before they are overwritten. */
+  if (masses && prev && gmm_cov_iterative(m->covariance_type)) {
+    memmove(masses + kk, prev, gmm_cov_len(m->k, m->d, m->covariance_type) * sizeof *prev);
+    prev = masses + kk;
+  }
   int n_empty = 0;
   double nk_total = 0.0;
   for (size_t j = 0; j < kk; j++) nk_total += st->nk[j] + 10 * DBL_EPSILON;
@@ -110,6 +125,7 @@ int gmm_m_step(gmm_model *m, const gmm_stats *st, const double *shift, double re
   for (size_t j = 0; j < kk; j++) {
     double raw = st->nk[j];
     double nk = raw + 10 * DBL_EPSILON;
+    if (masses) masses[j] = nk;
     if (raw < GMM_EMPTY_MASS) n_empty++;
     m->weights[j] = nk / nk_total;
     const double *s1 = st->s1 + j * dd;
@@ -154,6 +170,9 @@ int gmm_m_step(gmm_model *m, const gmm_stats *st, const double *shift, double re
     for (size_t j = 0; j < n_mats; j++)
       for (size_t p = 0; p < dd; p++) m->covariances[j * dd * dd + p * dd + p] += reg_covar;
   }
+  if (masses)
+    gmm_constrain_covariances(m->covariance_type, m->k, m->d, masses, m->covariances, prev,
+                              masses + kk);
   return n_empty;
 }
 
@@ -263,6 +282,7 @@ double gmm_em_pass(const gmm_model *m, const gmm_data *data, gmm_em_work *w, int
 void gmm_em_work_free(gmm_em_work *w, const gmm_allocator *a) {
   gmm_stats_free(&w->total, a);
   gmm_release(a, w->shift);
+  gmm_release(a, w->mstep_work);
   for (int b = 0; b < GMM_BLOCKS; b++) gmm_stats_free(&w->block[b], a);
   for (int t = 0; t < GMM_MAX_THREADS; t++) {
     gmm_stats_free(&w->worker[t].chunk, a);
@@ -287,12 +307,15 @@ gmm_status gmm_em_work_missing(gmm_em_work *w, size_t first_incomplete, int k, i
 gmm_status gmm_em_work_alloc(gmm_em_work *w, int k, int d, gmm_cov_type type, size_t n_rows,
                              int threads, const gmm_allocator *a) {
   size_t kk = (size_t)k, dd = (size_t)d;
-  int diag_only = type == GMM_COV_DIAG || type == GMM_COV_SPHERICAL;
+  int diag_only = gmm_stats_diag_only(type);
   memset(w, 0, sizeof *w);
   w->first_incomplete = SIZE_MAX;
   if (gmm_stats_init(&w->total, k, d, diag_only, a) != GMM_OK) return GMM_ENOMEM;
   w->shift = gmm_alloc_array(a, kk * dd, sizeof(double));
   if (!w->shift) return GMM_ENOMEM;
+  size_t mstep_len = gmm_m_step_work_len(k, d, type);
+  if (mstep_len && !(w->mstep_work = gmm_alloc_array(a, mstep_len, sizeof(double))))
+    return GMM_ENOMEM;
   /* Blocks: at most one per chunk, and within the memory budget. */
   size_t stats_bytes = kk * (1 + dd + (diag_only ? dd : dd * dd)) * sizeof(double);
   w->n_blocks = gmm_par_blocks(n_rows, stats_bytes);
@@ -315,6 +338,7 @@ gmm_status gmm_em_work_alloc(gmm_em_work *w, int k, int d, gmm_cov_type type, si
 
 
 int gmm_stats_diag_only(gmm_cov_type t) {
+  t = gmm_cov_shape(t);
   return t == GMM_COV_DIAG || t == GMM_COV_SPHERICAL;
 }
 
@@ -499,7 +523,7 @@ void gmm_estep_add(gmm_estep_acc *acc, const double *x, const double *w, size_t 
       w = w ? acc->weights : NULL;
     }
   }
-  gmm_data batch = {x, n, acc->m->d, w, 0};
+  gmm_data batch = {x, n, acc->m->d, w, 0, NULL};
   acc->work.first_incomplete = n_complete;
   st->log_likelihood += gmm_em_pass(acc->m, &batch, &acc->work, 1);
   gmm_stats_merge(&st->sums, &acc->work.total);
@@ -562,7 +586,16 @@ gmm_status gmm_mstep(const gmm_model *m, uint64_t fingerprint, const gmm_estats 
     size_t len = gmm_stats_len(&scaled);
     for (size_t i = 0; i < len; i++) scaled.nk[i] = st->sums.nk[i] * scale;
   }
-  int n_empty = gmm_m_step(next, &scaled, m->means, m->options.reg_covar);
+  size_t work_len = gmm_m_step_work_len(m->k, m->d, m->covariance_type);
+  double *work = work_len ? gmm_alloc_array(a, work_len, sizeof(double)) : NULL;
+  if (work_len && !work) {
+    if (scale != 1.0) gmm_stats_free(&scaled, a);
+    gmm_model_free(next);
+    return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
+  }
+  int n_empty =
+      gmm_m_step(next, &scaled, m->means, m->options.reg_covar, m->covariances, work);
+  gmm_release(a, work);
   if (scale != 1.0) gmm_stats_free(&scaled, a);
   char why[160];
   if (gmm_model_prepare(next, why, sizeof why) != GMM_OK) {
@@ -589,6 +622,7 @@ gmm_status gmm_mstep(const gmm_model *m, uint64_t fingerprint, const gmm_estats 
   s->n_incomplete = st->n_incomplete;
   s->missing_fraction = (double)st->n_missing / ((double)st->n_rows * (double)st->d);
   s->log_likelihood = st->log_likelihood;
+  s->log_map = NAN; /* passes carry no row's posteriors: ICL is unknown */
   s->n_iter = m->summary.n_iter + 1;
   s->n_empty = n_empty;
   s->weighted = st->weighted;

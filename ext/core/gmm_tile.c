@@ -529,7 +529,7 @@ INLINE void transpose(const double *x, double *xt, size_t d, size_t n_rows, size
 INLINE void densities(const gmm_model *m, const double *x, const double *w, size_t n_rows, size_t n,
                       gmm_tile *tile, size_t d) {
   size_t k = (size_t)m->k, ld = tile->rows;
-  gmm_cov_type type = m->covariance_type;
+  gmm_cov_type type = gmm_cov_shape(m->covariance_type);
   transpose(x, tile->xt, d, n_rows, n, ld);
   if (w)
     memcpy(tile->w, w, n_rows * sizeof *w);
@@ -566,7 +566,8 @@ INLINE void densities(const gmm_model *m, const double *x, const double *w, size
 INLINE void statistics(const gmm_model *m, const double *shift, gmm_tile *tile, gmm_stats *st,
                        size_t n, size_t d) {
   size_t k = (size_t)m->k, ld = tile->rows;
-  int full = m->covariance_type == GMM_COV_FULL || m->covariance_type == GMM_COV_TIED;
+  gmm_cov_type shape = gmm_cov_shape(m->covariance_type);
+  int full = shape == GMM_COV_FULL || shape == GMM_COV_TIED;
   for (size_t j = 0; j < k; j++) {
     const double *c = shift + j * d, *r = tile->lp + j * ld;
     size_t n_at = active_pairs(r, n, tile->active);

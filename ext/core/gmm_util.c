@@ -157,6 +157,67 @@ int gmm_spd_inverse(const double *a, double *out, double *work, int d) {
   return 0;
 }
 
+/* Cyclic Jacobi (Golub & Van Loan, 4th ed., 8.5.2): rotations zero the
+** off-diagonal pairs in turn until they are negligible against the
+** diagonal; the rotations accumulate into the eigenvectors. */
+int gmm_sym_eigen(double *a, int d, double *values, double *vectors) {
+  size_t n = (size_t)d;
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = 0; j < n; j++) {
+      vectors[i * n + j] = i == j;
+      if (j > i) a[i * n + j] = a[j * n + i]; /* symmetric from the lower triangle */
+    }
+  int ok = n < 2;
+  for (int sweep = 0; sweep < 100 && !ok; sweep++) {
+    double off = 0.0, diag = 0.0;
+    for (size_t p = 0; p < n; p++) {
+      diag += a[p * n + p] * a[p * n + p];
+      for (size_t q = p + 1; q < n; q++) off += a[p * n + q] * a[p * n + q];
+    }
+    if (off <= 1e-32 * diag || off == 0.0) {
+      ok = 1;
+      break;
+    }
+    for (size_t p = 0; p + 1 < n; p++)
+      for (size_t q = p + 1; q < n; q++) {
+        double apq = a[p * n + q];
+        if (apq == 0.0) continue;
+        double theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
+        double t = (theta >= 0 ? 1.0 : -1.0) / (fabs(theta) + sqrt(theta * theta + 1.0));
+        double c = 1.0 / sqrt(t * t + 1.0), s = t * c;
+        for (size_t r = 0; r < n; r++) { /* columns p and q */
+          double arp = a[r * n + p], arq = a[r * n + q];
+          a[r * n + p] = c * arp - s * arq;
+          a[r * n + q] = s * arp + c * arq;
+        }
+        for (size_t r = 0; r < n; r++) { /* rows p and q */
+          double apr = a[p * n + r], aqr = a[q * n + r];
+          a[p * n + r] = c * apr - s * aqr;
+          a[q * n + r] = s * apr + c * aqr;
+        }
+        for (size_t r = 0; r < n; r++) {
+          double vrp = vectors[r * n + p], vrq = vectors[r * n + q];
+          vectors[r * n + p] = c * vrp - s * vrq;
+          vectors[r * n + q] = s * vrp + c * vrq;
+        }
+      }
+  }
+  for (size_t i = 0; i < n; i++) values[i] = a[i * n + i];
+  /* Descending order (insertion sort; ties keep their order). */
+  for (size_t i = 1; i < n; i++)
+    for (size_t j = i; j > 0 && values[j] > values[j - 1]; j--) {
+      double t = values[j];
+      values[j] = values[j - 1];
+      values[j - 1] = t;
+      for (size_t r = 0; r < n; r++) {
+        double v = vectors[r * n + j];
+        vectors[r * n + j] = vectors[r * n + j - 1];
+        vectors[r * n + j - 1] = v;
+      }
+    }
+  return ok ? 0 : -1;
+}
+
 double gmm_posteriors(const double *v, int n, double *post) {
   int top = 0;
   for (int j = 1; j < n; j++)
@@ -176,26 +237,57 @@ double gmm_posteriors(const double *v, int n, double *post) {
 
 /* ---- options ---- */
 
-static const char *const cov_type_names[] = {"full", "tied", "diag", "spherical"};
-static const char *const init_names[] = {"kmeans", "k-means++", "random", "random_from_data"};
+/* Indexed by gmm_cov_type: scikit-learn's names where it has the model. */
+static const char *const cov_type_names[GMM_N_COV_TYPES] = {
+    "full", "tied", "diag", "spherical", "EII", "EEI", "VEI",
+    "EVI",  "VEE",  "EVE",  "VVE",       "EEV", "VEV", "EVV"};
+static const char *const cov_model_names[GMM_N_COV_TYPES] = {
+    "VVV", "EEE", "VVI", "VII", "EII", "EEI", "VEI", "EVI", "VEE", "EVE", "VVE", "EEV", "VEV", "EVV"};
+static const gmm_cov_type cov_shapes[GMM_N_COV_TYPES] = {
+    GMM_COV_FULL,      GMM_COV_TIED, GMM_COV_DIAG, GMM_COV_SPHERICAL, GMM_COV_SPHERICAL,
+    GMM_COV_DIAG,      GMM_COV_DIAG, GMM_COV_DIAG, GMM_COV_FULL,      GMM_COV_FULL,
+    GMM_COV_FULL,      GMM_COV_FULL, GMM_COV_FULL, GMM_COV_FULL};
+static const char *const init_names[] = {"kmeans", "k-means++", "random", "random_from_data",
+                                         "labels", "hc"};
+#define N_INITS ((int)(sizeof init_names / sizeof init_names[0]))
+
+gmm_cov_type gmm_cov_shape(gmm_cov_type t) {
+  return (unsigned)t < GMM_N_COV_TYPES ? cov_shapes[t] : t;
+}
 
 const char *gmm_cov_type_name(gmm_cov_type t) {
-  return (unsigned)t < 4 ? cov_type_names[t] : "unknown";
+  return (unsigned)t < GMM_N_COV_TYPES ? cov_type_names[t] : "unknown";
+}
+
+const char *gmm_cov_model_name(gmm_cov_type t) {
+  return (unsigned)t < GMM_N_COV_TYPES ? cov_model_names[t] : "unknown";
 }
 
 const char *gmm_init_name(gmm_init_method m) {
-  return (unsigned)m < 4 ? init_names[m] : "unknown";
+  return (unsigned)m < (unsigned)N_INITS ? init_names[m] : "unknown";
 }
 
 int gmm_cov_type_from_name(const char *name) {
-  for (int i = 0; i < 4; i++)
-    if (strcmp(name, cov_type_names[i]) == 0) return i;
+  for (int i = 0; i < GMM_N_COV_TYPES; i++)
+    if (strcmp(name, cov_type_names[i]) == 0 || strcmp(name, cov_model_names[i]) == 0) return i;
   return -1;
 }
 
 int gmm_init_from_name(const char *name) {
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < N_INITS; i++)
     if (strcmp(name, init_names[i]) == 0) return i;
+  return -1;
+}
+
+static const char *const criterion_names[] = {"bic", "icl", "aic"};
+
+const char *gmm_criterion_name(gmm_criterion c) {
+  return (unsigned)c < 3 ? criterion_names[c] : "unknown";
+}
+
+int gmm_criterion_from_name(const char *name) {
+  for (int i = 0; i < 3; i++)
+    if (strcmp(name, criterion_names[i]) == 0) return i;
   return -1;
 }
 
@@ -222,16 +314,18 @@ void gmm_options_default(gmm_options *opt, int k) {
   opt->init = GMM_INIT_KMEANS;
   opt->seed = 0;
   opt->missing = GMM_MISSING_MARGINALIZE;
+  opt->hc_rows = GMM_DEFAULT_HC_ROWS;
+  opt->criterion = GMM_CRITERION_BIC;
 }
 
 gmm_status gmm_options_check(const gmm_options *opt, int d, char *err, size_t err_len) {
   if (opt->k < 1 || opt->k > GMM_MAX_K)
     return gmm_errorf(err, err_len, GMM_EINVAL, "k must be between 1 and %d, provided %d",
                       GMM_MAX_K, opt->k);
-  if ((unsigned)opt->covariance_type > GMM_COV_SPHERICAL)
+  if ((unsigned)opt->covariance_type >= GMM_N_COV_TYPES)
     return gmm_errorf(err, err_len, GMM_EINVAL,
-                      "covariance_type must be one of 'full', 'tied', 'diag', 'spherical', "
-                      "provided %d",
+                      "covariance_type must be one of 'full', 'tied', 'diag', 'spherical' or "
+                      "mclust's fourteen names ('EII' .. 'VVV'), provided %d",
                       (int)opt->covariance_type);
   if (opt->max_iter < 0 || opt->max_iter > GMM_MAX_ITER)
     return gmm_errorf(err, err_len, GMM_EINVAL, "max_iter must be between 0 and %d, provided %d",
@@ -248,11 +342,18 @@ gmm_status gmm_options_check(const gmm_options *opt, int d, char *err, size_t er
   if (opt->threads < 0 || opt->threads > GMM_MAX_THREADS)
     return gmm_errorf(err, err_len, GMM_EINVAL, "threads must be between 0 and %d, provided %d",
                       GMM_MAX_THREADS, opt->threads);
-  if ((unsigned)opt->init > GMM_INIT_RANDOM_FROM_DATA)
+  if ((unsigned)opt->init > GMM_INIT_HC)
     return gmm_errorf(err, err_len, GMM_EINVAL,
                       "init must be one of 'kmeans', 'k-means++', "
-                      "'random', 'random_from_data', provided %d",
+                      "'random', 'random_from_data', 'labels', 'hc', provided %d",
                       (int)opt->init);
+  if (opt->hc_rows < 2 || opt->hc_rows > GMM_MAX_HC_ROWS)
+    return gmm_errorf(err, err_len, GMM_EINVAL, "hc_rows must be between 2 and %d, provided %d",
+                      GMM_MAX_HC_ROWS, opt->hc_rows);
+  if ((unsigned)opt->criterion > GMM_CRITERION_AIC)
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "criterion must be one of 'bic', 'icl', 'aic', provided %d",
+                      (int)opt->criterion);
   if ((unsigned)opt->missing > GMM_MISSING_SKIP)
     return gmm_errorf(err, err_len, GMM_EINVAL,
                       "missing must be one of 'marginalize', 'skip', provided %d",

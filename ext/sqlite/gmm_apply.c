@@ -30,9 +30,13 @@
 **      n_skipped, n_incomplete (rows used that had some feature missing),
 **      missing_fraction (missing cells / (rows used x d), unweighted),
 **      log_likelihood, n_iter, converged, best_init, empty_components,
-**      warm_started, bic, aic, candidates (after a selection), options
-**      (every option of the fit, missing included).
-**      gmm_bic / gmm_aic are the REAL criteria on the training rows;
+**      warm_started, bic, aic, icl (null when unknown: a model from passes
+**      or decoded from a format before 4), model_name (mclust's name of the
+**      covariance model), candidates (after a selection; each with bic,
+**      aic and icl), options (every option of the fit, missing, hc_rows
+**      and criterion included).
+**      gmm_bic / gmm_aic / gmm_icl are the REAL criteria on the training
+**      rows (gmm_icl NULL when unknown);
 **      gmm_converged is 1 when the fit (or the last pass) met tol, else 0.
 **  (5) A BLOB is decoded once, not once per row: through sqlite3_auxdata
 **      when the argument is constant, and through a small per-connection
@@ -305,6 +309,12 @@ void gmm_aic_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   if (m) sqlite3_result_double(ctx, gmm_model_aic(m));
 }
 
+void gmm_icl_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  const gmm_model *m = inspect_arg(ctx, "gmm_icl", argv);
+  if (m && !isnan(m->summary.log_map)) sqlite3_result_double(ctx, gmm_model_icl(m));
+}
+
 void gmm_converged_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
   const gmm_model *m = inspect_arg(ctx, "gmm_converged", argv);
@@ -323,16 +333,17 @@ static void append_matrix(sqlite3_str *s, const double *v, int rows, int cols) {
 
 void gmm_str_append_component_covariance(sqlite3_str *s, const gmm_model *m, int j) {
   size_t d = (size_t)m->d, jj = (size_t)j;
-  switch (m->covariance_type) {
+  switch (gmm_cov_shape(m->covariance_type)) {
     case GMM_COV_FULL: append_matrix(s, m->covariances + jj * d * d, m->d, m->d); break;
     case GMM_COV_TIED: append_matrix(s, m->covariances, m->d, m->d); break;
     case GMM_COV_DIAG: gmm_str_append_array(s, m->covariances + jj * d, d); break;
     case GMM_COV_SPHERICAL: gmm_str_append_double(s, m->covariances[j]); break;
+    default: break;
   }
 }
 
 void gmm_str_append_covariances(sqlite3_str *s, const gmm_model *m) {
-  switch (m->covariance_type) {
+  switch (gmm_cov_shape(m->covariance_type)) {
     case GMM_COV_TIED: gmm_str_append_component_covariance(s, m, 0); return;
     case GMM_COV_SPHERICAL: gmm_str_append_array(s, m->covariances, (size_t)m->k); return;
     case GMM_COV_DIAG: append_matrix(s, m->covariances, m->k, m->d); return;
@@ -344,12 +355,21 @@ void gmm_str_append_covariances(sqlite3_str *s, const gmm_model *m) {
       }
       sqlite3_str_appendchar(s, 1, ']');
       return;
+    default: return;
   }
 }
 
 static void append_key_double(sqlite3_str *s, const char *key, double v) {
   sqlite3_str_appendf(s, ",\"%s\":", key);
   gmm_str_append_double(s, v);
+}
+
+/* The same, with null for an unknown (NaN) value. */
+static void append_key_known(sqlite3_str *s, const char *key, double v) {
+  if (isnan(v))
+    sqlite3_str_appendf(s, ",\"%s\":null", key);
+  else
+    append_key_double(s, key, v);
 }
 
 static const char *json_bool(int v) {
@@ -391,11 +411,14 @@ static void append_candidates(sqlite3_str *s, const gmm_model *m) {
     sqlite3_str_appendf(s, "%s{\"k\":%d,\"covariance_type\":\"%s\",\"failed\":%s", c ? "," : "",
                         cand->k, gmm_cov_type_name(cand->covariance_type), json_bool(cand->failed));
     if (cand->failed) {
-      sqlite3_str_appendall(s, ",\"log_likelihood\":null,\"bic\":null,\"converged\":false}");
+      sqlite3_str_appendall(s, ",\"log_likelihood\":null,\"bic\":null,\"aic\":null,"
+                               "\"icl\":null,\"converged\":false}");
       continue;
     }
     append_key_double(s, "log_likelihood", cand->log_likelihood);
     append_key_double(s, "bic", cand->bic);
+    append_key_double(s, "aic", cand->aic);
+    append_key_known(s, "icl", cand->icl);
     sqlite3_str_appendf(s, ",\"converged\":%s,\"n_iter\":%d}", json_bool(cand->converged),
                         cand->n_iter);
   }
@@ -429,6 +452,8 @@ void gmm_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
                       json_bool(sm->warm_started));
   append_key_double(s, "bic", gmm_model_bic(m));
   append_key_double(s, "aic", gmm_model_aic(m));
+  append_key_known(s, "icl", gmm_model_icl(m));
+  sqlite3_str_appendf(s, ",\"model_name\":\"%s\"", gmm_cov_model_name(m->covariance_type));
   if (m->n_candidates > 0) append_candidates(s, m);
   sqlite3_str_appendall(s, ",\"options\":{");
   append_option_lists(s, m);
@@ -437,8 +462,9 @@ void gmm_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   append_key_double(s, "reg_covar", o->reg_covar);
   sqlite3_str_appendf(s,
                       ",\"n_init\":%d,\"init\":\"%s\",\"seed\":%llu,\"weighted\":%s,"
-                      "\"missing\":\"%s\"}}",
+                      "\"missing\":\"%s\",\"hc_rows\":%d,\"criterion\":\"%s\"}}",
                       o->n_init, gmm_init_name(o->init), (unsigned long long)o->seed,
-                      json_bool(sm->weighted), gmm_missing_name(o->missing));
+                      json_bool(sm->weighted), gmm_missing_name(o->missing), o->hc_rows,
+                      gmm_criterion_name(o->criterion));
   gmm_result_json(ctx, "gmm_info", s);
 }

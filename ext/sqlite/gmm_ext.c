@@ -11,7 +11,7 @@
 **   gmm_predict_proba(model, x1, ..., xd) scalar      gmm_apply.c
 **   gmm_score(model, x1, ..., xd)         scalar      gmm_apply.c
 **   gmm_impute(model, x1, ..., xd)        scalar      gmm_apply.c
-**   gmm_info(model), gmm_bic(model), gmm_aic(model), gmm_converged(model)
+**   gmm_info(model), gmm_bic(model), gmm_aic(model), gmm_icl(model), gmm_converged(model)
 **                                         scalar      gmm_apply.c
 **   gmm_init(spec, [weight,] x1, ..., xd) aggregate   gmm_pass_sql.c
 **   gmm_estep(model, [weight,] x1, ..., xd), gmm_merge(blob)
@@ -449,6 +449,7 @@ static const struct gmm_function {
     {"gmm_info", 1, GMM_FLAGS | SQLITE_RESULT_SUBTYPE, 1, gmm_info_func, NULL, NULL},
     {"gmm_bic", 1, GMM_FLAGS, 1, gmm_bic_func, NULL, NULL},
     {"gmm_aic", 1, GMM_FLAGS, 1, gmm_aic_func, NULL, NULL},
+    {"gmm_icl", 1, GMM_FLAGS, 1, gmm_icl_func, NULL, NULL},
     {"gmm_converged", 1, GMM_FLAGS, 1, gmm_converged_func, NULL, NULL},
 };
 

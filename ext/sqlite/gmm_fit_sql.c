@@ -42,6 +42,12 @@
 **      bytes it takes and points to fitting in passes (SQLITE_ERROR, so that
 **      clients that map SQLITE_NOMEM to their own exception keep the text).
 **      sample_size, gmm_init's option, is an error here.
+** (10) With init 'labels' the first argument after the spec (and the
+**      weight) is the row's label, an INTEGER from 0 to k - 1 (anything
+**      else is an error naming the row and the value); it travels with its
+**      row through the canonical order (sorted as one more column after
+**      the features) and is handed to the core (gmm_data.labels). A row
+**      skipped for its features or weight skips its label too.
 */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, for verbose's elapsed times */
 #include "gmm_spec.h"
@@ -65,8 +71,11 @@ typedef struct fit_state {
   sqlite3_int64 spec_int;
   unsigned char *spec_bytes; /* copy of a TEXT or BLOB spec, for gmm_fit (2) */
   int spec_len;
-  double *rows;         /* n x d */
+  int labeled;          /* init labels: a label argument before the features */
+  int width;            /* doubles per buffered row: d, and the label */
+  double *rows;         /* n x width */
   double *weights;      /* n, when weighted */
+  int *labels;          /* n, init labels, taken from the rows before the fit */
   size_t n, cap;        /* rows buffered, rows allocated */
   sqlite3_int64 n_seen; /* rows stepped, skipped ones included */
   sqlite3_int64 n_skipped;
@@ -125,8 +134,8 @@ static int keep_spec(sqlite3_context *ctx, fit_state *st, sqlite3_value *spec) {
 static int reserve_row(sqlite3_context *ctx, fit_state *st) {
   if (st->n < st->cap) return 0;
   size_t cap = st->cap ? st->cap + st->cap / 4 : 256;
-  sqlite3_uint64 bytes = (sqlite3_uint64)cap * (sqlite3_uint64)st->d * sizeof(double);
-  if (cap < st->cap || bytes / sizeof(double) / (sqlite3_uint64)st->d != cap) {
+  sqlite3_uint64 bytes = (sqlite3_uint64)cap * (sqlite3_uint64)st->width * sizeof(double);
+  if (cap < st->cap || bytes / sizeof(double) / (sqlite3_uint64)st->width != cap) {
     fit_error(ctx, st, "gmm_fit: too many rows to buffer (%llu)", (unsigned long long)st->n);
     return -1;
   }
@@ -156,6 +165,7 @@ static int reserve_row(sqlite3_context *ctx, fit_state *st) {
 /* d is known: check it against a warm-start model, read the *_init arrays. */
 static int fix_d(sqlite3_context *ctx, fit_state *st, int d) {
   st->d = d;
+  st->width = d + st->labeled;
   if (gmm_spec_bind_d(ctx, &st->spec, d) != 0) {
     st->failed = 1;
     return -1;
@@ -181,11 +191,16 @@ static int start_group(sqlite3_context *ctx, fit_state *st, int argc, sqlite3_va
               "uses every row");
     return -1;
   }
-  int first = 1 + st->spec.weighted;
+  st->labeled = st->spec.opt.init == GMM_INIT_LABELS && !st->spec.warm_start;
+  if (st->labeled && st->spec.n_k) {
+    fit_error(ctx, st, "gmm_fit: init 'labels' does not combine with a list of k");
+    return -1;
+  }
+  int first = 1 + st->spec.weighted + st->labeled;
   if (argc - first < 1) {
-    fit_error(ctx, st,
-              "gmm_fit: expected a spec, a weight and at least one feature (weighted), provided "
-              "%d argument%s",
+    fit_error(ctx, st, "gmm_fit: expected a spec, %s and at least one feature (%s), provided %d argument%s",
+              st->spec.weighted && st->labeled ? "a weight, a label" : st->labeled ? "a label" : "a weight",
+              st->spec.weighted && st->labeled ? "weighted, init 'labels'" : st->labeled ? "init 'labels'" : "weighted",
               argc, argc == 1 ? "" : "s");
     return -1;
   }
@@ -217,13 +232,34 @@ static int decide_single(sqlite3_context *ctx, fit_state *st, sqlite3_value *v, 
   int type = sqlite3_value_type(v);
   if (type != SQLITE_TEXT && type != SQLITE_BLOB) return fix_d(ctx, st, 1);
   st->vector = 1;
-  int n = gmm_read_vector(ctx, "gmm_fit", v, 2 + st->spec.weighted, st->n_seen, 0,
+  int n = gmm_read_vector(ctx, "gmm_fit", v, 2 + st->spec.weighted + st->labeled, st->n_seen, 0,
                           st->spec.vector_f64, vec);
   if (n < 0) {
     st->failed = 1;
     return -1;
   }
   return fix_d(ctx, st, n);
+}
+
+/* gmm_fit (10): the label of row n_seen, argument arg (1-based). */
+static int read_label(sqlite3_context *ctx, fit_state *st, sqlite3_value *v, int arg,
+                      double *label) {
+  int k = st->spec.opt.k, type = sqlite3_value_type(v);
+  sqlite3_int64 l = type == SQLITE_INTEGER ? sqlite3_value_int64(v) : -1;
+  if (type != SQLITE_INTEGER || l < 0 || l >= k) {
+    /* The type first: sqlite3_value_text converts a BLOB in place. */
+    const char *text = type == SQLITE_NULL   ? "NULL"
+                       : type == SQLITE_BLOB ? "a BLOB"
+                                             : (const char *)sqlite3_value_text(v);
+    fit_error(ctx, st,
+              "gmm_fit: row %lld, argument %d (label) must be an integer from 0 to k - 1 = %d "
+              "(init 'labels'), provided %s%s%s",
+              st->n_seen, arg, k - 1, type == SQLITE_TEXT ? "'" : "", text ? text : "",
+              type == SQLITE_TEXT ? "'" : "");
+    return -1;
+  }
+  *label = (double)l;
+  return 0;
 }
 
 void gmm_fit_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
@@ -242,8 +278,9 @@ void gmm_fit_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   st->n_seen++;
   /* Read every argument before deciding, so that an error anywhere in the
   ** row is reported even when another value is NULL. */
-  int first = 1 + st->spec.weighted, null_weight = 0;
-  double weight = 1.0;
+  int first = 1 + st->spec.weighted + st->labeled, null_weight = 0;
+  double weight = 1.0, label = 0.0;
+  if (st->labeled && read_label(ctx, st, argv[first - 1], first, &label) != 0) return;
   if (st->spec.weighted) {
     gmm_feature_read r = gmm_read_number(ctx, "gmm_fit", argv[1], 2, "weight", st->n_seen, &weight);
     if (r == GMM_FEATURE_ERROR) {
@@ -288,7 +325,8 @@ void gmm_fit_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     null_vector = 1;
   }
   if (reserve_row(ctx, st) != 0) return;
-  double *row = st->rows + st->n * (size_t)st->d;
+  double *row = st->rows + st->n * (size_t)st->width;
+  if (st->labeled) row[st->d] = label;
   int n_missing = 0;
   if (null_vector) {
     n_missing = st->d;
@@ -324,7 +362,7 @@ void gmm_fit_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 static void trim_rows(fit_state *st) {
   if (st->n == st->cap) return;
   double *rows =
-      sqlite3_realloc64(st->rows, (sqlite3_uint64)st->n * (sqlite3_uint64)st->d * sizeof(double));
+      sqlite3_realloc64(st->rows, (sqlite3_uint64)st->n * (sqlite3_uint64)st->width * sizeof(double));
   if (rows) {
     st->rows = rows;
     st->cap = st->n;
@@ -373,8 +411,18 @@ static gmm_status fit_rows(fit_state *st, fit_progress *progress, gmm_model **m,
                            size_t err_len) {
   gmm_fit_spec *spec = &st->spec;
   trim_rows(st);
-  gmm_canonical_order(st->rows, st->weights, st->n, st->d, spec->opt.threads); /* gmm_fit (6) */
-  gmm_data data = {st->rows, st->n, st->d, st->weights, st->n_skipped};
+  /* gmm_fit (6), (10): the label sorts as one more column. */
+  gmm_canonical_order(st->rows, st->weights, st->n, st->width, spec->opt.threads);
+  if (st->labeled) {
+    st->labels = sqlite3_malloc64((sqlite3_uint64)(st->n ? st->n : 1) * sizeof(int));
+    if (!st->labels) return GMM_ENOMEM;
+    size_t dd = (size_t)st->d, wd = (size_t)st->width;
+    for (size_t i = 0; i < st->n; i++) {
+      st->labels[i] = (int)st->rows[i * wd + dd];
+      memmove(st->rows + i * dd, st->rows + i * wd, dd * sizeof(double));
+    }
+  }
+  gmm_data data = {st->rows, st->n, st->d, st->weights, st->n_skipped, st->labels};
   if (spec->n_k == 0 && spec->n_types == 0)
     return gmm_fit(&data, &spec->opt, &gmm_sqlite_allocator, fit_progress_fn, progress, m, err,
                    err_len);
@@ -425,6 +473,8 @@ void gmm_fit_final(sqlite3_context *ctx) {
   }
   sqlite3_free(st->rows);
   sqlite3_free(st->weights);
+  sqlite3_free(st->labels);
+  st->labels = NULL;
   sqlite3_free(st->spec_bytes);
   gmm_spec_clear(&st->spec);
   st->rows = st->weights = NULL;

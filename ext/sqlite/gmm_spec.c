@@ -8,14 +8,24 @@
 **  (2) A TEXT spec is a JSON object whose keys are options, with
 **      scikit-learn's names and defaults:
 **        k                integer 1..GMM_MAX_K, or a list of them (required)
-**        covariance_type  'full' | 'tied' | 'diag' | 'spherical', or a list
-**                         of them ('full')
+**        covariance_type  'full' | 'tied' | 'diag' | 'spherical', or one of
+**                         mclust's fourteen names ('EII' .. 'VVV'; 'VVV',
+**                         'EEE', 'VVI', 'VII' are scikit-learn's four), or
+**                         a list of them, or 'all' (mclust's fourteen)
+**                         ('full')
 **        max_iter         integer 0..GMM_MAX_ITER (100)
 **        tol              number >= 0 (1e-3)
 **        reg_covar        number >= 0 (1e-6)
 **        n_init           integer 1..GMM_MAX_N_INIT (1)
 **        init             'kmeans' | 'k-means++' | 'random' |
-**                         'random_from_data' ('kmeans')
+**                         'random_from_data' | 'labels' | 'hc' ('kmeans');
+**                         with 'labels' the first value after the spec (or
+**                         after the weight) is each row's integer label
+**                         0 .. k - 1
+**        hc_rows          2 .. GMM_MAX_HC_ROWS (GMM_DEFAULT_HC_ROWS): init
+**                         'hc' builds its tree on at most this many rows
+**        criterion        'bic' | 'icl' | 'aic' ('bic'): what a selection
+**                         minimises
 **        seed             integer >= 0 (0)
 **        weighted         true | false (false): the first value after the
 **                         spec is then a row weight
@@ -42,8 +52,12 @@
 **      range or of the wrong shape is an error that names the option and
 **      the value.
 **  (3) A list of k or of covariance types asks for model selection: every
-**      pair is fitted and the lowest BIC wins. A value listed twice is an
-**      error. Lists do not combine with the *_init options.
+**      pair is fitted and the lowest criterion (BIC unless the option
+**      criterion says otherwise) wins. Without the option init a selection
+**      starts every candidate from the cut of one hierarchical tree (init
+**      'hc', mclust's way); a single fit keeps scikit-learn's 'kmeans'. A
+**      value listed twice is an error. Lists do not combine with the *_init
+**      options.
 **  (4) A BLOB spec is a model from gmm_fit: the fit starts from its
 **      parameters with its options (weighted included), one
 **      initialisation.
@@ -74,6 +88,8 @@ typedef enum {
   OPT_THREADS,
   OPT_SAMPLE_SIZE,
   OPT_MISSING,
+  OPT_HC_ROWS,
+  OPT_CRITERION,
   OPT_COUNT
 } option_id;
 
@@ -81,15 +97,21 @@ static const char *const option_names[] = {
     "k",           "covariance_type", "max_iter",   "tol",
     "reg_covar",   "n_init",          "init",       "seed",
     "weighted",    "weights_init",    "means_init", "precisions_init",
-    "vector_type", "verbose",         "threads",    "sample_size", "missing"};
+    "vector_type", "verbose",         "threads",    "sample_size", "missing",
+    "hc_rows",     "criterion"};
 _Static_assert(sizeof option_names / sizeof option_names[0] == OPT_COUNT, "one name per option");
 
 #define KNOWN_OPTIONS                                                                          \
   "k, covariance_type, max_iter, tol, reg_covar, n_init, init, seed, weighted, weights_init, " \
-  "means_init, precisions_init, vector_type, verbose, threads, sample_size, missing"
+  "means_init, precisions_init, vector_type, verbose, threads, sample_size, missing, hc_rows, " \
+  "criterion"
 
-#define INIT_NAMES "one of 'kmeans', 'k-means++', 'random', 'random_from_data'"
-#define COV_NAMES  "one of 'full', 'tied', 'diag', 'spherical'"
+#define INIT_NAMES                                                                        \
+  "one of 'kmeans', 'k-means++', 'random', 'random_from_data', 'labels', 'hc'"
+#define COV_NAMES                                                                           \
+  "one of 'full', 'tied', 'diag', 'spherical', 'EII', 'VII', 'EEI', 'VEI', 'EVI', 'VVI', " \
+  "'EEE', 'VEE', 'EVE', 'VVE', 'EEV', 'VEV', 'EVV', 'VVV'"
+#define CRITERION_NAMES "one of 'bic', 'icl', 'aic'"
 #define MISSING_NAMES "one of 'marginalize', 'skip'"
 
 /* ---- errors ---- */
@@ -284,6 +306,23 @@ static int read_list(sqlite3_context *ctx, gmm_fit_spec *s, option_id id, sqlite
   return 0;
 }
 
+/* covariance_type 'all': mclust's fourteen models, in mclust's order. */
+static int all_types(sqlite3_context *ctx, gmm_fit_spec *s) {
+  static const gmm_cov_type order[GMM_N_COV_TYPES] = {
+      GMM_COV_EII, GMM_COV_SPHERICAL, GMM_COV_EEI, GMM_COV_VEI, GMM_COV_EVI,
+      GMM_COV_DIAG, GMM_COV_TIED, GMM_COV_VEE, GMM_COV_EVE, GMM_COV_VVE,
+      GMM_COV_EEV, GMM_COV_VEV, GMM_COV_EVV, GMM_COV_FULL};
+  s->type_list = sqlite3_malloc64(GMM_N_COV_TYPES * sizeof *s->type_list);
+  if (!s->type_list) {
+    sqlite3_result_error_nomem(ctx);
+    return -1;
+  }
+  memcpy(s->type_list, order, sizeof order);
+  s->n_types = GMM_N_COV_TYPES;
+  s->opt.covariance_type = order[0];
+  return 0;
+}
+
 /* ---- the JSON object: spec (2) ---- */
 
 typedef struct object_reader {
@@ -339,8 +378,16 @@ static int object_member(sqlite3_context *ctx, void *arg, const char *key, const
       return 0;
     case OPT_COVARIANCE_TYPE:
       if (strcmp(type, "array") == 0) return read_list(ctx, s, OPT_COVARIANCE_TYPE, value);
-      if (read_name(ctx, name, COV_NAMES " or a list of them", type, value, gmm_cov_type_from_name,
-                    &e) != 0)
+      if (strcmp(type, "text") == 0) {
+        const char *text = (const char *)sqlite3_value_text(value);
+        if (!text) {
+          sqlite3_result_error_nomem(ctx);
+          return -1;
+        }
+        if (strcmp(text, "all") == 0) return all_types(ctx, s);
+      }
+      if (read_name(ctx, name, COV_NAMES ", a list of them or 'all'", type, value,
+                    gmm_cov_type_from_name, &e) != 0)
         return -1;
       o->covariance_type = (gmm_cov_type)e;
       return 0;
@@ -386,6 +433,16 @@ static int object_member(sqlite3_context *ctx, void *arg, const char *key, const
       if (read_name(ctx, name, MISSING_NAMES, type, value, gmm_missing_from_name, &e) != 0)
         return -1;
       o->missing = (gmm_missing)e;
+      return 0;
+    case OPT_CRITERION:
+      if (read_name(ctx, name, CRITERION_NAMES, type, value, gmm_criterion_from_name, &e) != 0)
+        return -1;
+      o->criterion = (gmm_criterion)e;
+      return 0;
+    case OPT_HC_ROWS:
+      if (read_integer(ctx, name, "an integer", type, value, 2, GMM_MAX_HC_ROWS, &v) != 0)
+        return -1;
+      o->hc_rows = (int)v;
       return 0;
     case OPT_WEIGHTED:
       if (strcmp(type, "true") != 0 && strcmp(type, "false") != 0) {
@@ -470,6 +527,9 @@ static int parse_object(sqlite3_context *ctx, sqlite3_value *spec, gmm_fit_spec 
     return -1;
   }
   int lists = s->n_k > 0 || s->n_types > 0;
+  /* spec (3): a selection starts from mclust's hierarchical tree unless
+  ** init says otherwise. */
+  if (lists && !r.seen[OPT_INIT]) s->opt.init = GMM_INIT_HC;
   for (int i = 0; i < 3 && lists; i++)
     if (s->init_json[i]) {
       gmm_result_errorf(ctx,
@@ -629,7 +689,7 @@ int gmm_spec_bind_d(sqlite3_context *ctx, gmm_fit_spec *s, int d) {
   }
   if (s->init_json[2]) {
     int shape[3] = {k, d, d}, ndim = 3;
-    switch (o->covariance_type) {
+    switch (gmm_cov_shape(o->covariance_type)) {
       case GMM_COV_FULL:
         sqlite3_snprintf((int)sizeof text, text, "a %d x %d x %d (k x d x d)", k, d, d);
         break;
@@ -645,6 +705,7 @@ int gmm_spec_bind_d(sqlite3_context *ctx, gmm_fit_spec *s, int d) {
         ndim = 1;
         sqlite3_snprintf((int)sizeof text, text, "a %d-element (k, spherical)", k);
         break;
+      default: break;
     }
     if (read_init_array(ctx, s, 2, ndim, shape, text, &s->precisions_init) != 0) return -1;
     o->precisions_init = s->precisions_init;

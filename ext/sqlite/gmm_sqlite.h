@@ -104,6 +104,7 @@ void gmm_impute_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void gmm_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void gmm_bic_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void gmm_aic_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+void gmm_icl_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void gmm_converged_func(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 /* Passes (gmm_pass_sql.c). */
 void gmm_estep_step(sqlite3_context *ctx, int argc, sqlite3_value **argv);

@@ -55,8 +55,9 @@
 typedef struct fit_plan {
   int d;        /* values per row besides the weight, as the input says */
   int weighted; /* the spec asks for weights (as far as the harness can tell) */
+  int labeled;  /* init 'labels': a label argument before the features */
   int nargs;    /* arguments after the spec: d, plus 1 when weighted xor h0 bit 5 */
-  int fit_d;    /* the d gmm_fit will see: nargs less its weight */
+  int fit_d;    /* the d gmm_fit will see: nargs less its weight and label */
   int mode;
   int warm, group_by, order_check, spec_varies;
   int spec_kind; /* 0 JSON, 1 INTEGER, 2 BLOB, 3 NULL / REAL */
@@ -90,6 +91,12 @@ static int option_cap(const char *key) {
 ** are what gmm_fit will read, and check_model holds the models to them.
 ** Rewrites the text when a value is above its cap. Sets the work
 ** estimate's numbers. */
+/* The text of a member of plan_json's statement ("" unless TEXT). */
+static const char *member_value(sqlite3_stmt *q) {
+  const char *v = (const char *)sqlite3_column_text(q, 6);
+  return v ? v : "";
+}
+
 static void plan_json(fit_plan *p) {
   p->k_sum = 1;
   p->n_types = 1;
@@ -130,7 +137,8 @@ static void plan_json(fit_plan *p) {
       "  CASE WHEN type = 'integer' THEN atom END, "
       "  CASE WHEN type = 'array' THEN (SELECT count(*) || ' ' || total(CASE WHEN e.type = "
       "    'integer' AND e.atom BETWEEN 1 AND 1024 THEN min(e.atom, ?4) ELSE 1 END) "
-      "    FROM " MEMBER_ELEMENTS " e) END "
+      "    FROM " MEMBER_ELEMENTS " e) END, "
+      "  CASE WHEN type = 'text' THEN atom END "
       "FROM json_each(?1) m");
   sqlite3_bind_text(q, 1, p->json, -1, SQLITE_STATIC);
   sqlite3_bind_int(q, 2, CAP_ITER);
@@ -170,8 +178,12 @@ static void plan_json(fit_plan *p) {
         *slot = cap;
       else if (is_int && v >= (slot == &p->n_init ? 1 : 0))
         *slot = (int)v;
+    } else if (strcmp(key, "covariance_type") == 0 && strcmp(member_value(q), "all") == 0) {
+      p->n_types = GMM_N_COV_TYPES;
     } else if (strcmp(key, "weighted") == 0) {
       p->weighted = strcmp(type, "true") == 0;
+    } else if (strcmp(key, "init") == 0) {
+      p->labeled = strcmp(member_value(q), "labels") == 0;
     }
   }
   /* The harness's own statement over a valid JSON object: stopping early
@@ -494,7 +506,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       break;
   }
   p.nargs = p.d + (p.weighted ^ ((h0 >> 5) & 1));
-  p.fit_d = p.nargs - p.weighted;
+  /* A label argument only with a JSON spec (a warm start reads none). */
+  if (p.spec_kind != 0) p.labeled = 0;
+  p.fit_d = p.nargs - p.weighted - (p.labeled && p.nargs - p.weighted > 1);
 
   insert_rows(&in, &p, row_budget(&p));
 

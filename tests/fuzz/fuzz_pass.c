@@ -325,7 +325,7 @@ static void make_models(void) {
     opt.tol = s->tol;
     opt.threads = 1;
     opt.missing = s->missing;
-    gmm_data data = {x, 18, s->d, s->weighted ? w : NULL, 0};
+    gmm_data data = {x, 18, s->d, s->weighted ? w : NULL, 0, NULL};
     gmm_model *fit = NULL;
     char err[256];
     gmm_status rc = gmm_fit(&data, &opt, &gmm_libc_allocator, NULL, NULL, &fit, err, sizeof err);

@@ -7,8 +7,16 @@
 **                                  k = 1 / d = 1, a zero weight, data far
 **                                  from the origin, format version 3
 **                                  (fitted on rows with missing values, or
-**                                  with missing 'skip'); and near misses
-**                                  (truncated, bad checksum, magic only)
+**                                  with missing 'skip'), format version 4
+**                                  (a fit's ICL, each of mclust's ten
+**                                  other covariance types, init labels
+**                                  and hc, hc_rows, criterion icl and aic,
+**                                  40-byte candidates with a failed one);
+**                                  and near misses (truncated, bad
+**                                  checksum, magic only; version 4:
+**                                  truncated, a bad log_map, hc_rows or
+**                                  candidate ICL, nothing version 3
+**                                  cannot hold, version 3 relabelled 4)
 **   tests/fuzz/corpus/fuzz_apply/  those models with feature rows (numbers,
 **                                  NULL, TEXT, Inf; the wrong count), and
 **                                  the other model argument types
@@ -138,7 +146,7 @@ static gmm_model *fit_missing(int k, int d, gmm_cov_type type, int weighted, dou
   opt.warm_start = warm;
   if (missing == 2) opt.missing = GMM_MISSING_SKIP;
   if (missing == 1) gmm_canonical_order(x, weighted ? w : NULL, 18, d, 1);
-  gmm_data data = {x, 18, d, weighted ? w : NULL, 2};
+  gmm_data data = {x, 18, d, weighted ? w : NULL, 2, NULL};
   gmm_model *m = NULL;
   char err[256];
   if (gmm_fit(&data, &opt, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err) != GMM_OK)
@@ -151,13 +159,76 @@ static gmm_model *fit(int k, int d, gmm_cov_type type, int weighted, double offs
   return fit_missing(k, d, type, weighted, offset, scale, init, warm, 0);
 }
 
+/* Version 4's header fields (ext/core/gmm_blob.c's table). */
+enum {
+  V4_HC_ROWS_AT = 120,   /* u32 */
+  V4_CRITERION_AT = 124, /* u32 */
+  V4_LOG_MAP_AT = 128,   /* f64, the quiet NaN 0x7ff8000000000000 when unknown */
+  V4_HEADER_BYTES = 136  /* the weights follow; candidates are 40 bytes, f64 icl at +32 */
+};
+
+/* Version 4: a fit (or, with n_types > 0, a selection over ks 1 .. n_k
+** and the types) on the 18 rows of d features, the two groups close
+** together, with the options of issue 12.
+** init labels gives the rows their group (0 for the first 8, 1 for the
+** others), so that the k = 1 candidates of a selection fail. */
+typedef struct v4_spec {
+  int k, d, weighted, missing; /* missing: as fit_missing's */
+  gmm_cov_type type;
+  gmm_init_method init;
+  int hc_rows; /* 0: the default */
+  gmm_criterion criterion;
+  int n_k, n_types;
+  gmm_cov_type types[3];
+} v4_spec;
+
+static gmm_model *fit_v4(const v4_spec *sp) {
+  static double x[18 * 8], w[18];
+  static int labels[18];
+  make_rows(x, sp->d, 0.0, 1.0);
+  /* The second group moved near the first, so that the posteriors are not
+  ** all 0 or 1 and log_map is below 0. */
+  for (int i = 8; i < 18; i++)
+    for (int p = 0; p < sp->d; p++) x[i * sp->d + p] -= 4.25;
+  if (sp->missing == 1) add_missing(x, 18, sp->d);
+  for (int i = 0; i < 18; i++) {
+    w[i] = 1.0 + (double)(i % 3);
+    labels[i] = i < 8 ? 0 : 1;
+  }
+  gmm_options opt;
+  gmm_options_default(&opt, sp->k);
+  opt.covariance_type = sp->type;
+  opt.max_iter = 30;
+  opt.seed = 5;
+  opt.init = sp->init;
+  if (sp->hc_rows) opt.hc_rows = sp->hc_rows;
+  opt.criterion = sp->criterion;
+  if (sp->missing == 2) opt.missing = GMM_MISSING_SKIP;
+  /* As fit_missing (the fit then works in place); not with labels, which
+  ** must stay with their rows. */
+  if (sp->missing == 1 && sp->init != GMM_INIT_LABELS)
+    gmm_canonical_order(x, sp->weighted ? w : NULL, 18, sp->d, 1);
+  gmm_data data = {x, 18, sp->d, sp->weighted ? w : NULL, 1,
+                   sp->init == GMM_INIT_LABELS ? labels : NULL};
+  const int ks[3] = {1, 2, 3};
+  gmm_model *m = NULL;
+  char err[256];
+  gmm_status rc =
+      sp->n_types ? gmm_fit_select(&data, &opt, ks, sp->n_k, sp->types, sp->n_types,
+                                   &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err)
+                  : gmm_fit(&data, &opt, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err);
+  if (rc != GMM_OK) die(err);
+  if (isnan(m->summary.log_map)) die("a version 4 seed without its ICL");
+  return m;
+}
+
 static gmm_model *fit_select(void) {
   static double x[18 * 2];
   make_rows(x, 2, 0.0, 1.0);
   gmm_options opt;
   gmm_options_default(&opt, 1);
   opt.max_iter = 20;
-  gmm_data data = {x, 18, 2, NULL, 0};
+  gmm_data data = {x, 18, 2, NULL, 0, NULL};
   const int ks[3] = {1, 2, 3};
   const gmm_cov_type types[2] = {GMM_COV_FULL, GMM_COV_SPHERICAL};
   gmm_model *m = NULL;
@@ -198,10 +269,11 @@ typedef struct named_blob {
   int k, d;
 } named_blob;
 
-static named_blob blobs[16];
+static named_blob blobs[40];
 static int n_blobs;
 
 static void add_blob(const char *name, const gmm_model *m, int v1) {
+  if (n_blobs == (int)(sizeof blobs / sizeof blobs[0])) die("too many blobs");
   named_blob *b = &blobs[n_blobs++];
   b->name = name;
   b->n = v1 ? encode_v1(m, b->p, sizeof b->p) : encode(m, b->p, sizeof b->p);
@@ -223,6 +295,12 @@ static void make_models(void) {
   gmm_model *miss_diag = fit_missing(3, 2, GMM_COV_DIAG, 1, 0.0, 1.0, GMM_INIT_RANDOM, NULL, 1);
   gmm_model *miss_tied = fit_missing(2, 4, GMM_COV_TIED, 0, 0.0, 1.0, GMM_INIT_KMEANS_PP, NULL, 1);
   gmm_model *skip = fit_missing(2, 4, GMM_COV_SPHERICAL, 0, 0.0, 1.0, GMM_INIT_KMEANS, NULL, 2);
+  gmm_model *all[] = {full, warm, tied, diag, sph, one, far, wide, sel, miss_full, miss_diag,
+                      miss_tied, skip};
+  /* These are the seeds of versions 1 to 3: models without ICL (log_map
+  ** unknown, as a model from passes has it); a fit knows it, and its
+  ** model is version 4 (the seeds below). */
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) all[i]->summary.log_map = NAN;
   add_blob("full_k2_d2.bin", full, 0);
   add_blob("full_warm_started.bin", warm, 0);
   add_blob("tied_k2_d3.bin", tied, 0);
@@ -241,9 +319,47 @@ static void make_models(void) {
   add_blob("v3_missing_diag_k3_d2_weighted.bin", miss_diag, 0);
   add_blob("v3_missing_tied_k2_d4.bin", miss_tied, 0);
   add_blob("v3_skip_spherical_k2_d4.bin", skip, 0);
-  gmm_model *all[] = {full, warm, tied, diag, sph, one, far, wide, sel, miss_full, miss_diag,
-                      miss_tied, skip};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) gmm_model_free(all[i]);
+
+  /* Format version 4 (issue 12). */
+  static const struct {
+    const char *name;
+    v4_spec spec;
+  } v4[] = {
+      {"v4_full_k2_d2_icl.bin", {2, 2, 0, 0, GMM_COV_FULL, GMM_INIT_KMEANS, 0, 0, 0, 0, {0}}},
+      {"v4_eii_k3_d2.bin", {3, 2, 0, 0, GMM_COV_EII, GMM_INIT_KMEANS, 0, 0, 0, 0, {0}}},
+      {"v4_eei_k2_d3.bin", {2, 3, 0, 0, GMM_COV_EEI, GMM_INIT_KMEANS_PP, 0, 0, 0, 0, {0}}},
+      {"v4_vei_k2_d2_weighted.bin", {2, 2, 1, 0, GMM_COV_VEI, GMM_INIT_KMEANS, 0, 0, 0, 0, {0}}},
+      {"v4_evi_k3_d2.bin", {3, 2, 0, 0, GMM_COV_EVI, GMM_INIT_RANDOM_FROM_DATA, 0, 0, 0, 0, {0}}},
+      {"v4_vee_k2_d3.bin", {2, 3, 0, 0, GMM_COV_VEE, GMM_INIT_KMEANS, 0, 0, 0, 0, {0}}},
+      {"v4_eve_k2_d2.bin", {2, 2, 0, 0, GMM_COV_EVE, GMM_INIT_KMEANS, 0, 0, 0, 0, {0}}},
+      {"v4_vve_k2_d3_weighted.bin", {2, 3, 1, 0, GMM_COV_VVE, GMM_INIT_KMEANS, 0, 0, 0, 0, {0}}},
+      {"v4_eev_k2_d2.bin", {2, 2, 0, 0, GMM_COV_EEV, GMM_INIT_RANDOM, 0, 0, 0, 0, {0}}},
+      {"v4_vev_k2_d4.bin", {2, 4, 0, 0, GMM_COV_VEV, GMM_INIT_KMEANS, 0, 0, 0, 0, {0}}},
+      {"v4_evv_k2_d3.bin", {2, 3, 0, 0, GMM_COV_EVV, GMM_INIT_KMEANS, 0, 0, 0, 0, {0}}},
+      {"v4_labels_eve_k2_d2.bin", {2, 2, 0, 0, GMM_COV_EVE, GMM_INIT_LABELS, 0, 0, 0, 0, {0}}},
+      {"v4_hc_vvv_k2_d3_hc_rows_12.bin",
+       {2, 3, 0, 0, GMM_COV_FULL, GMM_INIT_HC, 12, 0, 0, 0, {0}}},
+      {"v4_missing_eev_k2_d3.bin", {2, 3, 0, 1, GMM_COV_EEV, GMM_INIT_KMEANS, 0, 0, 0, 0, {0}}},
+      {"v4_skip_vei_k2_d4_aic.bin",
+       {2, 4, 0, 2, GMM_COV_VEI, GMM_INIT_KMEANS, 0, GMM_CRITERION_AIC, 0, 0, {0}}},
+      /* k in 1, 2 with labels: the k = 1 candidates fail (ICL 0). */
+      {"v4_selection_labels_icl_failed.bin",
+       {2, 2, 1, 0, GMM_COV_FULL, GMM_INIT_LABELS, 0, GMM_CRITERION_ICL, 2, 3,
+        {GMM_COV_EII, GMM_COV_VEV, GMM_COV_FULL}}},
+      {"v4_selection_hc_icl_k123.bin",
+       {1, 2, 0, 0, GMM_COV_FULL, GMM_INIT_HC, 0, GMM_CRITERION_ICL, 3, 2,
+        {GMM_COV_VVE, GMM_COV_SPHERICAL}}},
+      {"v4_selection_aic_skip.bin",
+       {1, 3, 0, 2, GMM_COV_FULL, GMM_INIT_KMEANS, 0, GMM_CRITERION_AIC, 2, 2,
+        {GMM_COV_EEI, GMM_COV_TIED}}},
+  };
+  for (size_t i = 0; i < sizeof v4 / sizeof v4[0]; i++) {
+    gmm_model *m = fit_v4(&v4[i].spec);
+    add_blob(v4[i].name, m, 0);
+    if (blobs[n_blobs - 1].p[FUZZ_BLOB_VERSION_AT] != 4) die("a version 4 seed is not version 4");
+    gmm_model_free(m);
+  }
 }
 
 /* ---- fuzz_pass: see the format at the top of fuzz_pass.c ---- */
@@ -343,7 +459,7 @@ static gmm_model *pass_model_as(const pass_model_spec *s, const double *x, const
   opt.tol = s->tol;
   opt.threads = 1;
   opt.missing = missing < 0 ? s->missing : (gmm_missing)missing;
-  gmm_data data = {x, 18, s->d, s->weighted ? w : NULL, 0};
+  gmm_data data = {x, 18, s->d, s->weighted ? w : NULL, 0, NULL};
   gmm_model *m = NULL;
   char err[256];
   if (gmm_fit(&data, &opt, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err) != GMM_OK)
@@ -521,7 +637,7 @@ static gmm_model *sql_model(int k, int d, gmm_cov_type type, int weighted, int m
   opt.covariance_type = type;
   opt.max_iter = max_iter;
   opt.tol = 0.1;
-  gmm_data data = {x, 18, d, weighted ? w : NULL, 0};
+  gmm_data data = {x, 18, d, weighted ? w : NULL, 0, NULL};
   gmm_model *m = NULL;
   char err[256];
   if (gmm_fit(&data, &opt, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err) != GMM_OK)
@@ -662,6 +778,49 @@ static void blob_corpus(void) {
   t[FUZZ_BLOB_HEADER_V2] ^= 1;
   write_file("fuzz_blob", "near_bad_checksum.bin", t, full->n);
   write_file("fuzz_blob", "near_magic_only.bin", (const uint8_t *)GMM_BLOB_MAGIC, 4);
+
+  /* Version 4 near misses (checksums right, so the decoder reaches the
+  ** field): see ext/core/gmm_blob.c's table. */
+  const named_blob *v4 = NULL, *v4_sel = NULL, *v3 = NULL;
+  for (int i = 0; i < n_blobs; i++) {
+    if (strcmp(blobs[i].name, "v4_full_k2_d2_icl.bin") == 0) v4 = &blobs[i];
+    if (strcmp(blobs[i].name, "v4_selection_labels_icl_failed.bin") == 0) v4_sel = &blobs[i];
+    if (strcmp(blobs[i].name, "v3_missing_full_k2_d3.bin") == 0) v3 = &blobs[i];
+  }
+  if (!v4 || !v4_sel || !v3) die("a version 4 near miss has no model");
+  memcpy(t, v4->p, v4->n);
+  write_file("fuzz_blob", "near_v4_truncated.bin", t, v4->n - 9);
+  write_file("fuzz_blob", "near_v4_header_only.bin", t, V4_HEADER_BYTES + 8);
+  /* log_map unknown: nothing version 3 cannot hold. */
+  fuzz_put_le64(t + V4_LOG_MAP_AT, UINT64_C(0x7ff8000000000000));
+  fuzz_fix_checksum(t, v4->n);
+  write_file("fuzz_blob", "near_v4_nothing_v3_cannot.bin", t, v4->n);
+  fuzz_put_le64(t + V4_LOG_MAP_AT, fuzz_double_bits(0.5));
+  fuzz_fix_checksum(t, v4->n);
+  write_file("fuzz_blob", "near_v4_log_map_positive.bin", t, v4->n);
+  fuzz_put_le64(t + V4_LOG_MAP_AT, UINT64_C(0x7ff8000000000001));
+  fuzz_fix_checksum(t, v4->n);
+  write_file("fuzz_blob", "near_v4_log_map_other_nan.bin", t, v4->n);
+  memcpy(t, v4->p, v4->n);
+  fuzz_put_le32(t + V4_HC_ROWS_AT, 1);
+  fuzz_fix_checksum(t, v4->n);
+  write_file("fuzz_blob", "near_v4_hc_rows_1.bin", t, v4->n);
+  memcpy(t, v4->p, v4->n);
+  fuzz_put_le32(t + V4_CRITERION_AT, 3);
+  fuzz_fix_checksum(t, v4->n);
+  write_file("fuzz_blob", "near_v4_criterion_3.bin", t, v4->n);
+  /* The first candidate (k = 1, failed) with a non-zero ICL. */
+  memcpy(t, v4_sel->p, v4_sel->n);
+  size_t n_cand = fuzz_get_le32(t + 96);
+  size_t c0 = v4_sel->n - 8 - 40 * n_cand;
+  fuzz_put_le64(t + c0 + 32, fuzz_double_bits(1.0));
+  fuzz_fix_checksum(t, v4_sel->n);
+  write_file("fuzz_blob", "near_v4_failed_candidate_icl.bin", t, v4_sel->n);
+  /* A version 3 BLOB relabelled 4 (16 bytes short). */
+  memcpy(t, v3->p, v3->n);
+  fuzz_put_le32(t + FUZZ_BLOB_VERSION_AT, 4);
+  fuzz_fix_checksum(t, v3->n);
+  write_file("fuzz_blob", "near_v4_relabelled_v3.bin", t, v3->n);
 }
 
 /* ---- fuzz_apply: see the format at the top of fuzz_apply.c ---- */
