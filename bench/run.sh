@@ -24,11 +24,8 @@
 #                  the report goes to $BENCH_OUT, default
 #                  $BUILD/bench/RESULTS-passes.md, RESULTS-missing.md or
 #                  RESULTS-mclust.md (never bench/RESULTS.md). "missing"
-#                  still needs scikit-learn (impute_rmse.py), and Dask's
-#                  distributed unless BENCH_PASSES=0. "mclust" times
-#                  bench_core alone (it needs neither scikit-learn nor Dask),
-#                  but the checks below still ask for scikit-learn, and for
-#                  Dask's distributed unless BENCH_PASSES=0
+#                  needs scikit-learn (impute_rmse.py), not Dask; "mclust"
+#                  times bench_core alone and needs neither
 #   BENCH_MCLUST_ITER  EM iterations per model in the section on mclust's
 #                  models (50)
 #   BENCH_OUT      where to write the report instead
@@ -38,12 +35,13 @@
 #   BENCH_OOC_CACHE  its PRAGMA cache_size (-2000: 2 MB)
 # e.g. BENCH_ONLY=passes BENCH_REPEAT=3 make bench
 #      BENCH_ONLY=missing BENCH_REPEAT=3 make bench
-#      BENCH_ONLY=mclust BENCH_PASSES=0 BENCH_REPEAT=3 make bench
+#      BENCH_ONLY=mclust BENCH_REPEAT=3 make bench
 set -e
 PYTHON=${PYTHON:-/usr/bin/python3}
 
 missing=""
-if [ "${BENCH_ONLY:-}" != passes ]; then
+only=${BENCH_ONLY:-}
+if [ "$only" != passes ] && [ "$only" != mclust ]; then
   "$PYTHON" -c 'import numpy, sklearn' 2>/dev/null || missing="$missing python3-sklearn"
   "$PYTHON" -c 'import threadpoolctl' 2>/dev/null || missing="$missing python3-threadpoolctl"
   if command -v dpkg-query >/dev/null 2>&1; then
@@ -51,7 +49,7 @@ if [ "${BENCH_ONLY:-}" != passes ]; then
       || missing="$missing libopenblas0-pthread"
   fi
 fi
-if [ "${BENCH_PASSES:-1}" != 0 ]; then
+if [ "${BENCH_PASSES:-1}" != 0 ] && { [ -z "$only" ] || [ "$only" = passes ]; }; then
   "$PYTHON" -c 'import distributed' 2>/dev/null || missing="$missing python3-distributed"
 fi
 if [ -n "$missing" ]; then

@@ -1517,6 +1517,7 @@ enum v4_reason {
   V4_CRITERION_ICL,
   V4_CRITERION_AIC,
   V4_CANDIDATE_TYPE,
+  V4_CANDIDATE_ICL, /* a candidate's known ICL alone */
   V4_N_REASONS
 };
 
@@ -1541,7 +1542,8 @@ static gmm_model *model_for_reason(enum v4_reason r, int skip, int with_candidat
   }
   if (with_candidates || r == V4_CANDIDATE_TYPE) {
     gmm_cov_type other = r == V4_CANDIDATE_TYPE ? GMM_COV_VVE : GMM_COV_DIAG;
-    const gmm_candidate c[2] = {{2, other, 0, 1, 9, -1700.5, 3450.25, NAN, 0.0},
+    const gmm_candidate c[2] = {{2, other, 0, 1, 9, -1700.5, 3450.25,
+                                 r == V4_CANDIDATE_ICL ? 3460.5 : NAN, 0.0},
                                 {3, GMM_COV_FULL, 0, m->summary.converged, m->summary.n_iter,
                                  m->summary.log_likelihood, gmm_model_bic(m), NAN, 0.0}};
     assert_int_equal(gmm_model_set_candidates(m, c, 2), GMM_OK);
@@ -1571,7 +1573,7 @@ static void test_v4_written_exactly_when_needed(void **state) {
       size_t v3_len = skip ? n_old : n_old + 16;
       for (int r = V4_LOG_MAP; r < V4_N_REASONS; r++) {
         /* A candidate of a new type needs a selection. */
-        if (r == V4_CANDIDATE_TYPE && !with_candidates) continue;
+        if ((r == V4_CANDIDATE_TYPE || r == V4_CANDIDATE_ICL) && !with_candidates) continue;
         gmm_model *m = model_for_reason((enum v4_reason)r, skip, with_candidates);
         size_t n;
         unsigned char *p = round_trip_as(m, 4, &n);
@@ -1735,7 +1737,13 @@ static void test_v4_layout(void **state) {
   size_t n4;
   unsigned char *v4 = round_trip_as(sel, 4, &n4);
   double log_map = sel->summary.log_map;
+  /* Without ICL (the model's and its candidates'), version 3 holds it. */
   sel->summary.log_map = NAN;
+  double cand_icl[4];
+  for (int c = 0; c < sel->n_candidates && c < 4; c++) {
+    cand_icl[c] = sel->candidates[c].icl;
+    sel->candidates[c].icl = NAN;
+  }
   size_t n3;
   unsigned char *v3 = round_trip_as(sel, 3, &n3);
   int nc = sel->n_candidates;
@@ -1751,7 +1759,7 @@ static void test_v4_layout(void **state) {
   for (int c = 0; c < nc; c++) {
     assert_memory_equal(v4 + 136 + params + 40 * (size_t)c, v3 + 120 + params + 32 * (size_t)c,
                         32);
-    assert_true(le64(v4 + 136 + params + 40 * (size_t)c + 32) == bits_of(sel->candidates[c].icl));
+    assert_true(le64(v4 + 136 + params + 40 * (size_t)c + 32) == bits_of(cand_icl[c]));
   }
   free(v3);
   free(v4);

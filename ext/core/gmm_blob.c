@@ -77,7 +77,7 @@
 **
 **   A version 4 BLOB holds something version 3 cannot: a covariance type or
 **   init method above 3, hc_rows or criterion not the default, a known
-**   log_map, or a candidate of a type above 3.
+**   log_map, or a candidate of a type above 3 or with a known ICL.
 **
 ** Versions 1 and 2 decode with missing 'marginalize', n_incomplete 0 and
 ** missing_fraction 0; versions 1 to 3 with hc_rows GMM_DEFAULT_HC_ROWS,
@@ -157,7 +157,8 @@ static int needs_v4(const gmm_model *m) {
            o->hc_rows != GMM_DEFAULT_HC_ROWS || o->criterion != GMM_CRITERION_BIC ||
            !isnan(m->summary.log_map);
   for (int c = 0; c < m->n_candidates && !v4; c++)
-    v4 = (unsigned)m->candidates[c].covariance_type > GMM_COV_SPHERICAL;
+    v4 = (unsigned)m->candidates[c].covariance_type > GMM_COV_SPHERICAL ||
+         (!m->candidates[c].failed && !isnan(m->candidates[c].icl));
   return v4;
 }
 

@@ -10,14 +10,21 @@
 **   - a failed decode returns no model and a non-empty sentence;
 **   - every allocation failure during a successful decode gives
 **     GMM_ENOMEM, no model and no leak;
-**   - versions 2 and 3: gmm_blob_size is the input's length and
+**   - versions 2 to 4: gmm_blob_size is the input's length and
 **     gmm_blob_write reproduces the input byte for byte (the encoding is
 **     unique: blob (5)); version 1: the version-2 encoding decodes and
 **     re-encodes to itself (the upgrade is stable);
 **   - the fields of version 3 are in range: missing known, n_incomplete
 **     >= 0 and 0 with 'skip', missing_fraction in [0, 1) and 0 exactly
 **     when n_incomplete is (versions 1 and 2: marginalize, 0, 0);
-**   - BIC and AIC are finite;
+**   - the fields of version 4 are in range: hc_rows 2 .. GMM_MAX_HC_ROWS,
+**     criterion bic, icl or aic, log_map unknown or in [-1e300, 0], a
+**     failed candidate's ICL 0 and another's unknown or finite; a version 4
+**     model holds something version 3 cannot (a covariance type or init
+**     above 3, hc_rows or criterion not the default, a known log_map, a
+**     candidate of a type above 3 or with a known ICL); versions 1 to 3: hc_rows 2000,
+**     criterion bic, log_map and every candidate's ICL unknown;
+**   - BIC and AIC are finite, and so is the ICL when log_map is known;
 **   - on rows derived from the model and the input (each component's mean,
 **     bytes of the input read as doubles, huge values): the log density is
 **     never NaN or +Inf, the label is in 0 .. k-1 and has a positive
@@ -302,6 +309,37 @@ static void check_round_trip(const gmm_model *m, const uint8_t *data, size_t siz
   free(out);
 }
 
+/* Version 4's fields (issue 12), and their defaults before it. */
+static void check_v4_fields(const gmm_model *m) {
+  const gmm_options *o = &m->options;
+  const gmm_summary *s = &m->summary;
+  FUZZ_CHECK((unsigned)m->covariance_type < GMM_N_COV_TYPES);
+  FUZZ_CHECK(m->options.covariance_type == m->covariance_type);
+  FUZZ_CHECK((unsigned)o->init <= GMM_INIT_HC);
+  FUZZ_CHECK(o->hc_rows >= 2 && o->hc_rows <= GMM_MAX_HC_ROWS);
+  FUZZ_CHECK((unsigned)o->criterion <= GMM_CRITERION_AIC);
+  FUZZ_CHECK_MSG(isnan(s->log_map) || (s->log_map <= 0.0 && s->log_map >= -1e300),
+                 "log_map %.17g", s->log_map);
+  int v4_only = (unsigned)m->covariance_type > GMM_COV_SPHERICAL ||
+                (unsigned)o->init > GMM_INIT_RANDOM_FROM_DATA ||
+                o->hc_rows != GMM_DEFAULT_HC_ROWS || o->criterion != GMM_CRITERION_BIC ||
+                !isnan(s->log_map);
+  for (int c = 0; c < m->n_candidates; c++) {
+    const gmm_candidate *cd = &m->candidates[c];
+    FUZZ_CHECK((unsigned)cd->covariance_type < GMM_N_COV_TYPES);
+    v4_only |= (unsigned)cd->covariance_type > GMM_COV_SPHERICAL || (!cd->failed && !isnan(cd->icl));
+    if (m->blob_version < 4)
+      FUZZ_CHECK_MSG(isnan(cd->icl), "candidate %d of a version %d model has ICL %g", c,
+                     m->blob_version, cd->icl);
+    else if (cd->failed)
+      FUZZ_CHECK_MSG(fuzz_double_bits(cd->icl) == 0, "failed candidate %d has ICL %g", c, cd->icl);
+  }
+  if (m->blob_version < 4)
+    FUZZ_CHECK(!v4_only && isnan(s->log_map));
+  else
+    FUZZ_CHECK_MSG(v4_only, "a version 4 model holds nothing version 3 cannot");
+}
+
 static void exercise(const gmm_model *m, const uint8_t *data, size_t size) {
   FUZZ_CHECK(m->k >= 1 && m->k <= GMM_MAX_K && m->d >= 1 && m->d <= GMM_MAX_D);
   FUZZ_CHECK(m->blob_version >= 1 && m->blob_version <= FUZZ_BLOB_NEWEST);
@@ -314,8 +352,9 @@ static void exercise(const gmm_model *m, const uint8_t *data, size_t size) {
   FUZZ_CHECK(m->options.missing == GMM_MISSING_MARGINALIZE || s->n_incomplete == 0);
   if (m->blob_version < 3)
     FUZZ_CHECK(m->options.missing == GMM_MISSING_MARGINALIZE && s->n_incomplete == 0);
-  else
+  else if (m->blob_version == 3)
     FUZZ_CHECK(m->options.missing == GMM_MISSING_SKIP || s->n_incomplete > 0);
+  check_v4_fields(m);
   FUZZ_CHECK(gmm_blob_stored_checksum(data, size) == fuzz_fnv1a(data, size - 8));
   check_round_trip(m, data, size);
   double bic = gmm_model_bic(m), aic = gmm_model_aic(m);
@@ -325,6 +364,11 @@ static void exercise(const gmm_model *m, const uint8_t *data, size_t size) {
                      (isfinite(bic) && isfinite(aic)),
                  "BIC %g, AIC %g (log_likelihood %.17g, n_samples %.17g, k %d, d %d)", bic, aic,
                  m->summary.log_likelihood, m->summary.n_samples, m->k, m->d);
+  if (!isnan(s->log_map)) {
+    double icl = gmm_model_icl(m);
+    FUZZ_CHECK_MSG((FUZZ_TOLERATE && fabs(m->summary.log_likelihood) > 1e307) || isfinite(icl),
+                   "ICL %g (BIC %g, log_map %.17g)", icl, bic, s->log_map);
+  }
   check_rows(m, data, size);
   check_sampler(m, fuzz_fnv1a(data, size));
 }

@@ -117,7 +117,9 @@ enum {
   FUZZ_BLOB_HEADER_V2 = 104,
   FUZZ_BLOB_HEADER_V3 = 120, /* u32 missing at 100, i64 n_incomplete at 104,
                                 f64 missing_fraction at 112 */
-  FUZZ_BLOB_NEWEST = 3       /* the newest model format version */
+  FUZZ_BLOB_HEADER_V4 = 136, /* u32 hc_rows at 120, u32 criterion at 124,
+                                f64 log_map at 128; candidates of 40 bytes */
+  FUZZ_BLOB_NEWEST = 4       /* the newest model format version */
 };
 
 /* ---- a reader over the fuzzer's bytes: past the end, everything is 0 ---- */
