@@ -104,6 +104,31 @@ static void compose(const double *dm, const double *a, double *out, int d) {
 
 /* ---- diagonal models: mclust (2), (3) ---- */
 
+/* VEI and VEV: the common shape a (det 1) and the volumes lam (k, their
+** starting values on entry) of Sigma_j = lam_j A in a basis where S_j is
+** the diagonal v_j (k x d): alternately a = sum_j n_j v_j / lam_j
+** normalised and lam_j = sum_p v_jp / a_p / d, mclust (3). */
+static void common_shape(int k, int d, const double *nk, const double *v, double *a, double *lam,
+                         double *lam_old) {
+  size_t kk = (size_t)k, dd = (size_t)d;
+  for (int it = 0; it < MCLUST_INNER_MAX; it++) {
+    for (size_t p = 0; p < dd; p++) {
+      double s = 0.0;
+      for (size_t j = 0; j < kk; j++) s += nk[j] * v[j * dd + p] / lam[j];
+      a[p] = s;
+    }
+    double g = geo_mean(a, d);
+    for (size_t p = 0; p < dd; p++) a[p] /= g;
+    memcpy(lam_old, lam, kk * sizeof *lam);
+    for (size_t j = 0; j < kk; j++) {
+      double s = 0.0;
+      for (size_t p = 0; p < dd; p++) s += v[j * dd + p] / a[p];
+      lam[j] = s / (double)d;
+    }
+    if (!(max_rel_change(lam, lam_old, kk) > MCLUST_INNER_TOL)) break;
+  }
+}
+
 static void constrain_diag(gmm_cov_type t, int k, int d, const double *nk, double *cov,
                            const double *prev, double *a, double *lam, double *lam_old) {
   size_t kk = (size_t)k, dd = (size_t)d;
@@ -136,22 +161,7 @@ static void constrain_diag(gmm_cov_type t, int k, int d, const double *nk, doubl
       lam[j] = s / (double)d;
     }
   }
-  for (int it = 0; it < MCLUST_INNER_MAX; it++) {
-    for (size_t p = 0; p < dd; p++) {
-      double s = 0.0;
-      for (size_t j = 0; j < kk; j++) s += nk[j] * cov[j * dd + p] / lam[j];
-      a[p] = s;
-    }
-    double g = geo_mean(a, d);
-    for (size_t p = 0; p < dd; p++) a[p] /= g;
-    memcpy(lam_old, lam, kk * sizeof *lam);
-    for (size_t j = 0; j < kk; j++) {
-      double s = 0.0;
-      for (size_t p = 0; p < dd; p++) s += cov[j * dd + p] / a[p];
-      lam[j] = s / (double)d;
-    }
-    if (!(max_rel_change(lam, lam_old, kk) > MCLUST_INNER_TOL)) break;
-  }
+  common_shape(k, d, nk, cov, a, lam, lam_old);
   for (size_t j = 0; j < kk; j++)
     for (size_t p = 0; p < dd; p++) cov[j * dd + p] = lam[j] * a[p];
 }
@@ -223,22 +233,7 @@ static void constrain_xev(gmm_cov_type t, int k, int d, const double *nk, double
     for (size_t j = 0; j < kk; j++) lam[j] = 1.0;
   } else {
     start_volumes(cov, prev, k, d, lam, tmp);
-    for (int it = 0; it < MCLUST_INNER_MAX; it++) {
-      for (size_t p = 0; p < dd; p++) {
-        double s = 0.0;
-        for (size_t j = 0; j < kk; j++) s += nk[j] * val[j * dd + p] / lam[j];
-        a[p] = s;
-      }
-      double g = geo_mean(a, d);
-      for (size_t p = 0; p < dd; p++) a[p] /= g;
-      memcpy(lam_old, lam, kk * sizeof *lam);
-      for (size_t j = 0; j < kk; j++) {
-        double s = 0.0;
-        for (size_t p = 0; p < dd; p++) s += val[j * dd + p] / a[p];
-        lam[j] = s / (double)d;
-      }
-      if (!(max_rel_change(lam, lam_old, kk) > MCLUST_INNER_TOL)) break;
-    }
+    common_shape(k, d, nk, val, a, lam, lam_old);
   }
   for (size_t j = 0; j < kk; j++) {
     for (size_t p = 0; p < dd; p++) tmp[p] = lam[j] * a[p];
