@@ -237,24 +237,59 @@ static void test_faithful_selection(void **state) {
   close_db(db);
 }
 
-/* What the passes refuse (they fit scikit-learn's four types from a
-** sample): mclust's other models, init labels and hc, criterion, hc_rows. */
-static void test_passes_refuse(void **state) {
+/* Passes (pass (N), istate (7), stats (8)) of mclust's models: gmm_init
+** with EVE and init 'hc' gives a version 3 state, gmm_start builds the
+** tree on the sample, gmm_estep gives version 3 statistics, and the M-step
+** of statistics merged from two parts equals gmm_fit warm-started from the
+** same model for one iteration (the iterative M-step starts from the
+** previous covariances in both); labels, criterion and hc_rows are
+** refused. */
+static void test_passes(void **state) {
   (void)state;
   sqlite3 *db = open_faithful();
+  static const char *const types[3] = {"EVE", "VEV", "EII"};
+  for (int t = 0; t < 3; t++) {
+    exec_sql(db, "DELETE FROM blobs");
+    exec_sql(db,
+             "INSERT INTO blobs SELECT 'state', gmm_init('{\"k\":3,\"covariance_type\":\"%s\","
+             "\"init\":\"hc\"}', eruptions, waiting) FROM faithful",
+             types[t]);
+    assert_sql_int(db, 3, "SELECT gmm_stats_info(" B("state") ") ->> '$.format_version'");
+    exec_sql(db, "INSERT INTO blobs SELECT 'm0', gmm_start(" B("state") ");"
+                 "INSERT INTO blobs SELECT 'stats', gmm_merge(s) FROM ("
+                 "  SELECT gmm_estep(" B("m0") ", eruptions, waiting) AS s FROM faithful "
+                 "  GROUP BY rowid %% 2);"
+                 "INSERT INTO blobs SELECT 'm1', gmm_mstep(" B("m0") ", " B("stats") ")");
+    assert_sql_int(db, 3, "SELECT gmm_stats_info(" B("stats") ") ->> '$.format_version'");
+    assert_sql_text(db, types[t], "SELECT gmm_info(" B("m1") ") ->> '$.model_name'");
+    assert_sql_text(db, "hc", "SELECT gmm_info(" B("m0") ") ->> '$.options.init'");
+    /* Every row is in the sample (272 < 10000), so gmm_start's model is
+    ** gmm_fit's with max_iter 0 (istate (4)) and one pass is one iteration. */
+    exec_sql(db,
+             "INSERT INTO blobs SELECT 'fit', gmm_fit('{\"k\":3,\"covariance_type\":\"%s\","
+             "\"init\":\"hc\",\"max_iter\":1,\"tol\":0}', eruptions, waiting) FROM faithful",
+             types[t]);
+    double worst = sql_double(
+        db, "SELECT max(abs(a.value - b.value) / max(abs(b.value), 1e-300)) FROM "
+            "json_tree(gmm_info(" B("m1") ")) a JOIN json_tree(gmm_info(" B("fit") ")) b "
+            "ON a.fullkey = b.fullkey WHERE a.type IN ('real', 'integer') AND "
+            "(a.fullkey LIKE '$.weights%%' OR a.fullkey LIKE '$.means%%' OR "
+            "a.fullkey LIKE '$.covariances%%')");
+    assert_sql_int(db, 3 + 3 * 2 + (t == 2 ? 3 : 3 * 4), /* weights, means, covariances */
+                   "SELECT count(*) FROM json_tree(gmm_info(" B("m1") ")) WHERE type IN "
+                   "('real', 'integer') AND (fullkey LIKE '$.weights%%' OR fullkey LIKE "
+                   "'$.means%%' OR fullkey LIKE '$.covariances%%')");
+    if (!(worst <= 1e-10)) fail_msg("%s: passes and gmm_fit differ by %g", types[t], worst);
+  }
   assert_sql_error(db,
-                   "gmm_init: argument 1 (spec) has one of mclust's covariance models beyond "
-                   "scikit-learn's four (passes fit 'full', 'tied', 'diag' and 'spherical'; fit "
-                   "the others with gmm_fit)",
-                   "SELECT gmm_init('{\"k\":2,\"covariance_type\":\"EVE\"}', eruptions, waiting) "
-                   "FROM faithful");
-  assert_sql_error(db,
-                   "gmm_init: argument 1 (spec) has init 'labels' or 'hc' (gmm_fit's; the passes "
-                   "start from a sample)",
-                   "SELECT gmm_init('{\"k\":2,\"init\":\"hc\"}', eruptions, waiting) FROM faithful");
+                   "gmm_init: argument 1 (spec) has init 'labels' (gmm_fit's: the passes start "
+                   "from a sample, which carries no labels)",
+                   "SELECT gmm_init('{\"k\":2,\"init\":\"labels\"}', eruptions, waiting) FROM "
+                   "faithful");
   assert_sql_error(db,
                    "gmm_init: argument 1 (spec) has criterion or hc_rows (options of gmm_fit's "
-                   "selection and hierarchical start)",
+                   "selection, and of its hierarchical start: gmm_start builds the tree on at "
+                   "most 2000 rows of the sample)",
                    "SELECT gmm_init('{\"k\":2,\"criterion\":\"icl\"}', eruptions, waiting) FROM "
                    "faithful");
   close_db(db);
@@ -289,7 +324,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_option_names),   cmocka_unit_test(test_labels),
       cmocka_unit_test(test_icl),            cmocka_unit_test(test_criterion),
-      cmocka_unit_test(test_faithful_selection), cmocka_unit_test(test_passes_refuse),
+      cmocka_unit_test(test_faithful_selection), cmocka_unit_test(test_passes),
       cmocka_unit_test(test_apply_every_model),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1350,7 +1350,7 @@ static char *flipped_stats_error(bytes s, int i, unsigned mask) {
   if (memcmp(p, "GMMs", 4) != 0)
     e = format(OTHER_BLOB "a BLOB of %d bytes", s.n);
   else if (version != 1)
-    e = format(STATS_PREFIX "format version %llu is not one this build reads (1 to 2)",
+    e = format(STATS_PREFIX "format version %llu is not one this build reads (1 to 3)",
                (unsigned long long)version);
   else if (k < 1 || k > 1024)
     e = format(STATS_PREFIX "k = %llu is out of range (1 .. 1024)", (unsigned long long)k);
@@ -1463,8 +1463,8 @@ static void test_stats_forged(void **state) {
   enum { NK = 64, S1 = NK + 8 * 3, S2 = S1 + 8 * 9 };
   double n_rows = N_PTS - N_NULL;
   assert_true(get_double(s.p + 48) == n_rows);
-  assert_forged_error(db, forge_u(s, 4, 3, 4),
-                      STATS_PREFIX "format version 3 is not one this build reads (1 to 2)");
+  assert_forged_error(db, forge_u(s, 4, 4, 4),
+                      STATS_PREFIX "format version 4 is not one this build reads (1 to 3)");
   assert_forged_error(db, forge_u(s, 20, 2, 4), STATS_PREFIX "unknown flags 0x2");
   assert_forged_error(db, forge_u(s, 32, 0, 8), STATS_PREFIX "n_rows 0 is out of range");
   assert_forged_error(db, forge_u(s, 32, UINT64_C(1) << 63, 8),
@@ -1538,7 +1538,15 @@ static void test_state_forged(void **state) {
                       STATS_PREFIX "it holds 4 rows; a sample of 897 rows with sample_size 5 "
                                    "holds 5");
   assert_forged_error(db, forge_u(s, 20, 9, 4), STATS_PREFIX "init method 9 is unknown");
-  assert_forged_error(db, forge_u(s, 16, 4, 4), STATS_PREFIX "covariance type 4 is unknown");
+  assert_forged_error(db, forge_u(s, 16, 14, 4), STATS_PREFIX "covariance type 14 is unknown");
+  /* mclust's models and init 'hc' need version 3 (istate (7)). */
+  assert_forged_error(db, forge_u(s, 16, 4, 4),
+                      STATS_PREFIX "covariance type 4 or init method 0 is not one of format "
+                                   "version 1");
+  assert_forged_error(db, forge_u(s, 20, 5, 4),
+                      STATS_PREFIX "covariance type 0 or init method 5 is not one of format "
+                                   "version 1");
+  assert_forged_error(db, forge_u(s, 20, 4, 4), STATS_PREFIX "init method 4 is unknown");
   assert_forged_error(db, forge_f64(s, 80, 896),
                       STATS_PREFIX "the sum of weights 896 does not fit 897 rows");
   assert_forged_error(db, forge_f64(s, ROW0 + 8, 2.0),

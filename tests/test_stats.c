@@ -779,9 +779,15 @@ static void test_stats_v2_fields(void **state) {
   snprintf(want, sizeof want, "it has %zu bytes, but its header (k = 3, d = 2) needs %zu", n,
            n - 16);
   assert_stats_rejected_with(q, n, want);
+  /* Version 3 (stats (8)) is for mclust's models beyond scikit-learn's four. */
   put_u32le(q + 4, 3);
   reseal(q, n);
-  assert_stats_rejected_with(q, n, "format version 3 is not one this build reads (1 to 2)");
+  char v3[96];
+  snprintf(v3, sizeof v3, "covariance type %u is not one of format version 3", get_u32le(q + 16));
+  assert_stats_rejected_with(q, n, v3);
+  put_u32le(q + 4, 4);
+  reseal(q, n);
+  assert_stats_rejected_with(q, n, "format version 4 is not one this build reads (1 to 3)");
   free(q);
   free(p);
 
@@ -1209,9 +1215,15 @@ static void test_istate_codec_v2(void **state) {
   assert_state_rejected_with(p, n,
                              "format version 2 holds nothing version 1 cannot (missing "
                              "'marginalize', no missing value)");
+  /* Version 3 (istate (7)) is for mclust's models and init 'hc'. */
   put_u32le(p + 4, 3);
   reseal(p, n);
-  assert_state_rejected_with(p, n, "format version 3 is not one this build reads (1 to 2)");
+  assert_state_rejected_with(p, n,
+                             "format version 3 holds nothing version 2 cannot (scikit-learn's "
+                             "covariance type and init)");
+  put_u32le(p + 4, 4);
+  reseal(p, n);
+  assert_state_rejected_with(p, n, "format version 4 is not one this build reads (1 to 3)");
   free(p);
   gmm_istate_free(s);
   free_rows(&r);

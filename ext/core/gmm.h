@@ -431,7 +431,7 @@ gmm_status gmm_mstep(const gmm_model *m, uint64_t fingerprint, const gmm_estats 
                      const gmm_allocator *a, gmm_model **out, char *err, size_t err_len);
 
 #define GMM_STATS_MAGIC   "GMMs"
-#define GMM_STATS_VERSION 2 /* the newest read; the oldest that holds them is written */
+#define GMM_STATS_VERSION 3 /* the newest read; the oldest that holds them is written */
 
 /* Exact encoded size, or 0 when the shape is out of range. */
 size_t gmm_estats_size(const gmm_estats *s);
@@ -486,7 +486,7 @@ gmm_status gmm_istate_start(gmm_istate *s, int threads, const gmm_allocator *a, 
                             char *err, size_t err_len);
 
 #define GMM_ISTATE_MAGIC   "GMMi"
-#define GMM_ISTATE_VERSION 2 /* the newest read; the oldest that holds it is written */
+#define GMM_ISTATE_VERSION 3 /* the newest read; the oldest that holds it is written */
 
 size_t gmm_istate_size(const gmm_istate *s);
 /* Sorts s first when needed. */

@@ -63,6 +63,12 @@
 **      Version 1 decodes with missing 'marginalize' and finite values
 **      only; version 2 with 'marginalize' also takes values of exactly
 **      those NaN bits, but not a row of them only.
+**  (7) Version 3 is version 2 (the missing word at 92) whose covariance
+**      type may be any of mclust's fourteen models (4 .. 13) and whose
+**      init may be 'hc' (5): gmm_istate_start then builds the tree on the
+**      sample (at most GMM_DEFAULT_HC_ROWS of its rows). It is written
+**      exactly when one of the two is used; the decoder refuses them in
+**      versions 1 and 2, and a version 3 BLOB that holds neither.
 */
 #include "gmm_internal.h"
 
@@ -71,7 +77,7 @@
 
 #define ISTATE_HEADER_BYTES   96
 #define ISTATE_FIRST_SLOTS    64 /* istate (2) */
-#define ISTATE_NEWEST_VERSION 2  /* istate (6) */
+#define ISTATE_NEWEST_VERSION 3  /* istate (7) */
 #define MISSING_BITS          UINT64_C(0x7ff8000000000000) /* istate (6) */
 
 /* splitmix64's finaliser: every input bit moves every output bit. */
@@ -408,7 +414,7 @@ static size_t istate_len(size_t n_held, size_t d) {
 }
 
 size_t gmm_istate_size(const gmm_istate *s) {
-  return istate_len((size_t)s->n_held, (size_t)s->d); /* the same for versions 1 and 2 */
+  return istate_len((size_t)s->n_held, (size_t)s->d); /* the same for every version */
 }
 
 /* istate (6): whether the sample holds a missing value. */
@@ -423,7 +429,9 @@ void gmm_istate_write(gmm_istate *s, unsigned char *out) {
   sort_sample(s);
   const gmm_options *o = &s->options;
   size_t dd = (size_t)s->d;
-  uint32_t version = o->missing != GMM_MISSING_MARGINALIZE || holds_missing(s) ? 2 : 1;
+  uint32_t version = (unsigned)o->covariance_type > GMM_COV_SPHERICAL || o->init == GMM_INIT_HC ? 3
+                     : o->missing != GMM_MISSING_MARGINALIZE || holds_missing(s)            ? 2
+                                                                                             : 1;
   gmm_put_head(out, GMM_ISTATE_MAGIC, version, s->d, o);
   gmm_put_u32(out + 56, (uint32_t)s->sample_size);
   gmm_put_u32(out + 60, s->weighted ? 1u : 0u);
@@ -431,7 +439,7 @@ void gmm_istate_write(gmm_istate *s, unsigned char *out) {
   gmm_put_u64(out + 72, (uint64_t)s->n_skipped);
   gmm_put_f64(out + 80, s->sum_weights);
   gmm_put_u32(out + 88, (uint32_t)s->n_held);
-  gmm_put_u32(out + 92, version == 2 ? (uint32_t)o->missing : 0);
+  gmm_put_u32(out + 92, version >= 2 ? (uint32_t)o->missing : 0);
   unsigned char *p = out + ISTATE_HEADER_BYTES;
   for (size_t i = 0; i < (size_t)s->n_held; i++) {
     gmm_put_u64(p, s->keys[i]);
@@ -449,8 +457,16 @@ static gmm_status read_header(const unsigned char *p, uint32_t version, gmm_opti
                               size_t err_len) {
   uint32_t k = gmm_get_u32(p + 8), cov = gmm_get_u32(p + 16), init = gmm_get_u32(p + 20);
   uint32_t max_iter = gmm_get_u32(p + 24), n_init = gmm_get_u32(p + 28);
-  if (cov > GMM_COV_SPHERICAL) return CORRUPT("covariance type %u is unknown", cov);
-  if (init > GMM_INIT_RANDOM_FROM_DATA) return CORRUPT("init method %u is unknown", init);
+  if (cov >= GMM_N_COV_TYPES) return CORRUPT("covariance type %u is unknown", cov);
+  if (init > GMM_INIT_HC || init == GMM_INIT_LABELS)
+    return CORRUPT("init method %u is unknown", init);
+  int v3_only = cov > GMM_COV_SPHERICAL || init == GMM_INIT_HC;
+  if (version < 3 && v3_only)
+    return CORRUPT("covariance type %u or init method %u is not one of format version %u", cov,
+                   init, version);
+  if (version == 3 && !v3_only)
+    return CORRUPT("format version 3 holds nothing version 2 cannot (scikit-learn's covariance "
+                   "type and init)");
   if (k > GMM_MAX_K || max_iter > GMM_MAX_ITER || n_init > GMM_MAX_N_INIT)
     return CORRUPT("k, max_iter or n_init is out of range");
   gmm_options_default(o, (int)k);
@@ -461,7 +477,7 @@ static gmm_status read_header(const unsigned char *p, uint32_t version, gmm_opti
   o->tol = gmm_get_f64(p + 32);
   o->reg_covar = gmm_get_f64(p + 40);
   o->seed = gmm_get_u64(p + 48);
-  if (version == 2) o->missing = (gmm_missing)gmm_get_u32(p + 92);
+  if (version >= 2) o->missing = (gmm_missing)gmm_get_u32(p + 92);
   char why[160];
   if (gmm_options_check(o, (int)gmm_get_u32(p + 12), why, sizeof why) != GMM_OK)
     return CORRUPT("its options are out of range: %s", why);
@@ -523,7 +539,7 @@ gmm_status gmm_istate_read(const unsigned char *p, size_t n, const gmm_allocator
   size_t dd = d;
   double held = 0.0;
   /* istate (6): missing values only in version 2 with 'marginalize'. */
-  int may_miss = version == 2 && opt.missing == GMM_MISSING_MARGINALIZE, any_missing = 0;
+  int may_miss = version >= 2 && opt.missing == GMM_MISSING_MARGINALIZE, any_missing = 0;
   for (size_t i = 0; i < n_held; i++) {
     s->keys[i] = gmm_get_u64(q);
     double w = s->w[i] = gmm_get_f64(q + 8);
@@ -536,7 +552,7 @@ gmm_status gmm_istate_read(const unsigned char *p, size_t n, const gmm_allocator
     for (size_t c = 0; c < dd && !bad; c++) {
       if (may_miss && value_bits(x[c]) == MISSING_BITS)
         n_missing++;
-      else if (version == 2 && value_bits(x[c]) == MISSING_BITS)
+      else if (version >= 2 && value_bits(x[c]) == MISSING_BITS)
         bad = "has a missing value, but the state's missing option is 'skip'";
       else if (!isfinite(x[c]) || (x[c] == 0.0 && signbit(x[c])))
         bad = "has a value that is not finite or not canonical";

@@ -41,6 +41,12 @@
 **      n_incomplete in 0 .. n_rows; n_missing 0 when n_incomplete is,
 **      else in n_incomplete .. n_incomplete x (d - 1) (a row with every
 **      feature missing is never used).
+**  (8) Version 3 is version 2 (the counts at 64 and 72, 0 allowed) whose
+**      covariance type may be any of mclust's fourteen models (4 .. 13,
+**      gmm_cov_type; the sums are those of its shape). The encoder writes
+**      it exactly when the type is above 3; the decoder refuses a version 3
+**      BLOB of scikit-learn's four types and a type above 3 in versions 1
+**      and 2.
 */
 #include "gmm_internal.h"
 
@@ -51,7 +57,7 @@
 
 #define STATS_HEADER_BYTES_V1 64
 #define STATS_HEADER_BYTES_V2 80
-#define STATS_NEWEST_VERSION  2 /* stats (7) */
+#define STATS_NEWEST_VERSION  3 /* stats (8) */
 
 /* Doubles stored for s2: lower triangles (full, tied) or diagonals. */
 static size_t stored_s2_len(size_t k, size_t d, int diag_only) {
@@ -59,21 +65,22 @@ static size_t stored_s2_len(size_t k, size_t d, int diag_only) {
 }
 
 static size_t stats_header_bytes(uint32_t version) {
-  return version == 1 ? STATS_HEADER_BYTES_V1 : STATS_HEADER_BYTES_V2;
+  return version == 1 ? STATS_HEADER_BYTES_V1 : STATS_HEADER_BYTES_V2; /* and version 3 */
 }
 
 static size_t estats_len(uint32_t version, size_t k, size_t d, int diag_only) {
   return stats_header_bytes(version) + 8 * (k + k * d + stored_s2_len(k, d, diag_only)) + 8;
 }
 
-/* stats (7): the version that will be written. */
+/* stats (7), (8): the version that will be written. */
 static uint32_t stats_version_of(const gmm_estats *s) {
+  if ((unsigned)s->covariance_type > GMM_COV_SPHERICAL) return 3;
   return s->n_incomplete != 0 || s->n_missing != 0 ? 2 : 1;
 }
 
 size_t gmm_estats_size(const gmm_estats *s) {
   if (s->k < 1 || s->k > GMM_MAX_K || s->d < 1 || s->d > GMM_MAX_D ||
-      (unsigned)s->covariance_type > GMM_COV_SPHERICAL)
+      (unsigned)s->covariance_type >= GMM_N_COV_TYPES)
     return 0;
   return estats_len(stats_version_of(s), (size_t)s->k, (size_t)s->d, s->sums.diag_only);
 }
@@ -92,7 +99,7 @@ void gmm_estats_write(const gmm_estats *s, unsigned char *out) {
   gmm_put_u64(out + 40, (uint64_t)s->n_skipped);
   gmm_put_f64(out + 48, s->sum_weights);
   gmm_put_f64(out + 56, s->log_likelihood);
-  if (version == 2) {
+  if (version >= 2) {
     gmm_put_u64(out + 64, (uint64_t)s->n_incomplete);
     gmm_put_u64(out + 72, (uint64_t)s->n_missing);
   }
@@ -186,7 +193,9 @@ gmm_status gmm_estats_read(const unsigned char *p, size_t n, const gmm_allocator
   uint32_t flags = gmm_get_u32(p + 20);
   if (k < 1 || k > GMM_MAX_K) return CORRUPT("k = %u is out of range (1 .. %d)", k, GMM_MAX_K);
   if (d < 1 || d > GMM_MAX_D) return CORRUPT("d = %u is out of range (1 .. %d)", d, GMM_MAX_D);
-  if (cov > GMM_COV_SPHERICAL) return CORRUPT("covariance type %u is unknown", cov);
+  if (cov >= GMM_N_COV_TYPES) return CORRUPT("covariance type %u is unknown", cov);
+  if ((version == 3) != (cov > GMM_COV_SPHERICAL))
+    return CORRUPT("covariance type %u is not one of format version %u", cov, version);
   if (flags > 1) return CORRUPT("unknown flags 0x%x", flags);
   int diag_only = gmm_stats_diag_only((gmm_cov_type)cov);
   size_t want = estats_len(version, k, d, diag_only);
@@ -199,8 +208,8 @@ gmm_status gmm_estats_read(const unsigned char *p, size_t n, const gmm_allocator
   if (n_rows < 1 || n_rows > INT64_MAX) return CORRUPT("n_rows %llu is out of range",
                                                        (unsigned long long)n_rows);
   if (n_skipped > INT64_MAX) return CORRUPT("n_skipped is out of range");
-  uint64_t n_incomplete = version == 2 ? gmm_get_u64(p + 64) : 0;
-  uint64_t n_missing = version == 2 ? gmm_get_u64(p + 72) : 0;
+  uint64_t n_incomplete = version >= 2 ? gmm_get_u64(p + 64) : 0;
+  uint64_t n_missing = version >= 2 ? gmm_get_u64(p + 72) : 0;
   if (version == 2 && n_incomplete == 0)
     return CORRUPT("format version 2 holds nothing version 1 cannot (no row with a missing "
                    "feature)");

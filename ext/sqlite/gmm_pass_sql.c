@@ -452,14 +452,14 @@ static int init_start(sqlite3_context *ctx, group_head *g, int argc, sqlite3_val
     if (spec.init_json[i])
       unsupported = "weights_init, means_init or precisions_init (start the passes from a model "
                     "instead: gmm_estep takes any model)";
-  if (rc == 0 && !unsupported && (unsigned)spec.opt.covariance_type > GMM_COV_SPHERICAL)
-    unsupported = "one of mclust's covariance models beyond scikit-learn's four (passes fit "
-                  "'full', 'tied', 'diag' and 'spherical'; fit the others with gmm_fit)";
-  if (rc == 0 && !unsupported && spec.opt.init > GMM_INIT_RANDOM_FROM_DATA)
-    unsupported = "init 'labels' or 'hc' (gmm_fit's; the passes start from a sample)";
+  if (rc == 0 && !unsupported && spec.opt.init == GMM_INIT_LABELS)
+    unsupported = "init 'labels' (gmm_fit's: the passes start from a sample, which carries no "
+                  "labels)";
   if (rc == 0 && !unsupported && (spec.opt.criterion != GMM_CRITERION_BIC ||
                                   spec.opt.hc_rows != GMM_DEFAULT_HC_ROWS))
-    unsupported = "criterion or hc_rows (options of gmm_fit's selection and hierarchical start)";
+    unsupported = "criterion or hc_rows (options of gmm_fit's selection, and of its "
+                  "hierarchical start: gmm_start builds the tree on at most 2000 rows of the "
+                  "sample)";
   int first = 1 + spec.weighted, n_features = argc - first;
   char err[256];
   if (rc != 0) {

@@ -22,7 +22,7 @@
 **          type need (zero-padded, when at most 64 KiB), and in mode 2 its
 **          fingerprint to the model's; state (mode 1): n_held to what its
 **          length holds, sample_size and n_rows consistent with it, the
-**          word at 92 0 (version 1) or 0 / 1 (version 2: the missing
+**          word at 92 0 (version 1) or 0 / 1 (versions 2, 3: the missing
 **          option), every NaN value the canonical one, the sum of weights
 **          n_rows when unweighted, every row's key the seeded hash of its
 **          values, and the rows in the state's order;
@@ -193,7 +193,7 @@ static size_t fix_istate(uint8_t *p, size_t n) {
   fuzz_put_le64(p + 64, n_rows);
   if (fuzz_get_le32(p + 60) == 0) fuzz_put_le64(p + 80, fuzz_double_bits((double)n_rows));
   fuzz_put_le32(p + 88, (uint32_t)n_held);
-  int v2 = fuzz_get_le32(p + 4) == 2;
+  int v2 = fuzz_get_le32(p + 4) >= 2; /* versions 2 and 3 carry the missing option */
   fuzz_put_le32(p + 92, v2 ? fuzz_get_le32(p + 92) & 1u : 0);
   uint64_t seed = fuzz_get_le64(p + 48);
   uint8_t *rows = p + 96;
@@ -220,11 +220,12 @@ static size_t fix_istate(uint8_t *p, size_t n) {
   return n;
 }
 
-/* Bytes a statistics BLOB of this shape has (stats (6), (7)), or 0. */
+/* Bytes a statistics BLOB of this shape has (stats (6) to (8)), or 0. */
 static size_t estats_len_of(uint32_t version, uint32_t k, uint32_t d, uint32_t cov) {
-  if (k < 1 || k > GMM_MAX_K || d < 1 || d > GMM_MAX_D || cov > GMM_COV_SPHERICAL) return 0;
-  size_t kk = k, dd = d, s2 = cov >= GMM_COV_DIAG ? kk * dd : kk * dd * (dd + 1) / 2;
-  return (version == 2 ? 80 : 64) + 8 * (kk + kk * dd + s2) + 8;
+  if (k < 1 || k > GMM_MAX_K || d < 1 || d > GMM_MAX_D || cov >= GMM_N_COV_TYPES) return 0;
+  gmm_cov_type shape = gmm_cov_shape((gmm_cov_type)cov);
+  size_t kk = k, dd = d, s2 = shape >= GMM_COV_DIAG ? kk * dd : kk * dd * (dd + 1) / 2;
+  return (version >= 2 ? 80 : 64) + 8 * (kk + kk * dd + s2) + 8;
 }
 
 /* A copy of data resized to the length its statistics header needs. */
