@@ -19,17 +19,20 @@
 ** $GMM_EXTENSION) and runs gmm_init, gmm_start, gmm_estep and
 ** gmm_stats_info. The version-2 fixtures (--v2, below) are made with the
 ** core alone (ext/core/gmm.h), which fitted rows with missing values
-** before SQL passed them on. Build once, from the repository root, after
-** `make gmm.so`:
+** before SQL passed them on; so are the version-3 fixtures (--v3, below),
+** of mclust's covariance models and init 'hc'. Build once, from the
+** repository root, after `make gmm.so`:
 **   cc -std=c11 -O2 -Iext/core tests/make_pass_fixtures.c ext/core/[a-z]*.c -lsqlite3 -lm \
 **      -lpthread -o /tmp/make_pass_fixtures
 ** and run once per pair of fixtures:
 **   /tmp/make_pass_fixtures tests/fixtures/stats-v1.bin tests/fixtures/istate-v1.bin
 **   /tmp/make_pass_fixtures --v2 tests/fixtures/stats-v2.bin tests/fixtures/istate-v2.bin
+**   /tmp/make_pass_fixtures --v3 tests/fixtures/stats-v3.bin tests/fixtures/istate-v3.bin
 **
 ** It prints the values to hard-code in tests/test_passes.c (between
-** PASS_FIXTURE_VALUES_BEGIN and PASS_FIXTURE_VALUES_END), and with --v2
-** in tests/test_stats.c (between PASS_FIXTURE2_VALUES_BEGIN and _END).
+** PASS_FIXTURE_VALUES_BEGIN and PASS_FIXTURE_VALUES_END), with --v2 in
+** tests/test_stats.c (between PASS_FIXTURE2_VALUES_BEGIN and _END), and
+** with --v3 there too (between PASS_FIXTURE3_VALUES_BEGIN and _END).
 **
 ** The BLOBs, on the fixed rows below (15 rows: 13 usable, one with a NULL
 ** feature, one of weight 0; weights are dyadic, so every sum is exact):
@@ -58,6 +61,21 @@
 **     model gmm_fit gives on the 14 usable rows in canonical order (k 2,
 **     full, missing 'marginalize'; its BLOB is version 3): n_rows 14,
 **     n_skipped 1, n_incomplete 3, n_missing 4.
+**
+** The version-3 BLOBs (--v3; statistics "stats (8)", state "istate (7)" in
+** ext/core), on the rows of --v2 (the same missing values, the same 16th
+** row of missing values only, row 11 of weight 0 left out):
+**   istate-v3.bin: gmm_istate_add of the 14 usable rows, weighted, with
+**     k 2, covariance type VVE, init 'hc', max_iter 30, n_init 2, tol
+**     1e-4, reg_covar 1e-5, seed 21, missing 'marginalize' and
+**     sample_size 9 (a proper bottom-9; the program checks that it holds a
+**     row with a missing value, so that the missing word and the NaNs of
+**     version 2 are there too).
+**   stats-v3.bin: gmm_estep_add, weighted, of all 16 rows but row 11
+**     under the model gmm_fit gives on the 14 usable rows and their
+**     weights in canonical order (k 2, covariance type VEV, init kmeans,
+**     seed 3, missing 'marginalize'): n_rows 14, n_skipped 1,
+**     n_incomplete 3, n_missing 4; its sums are those of the full shape.
 */
 #include <math.h>
 #include <stdio.h>
@@ -291,13 +309,157 @@ static int main_v2(const char *stats_path, const char *state_path) {
   return 0;
 }
 
+/* ---- --v3: mclust's covariance models and init 'hc', the core alone ---- */
+
+static int main_v3(const char *stats_path, const char *state_path) {
+  double x[N_ROWS2 * 3], w[N_ROWS2];
+  rows_v2(x, w);
+  char err[512] = "";
+
+  /* The state: VVE and init 'hc'. */
+  gmm_options opt;
+  gmm_options_default(&opt, 2);
+  opt.covariance_type = GMM_COV_VVE;
+  opt.init = GMM_INIT_HC;
+  opt.max_iter = 30;
+  opt.n_init = 2;
+  opt.tol = 1e-4;
+  opt.reg_covar = 1e-5;
+  opt.seed = 21;
+  opt.missing = GMM_MISSING_MARGINALIZE;
+  gmm_istate *state = NULL;
+  if (gmm_istate_new(&opt, 3, 1, 9, &gmm_libc_allocator, &state) != GMM_OK)
+    fail("gmm_istate_new", "failed");
+  for (int i = 0; i < N_ROWS2; i++) {
+    if (!is_used(x + 3 * i, w[i])) {
+      if (w[i] > 0.0) state->n_skipped++; /* as SQL counts a row of NULLs */
+      continue;
+    }
+    if (gmm_istate_add(state, x + 3 * i, w[i]) != GMM_OK) fail("gmm_istate_add", "failed");
+  }
+  size_t n_state = gmm_istate_size(state);
+  unsigned char *state_bytes = malloc(n_state);
+  if (!state_bytes) fail("malloc", "out of memory");
+  gmm_istate_write(state, state_bytes);
+  if (state_bytes[4] != 3) fail("the state", "not version 3");
+  int n_held_incomplete = 0;
+  for (int i = 0; i < state->n_held; i++)
+    for (int c = 0; c < 3; c++)
+      if (isnan(state->x[3 * i + c])) {
+        n_held_incomplete++;
+        break;
+      }
+  if (n_held_incomplete == 0) fail("the state", "the sample holds no missing value");
+  if (state->n_held >= state->n_rows) fail("the state", "the sample is not a proper one");
+
+  /* The model (VEV) and its statistics, weighted. */
+  double used[N_ROWS2 * 3], used_w[N_ROWS2];
+  size_t n_used = 0;
+  for (int i = 0; i < N_ROWS2; i++)
+    if (is_used(x + 3 * i, w[i])) {
+      memcpy(used + 3 * n_used, x + 3 * i, 3 * sizeof(double));
+      used_w[n_used++] = w[i];
+    }
+  gmm_canonical_order(used, used_w, n_used, 3, 1);
+  gmm_options mopt;
+  gmm_options_default(&mopt, 2);
+  mopt.covariance_type = GMM_COV_VEV;
+  mopt.seed = 3;
+  mopt.threads = 1;
+  gmm_data data = {used, n_used, 3, used_w, 1, NULL};
+  gmm_model *m = NULL;
+  if (gmm_fit(&data, &mopt, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err) != GMM_OK)
+    fail("gmm_fit", err);
+  size_t n_model = gmm_blob_size(m);
+  unsigned char *model_bytes = malloc(n_model);
+  if (!model_bytes) fail("malloc", "out of memory");
+  gmm_blob_write(m, model_bytes);
+  uint64_t fingerprint = gmm_blob_stored_checksum(model_bytes, n_model);
+  gmm_estats *st = NULL;
+  gmm_estep_acc *acc = NULL;
+  if (gmm_estats_new(m, fingerprint, 1, &gmm_libc_allocator, &st) != GMM_OK ||
+      gmm_estep_acc_new(m, 1, &gmm_libc_allocator, &acc) != GMM_OK)
+    fail("gmm_estats_new", "failed");
+  /* Every row but the one of weight 0 (which SQL leaves out). */
+  double batch[N_ROWS2 * 3], batch_w[N_ROWS2];
+  size_t n_batch = 0;
+  for (int i = 0; i < N_ROWS2; i++)
+    if (w[i] > 0.0) {
+      memcpy(batch + 3 * n_batch, x + 3 * i, 3 * sizeof(double));
+      batch_w[n_batch++] = w[i];
+    }
+  gmm_estep_add(acc, batch, batch_w, n_batch, st);
+  if (gmm_estats_check(st, err, sizeof err) != GMM_OK) fail("gmm_estats_check", err);
+  if (st->n_incomplete != 3 || st->n_missing != 4 || st->n_skipped != 1 || st->n_rows != 14 ||
+      st->covariance_type != GMM_COV_VEV || st->sums.diag_only)
+    fail("the statistics", "unexpected counts or shape");
+  size_t n_stats = gmm_estats_size(st);
+  unsigned char *stats_bytes = malloc(n_stats);
+  if (!stats_bytes) fail("malloc", "out of memory");
+  gmm_estats_write(st, stats_bytes);
+  if (stats_bytes[4] != 3) fail("the statistics", "not version 3");
+
+  /* Both must decode, and re-encode to themselves, before they are kept. */
+  gmm_estats *st_back = NULL;
+  gmm_istate *state_back = NULL;
+  if (gmm_estats_read(stats_bytes, n_stats, &gmm_libc_allocator, &st_back, err, sizeof err) !=
+      GMM_OK)
+    fail("the statistics do not decode", err);
+  if (gmm_istate_read(state_bytes, n_state, &gmm_libc_allocator, &state_back, err,
+                      sizeof err) != GMM_OK)
+    fail("the state does not decode", err);
+  unsigned char *again = malloc(n_stats > n_state ? n_stats : n_state);
+  if (!again) fail("malloc", "out of memory");
+  if (gmm_estats_size(st_back) != n_stats) fail("the statistics", "re-encode to another length");
+  gmm_estats_write(st_back, again);
+  if (memcmp(again, stats_bytes, n_stats) != 0) fail("the statistics", "re-encode to other bytes");
+  if (gmm_istate_size(state_back) != n_state) fail("the state", "re-encodes to another length");
+  gmm_istate_write(state_back, again);
+  if (memcmp(again, state_bytes, n_state) != 0) fail("the state", "re-encodes to other bytes");
+  free(again);
+  write_file(stats_path, stats_bytes, (int)n_stats);
+  write_file(state_path, state_bytes, (int)n_state);
+
+  printf("/* PASS_FIXTURE3_VALUES_BEGIN (printed by tests/make_pass_fixtures.c --v3) */\n");
+  printf("#define STATS3_FIXTURE_LEN %zu\n", n_stats);
+  print_hex64("STATS3_FIXTURE_FINGERPRINT", fingerprint);
+  printf("#define STATS3_FIXTURE_N_ROWS %lld\n", (long long)st->n_rows);
+  printf("#define STATS3_FIXTURE_N_SKIPPED %lld\n", (long long)st->n_skipped);
+  printf("#define STATS3_FIXTURE_N_INCOMPLETE %lld\n", (long long)st->n_incomplete);
+  printf("#define STATS3_FIXTURE_N_MISSING %lld\n", (long long)st->n_missing);
+  printf("static const double STATS3_FIXTURE_SUM_WEIGHTS = %.17g;\n", st->sum_weights);
+  printf("static const double STATS3_FIXTURE_LOG_LIKELIHOOD = %.17g;\n", st->log_likelihood);
+  printf("static const double STATS3_FIXTURE_NK[2] = {%.17g, %.17g};\n", st->sums.nk[0],
+         st->sums.nk[1]);
+  printf("#define ISTATE3_FIXTURE_LEN %zu\n", n_state);
+  printf("#define ISTATE3_FIXTURE_N_ROWS %lld\n", (long long)state->n_rows);
+  printf("#define ISTATE3_FIXTURE_N_SKIPPED %lld\n", (long long)state->n_skipped);
+  printf("#define ISTATE3_FIXTURE_N_HELD %d\n", state->n_held);
+  printf("static const double ISTATE3_FIXTURE_SUM_WEIGHTS = %.17g;\n", state->sum_weights);
+  printf("#define ISTATE3_FIXTURE_N_HELD_INCOMPLETE %d\n", n_held_incomplete);
+  print_hex64("ISTATE3_FIXTURE_FIRST_KEY", state->keys[0]);
+  printf("/* PASS_FIXTURE3_VALUES_END */\n");
+  gmm_estats_free(st_back);
+  gmm_istate_free(state_back);
+  free(stats_bytes);
+  free(model_bytes);
+  free(state_bytes);
+  gmm_estats_free(st);
+  gmm_estep_acc_free(acc);
+  gmm_model_free(m);
+  gmm_istate_free(state);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc == 4 && strcmp(argv[1], "--v2") == 0) return main_v2(argv[2], argv[3]);
+  if (argc == 4 && strcmp(argv[1], "--v3") == 0) return main_v3(argv[2], argv[3]);
   if (argc != 3) {
     fprintf(stderr,
             "usage: %s tests/fixtures/stats-v1.bin tests/fixtures/istate-v1.bin\n"
-            "       %s --v2 tests/fixtures/stats-v2.bin tests/fixtures/istate-v2.bin\n",
-            argv[0], argv[0]);
+            "       %s --v2 tests/fixtures/stats-v2.bin tests/fixtures/istate-v2.bin\n"
+            "       %s --v3 tests/fixtures/stats-v3.bin tests/fixtures/istate-v3.bin\n",
+            argv[0], argv[0], argv[0]);
     return 2;
   }
   sqlite3 *db = NULL;

@@ -3,7 +3,7 @@
 ** one-pass initialisation (ext/core/gmm_istate.c) through the core's API,
 ** without SQLite.
 **
-** Requirements covered: stats (1)-(7), istate (1)-(6).
+** Requirements covered: stats (1)-(8), istate (1)-(7).
 */
 #include "test_util.h"
 
@@ -1454,6 +1454,735 @@ static void test_allocation_failures_missing(void **state) {
   free_rows(&r);
 }
 
+/* ---- version 3: mclust's covariance models and init 'hc' (stats (8),
+** istate (7)) ---- */
+
+/* mclust's ten covariance models beyond scikit-learn's four. */
+static const gmm_cov_type NEW_TYPES[] = {GMM_COV_EII, GMM_COV_EEI, GMM_COV_VEI, GMM_COV_EVI,
+                                         GMM_COV_VEE, GMM_COV_EVE, GMM_COV_VVE, GMM_COV_EEV,
+                                         GMM_COV_VEV, GMM_COV_EVV};
+#define N_NEW_TYPES (sizeof NEW_TYPES / sizeof NEW_TYPES[0])
+
+/* Bytes of statistics of k, d and type t in format version v: stats (6)-(8). */
+static size_t stats_len_of(uint32_t v, size_t k, size_t d, gmm_cov_type t) {
+  size_t s2 = gmm_cov_shape(t) == GMM_COV_DIAG || gmm_cov_shape(t) == GMM_COV_SPHERICAL
+                  ? k * d
+                  : k * d * (d + 1) / 2;
+  return (v == 1 ? 64 : 80) + 8 * (k + k * d + s2) + 8;
+}
+
+/* stats (8): statistics of each of the fourteen types, over complete rows
+** and over rows with missing values: types 4 .. 13 are version 3 (with
+** the counts at 64 and 72, 0 allowed), the four of scikit-learn versions 1
+** and 2; each round-trips bit for bit; each relabelled to another version,
+** or with its type forged to one of another version, is refused with the
+** sentence of stats (8). */
+static void test_stats_v3_version_rule(void **state) {
+  (void)state;
+  char err[256], want[200];
+  for (int t = 0; t < GMM_N_COV_TYPES; t++) {
+    gmm_cov_type type = (gmm_cov_type)t;
+    int new_type = t > GMM_COV_SPHERICAL;
+    rows r = make_rows(t % 2);
+    gmm_model *m = start_model(&r, type, 0);
+    for (int miss = 0; miss < 2; miss++) {
+      if (miss) add_missing(&r);
+      gmm_estats *s = estep(m, &r, 0, r.n, 256);
+      assert_int_equal(s->covariance_type, t);
+      assert_true(s->n_incomplete == (miss ? 60 : 0) && s->n_missing == (miss ? 60 : 0));
+      size_t n;
+      unsigned char *p = stats_bytes(s, &n);
+      uint32_t version = new_type ? 3u : miss ? 2u : 1u;
+      assert_int_equal(get_u32le(p + 4), version);
+      assert_int_equal(get_u32le(p + 16), (uint32_t)t);
+      assert_int_equal(n, stats_len_of(version, 3, 2, type));
+      if (version >= 2)
+        assert_true(get_u64le(p + 64) == (uint64_t)s->n_incomplete &&
+                    get_u64le(p + 72) == (uint64_t)s->n_missing);
+      /* The round trip. */
+      gmm_estats *back = NULL;
+      assert_int_equal(gmm_estats_read(p, n, &gmm_libc_allocator, &back, err, sizeof err), GMM_OK);
+      assert_int_equal(back->covariance_type, t);
+      assert_int_equal(back->weighted, t % 2);
+      assert_true(back->n_rows == s->n_rows && back->n_incomplete == s->n_incomplete &&
+                  back->n_missing == s->n_missing && back->fingerprint == s->fingerprint);
+      assert_int_equal(back->sums.diag_only, s->sums.diag_only);
+      size_t n2;
+      unsigned char *p2 = stats_bytes(back, &n2);
+      assert_int_equal(n2, n);
+      assert_memory_equal(p2, p, n);
+      free(p2);
+      gmm_estats_free(back);
+
+      unsigned char *q = malloc(n);
+      assert_non_null(q);
+      /* Relabelled to each other version. */
+      for (uint32_t v = 1; v <= 3; v++) {
+        if (v == version) continue;
+        memcpy(q, p, n);
+        put_u32le(q + 4, v);
+        reseal(q, n);
+        if (new_type || v == 3) {
+          snprintf(want, sizeof want, "covariance type %d is not one of format version %u", t, v);
+          assert_stats_rejected_with(q, n, want);
+        } else {
+          assert_stats_rejected(q, n, NULL); /* stats (7): versions 1 and 2 */
+        }
+      }
+      /* Its type forged to each other one. */
+      for (int u = 0; u <= GMM_N_COV_TYPES; u++) {
+        if (u == t) continue;
+        memcpy(q, p, n);
+        put_u32le(q + 16, (uint32_t)u);
+        reseal(q, n);
+        if (u == GMM_N_COV_TYPES) {
+          assert_stats_rejected_with(q, n, "covariance type 14 is unknown");
+        } else if ((u > GMM_COV_SPHERICAL) != (version == 3)) {
+          snprintf(want, sizeof want, "covariance type %d is not one of format version %u", u,
+                   version);
+          assert_stats_rejected_with(q, n, want);
+        } else if (stats_len_of(version, 3, 2, (gmm_cov_type)u) != n) {
+          snprintf(want, sizeof want, "it has %zu bytes, but its header (k = 3, d = 2) needs %zu",
+                   n, stats_len_of(version, 3, 2, (gmm_cov_type)u));
+          assert_stats_rejected_with(q, n, want);
+        } else {
+          /* Another type of the same shape of sums: the same bytes say it. */
+          assert_int_equal(gmm_estats_read(q, n, &gmm_libc_allocator, &back, err, sizeof err),
+                           GMM_OK);
+          assert_int_equal(back->covariance_type, u);
+          p2 = stats_bytes(back, &n2);
+          assert_int_equal(n2, n);
+          assert_memory_equal(p2, q, n);
+          free(p2);
+          gmm_estats_free(back);
+        }
+      }
+      if (version == 3) {
+        /* Version 3's counts, as version 2's, behind a valid checksum. */
+        memcpy(q, p, n);
+        put_u64le(q + 64, 1);
+        put_u64le(q + 72, 0);
+        reseal(q, n);
+        assert_stats_rejected_with(q, n,
+                                   "n_missing 0 is out of range for 1 rows with missing features "
+                                   "of d = 2 (each misses 1 .. d - 1)");
+        memcpy(q, p, n);
+        put_u64le(q + 64, 0);
+        put_u64le(q + 72, 2);
+        reseal(q, n);
+        assert_stats_rejected_with(q, n, "n_missing is 2, but no row has a missing feature");
+        /* Every truncation, and a flip of every byte. */
+        for (size_t len = 0; len < n; len++) assert_stats_rejected(p, len, NULL);
+        for (size_t i = 0; i < n; i++) {
+          p[i] ^= 0x20;
+          assert_stats_rejected(p, n, NULL);
+          p[i] ^= 0x20;
+        }
+      }
+      free(q);
+      free(p);
+      gmm_estats_free(s);
+    }
+    gmm_model_free(m);
+    free_rows(&r);
+  }
+}
+
+/* stats (3), (8): version 3 statistics of two parts merge (complete rows
+** with rows with missing values too), stay version 3 and decode; the
+** decoded statistics step the model to the same bits as the ones they
+** were encoded from; statistics of two types do not add up. */
+static void test_stats_v3_merge_and_step(void **state) {
+  (void)state;
+  char err[256];
+  for (size_t t = 0; t < N_NEW_TYPES; t++) {
+    rows r = make_rows(t % 2);
+    gmm_model *m = start_model(&r, NEW_TYPES[t], 5);
+    add_missing(&r);
+    /* Rows 1 .. 9 have no missing value used (row 5 is never used). */
+    gmm_estats *a = estep(m, &r, 1, 10, 9), *b = estep(m, &r, 10, r.n, 1000);
+    assert_true(a->n_incomplete == 0 && b->n_incomplete == 59);
+    size_t n;
+    unsigned char *p = stats_bytes(a, &n);
+    assert_int_equal(get_u32le(p + 4), 3);
+    assert_true(get_u64le(p + 64) == 0 && get_u64le(p + 72) == 0);
+    free(p);
+    assert_int_equal(gmm_estats_merge(a, b, err, sizeof err), GMM_OK);
+    assert_true(a->n_incomplete == 59 && a->n_missing == 59 && a->n_rows == 598);
+    p = stats_bytes(a, &n);
+    assert_int_equal(get_u32le(p + 4), 3);
+    gmm_estats *back = NULL;
+    assert_int_equal(gmm_estats_read(p, n, &gmm_libc_allocator, &back, err, sizeof err), GMM_OK);
+    assert_true(back->n_incomplete == 59 && back->n_missing == 59 && back->n_rows == 598);
+    gmm_model *next = mstep(m, a), *next_back = mstep(m, back);
+    assert_int_equal(next->covariance_type, NEW_TYPES[t]);
+    assert_params_close(next, next_back, 0.0);
+    gmm_model_free(next);
+    gmm_model_free(next_back);
+    gmm_estats_free(back);
+    free(p);
+    /* Another type's statistics. */
+    gmm_cov_type other = NEW_TYPES[(t + 1) % N_NEW_TYPES];
+    gmm_model *o = start_model(&r, other, 0);
+    gmm_estats *c = NULL;
+    assert_int_equal(gmm_estats_new(o, a->fingerprint, a->weighted, &gmm_libc_allocator, &c),
+                     GMM_OK);
+    assert_int_equal(gmm_estats_merge(a, c, err, sizeof err), GMM_EINVAL);
+    char want[200];
+    snprintf(want, sizeof want,
+             "statistics of k = 3, d = 2, covariance_type '%s' and of k = 3, d = 2, "
+             "covariance_type '%s' do not add up",
+             gmm_cov_type_name(NEW_TYPES[t]), gmm_cov_type_name(other));
+    assert_string_equal(err, want);
+    gmm_estats_free(c);
+    gmm_model_free(o);
+    gmm_estats_free(a);
+    gmm_estats_free(b);
+    gmm_model_free(m);
+    free_rows(&r);
+  }
+}
+
+/* PASS_FIXTURE3_VALUES_BEGIN (printed by tests/make_pass_fixtures.c --v3) */
+#define STATS3_FIXTURE_LEN 248
+#define STATS3_FIXTURE_FINGERPRINT UINT64_C(0x24322ce5d488de92)
+#define STATS3_FIXTURE_N_ROWS 14
+#define STATS3_FIXTURE_N_SKIPPED 1
+#define STATS3_FIXTURE_N_INCOMPLETE 3
+#define STATS3_FIXTURE_N_MISSING 4
+static const double STATS3_FIXTURE_SUM_WEIGHTS = 16.5;
+static const double STATS3_FIXTURE_LOG_LIKELIHOOD = -8.4553580214881308;
+static const double STATS3_FIXTURE_NK[2] = {9.500000021488912, 6.9999999785110871};
+#define ISTATE3_FIXTURE_LEN 464
+#define ISTATE3_FIXTURE_N_ROWS 14
+#define ISTATE3_FIXTURE_N_SKIPPED 1
+#define ISTATE3_FIXTURE_N_HELD 9
+static const double ISTATE3_FIXTURE_SUM_WEIGHTS = 16.5;
+#define ISTATE3_FIXTURE_N_HELD_INCOMPLETE 2
+#define ISTATE3_FIXTURE_FIRST_KEY UINT64_C(0x00f6e6f5d0bd6a16)
+/* PASS_FIXTURE3_VALUES_END */
+
+#define STATS3_FIXTURE "tests/fixtures/stats-v3.bin"
+#define ISTATE3_FIXTURE "tests/fixtures/istate-v3.bin"
+
+/* The statistics fixture of version 3, written once by
+** tests/make_pass_fixtures.c --v3 (weighted rows with missing values under
+** a VEV model, k 2, d 3): it decodes to the values it printed, re-encodes
+** to itself, merged with itself doubles its counts and stays version 3,
+** and every truncation of it is refused. NEVER regenerate the file.
+** Checks stats (8). */
+static void test_stats_fixture_v3(void **state) {
+  (void)state;
+  char err[256];
+  size_t n, n2;
+  unsigned char *p = read_fixture(STATS3_FIXTURE, &n);
+  assert_int_equal(n, STATS3_FIXTURE_LEN);
+  assert_memory_equal(p, "GMMs\3\0\0\0", 8);
+  gmm_estats *s = NULL;
+  assert_int_equal(gmm_estats_read(p, n, &gmm_libc_allocator, &s, err, sizeof err), GMM_OK);
+  assert_int_equal(s->k, 2);
+  assert_int_equal(s->d, 3);
+  assert_int_equal(s->covariance_type, GMM_COV_VEV);
+  assert_int_equal(s->sums.diag_only, 0);
+  assert_int_equal(s->weighted, 1);
+  assert_true(s->fingerprint == STATS3_FIXTURE_FINGERPRINT);
+  assert_true(s->n_rows == STATS3_FIXTURE_N_ROWS);
+  assert_true(s->n_skipped == STATS3_FIXTURE_N_SKIPPED);
+  assert_true(s->n_incomplete == STATS3_FIXTURE_N_INCOMPLETE);
+  assert_true(s->n_missing == STATS3_FIXTURE_N_MISSING);
+  assert_memory_equal(&s->sum_weights, &STATS3_FIXTURE_SUM_WEIGHTS, sizeof(double));
+  assert_memory_equal(&s->log_likelihood, &STATS3_FIXTURE_LOG_LIKELIHOOD, sizeof(double));
+  assert_memory_equal(s->sums.nk, STATS3_FIXTURE_NK, sizeof STATS3_FIXTURE_NK);
+  unsigned char *again = stats_bytes(s, &n2);
+  assert_int_equal(n2, n);
+  assert_memory_equal(again, p, n);
+  free(again);
+  gmm_estats *copy = NULL;
+  assert_int_equal(gmm_estats_read(p, n, &gmm_libc_allocator, &copy, err, sizeof err), GMM_OK);
+  assert_int_equal(gmm_estats_merge(s, copy, err, sizeof err), GMM_OK);
+  assert_true(s->n_rows == 2 * STATS3_FIXTURE_N_ROWS);
+  assert_true(s->n_incomplete == 2 * STATS3_FIXTURE_N_INCOMPLETE);
+  assert_true(s->n_missing == 2 * STATS3_FIXTURE_N_MISSING);
+  again = stats_bytes(s, &n2);
+  assert_int_equal(n2, n);
+  assert_int_equal(get_u32le(again + 4), 3);
+  gmm_estats *twice = NULL;
+  assert_int_equal(gmm_estats_read(again, n2, &gmm_libc_allocator, &twice, err, sizeof err),
+                   GMM_OK);
+  assert_true(twice->n_rows == 2 * STATS3_FIXTURE_N_ROWS && twice->sum_weights == 33.0);
+  gmm_estats_free(twice);
+  free(again);
+  gmm_estats_free(copy);
+  gmm_estats_free(s);
+  for (size_t len = 0; len < n; len++) assert_stats_rejected(p, len, NULL);
+  free(p);
+}
+
+/* A state of options opt over the first n rows of r (rows of missing
+** values only left out), written; its version must be `version`. */
+static unsigned char *state_v(const gmm_options *opt, const rows *r, size_t n_rows,
+                              int sample_size, uint32_t version, size_t *n) {
+  gmm_istate *s = state_with(opt, r, NULL, 0, n_rows, sample_size);
+  unsigned char *p = state_bytes(s, n);
+  if (get_u32le(p + 4) != version)
+    fail_msg("type %d, init %d, missing %d: version %u, not %u", (int)opt->covariance_type,
+             (int)opt->init, (int)opt->missing, get_u32le(p + 4), version);
+  gmm_istate_free(s);
+  return p;
+}
+
+static const gmm_init_method STATE_INITS[] = {GMM_INIT_KMEANS, GMM_INIT_KMEANS_PP,
+                                              GMM_INIT_RANDOM, GMM_INIT_RANDOM_FROM_DATA,
+                                              GMM_INIT_HC};
+
+/* istate (7): the encoder writes version 3 exactly when the covariance
+** type is above 3 or the init is 'hc' (else 1, or 2 for 'skip' or a
+** missing value held), and every such state round-trips. The decoder, on
+** three states (complete rows, 'skip', missing values held) relabelled
+** to each version and with every type and init forged in: it takes
+** exactly what the encoder writes, and refuses the rest with the sentences
+** of istate (7) (types and inits of version 3 in versions 1 and 2, a
+** version 3 that holds neither), init 4 (labels) always. */
+/* istate (7): gmm_istate_new refuses what a state BLOB cannot hold (init
+** labels, a covariance type past the fourteen) and keeps hc_rows and
+** criterion at the defaults the decoder gives, so that a state and its
+** decoded copy start the same model. */
+static void test_istate_new_options(void **state) {
+  (void)state;
+  gmm_options o;
+  gmm_options_default(&o, 2);
+  gmm_istate *s = NULL;
+  o.init = GMM_INIT_LABELS;
+  assert_int_equal(gmm_istate_new(&o, 2, 0, 10, &gmm_libc_allocator, &s), GMM_EINVAL);
+  assert_null(s);
+  o.init = GMM_INIT_HC;
+  o.covariance_type = (gmm_cov_type)GMM_N_COV_TYPES;
+  assert_int_equal(gmm_istate_new(&o, 2, 0, 10, &gmm_libc_allocator, &s), GMM_EINVAL);
+  assert_null(s);
+  o.covariance_type = GMM_COV_EVE;
+  o.hc_rows = 50;
+  o.criterion = GMM_CRITERION_ICL;
+  assert_int_equal(gmm_istate_new(&o, 2, 0, 10, &gmm_libc_allocator, &s), GMM_OK);
+  assert_int_equal(s->options.hc_rows, GMM_DEFAULT_HC_ROWS);
+  assert_int_equal(s->options.criterion, GMM_CRITERION_BIC);
+  assert_int_equal(s->options.init, GMM_INIT_HC);
+  gmm_istate_free(s);
+}
+
+static void test_istate_v3_version_rule(void **state) {
+  (void)state;
+  char err[256], want[200];
+  rows r = make_rows(1);
+  gmm_options opt;
+  gmm_options_default(&opt, 3);
+  opt.seed = 5;
+  /* The encoder. */
+  for (int t = 0; t < GMM_N_COV_TYPES; t++)
+    for (size_t i = 0; i < sizeof STATE_INITS / sizeof STATE_INITS[0]; i++)
+      for (int skip = 0; skip < 2; skip++) {
+        opt.covariance_type = (gmm_cov_type)t;
+        opt.init = STATE_INITS[i];
+        opt.missing = skip ? GMM_MISSING_SKIP : GMM_MISSING_MARGINALIZE;
+        int v3 = t > GMM_COV_SPHERICAL || opt.init == GMM_INIT_HC;
+        size_t n;
+        unsigned char *p = state_v(&opt, &r, 100, 40, v3 ? 3u : skip ? 2u : 1u, &n);
+        assert_int_equal(get_u32le(p + 16), (uint32_t)t);
+        assert_int_equal(get_u32le(p + 20), (uint32_t)opt.init);
+        assert_int_equal(get_u32le(p + 92), (uint32_t)skip);
+        gmm_istate *back = NULL;
+        assert_int_equal(gmm_istate_read(p, n, &gmm_libc_allocator, &back, err, sizeof err),
+                         GMM_OK);
+        assert_int_equal(back->options.covariance_type, t);
+        assert_int_equal(back->options.init, opt.init);
+        assert_int_equal(back->options.missing, opt.missing);
+        size_t n2;
+        unsigned char *p2 = state_bytes(back, &n2);
+        assert_int_equal(n2, n);
+        assert_memory_equal(p2, p, n);
+        free(p2);
+        gmm_istate_free(back);
+        free(p);
+      }
+
+  /* The decoder: bases 0 complete rows, 1 'skip', 2 missing values held. */
+  unsigned char *base[3];
+  size_t nb[3];
+  opt.covariance_type = GMM_COV_FULL;
+  opt.init = GMM_INIT_KMEANS;
+  opt.missing = GMM_MISSING_MARGINALIZE;
+  base[0] = state_v(&opt, &r, 100, 40, 1, &nb[0]);
+  opt.missing = GMM_MISSING_SKIP;
+  base[1] = state_v(&opt, &r, 100, 40, 2, &nb[1]);
+  opt.missing = GMM_MISSING_MARGINALIZE;
+  rows rm = make_rows(1);
+  add_missing(&rm);
+  base[2] = state_v(&opt, &rm, 100, 40, 2, &nb[2]);
+  for (int b = 0; b < 3; b++) {
+    size_t n = nb[b];
+    unsigned char *q = malloc(n);
+    assert_non_null(q);
+    for (uint32_t v = 1; v <= 3; v++)
+      for (uint32_t t = 0; t <= GMM_N_COV_TYPES; t++)
+        for (uint32_t init = 0; init <= 6; init++) {
+          memcpy(q, base[b], n);
+          put_u32le(q + 4, v);
+          put_u32le(q + 16, t);
+          put_u32le(q + 20, init);
+          reseal(q, n);
+          int v3_only = t > GMM_COV_SPHERICAL || init == GMM_INIT_HC;
+          const char *expect = NULL; /* NULL: decodes */
+          if (v == 1 && b == 1) {
+            expect = "reserved bytes are not zero"; /* read before the options */
+          } else if (t == GMM_N_COV_TYPES) {
+            expect = "covariance type 14 is unknown";
+          } else if (init == GMM_INIT_LABELS || init > GMM_INIT_HC) {
+            snprintf(want, sizeof want, "init method %u is unknown", init);
+            expect = want;
+          } else if (v < 3 && v3_only) {
+            snprintf(want, sizeof want,
+                     "covariance type %u or init method %u is not one of format version %u", t,
+                     init, v);
+            expect = want;
+          } else if (v == 3 && !v3_only) {
+            expect = "format version 3 holds nothing version 2 cannot (scikit-learn's "
+                     "covariance type and init)";
+          } else if (v == 2 && b == 0) {
+            expect = "format version 2 holds nothing version 1 cannot (missing 'marginalize', "
+                     "no missing value)";
+          } else if (v == 1 && b == 2) {
+            expect = ""; /* istate (6): a missing value in version 1 */
+          }
+          if (expect && expect[0]) {
+            assert_state_rejected_with(q, n, expect);
+          } else if (expect) {
+            assert_state_rejected(q, n, "has a value that is not finite or not canonical");
+          } else {
+            /* Decodes, and the encoder writes this version again. */
+            gmm_istate *s = NULL;
+            if (gmm_istate_read(q, n, &gmm_libc_allocator, &s, err, sizeof err) != GMM_OK)
+              fail_msg("base %d, version %u, type %u, init %u: %s", b, v, t, init, err);
+            size_t n2;
+            unsigned char *p2 = state_bytes(s, &n2);
+            assert_int_equal(n2, n);
+            assert_memory_equal(p2, q, n);
+            free(p2);
+            gmm_istate_free(s);
+          }
+        }
+    /* Every truncation of a version 3 state, and a flip of every byte. */
+    memcpy(q, base[b], n);
+    put_u32le(q + 4, 3);
+    put_u32le(q + 16, GMM_COV_EVE);
+    put_u32le(q + 20, GMM_INIT_HC);
+    reseal(q, n);
+    gmm_istate *s = NULL;
+    assert_int_equal(gmm_istate_read(q, n, &gmm_libc_allocator, &s, err, sizeof err), GMM_OK);
+    gmm_istate_free(s);
+    for (size_t len = 0; len < n; len++) assert_state_rejected(q, len, NULL);
+    for (size_t i = 0; i < n; i++) {
+      q[i] ^= 0x08;
+      assert_state_rejected(q, n, NULL);
+      q[i] ^= 0x08;
+    }
+    free(q);
+    free(base[b]);
+  }
+  free_rows(&rm);
+  free_rows(&r);
+}
+
+/* istate (1), (3), (7): states with init 'hc' and a type of mclust's, any
+** order and split merged, give the bytes of the whole (version 3); the
+** merge decodes to itself; states of another type or init do not merge. */
+static void test_istate_v3_merge(void **state) {
+  (void)state;
+  rows r = make_rows(1);
+  add_missing(&r);
+  size_t *order = malloc(r.n * sizeof *order);
+  assert_non_null(order);
+  tu_rng rng;
+  tu_rng_seed(&rng, 17);
+  for (size_t i = 0; i < r.n; i++) order[i] = i;
+  for (size_t i = r.n - 1; i > 0; i--) {
+    size_t j = tu_rng_below(&rng, i + 1), t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  gmm_options opt;
+  gmm_options_default(&opt, 3);
+  opt.covariance_type = GMM_COV_EVE;
+  opt.init = GMM_INIT_HC;
+  opt.seed = 23;
+  gmm_istate *whole = state_with(&opt, &r, NULL, 0, r.n, 100);
+  gmm_istate *parts[4];
+  for (int p = 0; p < 4; p++)
+    parts[p] = state_with(&opt, &r, order, r.n * (size_t)p / 4, r.n * (size_t)(p + 1) / 4, 100);
+  char err[256];
+  /* Through their BLOBs, as SQL's gmm_merge takes them. */
+  for (int p = 1; p < 4; p++) {
+    size_t n;
+    unsigned char *b = state_bytes(parts[p], &n);
+    assert_int_equal(get_u32le(b + 4), 3);
+    gmm_istate *part = NULL;
+    assert_int_equal(gmm_istate_read(b, n, &gmm_libc_allocator, &part, err, sizeof err), GMM_OK);
+    assert_int_equal(gmm_istate_merge(parts[0], part, err, sizeof err), GMM_OK);
+    gmm_istate_free(part);
+    gmm_istate_free(parts[p]);
+    free(b);
+  }
+  size_t n1, n2;
+  unsigned char *b1 = state_bytes(whole, &n1), *b2 = state_bytes(parts[0], &n2);
+  assert_int_equal(n1, n2);
+  assert_int_equal(get_u32le(b1 + 4), 3);
+  assert_int_equal(get_u32le(b1 + 16), GMM_COV_EVE);
+  assert_int_equal(get_u32le(b1 + 20), GMM_INIT_HC);
+  assert_states_same(b1, b2, n1);
+  gmm_istate *back = NULL;
+  assert_int_equal(gmm_istate_read(b2, n2, &gmm_libc_allocator, &back, err, sizeof err), GMM_OK);
+  assert_true(back->n_rows == 599 && back->n_held == 100);
+  size_t n3;
+  unsigned char *b3 = state_bytes(back, &n3);
+  assert_int_equal(n3, n2);
+  assert_memory_equal(b3, b2, n2);
+  free(b3);
+  /* Another type; another init. */
+  gmm_options other = opt;
+  other.covariance_type = GMM_COV_VVE;
+  gmm_istate *o = state_with(&other, &r, NULL, 0, 20, 100);
+  assert_int_equal(gmm_istate_merge(back, o, err, sizeof err), GMM_EINVAL);
+  assert_string_equal(err,
+                      "initialisation states with different covariance_type do not merge: every "
+                      "part must use the same spec");
+  gmm_istate_free(o);
+  other = opt;
+  other.init = GMM_INIT_KMEANS;
+  o = state_with(&other, &r, NULL, 0, 20, 100);
+  assert_int_equal(gmm_istate_merge(back, o, err, sizeof err), GMM_EINVAL);
+  assert_string_equal(err,
+                      "initialisation states with different init do not merge: every part must "
+                      "use the same spec");
+  gmm_istate_free(o);
+  gmm_istate_free(back);
+  free(b1);
+  free(b2);
+  gmm_istate_free(parts[0]);
+  gmm_istate_free(whole);
+  free(order);
+  free_rows(&r);
+}
+
+/* istate (4), (7): with every row in the sample, the start of a state with
+** init 'hc' is gmm_fit's max_iter 0 model (init 'hc') on the same rows in
+** canonical order, bit for bit: for each of mclust's ten types and full,
+** without weights; for VVE with weights; for EVV over rows with missing
+** values. A sample of some of the rows starts too, its counts the state's. */
+static void test_istate_start_hc_is_fit_max_iter_0(void **state) {
+  (void)state;
+  char err[256];
+  for (size_t c = 0; c <= N_NEW_TYPES + 2; c++) {
+    int weighted = c == N_NEW_TYPES + 1, missing = c == N_NEW_TYPES + 2;
+    gmm_cov_type type = c < N_NEW_TYPES ? NEW_TYPES[c]
+                        : c == N_NEW_TYPES ? GMM_COV_FULL
+                        : weighted         ? GMM_COV_VVE
+                                           : GMM_COV_EVV;
+    rows r = make_rows(weighted);
+    if (missing) add_missing(&r);
+    gmm_options opt;
+    gmm_options_default(&opt, 3);
+    opt.covariance_type = type;
+    opt.init = GMM_INIT_HC;
+    opt.max_iter = 40;
+    opt.seed = 11;
+    gmm_istate *s = state_with(&opt, &r, NULL, 0, r.n, 1000);
+    size_t n;
+    unsigned char *b = state_bytes(s, &n);
+    assert_int_equal(get_u32le(b + 4), 3);
+    free(b);
+    gmm_model *start = NULL;
+    if (gmm_istate_start(s, 1, &gmm_libc_allocator, &start, err, sizeof err) != GMM_OK)
+      fail_msg("type %s: gmm_istate_start: %s", gmm_cov_type_name(type), err);
+    /* gmm_fit's rows in canonical order, as the binding hands them over. */
+    double *x = malloc(r.n * 2 * sizeof *x), *w = weighted ? malloc(r.n * sizeof *w) : NULL;
+    assert_non_null(x);
+    size_t n_used = 0;
+    for (size_t i = 0; i < r.n; i++) {
+      if (isnan(r.x[2 * i]) && isnan(r.x[2 * i + 1])) continue;
+      memcpy(x + 2 * n_used, r.x + 2 * i, 2 * sizeof *x);
+      if (w) w[n_used] = r.w[i];
+      n_used++;
+    }
+    gmm_canonical_order(x, w, n_used, 2, 1);
+    rows sorted = {x, w, n_used, 2};
+    gmm_options ref_opt = opt;
+    ref_opt.max_iter = 0;
+    gmm_model *ref = fit(&sorted, &ref_opt);
+    assert_int_equal(start->covariance_type, type);
+    assert_int_equal(start->options.init, GMM_INIT_HC);
+    assert_params_close(start, ref, 0.0);
+    assert_int_equal(start->summary.n_iter, 0);
+    assert_int_equal(start->options.max_iter, 40);
+    assert_true(start->summary.n_incomplete == ref->summary.n_incomplete);
+    if (weighted)
+      assert_true(tu_close_rel(start->summary.log_likelihood, ref->summary.log_likelihood, 1e-13));
+    else
+      assert_true(start->summary.log_likelihood == ref->summary.log_likelihood);
+    gmm_model_free(ref);
+    gmm_model_free(start);
+    gmm_istate_free(s);
+
+    /* A sample of 60 of the rows: the tree is built on the sample. */
+    s = state_with(&opt, &r, NULL, 0, r.n, 60);
+    assert_int_equal(gmm_istate_start(s, 1, &gmm_libc_allocator, &start, err, sizeof err), GMM_OK);
+    assert_int_equal(start->covariance_type, type);
+    assert_true(start->summary.n_samples == s->sum_weights);
+    assert_true(start->summary.n_skipped == s->n_skipped);
+    assert_true(tu_all_finite(start->means, 6));
+    gmm_model_free(start);
+    gmm_istate_free(s);
+    free(x);
+    free(w);
+    free_rows(&r);
+  }
+}
+
+/* The state fixture of version 3, written once by tests/make_pass_fixtures.c
+** --v3 (VVE, init 'hc', a weighted sample of 9 of 14 rows, 2 of them with
+** missing values): it decodes to the values it printed, re-encodes to
+** itself, merges with itself (version 3 again), starts a model, and every
+** truncation of it is refused. NEVER regenerate the file.
+** Checks istate (5)-(7). */
+static void test_istate_fixture_v3(void **state) {
+  (void)state;
+  char err[256];
+  size_t n, n2;
+  unsigned char *p = read_fixture(ISTATE3_FIXTURE, &n);
+  assert_int_equal(n, ISTATE3_FIXTURE_LEN);
+  assert_memory_equal(p, "GMMi\3\0\0\0", 8);
+  gmm_istate *s = NULL;
+  assert_int_equal(gmm_istate_read(p, n, &gmm_libc_allocator, &s, err, sizeof err), GMM_OK);
+  const gmm_options *o = &s->options;
+  assert_int_equal(o->k, 2);
+  assert_int_equal(s->d, 3);
+  assert_int_equal(o->covariance_type, GMM_COV_VVE);
+  assert_int_equal(o->init, GMM_INIT_HC);
+  assert_int_equal(o->max_iter, 30);
+  assert_int_equal(o->n_init, 2);
+  assert_true(o->tol == 1e-4 && o->reg_covar == 1e-5 && o->seed == 21);
+  assert_int_equal(o->missing, GMM_MISSING_MARGINALIZE);
+  assert_int_equal(s->weighted, 1);
+  assert_int_equal(s->sample_size, 9);
+  assert_true(s->n_rows == ISTATE3_FIXTURE_N_ROWS && s->n_skipped == ISTATE3_FIXTURE_N_SKIPPED);
+  assert_int_equal(s->n_held, ISTATE3_FIXTURE_N_HELD);
+  assert_true(s->sum_weights == ISTATE3_FIXTURE_SUM_WEIGHTS);
+  assert_true(s->keys[0] == ISTATE3_FIXTURE_FIRST_KEY);
+  int held_incomplete = 0;
+  for (int i = 0; i < s->n_held; i++)
+    held_incomplete += isnan(s->x[3 * i]) || isnan(s->x[3 * i + 1]) || isnan(s->x[3 * i + 2]);
+  assert_int_equal(held_incomplete, ISTATE3_FIXTURE_N_HELD_INCOMPLETE);
+  unsigned char *again = state_bytes(s, &n2);
+  assert_int_equal(n2, n);
+  assert_memory_equal(again, p, n);
+  free(again);
+  gmm_istate *copy = NULL;
+  assert_int_equal(gmm_istate_read(p, n, &gmm_libc_allocator, &copy, err, sizeof err), GMM_OK);
+  assert_int_equal(gmm_istate_merge(s, copy, err, sizeof err), GMM_OK);
+  assert_true(s->n_rows == 2 * ISTATE3_FIXTURE_N_ROWS && s->n_held == ISTATE3_FIXTURE_N_HELD);
+  again = state_bytes(s, &n2);
+  assert_int_equal(get_u32le(again + 4), 3);
+  gmm_istate *twice = NULL;
+  assert_int_equal(gmm_istate_read(again, n2, &gmm_libc_allocator, &twice, err, sizeof err),
+                   GMM_OK);
+  assert_true(twice->n_rows == 2 * ISTATE3_FIXTURE_N_ROWS);
+  gmm_istate_free(twice);
+  free(again);
+  gmm_model *m = NULL;
+  assert_int_equal(gmm_istate_start(copy, 1, &gmm_libc_allocator, &m, err, sizeof err), GMM_OK);
+  assert_int_equal(m->covariance_type, GMM_COV_VVE);
+  assert_int_equal(m->options.init, GMM_INIT_HC);
+  assert_int_equal(m->options.max_iter, 30);
+  assert_int_equal(m->summary.n_iter, 0);
+  assert_true(m->summary.n_incomplete > 0);
+  assert_true(m->summary.n_samples == ISTATE3_FIXTURE_SUM_WEIGHTS);
+  gmm_model_free(m);
+  gmm_istate_free(copy);
+  gmm_istate_free(s);
+  for (size_t len = 0; len < n; len++) assert_state_rejected(p, len, NULL);
+  free(p);
+}
+
+/* Every allocation of decoding the two version 3 fixtures fails in turn:
+** GMM_ENOMEM, no object, no leak; then every allocation of decoding the
+** state twice, merging, encoding and starting it (init 'hc': the tree):
+** an error, never a leak. Checks stats (8), istate (7). */
+static void test_allocation_failures_v3(void **state) {
+  (void)state;
+  size_t ns, ni;
+  unsigned char *sp = read_fixture(STATS3_FIXTURE, &ns), *ip = read_fixture(ISTATE3_FIXTURE, &ni);
+  char err[256];
+  size_t fail;
+  for (fail = 1;; fail++) {
+    tu_counting c;
+    gmm_allocator a = tu_counting_allocator(&c);
+    c.fail_at = fail;
+    gmm_estats *s = NULL;
+    gmm_status rc = gmm_estats_read(sp, ns, &a, &s, err, sizeof err);
+    if (rc == GMM_OK) {
+      assert_int_equal(c.n_refused, 0);
+      gmm_estats_free(s);
+      assert_no_leaks(&c);
+      break;
+    }
+    assert_int_equal(rc, GMM_ENOMEM);
+    assert_string_equal(err, "out of memory");
+    assert_null(s);
+    assert_int_equal(c.n_refused, 1);
+    assert_no_leaks(&c);
+  }
+  assert_true(fail > 1);
+  for (fail = 1;; fail++) {
+    tu_counting c;
+    gmm_allocator a = tu_counting_allocator(&c);
+    c.fail_at = fail;
+    gmm_istate *s = NULL;
+    gmm_status rc = gmm_istate_read(ip, ni, &a, &s, err, sizeof err);
+    if (rc == GMM_OK) {
+      assert_int_equal(c.n_refused, 0);
+      gmm_istate_free(s);
+      assert_no_leaks(&c);
+      break;
+    }
+    assert_int_equal(rc, GMM_ENOMEM);
+    assert_string_equal(err, "out of memory");
+    assert_null(s);
+    assert_int_equal(c.n_refused, 1);
+    assert_no_leaks(&c);
+  }
+  assert_true(fail > 1);
+  for (fail = 1;; fail++) {
+    tu_counting c;
+    gmm_allocator a = tu_counting_allocator(&c);
+    c.fail_at = fail;
+    gmm_istate *s = NULL, *s2 = NULL;
+    gmm_model *m = NULL;
+    gmm_status rc = gmm_istate_read(ip, ni, &a, &s, err, sizeof err);
+    if (rc == GMM_OK) rc = gmm_istate_read(ip, ni, &a, &s2, err, sizeof err);
+    if (rc == GMM_OK) rc = gmm_istate_merge(s, s2, err, sizeof err);
+    if (rc == GMM_OK) rc = gmm_istate_start(s, 1, &a, &m, err, sizeof err);
+    gmm_model_free(m);
+    gmm_istate_free(s);
+    gmm_istate_free(s2);
+    assert_no_leaks(&c);
+    if (rc == GMM_OK) {
+      assert_int_equal(c.n_refused, 0);
+      break;
+    }
+    if (rc != GMM_ENOMEM) fail_msg("allocation %zu refused: status %d (%s)", fail, (int)rc, err);
+    assert_int_equal(c.n_refused, 1);
+  }
+  free(sp);
+  free(ip);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_passes_equal_fit),
@@ -1477,6 +2206,15 @@ int main(void) {
       cmocka_unit_test(test_istate_start_missing),
       cmocka_unit_test(test_istate_fixtures),
       cmocka_unit_test(test_allocation_failures_missing),
+      cmocka_unit_test(test_stats_v3_version_rule),
+      cmocka_unit_test(test_stats_v3_merge_and_step),
+      cmocka_unit_test(test_stats_fixture_v3),
+      cmocka_unit_test(test_istate_new_options),
+      cmocka_unit_test(test_istate_v3_version_rule),
+      cmocka_unit_test(test_istate_v3_merge),
+      cmocka_unit_test(test_istate_start_hc_is_fit_max_iter_0),
+      cmocka_unit_test(test_istate_fixture_v3),
+      cmocka_unit_test(test_allocation_failures_v3),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -193,7 +193,9 @@ gmm_status gmm_istate_new(const gmm_options *opt, int d, int weighted, int sampl
                           const gmm_allocator *a, gmm_istate **out) {
   *out = NULL;
   if (d < 1 || d > GMM_MAX_D || sample_size < 1 || sample_size > GMM_MAX_SAMPLE_SIZE ||
-      (unsigned)opt->missing > GMM_MISSING_SKIP)
+      (unsigned)opt->missing > GMM_MISSING_SKIP ||
+      (unsigned)opt->covariance_type >= GMM_N_COV_TYPES || (unsigned)opt->init > GMM_INIT_HC ||
+      opt->init == GMM_INIT_LABELS)
     return GMM_EINVAL;
   gmm_istate *s = gmm_alloc_array(a, 1, sizeof *s);
   if (!s) return GMM_ENOMEM;
@@ -202,6 +204,9 @@ gmm_status gmm_istate_new(const gmm_options *opt, int d, int weighted, int sampl
   s->options.weights_init = s->options.means_init = s->options.precisions_init = NULL;
   s->options.warm_start = NULL;
   s->options.threads = 0;
+  /* istate (7): what the BLOB does not hold is the decoder's default. */
+  s->options.hc_rows = GMM_DEFAULT_HC_ROWS;
+  s->options.criterion = GMM_CRITERION_BIC;
   s->d = d;
   s->weighted = weighted != 0;
   s->sample_size = sample_size;

@@ -388,7 +388,7 @@ static gmm_estats *read_estats(const uint8_t *p, size_t n) {
   }
   /* What the decoder promises of the fields. */
   FUZZ_CHECK(s->k >= 1 && s->k <= GMM_MAX_K && s->d >= 1 && s->d <= GMM_MAX_D);
-  FUZZ_CHECK((unsigned)s->covariance_type <= GMM_COV_SPHERICAL);
+  FUZZ_CHECK((unsigned)s->covariance_type < GMM_N_COV_TYPES);
   FUZZ_CHECK(s->n_rows >= 1 && s->n_skipped >= 0);
   FUZZ_CHECK(isfinite(s->sum_weights) && s->sum_weights > 0.0);
   FUZZ_CHECK(fabs(s->log_likelihood) <= GMM_MAX_ABS_LOG_LIKELIHOOD);
@@ -397,7 +397,10 @@ static gmm_estats *read_estats(const uint8_t *p, size_t n) {
                                   : s->n_missing >= s->n_incomplete &&
                                         (double)s->n_missing <=
                                             (double)s->n_incomplete * (double)(s->d - 1));
-  FUZZ_CHECK(fuzz_get_le32(p + 4) == (s->n_incomplete > 0 ? 2u : 1u));
+  /* stats (7), (8): the one version the encoder writes. */
+  FUZZ_CHECK(fuzz_get_le32(p + 4) == ((unsigned)s->covariance_type > GMM_COV_SPHERICAL ? 3u
+                                      : s->n_incomplete > 0                            ? 2u
+                                                                                       : 1u));
   return s;
 }
 

@@ -32,7 +32,15 @@
 **                                  fuzz_pass.c's fixed models for gmm_mstep;
 **                                  the same over rows with missing values
 **                                  (statistics version 2, states version
-**                                  2, 'skip' states); and near misses
+**                                  2, 'skip' states); statistics version 3
+**                                  (mclust's types, of each storage shape,
+**                                  with and without missing values,
+**                                  merged) and states version 3 (init
+**                                  'hc', mclust's types, a partial and a
+**                                  weighted sample, missing values,
+**                                  'skip'); and near misses (version 3:
+**                                  truncated, relabelled 2, nothing
+**                                  version 2 cannot hold, init labels)
 **   tests/fuzz/corpus/fuzz_pass_sql/ statistics and states of the shapes of
 **                                  fuzz_pass_sql.c's fixed models, merged,
 **                                  stepped and started, with rows and specs
@@ -472,6 +480,100 @@ static gmm_model *pass_model(const pass_model_spec *s, const double *x, const do
   return pass_model_as(s, x, w, -1);
 }
 
+/* Statistics version 3 (stats (8)) and states version 3 (istate (7)):
+** mclust's covariance types, init 'hc'. x holds 18 x 8 doubles, w 18
+** weights; t is scratch of cap bytes. */
+static void pass_corpus_v3(double *x, const double *w, uint8_t *t, size_t cap) {
+  char name[128];
+  size_t n;
+  /* Statistics of a model of each storage shape (spherical, diag, full),
+  ** over complete rows (counts 0) or rows with missing values. */
+  static const struct {
+    int k, d;
+    gmm_cov_type type;
+    int weighted, missing;
+  } stats3[] = {
+      {2, 2, GMM_COV_EVE, 0, 0}, {2, 3, GMM_COV_VEV, 1, 1}, {3, 2, GMM_COV_EEI, 0, 1},
+      {2, 4, GMM_COV_EII, 1, 0}, {2, 3, GMM_COV_VVE, 0, 0}, {2, 2, GMM_COV_EVI, 1, 1},
+  };
+  for (size_t i = 0; i < sizeof stats3 / sizeof stats3[0]; i++) {
+    pass_model_spec sp = {stats3[i].k, stats3[i].d, stats3[i].type, stats3[i].weighted,
+                          3, 1e-6, 1e-3, GMM_MISSING_MARGINALIZE};
+    make_rows(x, sp.d, 0.0, 1.0);
+    gmm_model *m = pass_model(&sp, x, w);
+    if (stats3[i].missing) add_missing(x, 18, sp.d);
+    n = stats_blob(m, x, w, 18, t, cap);
+    if (t[4] != 3) die("statistics of mclust's types are not version 3");
+    snprintf(name, sizeof name, "stats_v3_%s_k%d_d%d%s%s", gmm_cov_type_name(sp.type), sp.k,
+             sp.d, sp.weighted ? "_weighted" : "", stats3[i].missing ? "_missing" : "");
+    pass_input(name, 0x00, t, n);
+    if (i == 1) {
+      pass_input("both_decoders_stats_v3", 0x03, t, n);
+      pass_input("near_stats_v3_truncated", 0x04, t, n - 9);
+      pass_input("near_stats_v3_length_fixed", 0x08, t, n - 24);
+      /* Relabelled 2 (checksum fixed by the target): refused. */
+      fuzz_put_le32(t + 4, 2);
+      pass_input("near_stats_v3_relabelled_v2", 0x00, t, n);
+      /* A scikit-learn type in version 3 (full: the same length). */
+      fuzz_put_le32(t + 4, 3);
+      fuzz_put_le32(t + 16, GMM_COV_FULL);
+      pass_input("near_stats_v3_full_type", 0x00, t, n);
+    }
+    if (i == 4) {
+      n = merged_stats_blob(m, x, w, 18, 7, t, cap);
+      pass_input("stats_v3_merged_VVE", 0x00, t, n);
+    }
+    gmm_model_free(m);
+  }
+
+  /* States with init 'hc' or mclust's types. */
+  static const struct {
+    const char *name;
+    int k, d;
+    gmm_cov_type type;
+    gmm_init_method init;
+    int n_init, weighted, sample_size, missing; /* missing: 0 none, 1 values, 2 'skip' */
+  } states3[] = {
+      {"state_v3_hc_VVE_k2_d2", 2, 2, GMM_COV_VVE, GMM_INIT_HC, 1, 0, 100, 0},
+      {"state_v3_hc_EVE_partial_weighted_d3", 2, 3, GMM_COV_EVE, GMM_INIT_HC, 2, 1, 9, 0},
+      {"state_v3_hc_full_k3_d2", 3, 2, GMM_COV_FULL, GMM_INIT_HC, 1, 0, 18, 0},
+      {"state_v3_EVV_kmeans_k2_d3", 2, 3, GMM_COV_EVV, GMM_INIT_KMEANS, 1, 0, 12, 0},
+      {"state_v3_hc_EEI_missing_d3", 2, 3, GMM_COV_EEI, GMM_INIT_HC, 1, 0, 100, 1},
+      {"state_v3_hc_VEI_skip_d2", 2, 2, GMM_COV_VEI, GMM_INIT_HC, 1, 1, 10, 2},
+      {"state_v3_EII_random_from_data_d4", 3, 4, GMM_COV_EII, GMM_INIT_RANDOM_FROM_DATA, 2, 0,
+       14, 0},
+  };
+  for (size_t i = 0; i < sizeof states3 / sizeof states3[0]; i++) {
+    gmm_options opt;
+    gmm_options_default(&opt, states3[i].k);
+    opt.covariance_type = states3[i].type;
+    opt.init = states3[i].init;
+    opt.n_init = states3[i].n_init;
+    opt.seed = 13;
+    if (states3[i].missing == 2) opt.missing = GMM_MISSING_SKIP;
+    make_rows(x, states3[i].d, 0.0, 1.0);
+    if (states3[i].missing == 1) add_missing(x, 18, states3[i].d);
+    /* add_missing leaves an observed value in every row of d >= 2. */
+    n = state_blob(&opt, x, states3[i].weighted ? w : NULL, 18, states3[i].d,
+                   states3[i].sample_size, t, cap);
+    if (t[4] != 3) die("a state of init 'hc' or mclust's types is not version 3");
+    pass_input(states3[i].name, 0x01, t, n);
+    if (i == 1) {
+      pass_input("state_v3_structure_fixed", 0x01 | 0x08, t, n);
+      pass_input("both_decoders_state_v3", 0x03, t, n);
+      pass_input("near_state_v3_truncated", 0x05, t, n - 9);
+      /* scikit-learn's type and init in version 3 (checksum fixed by the
+      ** target): nothing version 2 cannot hold. */
+      fuzz_put_le32(t + 16, GMM_COV_FULL);
+      fuzz_put_le32(t + 20, GMM_INIT_KMEANS);
+      pass_input("near_state_v3_nothing_v2_cannot", 0x01, t, n);
+      /* init labels (4): never in a state. */
+      fuzz_put_le32(t + 20, GMM_INIT_LABELS);
+      pass_input("near_state_v3_init_labels", 0x01, t, n);
+    }
+  }
+}
+
 static void pass_corpus(void) {
   static double x[18 * 8], w[18];
   uint8_t t[1 << 14];
@@ -613,6 +715,8 @@ static void pass_corpus(void) {
       pass_input("near_state_v2_truncated", 0x05, t, n - 9);
     }
   }
+
+  pass_corpus_v3(x, w, t, sizeof t);
 }
 
 /* ---- fuzz_pass_sql: see the format at the top of fuzz_pass_sql.c ---- */
