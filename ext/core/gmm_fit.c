@@ -57,8 +57,9 @@
 **      over a seeded sample of hc_rows of them (stream GMM_HC_STREAM), the
 **      other rows taking no part in that first M-step.
 ** (14) The model carries sum_i w_i ln max_j p(j | x_i) over the rows used,
-**      under its final parameters (summary.log_map, for ICL), summed in
-**      block order.
+**      under its final parameters (summary.log_map, for ICL): the final
+**      pass of each initialisation sums it with the log-likelihood (the
+**      kernel's -ln of each row's sum of shares), in block order.
 ** (15) mclust's covariance models: the M-step of the storage shape, then
 **      the model's constraints (gmm_mclust.c), warm-started from the
 **      previous iteration's covariances (none for the first M-step of an
@@ -449,59 +450,6 @@ static gmm_status check_labels(const gmm_data *data, int k, char *err, size_t er
   return GMM_OK;
 }
 
-/* ---- the classification term of ICL: fit (14) ---- */
-
-typedef struct map_job {
-  const gmm_model *m;
-  const gmm_data *data;
-  int n_blocks;
-  double *scratch; /* per worker: scratch_len doubles */
-  size_t scratch_len;
-  double *out; /* per block */
-} map_job;
-
-static void map_block(void *ctx, int b, int worker) {
-  map_job *job = ctx;
-  const gmm_data *data = job->data;
-  size_t start, end, dd = (size_t)data->d;
-  gmm_par_rows(data->n, job->n_blocks, b, &start, &end);
-  double *scratch = job->scratch + (size_t)worker * job->scratch_len;
-  double *post = scratch + gmm_model_scratch_len(job->m);
-  double total = 0.0;
-  for (size_t i = start; i < end; i++) {
-    double w = gmm_row_weight(data, i);
-    const double *x = data->x + i * dd;
-    if (!(w > 0.0) || gmm_is_missing_row(x, data->d)) continue;
-    int label;
-    gmm_model_score_row(job->m, x, scratch, post, &label);
-    total += w * log(post[label]);
-  }
-  job->out[b] = total;
-}
-
-/* sum_i w_i ln max_j p(j | x_i) over the rows under m, in block order (the
-** same bits for any thread count). */
-static gmm_status log_map_sum(const gmm_model *m, const gmm_data *data, int threads,
-                              const gmm_allocator *a, double *out) {
-  map_job job = {m, data, gmm_par_blocks(data->n, sizeof(double)), NULL,
-                 gmm_model_scratch_len(m) + (size_t)m->k, NULL};
-  int workers = gmm_par_workers(threads, job.n_blocks, data->n,
-                                (double)m->k * ((double)m->d + 1) * ((double)m->d + 1));
-  job.scratch = gmm_alloc_array(a, (size_t)workers * job.scratch_len, sizeof(double));
-  job.out = gmm_alloc_array(a, (size_t)job.n_blocks, sizeof(double));
-  gmm_status rc = GMM_ENOMEM;
-  if (job.scratch && job.out) {
-    gmm_par_run(job.n_blocks, workers, map_block, &job);
-    double total = 0.0;
-    for (int b = 0; b < job.n_blocks; b++) total += job.out[b];
-    *out = total;
-    rc = GMM_OK;
-  }
-  gmm_release(a, job.scratch);
-  gmm_release(a, job.out);
-  return rc;
-}
-
 /* Runs initialisation init_index to its end in *cur: the initialisation on
 ** init_data (the rows, or their filled copy), EM on data. */
 static gmm_status run_init(gmm_model *cur, const gmm_data *data, const gmm_data *init_data,
@@ -526,11 +474,14 @@ static gmm_status run_init(gmm_model *cur, const gmm_data *data, const gmm_data 
       break;
     }
   }
+  w->want_map = 1; /* fit (14): ICL's term comes with the final pass */
   double ll = gmm_em_pass(cur, data, w, 0);
+  w->want_map = 0;
   if (!isfinite(ll))
     return gmm_errorf(err, err_len, GMM_EFIT,
                       "the log-likelihood is not finite; increase reg_covar or decrease k");
   cur->summary.log_likelihood = ll;
+  cur->summary.log_map = w->log_map;
   cur->summary.n_iter = n_iter;
   cur->summary.converged = converged;
   cur->summary.best_init = init_index;
@@ -779,8 +730,6 @@ static gmm_status fit_one(const gmm_data *data, const gmm_options *opt, hc_start
                     best->summary.log_likelihood, GMM_MAX_ABS_LOG_LIKELIHOOD);
     goto done;
   }
-  rc = log_map_sum(best, data, gmm_thread_count(opt), a, &best->summary.log_map);
-  if (rc != GMM_OK) goto done;
   best->summary.log_map /= w_scale;
   best->summary.n_skipped = data->n_skipped + (int64_t)mc.all_missing;
   best->summary.n_incomplete = (int64_t)mc.incomplete;

@@ -174,6 +174,7 @@ typedef struct gmm_tile {
   double *lp;     /* k x rows: log densities, then weighted responsibilities */
   double *w;      /* rows: the row weights */
   size_t *active; /* offsets of the groups of rows a component's sums visit */
+  double log_map; /* of the last gmm_tile_pass that returned 1: sum of w ln max_j p(j | x) */
 } gmm_tile;
 
 size_t gmm_tile_rows(int k, int d);
@@ -183,7 +184,8 @@ void gmm_tile_free(gmm_tile *t, const gmm_allocator *a);
 ** under the prepared model m: sets *ll to their weighted log-likelihood and,
 ** when st is not NULL, adds their statistics around shift (k x d) to st.
 ** Returns 0, leaving st and *ll alone, when some row has no finite log
-** density; the caller then takes those rows one at a time. */
+** density; the caller then takes those rows one at a time. On 1 it also
+** sets tile->log_map, the rows' sum of w ln max_j p(j | x) (for ICL). */
 int gmm_tile_pass(const gmm_model *m, const double *x, const double *w, size_t n_rows,
                   const double *shift, gmm_tile *tile, gmm_stats *st, double *ll);
 /* The kernel compiled for one instruction set: _baseline (2-lane vectors,
@@ -223,6 +225,9 @@ typedef struct gmm_em_work {
   size_t first_incomplete; /* rows from here on go through gmm_missing_pass;
                               SIZE_MAX (none) after gmm_em_work_alloc */
   double *mstep_work;      /* gmm_m_step_work_len doubles, or NULL */
+  int want_map;            /* gmm_em_pass also sums w ln max_j p(j | x) into log_map */
+  double block_map[GMM_BLOCKS];
+  double log_map;
 } gmm_em_work;
 
 gmm_status gmm_em_work_alloc(gmm_em_work *w, int k, int d, gmm_cov_type type, size_t n_rows,
@@ -237,7 +242,10 @@ void gmm_em_work_free(gmm_em_work *w, const gmm_allocator *a);
 ** model's current parameters: rows before w->first_incomplete through the
 ** blocked kernel, the others through gmm_missing_pass. Returns the total (weighted) log-likelihood;
 ** when with_stats, fills w->total with the statistics around w->shift (a
-** copy of the current means). */
+** copy of the current means). w->log_map receives the rows' sum of
+** w ln max_j p(j | x) in block order (ICL's term): of the complete rows
+** always (the kernel has it for free), of the rows with missing values
+** only when w->want_map. */
 double gmm_em_pass(const gmm_model *m, const gmm_data *data, gmm_em_work *w, int with_stats);
 
 /* ---- rows with missing features (gmm_missing.c) ---- */

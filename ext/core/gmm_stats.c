@@ -178,25 +178,34 @@ int gmm_m_step(gmm_model *m, const gmm_stats *st, const double *shift, double re
 
 /* ---- the fused pass: fit (2), (3), (4) ---- */
 
+/* The largest of n values. */
+static double largest(const double *v, int n) {
+  double top = v[0];
+  for (int j = 1; j < n; j++) top = fmax(top, v[j]);
+  return top;
+}
+
 /* Rows [start, end) one at a time: the path for tiles the blocked kernel
 ** declines, tile (4). Returns their weighted log-likelihood. */
 static double rows_one_by_one(const gmm_model *m, const gmm_data *data, gmm_em_worker *wk, size_t start,
-                              size_t end, int with_stats) {
+                              size_t end, int with_stats, double *log_map) {
   int k = m->k;
   size_t dd = (size_t)m->d;
-  double ll = 0.0;
+  double ll = 0.0, map = 0.0;
   for (size_t i = start; i < end; i++) {
     double weight = gmm_row_weight(data, i);
     if (weight == 0.0) continue;
     gmm_model_log_prob(m, data->x + i * dd, wk->diff, wk->log_p);
     double lse = gmm_posteriors(wk->log_p, k, wk->log_p);
     ll += weight * lse;
+    map += weight * log(largest(wk->log_p, k));
     if (!with_stats || !isfinite(lse)) continue;
     for (int j = 0; j < k; j++) {
       double r = weight * wk->log_p[j];
       if (r > 0.0) gmm_stats_add_row(&wk->chunk, j, r, wk->diff + (size_t)j * dd);
     }
   }
+  *log_map = map;
   return ll;
 }
 
@@ -204,24 +213,29 @@ static void run_block(const gmm_model *m, const gmm_data *data, gmm_em_work *w, 
                       int with_stats) {
   size_t dd = (size_t)m->d, block_start, block_end, tile_rows = wk->tile.rows;
   gmm_par_rows(data->n, w->n_blocks, b, &block_start, &block_end);
-  double ll_block = 0.0;
+  double ll_block = 0.0, map_block = 0.0;
   if (with_stats) gmm_stats_zero(&w->block[b]);
   for (size_t start = block_start; start < block_end; start += GMM_CHUNK_ROWS) {
     size_t end = start + GMM_CHUNK_ROWS < block_end ? start + GMM_CHUNK_ROWS : block_end;
-    double ll_chunk = 0.0;
+    double ll_chunk = 0.0, map_chunk = 0.0;
     if (with_stats) gmm_stats_zero(&wk->chunk);
     for (size_t t0 = start; t0 < end; t0 += tile_rows) {
       size_t t1 = t0 + tile_rows < end ? t0 + tile_rows : end;
-      double ll_tile;
-      if (!gmm_tile_pass(m, data->x + t0 * dd, data->w ? data->w + t0 : NULL, t1 - t0, w->shift,
-                         &wk->tile, with_stats ? &wk->chunk : NULL, &ll_tile))
-        ll_tile = rows_one_by_one(m, data, wk, t0, t1, with_stats);
+      double ll_tile, map_tile;
+      if (gmm_tile_pass(m, data->x + t0 * dd, data->w ? data->w + t0 : NULL, t1 - t0, w->shift,
+                        &wk->tile, with_stats ? &wk->chunk : NULL, &ll_tile))
+        map_tile = wk->tile.log_map;
+      else
+        ll_tile = rows_one_by_one(m, data, wk, t0, t1, with_stats, &map_tile);
       ll_chunk += ll_tile;
+      map_chunk += map_tile;
     }
     ll_block += ll_chunk;
+    map_block += map_chunk;
     if (with_stats) gmm_stats_merge(&w->block[b], &wk->chunk);
   }
   w->block_ll[b] = ll_block;
+  w->block_map[b] = map_block;
 }
 
 typedef struct pass_job {
@@ -247,8 +261,24 @@ static void tail_block(void *ctx, int b, int worker) {
   gmm_par_rows(job->data->n - first, w->n_blocks, b, &start, &end);
   gmm_stats *st = job->with_stats ? &w->block[b] : NULL;
   if (st) gmm_stats_zero(st);
+  gmm_em_worker *wk = &w->worker[worker];
   w->block_ll[b] = gmm_missing_pass(job->m, job->data, first + start, first + end, w->shift,
-                                    w->worker[worker].missing, &w->worker[worker].tile, st);
+                                    wk->missing, &wk->tile, st);
+  /* ICL's term of the rows with missing values, row by row: only for the
+  ** final pass of a fit (w->want_map). */
+  double map = 0.0;
+  for (size_t i = first + start; w->want_map && i < first + end; i++) {
+    double weight = gmm_row_weight(job->data, i);
+    const double *x = job->data->x + i * (size_t)job->m->d;
+    if (!(weight > 0.0) || gmm_is_missing_row(x, job->m->d)) continue;
+    if (gmm_row_has_missing(x, job->m->d))
+      gmm_missing_row_log_prob(job->m, x, wk->log_p, wk->missing);
+    else
+      gmm_model_log_prob(job->m, x, wk->diff, wk->log_p);
+    gmm_posteriors(wk->log_p, job->m->k, wk->log_p);
+    map += weight * log(largest(wk->log_p, job->m->k));
+  }
+  w->block_map[b] = map;
 }
 
 /* Adds the blocks' log-likelihoods (returned) and statistics to the total. */
@@ -256,6 +286,7 @@ static double sum_blocks(gmm_em_work *w, int with_stats) {
   double ll = 0.0;
   for (int b = 0; b < w->n_blocks; b++) {
     ll += w->block_ll[b];
+    w->log_map += w->block_map[b];
     if (with_stats) gmm_stats_merge(&w->total, &w->block[b]);
   }
   return ll;
@@ -269,6 +300,7 @@ double gmm_em_pass(const gmm_model *m, const gmm_data *data, gmm_em_work *w, int
   pass_job job = {m, &head, w, with_stats};
   gmm_par_run(w->n_blocks, w->n_workers, pass_block, &job);
   if (with_stats) gmm_stats_zero(&w->total);
+  w->log_map = 0.0;
   double ll_total = sum_blocks(w, with_stats);
   if (head.n < data->n) {
     job.data = data;

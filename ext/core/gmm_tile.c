@@ -333,7 +333,7 @@ INLINE void log_density_diag(const double *xt, const double *mu, const double *w
 ** lanes to the next, so the core overlaps many groups' exp and log; top
 ** and sum (n each) are scratch. */
 INLINE double responsibilities(double *lp, const double *w, double *top, double *sum, size_t k,
-                               size_t n, size_t ld) {
+                               size_t n, size_t ld, double *log_map) {
   vd finite = (vd)(splat(0.0) == 0.0);
   for (size_t t = 0; t < n; t += LANES) {
     vd m = load(lp + t);
@@ -352,18 +352,23 @@ INLINE double responsibilities(double *lp, const double *w, double *top, double 
       store(lp + j * ld + t, e);
       store(sum + t, load(sum + t) + e);
     }
-  vd ll0 = splat(0.0), ll1 = splat(0.0);
+  /* The largest share is exp(0) / s, so ln max_j p(j | x) = -ln s. */
+  vd ll0 = splat(0.0), ll1 = splat(0.0), map0 = splat(0.0), map1 = splat(0.0);
   for (size_t t = 0; t < n; t += 2 * LANES) {
     vd s0 = load(sum + t), s1 = load(sum + t + LANES);
     vd w0 = load(w + t), w1 = load(w + t + LANES);
-    ll0 += w0 * (load(top + t) + vlog_ge1(s0));
-    ll1 += w1 * (load(top + t + LANES) + vlog_ge1(s1));
+    vd lg0 = vlog_ge1(s0), lg1 = vlog_ge1(s1);
+    ll0 += w0 * (load(top + t) + lg0);
+    ll1 += w1 * (load(top + t + LANES) + lg1);
+    map0 -= w0 * lg0;
+    map1 -= w1 * lg1;
     store(sum + t, w0 / s0);
     store(sum + t + LANES, w1 / s1);
   }
   for (size_t j = 0; j < k; j++)
     for (size_t t = 0; t < n; t += LANES)
       store(lp + j * ld + t, load(lp + j * ld + t) * load(sum + t));
+  *log_map = hsum(map0 + map1);
   return hsum(ll0 + ll1);
 }
 
@@ -600,10 +605,12 @@ INLINE int tile_pass(const gmm_model *m, const double *x, const double *w, size_
   size_t n = (n_rows + GROUP_ROWS - 1) / GROUP_ROWS * GROUP_ROWS;
   WITH_D(d, densities, m, x, w, n_rows, n, tile)
   /* tile->ra is free until the statistics: scratch for the responsibilities. */
+  double map;
   double total = responsibilities(tile->lp, tile->w, tile->ra, tile->ra + tile->rows, (size_t)m->k,
-                                  n, tile->rows);
+                                  n, tile->rows, &map);
   if (isnan(total)) return 0;
   *ll = total;
+  tile->log_map = map;
   if (st) WITH_D(d, statistics, m, shift, tile, st, n)
   return 1;
 }
