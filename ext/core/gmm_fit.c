@@ -678,6 +678,12 @@ static gmm_status fit_one(const gmm_data *data, const gmm_options *opt, hc_start
     if (rc == GMM_OK) rc = fill_missing(data, a, &init_data, &filled);
     if (rc != GMM_OK) goto done;
   }
+  double data_mean[GMM_MAX_D];
+  scan.data = &init_data;
+  rc = rows_mean(&scan, workers, data_mean, err, err_len);
+  if (rc != GMM_OK) goto done;
+  /* fit (13): after the checks of the rows' spread, on the rows the
+  ** initialisation sees. */
   if (opt->init == GMM_INIT_HC && !opt->warm_start &&
       !(opt->weights_init && opt->means_init && opt->precisions_init)) {
     hc_start *tree = hc ? hc : &own_hc;
@@ -686,10 +692,6 @@ static gmm_status fit_one(const gmm_data *data, const gmm_options *opt, hc_start
     if (rc != GMM_OK) goto done;
     init_data.labels = start_labels;
   }
-  double data_mean[GMM_MAX_D];
-  scan.data = &init_data;
-  rc = rows_mean(&scan, workers, data_mean, err, err_len);
-  if (rc != GMM_OK) goto done;
   double n_weight = (double)n_usable;
 
   int have_best = 0;
