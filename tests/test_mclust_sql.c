@@ -84,6 +84,19 @@ static void test_option_names(void **state) {
                    "SELECT gmm_fit('{\"k\":2,\"hc_rows\":1}', eruptions, waiting) FROM faithful");
   assert_sql_error(db, "gmm_fit: option hc_rows must be an integer, provided real 2.5",
                    "SELECT gmm_fit('{\"k\":2,\"hc_rows\":2.5}', eruptions, waiting) FROM faithful");
+  assert_sql_error(db, "gmm_fit: option hc_rows must be an integer, provided null",
+                   "SELECT gmm_fit('{\"k\":2,\"hc_rows\":null}', eruptions, waiting) FROM faithful");
+  assert_sql_error(db, "gmm_fit: option hc_rows must be an integer, provided text '5'",
+                   "SELECT gmm_fit('{\"k\":2,\"hc_rows\":\"5\"}', eruptions, waiting) FROM "
+                   "faithful");
+  assert_sql_error(db,
+                   "gmm_fit: option criterion must be one of 'bic', 'icl', 'aic', provided null",
+                   "SELECT gmm_fit('{\"k\":2,\"criterion\":null}', eruptions, waiting) FROM "
+                   "faithful");
+  assert_sql_error(db,
+                   "gmm_fit: option init must be one of 'kmeans', 'k-means++', 'random', "
+                   "'random_from_data', 'labels', 'hc', provided 'HC'",
+                   "SELECT gmm_fit('{\"k\":2,\"init\":\"HC\"}', eruptions, waiting) FROM faithful");
   assert_sql_text(db, "{\"k\":2,\"covariance_type\":\"EVE\",\"max_iter\":100,\"tol\":0.001,"
                       "\"reg_covar\":1e-06,\"n_init\":1,\"init\":\"hc\",\"seed\":0,"
                       "\"weighted\":false,\"missing\":\"marginalize\",\"hc_rows\":100,"
@@ -119,10 +132,11 @@ static void test_labels(void **state) {
                  "SELECT gmm_info(gmm_fit('{\"k\":2,\"init\":\"labels\",\"covariance_type\":"
                  "\"VEV\",\"weighted\":true}', 1, eruptions > 3, eruptions, waiting)) -> '$.means' "
                  "= gmm_info(" B("a") ") -> '$.means' FROM faithful");
+  /* A NaN label arrives as NULL (SQLite stores NaN as NULL). */
   static const struct {
     const char *label, *shown;
   } bad[] = {{"'a'", "'a'"}, {"NULL", "NULL"}, {"2", "2"}, {"-1", "-1"}, {"1.0", "1.0"},
-             {"x'00'", "a BLOB"}};
+             {"x'00'", "a BLOB"}, {"(0.0 / 0.0)", "NULL"}, {"'1'", "'1'"}};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     char *want = format("gmm_fit: row 1, argument 2 (label) must be an integer from 0 to k - 1 = "
                         "1 (init 'labels'), provided %s",
@@ -181,6 +195,23 @@ static void test_icl(void **state) {
                    "gmm_icl: argument 1 (model) must be a model BLOB from gmm_fit, provided "
                    "an INTEGER",
                    "SELECT gmm_icl(3)");
+  /* apply (2), (3): NULL gives NULL; a wrong count, TEXT and a corrupt
+  ** BLOB are errors; the connection keeps working after each. */
+  assert_sql_null(db, "SELECT gmm_icl(NULL)");
+  assert_sql_error(db, "wrong number of arguments to function gmm_icl()", "SELECT gmm_icl()");
+  assert_sql_error(db,
+                   "gmm_icl: argument 1 (model) must be a model BLOB from gmm_fit, provided "
+                   "TEXT",
+                   "SELECT gmm_icl('model')");
+  assert_sql_error(db,
+                   "gmm_icl: argument 1 (model) is not a valid gmm model: the checksum does not "
+                   "match its contents",
+                   "SELECT gmm_icl(CAST(substr(" B("s") ", 1, 100) || x'ff' || substr(" B("s")
+                   ", 102) AS BLOB))");
+  assert_sql_error(db,
+                   "gmm_icl: argument 1 (model) is not a valid gmm model: it is too short (3 "
+                   "bytes; the smallest model has 104)",
+                   "SELECT gmm_icl(x'000102')");
   close_db(db);
 }
 

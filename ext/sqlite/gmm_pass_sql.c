@@ -32,7 +32,10 @@
 **      (not its every byte on every row; the E-step runs under the first
 **      row's model, whose fingerprint the statistics carry).
 **  (3) gmm_init reads gmm_fit's spec (an INTEGER k or a JSON object; one k
-**      and one covariance_type, no *_init arrays) plus sample_size, and
+**      and one covariance_type, any of the fourteen, no *_init arrays, no
+**      init 'labels', criterion or hc_rows: each refused with a sentence
+**      that says why; init 'hc' builds its tree on the sample) plus
+**      sample_size, and
 **      keeps the sample of gmm_istate.c: the same set of rows in any order
 **      or split gives the same state once merged.
 **  (4) gmm_merge takes statistics of one model, or states of one spec, and
