@@ -103,6 +103,34 @@ typedef enum gmm_init_method {
                                    (VVV, SVD-transformed rows) cut at k */
 } gmm_init_method;
 
+/* The prior of a fit. None is maximum likelihood EM. The two variational
+** priors are scikit-learn's BayesianGaussianMixture (Bishop, 2006, ch.
+** 10.2; Blei & Jordan, 2006): a Dirichlet distribution or a truncated
+** Dirichlet process (stick-breaking, Beta(1, alpha0)) on the weights and a
+** normal-Wishart prior on each component's mean and precision; the model
+** is then the variational posterior, and its E-step and predictions use
+** expected log weights and precisions. The conjugate prior is mclust's
+** priorControl() (Fraley & Raftery, 2007): EM for the maximum a
+** posteriori means and covariances under a normal-inverse-Wishart prior,
+** predictions as maximum likelihood's. */
+typedef enum gmm_prior {
+  GMM_PRIOR_NONE = 0,
+  GMM_PRIOR_DIRICHLET_PROCESS = 1,
+  GMM_PRIOR_DIRICHLET_DISTRIBUTION = 2,
+  GMM_PRIOR_CONJUGATE = 3
+} gmm_prior;
+#define GMM_N_PRIORS 4
+
+/* Whether prior p is one of the two variational ones. */
+static inline int gmm_prior_variational(gmm_prior p) {
+  return p == GMM_PRIOR_DIRICHLET_PROCESS || p == GMM_PRIOR_DIRICHLET_DISTRIBUTION;
+}
+
+/* A component of a variational model is effective when its weight (the
+** posterior mean) exceeds 1 / (GMM_EFFECTIVE_DIVISOR k): the others are
+** the ones the prior switched off. */
+#define GMM_EFFECTIVE_DIVISOR 100.0
+
 #define GMM_DEFAULT_HC_ROWS 2000   /* rows the hierarchical start runs on, at most */
 #define GMM_MAX_HC_ROWS     20000  /* its memory is quadratic: 1.6 GB of merge costs */
 
@@ -146,11 +174,36 @@ typedef struct gmm_options {
   ** them when there are more), in 2 .. GMM_MAX_HC_ROWS. */
   int hc_rows;
   gmm_criterion criterion; /* of gmm_fit_select */
+  /* The prior (GMM_PRIOR_NONE: maximum likelihood) and its parameters in
+  ** scikit-learn's names; NAN or NULL asks for the default, which the fit
+  ** computes from the rows and the model stores:
+  **   weight_concentration_prior alpha0 > 0 (variational only): 1 / k;
+  **   mean_precision_prior beta0 > 0: 1 (conjugate: mclust's shrinkage 0.01);
+  **   mean_prior (d values): the column means;
+  **   degrees_of_freedom_prior nu0 > d - 1: d (conjugate: d + 2);
+  **   covariance_prior, shaped as one component's covariance of the
+  **     storage shape (d x d for full and tied, d for diag, 1 for
+  **     spherical): variational, the rows' covariance (n - 1 divisor;
+  **     diag its diagonal, spherical their mean); conjugate, mclust's
+  **     var / k^(2/d) (diag and spherical: the mean variance / k^(2/d)).
+  ** The conjugate prior takes the covariance types full, tied, diag,
+  ** spherical, EII and EEI; the variational ones scikit-learn's four. */
+  gmm_prior prior;
+  double weight_concentration_prior;
+  double mean_precision_prior;
+  double degrees_of_freedom_prior;
+  const double *mean_prior;
+  const double *covariance_prior;
+  /* Variational priors: after the fit, drop the components that are not
+  ** effective and continue EM on the others (to convergence, at most
+  ** max_iter more iterations), the prior's parameters unchanged. */
+  int prune;
 } gmm_options;
 
 /* scikit-learn's defaults: full, max_iter 100, tol 1e-3, reg_covar 1e-6,
 ** n_init 1, init kmeans, seed 0, no explicit initial parameters; missing
-** features marginalised; hc_rows GMM_DEFAULT_HC_ROWS; criterion BIC. */
+** features marginalised; hc_rows GMM_DEFAULT_HC_ROWS; criterion BIC; no
+** prior (its parameters NAN and NULL), no pruning. */
 void gmm_options_default(gmm_options *opt, int k);
 
 /* Checks every option against its range for data of dimension d (d = 0
@@ -162,6 +215,9 @@ const char *gmm_cov_type_name(gmm_cov_type t);
 const char *gmm_init_name(gmm_init_method m);
 const char *gmm_missing_name(gmm_missing m);
 const char *gmm_criterion_name(gmm_criterion c);
+/* "none", "dirichlet_process", "dirichlet_distribution", "conjugate". */
+const char *gmm_prior_name(gmm_prior p);
+int gmm_prior_from_name(const char *name);
 /* mclust's three-letter name of any type ("VVV" for full). gmm_cov_type_name
 ** gives scikit-learn's name for the four it has, mclust's for the others. */
 const char *gmm_cov_model_name(gmm_cov_type t);
@@ -202,6 +258,11 @@ typedef struct gmm_summary {
   /* sum over the rows of w_i ln max_j p(j | x_i) under the final parameters
   ** (<= 0), for ICL; NAN when unknown (a model from passes). */
   double log_map;
+  /* Variational priors: scikit-learn's lower_bound_, the evidence lower
+  ** bound (less the terms constant for a configuration) of the last
+  ** iteration of the winning initialisation; NAN otherwise. */
+  double lower_bound;
+  int n_pruned; /* components the prune option dropped */
 } gmm_summary;
 
 /* A fitted (or decoded) model. One allocation owns every array. */
@@ -218,7 +279,21 @@ typedef struct gmm_model {
                           of the covariance (lower triangular), so that
                           (x-mu)' S^-1 (x-mu) = |W (x-mu)|^2; diag,
                           spherical: 1/sqrt(variance). Shaped as covariances. */
-  double *log_norm;    /* k: log w_j - d/2 log(2 pi) + log det W_j */
+  double *log_norm;    /* k: log w_j - d/2 log(2 pi) + log det W_j; for a
+                          variational model E[log w_j] - d/2 log(2 pi) +
+                          log det W_j - d/2 log nu_j + (d log 2 +
+                          sum_i digamma((nu_j - i) / 2) - d / beta_j) / 2 */
+  /* Priors (options.prior not none): the prior used, with the scalars in
+  ** options, and for the variational priors the posterior. weights, means
+  ** and covariances are then scikit-learn's weights_ (the posterior mean
+  ** weights), means_ (m_j) and covariances_ (the inverse of E[precision],
+  ** W_j^-1 / nu_j). NULL when unused. */
+  double *mean_prior;           /* d */
+  double *covariance_prior;     /* gmm_cov_len(1, d, type) */
+  double *weight_concentration; /* Dirichlet distribution: k alphas; process: k
+                                   first then k second Beta parameters */
+  double *mean_precision;       /* k: beta_j */
+  double *degrees_of_freedom;   /* k nu_j, 1 for tied */
   gmm_options options; /* the options of the fit (pointers NULL) */
   gmm_summary summary;
   gmm_candidate *candidates; /* n_candidates, when the model won a selection */
@@ -233,11 +308,22 @@ size_t gmm_cov_len(int k, int d, gmm_cov_type t);
 /* Allocates a model with uninitialised parameters. Returns NULL when memory
 ** is short or the sizes overflow. */
 gmm_model *gmm_model_new(int k, int d, gmm_cov_type t, const gmm_allocator *a);
+/* The same with the arrays of prior p (options.prior is set to p). */
+gmm_model *gmm_model_new_prior(int k, int d, gmm_cov_type t, gmm_prior p,
+                               const gmm_allocator *a);
+/* Doubles of the weight concentrations of a variational model: k or 2k. */
+size_t gmm_concentration_len(int k, gmm_prior p);
+/* Whether component j is effective (GMM_EFFECTIVE_DIVISOR); every
+** component of a model without a variational prior is. */
+int gmm_model_effective(const gmm_model *m, int j);
+int gmm_model_n_effective(const gmm_model *m);
 void gmm_model_free(gmm_model *m);
 /* Gives m a copy of n candidates; GMM_ENOMEM when memory is short. */
 gmm_status gmm_model_set_candidates(gmm_model *m, const gmm_candidate *c, int n);
 
-/* Computes prec_chol and log_norm from weights and covariances. Returns
+/* Computes prec_chol and log_norm from weights (a variational model: the
+** weight concentrations, mean precisions and degrees of freedom) and
+** covariances. Returns
 ** GMM_EFIT (with the component in err) when a covariance is not positive
 ** definite. */
 gmm_status gmm_model_prepare(gmm_model *m, char *err, size_t err_len);
@@ -246,7 +332,9 @@ gmm_status gmm_model_prepare(gmm_model *m, char *err, size_t err_len);
 double gmm_model_n_parameters(const gmm_model *m);
 /* The same for any k, d and type (mclust's nMclustParams). */
 double gmm_n_parameters(int k, int d, gmm_cov_type t);
-/* -2 LL + p ln n and -2 LL + 2p on the training rows; lower is better. */
+/* -2 LL + p ln n and -2 LL + 2p on the training rows; lower is better.
+** For a variational model LL is the rows' sum of scores (expected log
+** weights and precisions), so these compare such models only loosely. */
 double gmm_model_bic(const gmm_model *m);
 double gmm_model_aic(const gmm_model *m);
 /* BIC - 2 summary.log_map (mclust's ICL, sign flipped); NAN when log_map is. */

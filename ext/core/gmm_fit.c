@@ -72,6 +72,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The M-step of m's prior: fit (5), (16). */
+static int prior_m_step(gmm_model *m, const gmm_stats *st, const double *shift, double reg_covar,
+                        const double *prev, double *work) {
+  if (gmm_prior_variational(m->options.prior))
+    return gmm_bayes_m_step(m, st, shift, reg_covar);
+  if (m->options.prior == GMM_PRIOR_CONJUGATE) return gmm_map_m_step(m, st, shift, reg_covar);
+  return gmm_m_step(m, st, shift, reg_covar, prev, work);
+}
+
 /* ---- initial parameters: fit (9) ---- */
 
 /* Covariances from scikit-learn-shaped precisions: inverses of the d x d
@@ -157,6 +166,14 @@ static gmm_status initialise(gmm_model *m, const gmm_data *data, const gmm_optio
     memcpy(m->weights, from->weights, kk * sizeof(double));
     memcpy(m->means, from->means, kk * dd * sizeof(double));
     memcpy(m->covariances, from->covariances, n_cov * sizeof(double));
+    if (gmm_prior_variational(m->options.prior)) {
+      /* the same prior: gmm_prior_options_check */
+      memcpy(m->weight_concentration, from->weight_concentration,
+             gmm_concentration_len(k, m->options.prior) * sizeof(double));
+      memcpy(m->mean_precision, from->mean_precision, kk * sizeof(double));
+      memcpy(m->degrees_of_freedom, from->degrees_of_freedom,
+             (gmm_cov_shape(m->covariance_type) == GMM_COV_TIED ? 1 : kk) * sizeof(double));
+    }
     return gmm_model_prepare(m, err, err_len);
   }
   if (!(opt->weights_init && opt->means_init && opt->precisions_init)) {
@@ -165,7 +182,7 @@ static gmm_status initialise(gmm_model *m, const gmm_data *data, const gmm_optio
         gmm_init_stats(data, opt, init_index, data_mean, &w->total, &par, a, err, err_len);
     if (rc != GMM_OK) return rc;
     for (int j = 0; j < k; j++) memcpy(w->shift + (size_t)j * dd, data_mean, dd * sizeof(double));
-    gmm_m_step(m, &w->total, w->shift, opt->reg_covar, NULL, w->mstep_work);
+    prior_m_step(m, &w->total, w->shift, opt->reg_covar, NULL, w->mstep_work);
   }
   if (opt->weights_init) {
     /* Checked to sum to 1 within 1e-8; made to sum to 1 to the last bit the
@@ -460,13 +477,26 @@ static gmm_status run_init(gmm_model *cur, const gmm_data *data, const gmm_data 
   if (rc != GMM_OK) return rc;
   double lower_bound = -INFINITY;
   int converged = 0, n_iter = 0, n_empty = 0;
+  int variational = gmm_prior_variational(opt->prior);
   for (int iter = 1; iter <= opt->max_iter; iter++) {
     double prev = lower_bound;
-    lower_bound = gmm_em_pass(cur, data, w, 1) / n_weight;
-    n_empty = gmm_m_step(cur, &w->total, w->shift, opt->reg_covar, cur->covariances, w->mstep_work);
+    double ll = gmm_em_pass(cur, data, w, 1);
+    /* fit (16): the entropy of this E-step's responsibilities, before the
+    ** M-step replaces the parameters it was taken under. */
+    double r_log_r = variational ? gmm_bayes_expected_log_rho(cur, &w->total) - ll : 0.0;
+    lower_bound = ll / n_weight;
+    n_empty = prior_m_step(cur, &w->total, w->shift, opt->reg_covar, cur->covariances,
+                           w->mstep_work);
     n_iter = iter;
     rc = gmm_model_prepare(cur, err, err_len);
     if (rc != GMM_OK) return rc;
+    if (variational) {
+      lower_bound = gmm_bayes_lower_bound(cur, r_log_r);
+      if (!isfinite(lower_bound))
+        return gmm_errorf(err, err_len, GMM_EFIT,
+                          "the lower bound is not finite; increase reg_covar or decrease k");
+      cur->summary.lower_bound = lower_bound;
+    }
     if (trace && trace(trace_ctx, init_index, iter, lower_bound) != 0)
       return gmm_errorf(err, err_len, GMM_EINTERRUPTED, "interrupted");
     if (fabs(lower_bound - prev) < opt->tol) {
@@ -589,6 +619,18 @@ static gmm_status hc_labels(const hc_start *hc, const gmm_data *data, int k,
 
 /* ---- the fit ---- */
 
+/* dst's prior = src's (models of one shape and prior). */
+static void copy_prior(gmm_model *dst, const gmm_model *src) {
+  dst->options.prior = src->options.prior;
+  dst->options.weight_concentration_prior = src->options.weight_concentration_prior;
+  dst->options.mean_precision_prior = src->options.mean_precision_prior;
+  dst->options.degrees_of_freedom_prior = src->options.degrees_of_freedom_prior;
+  dst->options.prune = src->options.prune;
+  memcpy(dst->mean_prior, src->mean_prior, (size_t)src->d * sizeof(double));
+  memcpy(dst->covariance_prior, src->covariance_prior,
+         gmm_cov_len(1, src->d, src->covariance_type) * sizeof(double));
+}
+
 /* gmm_fit, with the hierarchical start a selection shares (hc: NULL for a
 ** fit of its own). */
 static gmm_status fit_one(const gmm_data *data, const gmm_options *opt, hc_start *hc,
@@ -630,15 +672,17 @@ static gmm_status fit_one(const gmm_data *data, const gmm_options *opt, hc_start
   /* fit (10): weights are rescaled to a mean of 1 per usable row, so that
   ** their scale changes nothing (nk + 10 eps and the empty-component test
   ** assume rows of weight about 1); the log-likelihood is scaled back. */
-  double w_scale = data->w ? (double)n_usable / total_weight : 1.0;
+  /* fit (16): under a prior the weights count rows (the prior's strength
+  ** is in rows), so they are not rescaled. */
+  double w_scale = data->w && opt->prior == GMM_PRIOR_NONE ? (double)n_usable / total_weight : 1.0;
   gmm_data scaled = *data;
   double *scaled_w = NULL, *filled = NULL;
   int *start_labels = NULL;             /* init hc's labels */
   hc_start own_hc = {NULL, NULL, 0};    /* init hc's tree, outside a selection */
   int k = opt->k, d = data->d;
   gmm_em_work w;
-  gmm_model *cur = gmm_model_new(k, d, opt->covariance_type, a);
-  gmm_model *best = gmm_model_new(k, d, opt->covariance_type, a);
+  gmm_model *cur = gmm_model_new_prior(k, d, opt->covariance_type, opt->prior, a);
+  gmm_model *best = gmm_model_new_prior(k, d, opt->covariance_type, opt->prior, a);
   rc = gmm_em_work_alloc(&w, k, d, opt->covariance_type, data->n, gmm_thread_count(opt), a);
   size_t n_kept = n_usable;
   if (data->w && w_scale != 1.0) {
@@ -671,6 +715,13 @@ static gmm_status fit_one(const gmm_data *data, const gmm_options *opt, hc_start
   /* fit (12): the initialisation sees the filled copy; rows from the first
   ** one with a missing value on go through the missing-value pass. */
   gmm_data init_data = *data;
+  if ((mc.incomplete > 0 || mc.all_missing > 0) && gmm_prior_variational(opt->prior)) {
+    rc = gmm_errorf(err, err_len, GMM_EINVAL,
+                    "prior '%s' needs every feature of every row (%zu rows have a missing "
+                    "value); leave those rows out with missing 'skip'",
+                    gmm_prior_name(opt->prior), mc.incomplete + mc.all_missing);
+    goto done;
+  }
   if (mc.incomplete > 0 || mc.all_missing > 0) {
     size_t first = 0;
     while (!gmm_row_has_missing(data->x + first * (size_t)d, d)) first++;
@@ -682,6 +733,12 @@ static gmm_status fit_one(const gmm_data *data, const gmm_options *opt, hc_start
   scan.data = &init_data;
   rc = rows_mean(&scan, workers, data_mean, err, err_len);
   if (rc != GMM_OK) goto done;
+  if (opt->prior != GMM_PRIOR_NONE) {
+    /* fit (16): the prior's defaults from the rows the initialisation sees */
+    rc = gmm_prior_resolve(cur, opt, &init_data, data_mean, err, err_len);
+    if (rc != GMM_OK) goto done;
+    copy_prior(best, cur);
+  }
   /* fit (13): after the checks of the rows' spread, on the rows the
   ** initialisation sees. */
   if (opt->init == GMM_INIT_HC && !opt->warm_start &&
@@ -706,7 +763,11 @@ static gmm_status fit_one(const gmm_data *data, const gmm_options *opt, hc_start
       goto done;
     }
     if (rc != GMM_OK) continue; /* fit (6) */
-    if (!have_best || cur->summary.log_likelihood > best->summary.log_likelihood) {
+    /* fit (7), (16): the best log-likelihood, or lower bound */
+    int better = gmm_prior_variational(opt->prior)
+                     ? cur->summary.lower_bound > best->summary.lower_bound
+                     : cur->summary.log_likelihood > best->summary.log_likelihood;
+    if (!have_best || better) {
       gmm_model *t = best;
       best = cur;
       cur = t;
@@ -720,9 +781,14 @@ static gmm_status fit_one(const gmm_data *data, const gmm_options *opt, hc_start
                     last_err);
     goto done;
   }
+  gmm_options resolved = best->options;
   best->options = *opt;
   best->options.weights_init = best->options.means_init = best->options.precisions_init = NULL;
   best->options.warm_start = NULL;
+  best->options.mean_prior = best->options.covariance_prior = NULL;
+  best->options.weight_concentration_prior = resolved.weight_concentration_prior;
+  best->options.mean_precision_prior = resolved.mean_precision_prior;
+  best->options.degrees_of_freedom_prior = resolved.degrees_of_freedom_prior;
   best->summary.n_samples = data->w ? total_weight : n_weight;
   best->summary.log_likelihood /= w_scale;
   if (!(fabs(best->summary.log_likelihood) <= GMM_MAX_ABS_LOG_LIKELIHOOD)) {

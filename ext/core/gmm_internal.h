@@ -13,6 +13,7 @@
 #include <string.h>
 
 #define GMM_LOG_2PI 1.8378770664093454836
+#define GMM_LN2     0.69314718055994530942
 
 /* Keeps a function's frame apart from its caller's (stack depth). */
 #if defined(__GNUC__)
@@ -118,6 +119,37 @@ size_t gmm_constrain_work_len(int k, int d, gmm_cov_type t);
 ** Does nothing for scikit-learn's four types. */
 void gmm_constrain_covariances(gmm_cov_type t, int k, int d, const double *nk, double *cov,
                                const double *prev, double *work);
+
+/* ---- priors (gmm_bayes.c) ---- */
+
+/* Digamma, log-gamma and ln B(a, b) for positive arguments: bayes (1). */
+double gmm_digamma(double x);
+double gmm_lgamma(double x);
+double gmm_betaln(double a, double b);
+/* The checks of the prior options that need no rows (d = 0: none that
+** need d); part of gmm_options_check. */
+gmm_status gmm_prior_options_check(const gmm_options *opt, int d, char *err, size_t err_len);
+/* Sets m's prior (options scalars, mean_prior, covariance_prior) from opt
+** or its defaults over the rows of data (data_mean their weighted mean):
+** bayes (2). GMM_EINVAL names a bad mean_prior or covariance_prior. */
+gmm_status gmm_prior_resolve(gmm_model *m, const gmm_options *opt, const gmm_data *data,
+                             const double *data_mean, char *err, size_t err_len);
+/* A variational model's E[log w_j] (k), and the rest of its log_norm
+** beyond the plug-in density's: bayes (4). */
+void gmm_bayes_log_weights(const gmm_model *m, double *out);
+double gmm_bayes_log_lambda(const gmm_model *m, int j);
+/* The variational M-step from statistics around shift: bayes (3). Returns
+** the number of empty components, as gmm_m_step. */
+int gmm_bayes_m_step(gmm_model *m, const gmm_stats *st, const double *shift, double reg_covar);
+/* sum_j [N_j log_norm_j - Q_j / 2] for the statistics st of an E-step of
+** the prepared model m (around its means): the rows' sum of w r log rho;
+** less their log-likelihood it is their sum of w r log r: bayes (5). */
+double gmm_bayes_expected_log_rho(const gmm_model *m, const gmm_stats *st);
+/* The lower bound of the prepared model m (after the M-step), given the
+** E-step's sum of w r log r: bayes (5). */
+double gmm_bayes_lower_bound(const gmm_model *m, double sum_r_log_r);
+/* The conjugate prior's M-step: bayes (6). */
+int gmm_map_m_step(gmm_model *m, const gmm_stats *st, const double *shift, double reg_covar);
 
 static inline double gmm_row_weight(const gmm_data *data, size_t i) {
   return data->w ? data->w[i] : 1.0;

@@ -20,13 +20,29 @@ size_t gmm_cov_len(int k, int d, gmm_cov_type t) {
   return 0;
 }
 
+size_t gmm_concentration_len(int k, gmm_prior p) {
+  return p == GMM_PRIOR_DIRICHLET_PROCESS ? 2 * (size_t)k : (size_t)k;
+}
+
 gmm_model *gmm_model_new(int k, int d, gmm_cov_type t, const gmm_allocator *a) {
-  if (k < 1 || k > GMM_MAX_K || d < 1 || d > GMM_MAX_D || (unsigned)t >= GMM_N_COV_TYPES)
+  return gmm_model_new_prior(k, d, t, GMM_PRIOR_NONE, a);
+}
+
+gmm_model *gmm_model_new_prior(int k, int d, gmm_cov_type t, gmm_prior prior,
+                               const gmm_allocator *a) {
+  if (k < 1 || k > GMM_MAX_K || d < 1 || d > GMM_MAX_D || (unsigned)t >= GMM_N_COV_TYPES ||
+      (unsigned)prior >= GMM_N_PRIORS)
     return NULL;
   size_t kk = (size_t)k, dd = (size_t)d;
   size_t n_cov = gmm_cov_len(k, d, t);
+  size_t n_prior = prior == GMM_PRIOR_NONE ? 0 : dd + gmm_cov_len(1, d, t);
+  size_t n_post = gmm_prior_variational(prior)
+                      ? gmm_concentration_len(k, prior) + kk +
+                            (gmm_cov_shape(t) == GMM_COV_TIED ? 1 : kk)
+                      : 0;
   /* k, d are bounded above, so these products cannot overflow size_t. */
-  size_t n_doubles = kk /* weights */ + kk * dd /* means */ + 2 * n_cov + kk /* log_norm */;
+  size_t n_doubles =
+      kk /* weights */ + kk * dd /* means */ + 2 * n_cov + kk /* log_norm */ + n_prior + n_post;
   size_t header = (sizeof(gmm_model) + sizeof(double) - 1) / sizeof(double) * sizeof(double);
   unsigned char *block = gmm_alloc_array(a, 1, header + n_doubles * sizeof(double));
   if (!block) return NULL;
@@ -45,11 +61,36 @@ gmm_model *gmm_model_new(int k, int d, gmm_cov_type t, const gmm_allocator *a) {
   m->prec_chol = p;
   p += n_cov;
   m->log_norm = p;
+  p += kk;
+  if (n_prior) {
+    m->mean_prior = p;
+    m->covariance_prior = p + dd;
+    p += n_prior;
+  }
+  if (n_post) {
+    m->weight_concentration = p;
+    p += gmm_concentration_len(k, prior);
+    m->mean_precision = p;
+    m->degrees_of_freedom = p + kk;
+  }
   m->allocator = *a;
   gmm_options_default(&m->options, k);
   m->options.covariance_type = t;
+  m->options.prior = prior;
   m->summary.log_map = NAN;
+  m->summary.lower_bound = NAN;
   return m;
+}
+
+int gmm_model_effective(const gmm_model *m, int j) {
+  return !gmm_prior_variational(m->options.prior) ||
+         m->weights[j] > 1.0 / (GMM_EFFECTIVE_DIVISOR * (double)m->k);
+}
+
+int gmm_model_n_effective(const gmm_model *m) {
+  int n = 0;
+  for (int j = 0; j < m->k; j++) n += gmm_model_effective(m, j);
+  return n;
 }
 
 void gmm_model_free(gmm_model *m) {
@@ -94,6 +135,9 @@ static double prepare_variance(double var) {
 gmm_status gmm_model_prepare(gmm_model *m, char *err, size_t err_len) {
   size_t dd = (size_t)m->d;
   double tied_log_det = 0.0;
+  int variational = gmm_prior_variational(m->options.prior);
+  /* A variational model's log_norm starts from its expected log weights. */
+  if (variational) gmm_bayes_log_weights(m, m->log_norm);
   gmm_cov_type shape = gmm_cov_shape(m->covariance_type);
   if (shape == GMM_COV_TIED) {
     tied_log_det = prepare_full(m->covariances, m->prec_chol, m->d);
@@ -124,7 +168,9 @@ gmm_status gmm_model_prepare(gmm_model *m, char *err, size_t err_len) {
     if (isnan(log_det_w))
       return gmm_errorf(err, err_len, GMM_EFIT,
                         "the covariance of component %d is not positive definite", j);
-    m->log_norm[j] = log(m->weights[j]) - 0.5 * (double)m->d * GMM_LOG_2PI + log_det_w;
+    double log_weight = variational ? m->log_norm[j] : log(m->weights[j]);
+    m->log_norm[j] = log_weight - 0.5 * (double)m->d * GMM_LOG_2PI + log_det_w +
+                     (variational ? gmm_bayes_log_lambda(m, j) : 0.0);
   }
   return GMM_OK;
 }

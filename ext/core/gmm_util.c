@@ -291,6 +291,19 @@ int gmm_criterion_from_name(const char *name) {
   return -1;
 }
 
+static const char *const prior_names[GMM_N_PRIORS] = {"none", "dirichlet_process",
+                                                      "dirichlet_distribution", "conjugate"};
+
+const char *gmm_prior_name(gmm_prior p) {
+  return (unsigned)p < GMM_N_PRIORS ? prior_names[p] : "unknown";
+}
+
+int gmm_prior_from_name(const char *name) {
+  for (int i = 0; i < GMM_N_PRIORS; i++)
+    if (strcmp(name, prior_names[i]) == 0) return i;
+  return -1;
+}
+
 static const char *const missing_names[] = {"marginalize", "skip"};
 
 const char *gmm_missing_name(gmm_missing m) {
@@ -316,6 +329,10 @@ void gmm_options_default(gmm_options *opt, int k) {
   opt->missing = GMM_MISSING_MARGINALIZE;
   opt->hc_rows = GMM_DEFAULT_HC_ROWS;
   opt->criterion = GMM_CRITERION_BIC;
+  opt->prior = GMM_PRIOR_NONE;
+  opt->weight_concentration_prior = NAN;
+  opt->mean_precision_prior = NAN;
+  opt->degrees_of_freedom_prior = NAN;
 }
 
 gmm_status gmm_options_check(const gmm_options *opt, int d, char *err, size_t err_len) {
@@ -358,6 +375,8 @@ gmm_status gmm_options_check(const gmm_options *opt, int d, char *err, size_t er
     return gmm_errorf(err, err_len, GMM_EINVAL,
                       "missing must be one of 'marginalize', 'skip', provided %d",
                       (int)opt->missing);
+  gmm_status rc = gmm_prior_options_check(opt, d, err, err_len);
+  if (rc != GMM_OK) return rc;
   if (d != 0) {
     if (d < 1 || d > GMM_MAX_D)
       return gmm_errorf(err, err_len, GMM_EINVAL,
