@@ -281,6 +281,8 @@ fixtures:
 	$(PYTHON) tests/oracle/make_missing_fixtures.py
 	Rscript tests/oracle/make_mclust_fixtures.R tests/oracle/mclust_fixtures.h
 	Rscript tests/oracle/make_hc_fixtures.R > tests/oracle/hc_fixtures.h
+	$(PYTHON) tests/oracle/make_bayes_fixtures.py
+	Rscript tests/oracle/make_prior_fixtures.R tests/oracle/prior_fixtures.h
 
 clean:
 	rm -rf build gmm.so gmm.dylib libgmm.a
