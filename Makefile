@@ -57,7 +57,7 @@ SQL_OBJ   = $(patsubst ext/%.c,$(BUILD)/obj/%.o,$(SQL_SRC))
 CORE_TESTS = $(BUILD)/test_core $(BUILD)/test_blob $(BUILD)/test_oracle $(BUILD)/test_degenerate \
              $(BUILD)/test_tile $(BUILD)/test_stats $(BUILD)/test_missing $(BUILD)/test_missing_oracle \
              $(BUILD)/test_hc $(BUILD)/test_mclust $(BUILD)/test_mclust_oracle \
-             $(BUILD)/test_bayes_oracle
+             $(BUILD)/test_bayes_oracle $(BUILD)/test_bayes
 SQL_TESTS  = $(BUILD)/test_sql $(BUILD)/test_options $(BUILD)/test_vtab $(BUILD)/test_limits \
              $(BUILD)/test_oom $(BUILD)/test_threads $(BUILD)/test_vectors $(BUILD)/test_passes \
              $(BUILD)/test_missing_sql $(BUILD)/test_mclust_sql

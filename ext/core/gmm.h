@@ -389,8 +389,10 @@ typedef struct gmm_data {
 
 /* Called after every EM iteration (may be NULL): init is the 0-based
 ** initialisation, iter the 1-based iteration, lower_bound the mean per-row
-** log-likelihood under the parameters that iteration started from. A
-** non-zero return stops the fit, which then returns GMM_EINTERRUPTED. */
+** log-likelihood under the parameters that iteration started from (with a
+** variational prior: the total lower bound after the iteration, as
+** scikit-learn's). A non-zero return stops the fit, which then returns
+** GMM_EINTERRUPTED. */
 typedef int (*gmm_trace_fn)(void *ctx, int init, int iter, double lower_bound);
 
 /* Sufficient statistics of responsibilities r_ij over rows x_i, taken

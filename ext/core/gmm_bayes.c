@@ -329,7 +329,7 @@ double gmm_bayes_log_lambda(const gmm_model *m, int j) {
 
 /* The posterior mean weights from the concentrations (scikit-learn's
 ** _set_parameters). */
-static void posterior_weights(gmm_model *m) {
+void gmm_bayes_weights(gmm_model *m) {
   int k = m->k;
   const double *c = m->weight_concentration;
   double sum = 0.0;
@@ -428,7 +428,7 @@ int gmm_bayes_m_step(gmm_model *m, const gmm_stats *st, const double *shift, dou
     for (size_t p = 0; p < dd; p++)
       mu[p] = (b0 * m->mean_prior[p] + nk[j] * mu[p]) / m->mean_precision[j];
   }
-  posterior_weights(m);
+  gmm_bayes_weights(m);
   return n_empty;
 }
 

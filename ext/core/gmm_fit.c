@@ -64,6 +64,23 @@
 **      the model's constraints (gmm_mclust.c), warm-started from the
 **      previous iteration's covariances (none for the first M-step of an
 **      initialisation).
+** (16) Priors (gmm_bayes.c): the prior's defaults come from the rows the
+**      initialisation sees; every M-step, the first included, is the
+**      prior's (variational: bayes (3); conjugate: bayes (6)). A
+**      variational fit stops when its lower bound (bayes (5), the total,
+**      not per row) changes by less than tol, the trace reports that
+**      bound, and the initialisation with the highest bound wins (the
+**      earliest on ties), as scikit-learn's BayesianGaussianMixture.
+**      Row weights are not rescaled under a prior: they count rows, whose
+**      number weighs against the prior's. Variational priors take no
+**      missing values and no explicit initial parameters.
+** (17) prune (variational priors): when some component of the fit is not
+**      effective (gmm_model_effective), EM goes on from the effective
+**      ones alone (their posterior, in order, as a warm start), with the
+**      prior's parameters as resolved for the first fit, one
+**      initialisation, up to max_iter iterations and tol; the model
+**      records how many were dropped (n_pruned), and its n_iter and
+**      converged are those of that second EM.
 */
 #include "gmm_hc.h"
 #include "gmm_internal.h"
@@ -822,10 +839,82 @@ done:
   return rc;
 }
 
+/* ---- pruning: fit (17) ---- */
+
+/* The model of m's effective components (k_kept of them, in order) with
+** their posterior, to warm-start EM from. */
+static gmm_model *kept_components(const gmm_model *m, int k_kept, const gmm_allocator *a) {
+  int k = m->k, d = m->d;
+  size_t dd = (size_t)d;
+  gmm_cov_type t = m->covariance_type, shape = gmm_cov_shape(t);
+  gmm_model *s = gmm_model_new_prior(k_kept, d, t, m->options.prior, a);
+  if (!s) return NULL;
+  copy_prior(s, m);
+  size_t n_cov1 = shape == GMM_COV_TIED ? 0 : gmm_cov_len(1, d, t);
+  if (shape == GMM_COV_TIED) {
+    memcpy(s->covariances, m->covariances, dd * dd * sizeof(double));
+    s->degrees_of_freedom[0] = m->degrees_of_freedom[0];
+  }
+  int dp = m->options.prior == GMM_PRIOR_DIRICHLET_PROCESS;
+  for (int j = 0, r = 0; j < k; j++) {
+    if (!gmm_model_effective(m, j)) continue;
+    size_t jj = (size_t)j, rr = (size_t)r;
+    memcpy(s->means + rr * dd, m->means + jj * dd, dd * sizeof(double));
+    memcpy(s->covariances + rr * n_cov1, m->covariances + jj * n_cov1, n_cov1 * sizeof(double));
+    s->weight_concentration[r] = m->weight_concentration[j];
+    if (dp) s->weight_concentration[k_kept + r] = m->weight_concentration[k + j];
+    s->mean_precision[r] = m->mean_precision[j];
+    if (shape != GMM_COV_TIED) s->degrees_of_freedom[r] = m->degrees_of_freedom[j];
+    r++;
+  }
+  gmm_bayes_weights(s);
+  return s;
+}
+
 gmm_status gmm_fit(const gmm_data *data, const gmm_options *opt, const gmm_allocator *a,
                    gmm_trace_fn trace, void *trace_ctx, gmm_model **out, char *err,
                    size_t err_len) {
-  return fit_one(data, opt, NULL, a, trace, trace_ctx, out, err, err_len);
+  gmm_model *m = NULL;
+  gmm_status rc = fit_one(data, opt, NULL, a, trace, trace_ctx, &m, err, err_len);
+  if (rc != GMM_OK || !opt->prune) {
+    *out = m;
+    return rc;
+  }
+  /* fit (17): EM goes on with the effective components alone, under the
+  ** same prior (its parameters as resolved for the first fit). */
+  int k_kept = gmm_model_n_effective(m);
+  if (k_kept == m->k) {
+    *out = m;
+    return GMM_OK;
+  }
+  *out = NULL;
+  gmm_model *start = kept_components(m, k_kept, a), *pruned = NULL;
+  if (!start) {
+    gmm_model_free(m);
+    return gmm_errorf(err, err_len, GMM_ENOMEM, "out of memory");
+  }
+  gmm_options o = *opt;
+  o.k = k_kept;
+  o.n_init = 1;
+  o.prune = 0;
+  o.warm_start = start;
+  o.weight_concentration_prior = m->options.weight_concentration_prior;
+  o.mean_precision_prior = m->options.mean_precision_prior;
+  o.degrees_of_freedom_prior = m->options.degrees_of_freedom_prior;
+  o.mean_prior = m->mean_prior;
+  o.covariance_prior = m->covariance_prior;
+  rc = fit_one(data, &o, NULL, a, trace, trace_ctx, &pruned, err, err_len);
+  if (rc == GMM_OK) {
+    pruned->options = m->options;
+    pruned->options.k = k_kept;
+    pruned->summary.n_pruned = m->k - k_kept;
+    pruned->summary.best_init = m->summary.best_init;
+    pruned->summary.warm_started = m->summary.warm_started;
+  }
+  gmm_model_free(start);
+  gmm_model_free(m);
+  *out = pruned;
+  return rc;
 }
 
 /* ---- selection: fit (11) ---- */
@@ -844,6 +933,11 @@ gmm_status gmm_fit_select(const gmm_data *data, const gmm_options *opt, const in
     return gmm_errorf(err, err_len, GMM_EINVAL,
                       "explicit initial parameters and warm starts do not combine with a list "
                       "of k or covariance_type");
+  if (gmm_prior_variational(opt->prior))
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "prior '%s' chooses the number of components itself: give one k and one "
+                      "covariance_type",
+                      gmm_prior_name(opt->prior));
   int n_cand = n_k * n_types;
   /* Every candidate's options are checked before any fit, so that an
   ** invalid k or option is an error, not a failed candidate. */

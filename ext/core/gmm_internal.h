@@ -138,6 +138,9 @@ gmm_status gmm_prior_resolve(gmm_model *m, const gmm_options *opt, const gmm_dat
 ** beyond the plug-in density's: bayes (4). */
 void gmm_bayes_log_weights(const gmm_model *m, double *out);
 double gmm_bayes_log_lambda(const gmm_model *m, int j);
+/* A variational model's weights: the posterior means of its weight
+** concentrations (scikit-learn's weights_). */
+void gmm_bayes_weights(gmm_model *m);
 /* The variational M-step from statistics around shift: bayes (3). Returns
 ** the number of empty components, as gmm_m_step. */
 int gmm_bayes_m_step(gmm_model *m, const gmm_stats *st, const double *shift, double reg_covar);

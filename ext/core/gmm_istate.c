@@ -195,8 +195,8 @@ gmm_status gmm_istate_new(const gmm_options *opt, int d, int weighted, int sampl
   if (d < 1 || d > GMM_MAX_D || sample_size < 1 || sample_size > GMM_MAX_SAMPLE_SIZE ||
       (unsigned)opt->missing > GMM_MISSING_SKIP ||
       (unsigned)opt->covariance_type >= GMM_N_COV_TYPES || (unsigned)opt->init > GMM_INIT_HC ||
-      opt->init == GMM_INIT_LABELS)
-    return GMM_EINVAL;
+      opt->init == GMM_INIT_LABELS || opt->prior != GMM_PRIOR_NONE)
+    return GMM_EINVAL; /* passes fit maximum likelihood models */
   gmm_istate *s = gmm_alloc_array(a, 1, sizeof *s);
   if (!s) return GMM_ENOMEM;
   memset(s, 0, sizeof *s);

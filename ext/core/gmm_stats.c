@@ -379,6 +379,7 @@ int gmm_stats_diag_only(gmm_cov_type t) {
 gmm_status gmm_estats_new(const gmm_model *m, uint64_t fingerprint, int weighted,
                           const gmm_allocator *a, gmm_estats **out) {
   *out = NULL;
+  if (m->options.prior != GMM_PRIOR_NONE) return GMM_EINVAL; /* gmm_mstep says why */
   gmm_estats *s = gmm_alloc_array(a, 1, sizeof *s);
   if (!s) return GMM_ENOMEM;
   memset(s, 0, sizeof *s);
@@ -574,6 +575,10 @@ void gmm_estep_add(gmm_estep_acc *acc, const double *x, const double *w, size_t 
 gmm_status gmm_mstep(const gmm_model *m, uint64_t fingerprint, const gmm_estats *st,
                      const gmm_allocator *a, gmm_model **out, char *err, size_t err_len) {
   *out = NULL;
+  if (m->options.prior != GMM_PRIOR_NONE)
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "passes fit maximum likelihood models; the model has prior '%s'",
+                      gmm_prior_name(m->options.prior));
   if (st->k != m->k || st->d != m->d || st->covariance_type != m->covariance_type)
     return gmm_errorf(err, err_len, GMM_EINVAL,
                       "the statistics have k = %d, d = %d, covariance_type '%s'; the model has "
