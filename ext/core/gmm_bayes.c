@@ -246,8 +246,8 @@ gmm_status gmm_prior_resolve(gmm_model *m, const gmm_options *opt, const gmm_dat
   /* The rows' covariance around their mean, weights as repeated rows. */
   double total = 0.0;
   int full = shape == GMM_COV_FULL || shape == GMM_COV_TIED;
-  double *acc = psi; /* full: d x d (lower triangle first); else d variances */
-  memset(acc, 0, (full ? dd * dd : dd) * sizeof(double));
+  double *acc = psi; /* full: d x d (lower triangle first); else diag below */
+  if (full) memset(acc, 0, dd * dd * sizeof(double));
   double diag[GMM_MAX_D];
   memset(diag, 0, sizeof diag);
   for (size_t i = 0; i < data->n; i++) {
