@@ -1,6 +1,6 @@
 /*
 ** make_blob_fixture.c -- writes tests/fixtures/model_vN.bin, the fixture
-** BLOB of model format version N (2, 3 or 4; ext/core/gmm_blob.c) that
+** BLOB of model format version N (2 to 5; ext/core/gmm_blob.c) that
 ** tests/test_blob.c must keep reading forever (DESIGN.md section 3: "An old format version stays readable
 ** forever: keep one fixture BLOB per version in tests/").
 **
@@ -18,6 +18,7 @@
 **   mkdir -p tests/fixtures && /tmp/make_blob_fixture tests/fixtures/model_v2.bin
 **   /tmp/make_blob_fixture --v3 tests/fixtures/model_v3.bin
 **   /tmp/make_blob_fixture --v4 tests/fixtures/model_v4.bin
+**   /tmp/make_blob_fixture --v5 tests/fixtures/model_v5.bin
 **
 ** It prints the values to hard-code in tests/test_blob.c (between
 ** FIXTURE_VALUES_BEGIN and FIXTURE_VALUES_END).
@@ -50,6 +51,18 @@
 **     covariance type above 3, init 4, hc_rows and criterion away from
 **     their defaults, a known log_map (below 0) and 40-byte candidates
 **     with their ICL.
+**   model_v5.bin (this program, --v5): what version 5 added (issue 13),
+**     a prior: scikit-learn's BayesianGaussianMixture with a Dirichlet
+**     process prior on the 12 rows and the 4 rows between the groups,
+**     k = 6, full covariances, weight_concentration_prior 0.125 (the
+**     other parameters of the prior the defaults the fit computes: mean
+**     precision 1, degrees of freedom d, the rows' mean and covariance),
+**     prune on (2 components pruned, 4 left), max_iter 300, tol 1e-6,
+**     n_skipped 3, so that the file
+**     holds the prior's header (prior 1, prune, n_pruned, the three
+**     scalars, lower_bound) and its arrays: the mean prior, the
+**     covariance prior as a lower triangle, 2k concentrations, k mean
+**     precisions and k degrees of freedom.
 **
 ** A fit of this build knows its log_map (ICL), which only version 4
 ** holds: the version 2 model is written with log_map unknown (NAN), as
@@ -266,14 +279,109 @@ static int write_v4(const char *path) {
   return 0;
 }
 
+/* Prints n doubles as a C initialiser. */
+static void print_doubles(const char *name, const double *v, size_t n) {
+  printf("static const double %s[%zu] = {", name, n);
+  for (size_t i = 0; i < n; i++) printf("%s%.17g", i ? ", " : "", v[i]);
+  printf("};\n");
+}
+
+/* model_v5.bin: the variational fit described above. */
+static int write_v5(const char *path) {
+  double rows[16][2];
+  memcpy(rows, ROWS, sizeof ROWS);
+  memcpy(rows[12], BETWEEN, sizeof BETWEEN);
+  gmm_options opt;
+  gmm_options_default(&opt, 6);
+  opt.prior = GMM_PRIOR_DIRICHLET_PROCESS;
+  opt.weight_concentration_prior = 0.125;
+  opt.prune = 1;
+  opt.max_iter = 300;
+  opt.tol = 1e-6;
+  opt.seed = UINT64_C(1099511627783); /* 2^40 + 7 */
+  gmm_data data = {&rows[0][0], 16, 2, NULL, 3, NULL};
+  gmm_model *m = NULL;
+  char err[512] = "";
+  gmm_status rc = gmm_fit(&data, &opt, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err);
+  if (rc != GMM_OK) {
+    fprintf(stderr, "gmm_fit failed (%d): %s\n", (int)rc, err);
+    return 1;
+  }
+  size_t n = gmm_blob_size(m);
+  unsigned char *p = n ? malloc(n) : NULL;
+  if (!p) return 1;
+  gmm_blob_write(m, p);
+  if (p[4] != 5) {
+    fprintf(stderr, "the encoder wrote format version %d, not 5\n", p[4]);
+    return 1;
+  }
+  gmm_model *back = NULL;
+  if (gmm_blob_read(p, n, &gmm_libc_allocator, &back, err, sizeof err) != GMM_OK) {
+    fprintf(stderr, "the version 5 model does not decode: %s\n", err);
+    return 1;
+  }
+  unsigned char *again = malloc(n);
+  if (!again || gmm_blob_size(back) != n) return 1;
+  gmm_blob_write(back, again);
+  if (memcmp(again, p, n) != 0) {
+    fprintf(stderr, "the version 5 model does not encode to the same bytes\n");
+    return 1;
+  }
+  free(again);
+  if (write_new_file(path, p, n) != 0) return 1;
+  double *scratch = malloc(sizeof(double) * (gmm_model_scratch_len(back) + 1));
+  if (!scratch) return 1;
+  size_t k = (size_t)back->k, d = (size_t)back->d;
+  double post[GMM_MAX_K];
+  int label = -1;
+  double score = gmm_model_score_row(back, SCORE_ROW, scratch, post, &label);
+  const gmm_options *o = &back->options;
+  const gmm_summary *s = &back->summary;
+  printf("/* FIXTURE5_VALUES_BEGIN (printed by tests/make_blob_fixture.c --v5) */\n");
+  printf("#define FIXTURE5_LEN %zu\n", n);
+  printf("#define FIXTURE5_K %d\n", back->k);
+  printf("#define FIXTURE5_N_PRUNED %d\n", s->n_pruned);
+  print_doubles("FIXTURE5_WEIGHTS", back->weights, k);
+  print_doubles("FIXTURE5_MEANS", back->means, k * d);
+  print_doubles("FIXTURE5_COVS", back->covariances, gmm_cov_len(back->k, back->d, back->covariance_type));
+  print_doubles("FIXTURE5_MEAN_PRIOR", back->mean_prior, d);
+  print_doubles("FIXTURE5_COVARIANCE_PRIOR", back->covariance_prior, d * d);
+  print_doubles("FIXTURE5_WEIGHT_CONCENTRATION", back->weight_concentration, 2 * k);
+  print_doubles("FIXTURE5_MEAN_PRECISION", back->mean_precision, k);
+  print_doubles("FIXTURE5_DEGREES_OF_FREEDOM", back->degrees_of_freedom, k);
+  printf("static const double FIXTURE5_WEIGHT_CONCENTRATION_PRIOR = %.17g;\n",
+         o->weight_concentration_prior);
+  printf("static const double FIXTURE5_MEAN_PRECISION_PRIOR = %.17g;\n", o->mean_precision_prior);
+  printf("static const double FIXTURE5_DEGREES_OF_FREEDOM_PRIOR = %.17g;\n",
+         o->degrees_of_freedom_prior);
+  printf("static const double FIXTURE5_LOWER_BOUND = %.17g;\n", s->lower_bound);
+  printf("static const double FIXTURE5_N_SAMPLES = %.17g;\n", s->n_samples);
+  printf("static const double FIXTURE5_LOG_LIKELIHOOD = %.17g;\n", s->log_likelihood);
+  printf("static const double FIXTURE5_LOG_MAP = %.17g;\n", s->log_map);
+  printf("static const int FIXTURE5_N_ITER = %d;\n", s->n_iter);
+  printf("static const int FIXTURE5_CONVERGED = %d;\n", s->converged);
+  printf("static const double FIXTURE5_ROW[2] = {%.17g, %.17g};\n", SCORE_ROW[0], SCORE_ROW[1]);
+  printf("static const double FIXTURE5_ROW_SCORE = %.17g;\n", score);
+  print_doubles("FIXTURE5_ROW_POSTERIORS", post, k);
+  printf("#define FIXTURE5_ROW_LABEL %d\n", label);
+  printf("/* FIXTURE5_VALUES_END */\n");
+  free(scratch);
+  free(p);
+  gmm_model_free(back);
+  gmm_model_free(m);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "--v5") == 0) return write_v5(argv[2]);
   if (argc == 3 && strcmp(argv[1], "--v3") == 0) return write_v3(argv[2]);
   if (argc == 3 && strcmp(argv[1], "--v4") == 0) return write_v4(argv[2]);
   if (argc != 2) {
     fprintf(stderr, "usage: %s tests/fixtures/model_v2.bin\n"
                     "       %s --v3 tests/fixtures/model_v3.bin\n"
-                    "       %s --v4 tests/fixtures/model_v4.bin\n",
-            argv[0], argv[0], argv[0]);
+                    "       %s --v4 tests/fixtures/model_v4.bin\n"
+                    "       %s --v5 tests/fixtures/model_v5.bin\n",
+            argv[0], argv[0], argv[0], argv[0]);
     return 2;
   }
   gmm_options opt;

@@ -10,8 +10,9 @@
 ** The tests include only gmm.h; they know of the format only what gmm.h and
 ** DESIGN.md promise: magic "GMMb", a little-endian u32 format version, a
 ** u64 checksum in the last 8 bytes, exact-length and value validation;
-** tests 9 to 11 also use the header layout of versions 2 and 3, and tests
-** 12 to 17 that of version 4, that ext/core/gmm_blob.c documents (blob (5)).
+** tests 9 to 11 also use the header layout of versions 2 and 3, tests 12
+** to 17 that of version 4, and tests 18 to 23 that of version 5 (a prior:
+** issue 13), that ext/core/gmm_blob.c documents (blob (5)).
 **
 ** A model fitted by this build knows its log_map (the ICL's term), which
 ** only format version 4 holds: fit_model's models are written as version
@@ -25,6 +26,7 @@
 #define FIXTURE_V2 "tests/fixtures/model_v2.bin"
 #define FIXTURE_V3 "tests/fixtures/model_v3.bin"
 #define FIXTURE_V4 "tests/fixtures/model_v4.bin"
+#define FIXTURE_V5 "tests/fixtures/model_v5.bin"
 static unsigned char *read_file(const char *path, size_t *len);
 
 /* ------------------------------------------------------------------------
@@ -130,6 +132,51 @@ static int same_double(double a, double b) { return memcmp(&a, &b, sizeof a) == 
       fail_msg("%s = %.17g and %s = %.17g are not bit-identical", #a, tb_a_, #b, tb_b_); \
   } while (0)
 
+/* x and y bit for bit, or NaN in both. */
+#define assert_same_or_nan(x, y)                              \
+  do {                                                        \
+    if (!(isnan(x) && isnan(y))) assert_same_double((x), (y)); \
+  } while (0)
+
+/* Version 5's fields (issue 13): the prior, its scalars, prune, the
+** summary's lower_bound and n_pruned, and the prior's arrays, bit for bit
+** (a NaN scalar or lower bound NaN in both). */
+static void assert_priors_identical(const gmm_model *a, const gmm_model *b) {
+  gmm_prior prior = a->options.prior;
+  assert_int_equal(prior, b->options.prior);
+  assert_int_equal(a->summary.n_pruned, b->summary.n_pruned);
+  assert_same_or_nan(a->summary.lower_bound, b->summary.lower_bound);
+  if (prior == GMM_PRIOR_NONE) {
+    assert_null(b->mean_prior);
+    assert_null(b->weight_concentration);
+    assert_true(isnan(b->summary.lower_bound));
+    assert_int_equal(b->summary.n_pruned, 0);
+    return;
+  }
+  assert_int_equal(a->options.prune, b->options.prune);
+  assert_same_or_nan(a->options.weight_concentration_prior, b->options.weight_concentration_prior);
+  assert_same_double(a->options.mean_precision_prior, b->options.mean_precision_prior);
+  assert_same_double(a->options.degrees_of_freedom_prior, b->options.degrees_of_freedom_prior);
+  assert_null(b->options.mean_prior);
+  assert_null(b->options.covariance_prior);
+  size_t k = (size_t)a->k, d = (size_t)a->d;
+  assert_memory_equal(a->mean_prior, b->mean_prior, sizeof(double) * d);
+  assert_memory_equal(a->covariance_prior, b->covariance_prior,
+                      sizeof(double) * tu_cov_len(1, a->d, a->covariance_type));
+  if (!gmm_prior_variational(prior)) {
+    assert_null(b->weight_concentration);
+    assert_null(b->mean_precision);
+    assert_null(b->degrees_of_freedom);
+    return;
+  }
+  assert_memory_equal(a->weight_concentration, b->weight_concentration,
+                      sizeof(double) * gmm_concentration_len(a->k, prior));
+  assert_memory_equal(a->mean_precision, b->mean_precision, sizeof(double) * k);
+  assert_memory_equal(a->degrees_of_freedom, b->degrees_of_freedom,
+                      sizeof(double) *
+                          (gmm_cov_shape(a->covariance_type) == GMM_COV_TIED ? 1 : k));
+}
+
 /* Every serialised field of two models is bit-identical. */
 static void assert_models_identical(const gmm_model *a, const gmm_model *b) {
   assert_int_equal(a->k, b->k);
@@ -170,6 +217,7 @@ static void assert_models_identical(const gmm_model *a, const gmm_model *b) {
   assert_int_equal(a->options.criterion, b->options.criterion);
   if (!(isnan(a->summary.log_map) && isnan(b->summary.log_map)))
     assert_same_double(a->summary.log_map, b->summary.log_map);
+  assert_priors_identical(a, b);
 }
 
 /* A decoded model is prepared and scores like the original: log p(x) and
@@ -1279,10 +1327,10 @@ static void test_decoder_validates_v3_fields(void **state) {
   put_le32(p + 4, 4);
   reseal(p, n);
   expect_corrupt_text(p, n, "it has 224 bytes, but its header (k = 2, d = 2) needs 240");
-  /* Version 5 is not read. */
-  put_le32(p + 4, 5);
+  /* Version 6 is not read. */
+  put_le32(p + 4, 6);
   reseal(p, n);
-  expect_corrupt_text(p, n, "format version 5 is not one this build reads (1 to 4)");
+  expect_corrupt_text(p, n, "format version 6 is not one this build reads (1 to 5)");
   free(p);
   gmm_model_free(m);
 }
@@ -1383,11 +1431,30 @@ static size_t stored_cov_doubles(int k, int d, gmm_cov_type t) {
   }
 }
 
-/* The length of a version `v` BLOB of m's k, d, type and candidates. */
-static size_t blob_len_of(uint32_t v, const gmm_model *m) {
-  size_t header = v == 2 ? 104 : v == 3 ? 120 : 136, cand = v == 4 ? 40 : 32;
+/* Doubles of version 5's prior section (ext/core/gmm_blob.c, blob (5)):
+** the mean prior (d), the covariance prior (one component of the storage
+** shape) and, for the variational priors, the concentrations (k, 2k for
+** the process), mean precisions (k) and degrees of freedom (k, 1 for
+** tied). */
+static size_t prior_doubles_of(const gmm_model *m) {
+  gmm_prior prior = m->options.prior;
+  if (prior == GMM_PRIOR_NONE) return 0;
   size_t k = (size_t)m->k, d = (size_t)m->d;
-  return header + 8 * (k + k * d + stored_cov_doubles(m->k, m->d, m->covariance_type)) +
+  size_t n = d + stored_cov_doubles(1, m->d, m->covariance_type);
+  if (gmm_prior_variational(prior))
+    n += (prior == GMM_PRIOR_DIRICHLET_PROCESS ? 2 * k : k) + k +
+         (gmm_cov_shape(m->covariance_type) == GMM_COV_TIED ? 1 : k);
+  return n;
+}
+
+/* The length of a version `v` BLOB of m's k, d, type, candidates and
+** (version 5) prior. */
+static size_t blob_len_of(uint32_t v, const gmm_model *m) {
+  size_t header = v == 2 ? 104 : v == 3 ? 120 : v == 4 ? 136 : 184, cand = v >= 4 ? 40 : 32;
+  size_t k = (size_t)m->k, d = (size_t)m->d;
+  return header +
+         8 * (k + k * d + stored_cov_doubles(m->k, m->d, m->covariance_type) +
+              (v >= 5 ? prior_doubles_of(m) : 0)) +
          cand * (size_t)m->n_candidates + 8;
 }
 
@@ -1830,8 +1897,9 @@ static void test_round_trip_every_cov_type(void **state) {
 ** and -1e300, init 4 and 5, a candidate ICL unknown. A version 4 BLOB
 ** that holds nothing version 3 cannot is rejected; so are a version 3 (or
 ** 2) BLOB with covariance type 4, init 4 or a candidate of type 4,
-** version 5, a version 3 BLOB relabelled 4 and a version 4 BLOB too short
-** for its header.
+** version 6, a version 3 BLOB relabelled 4, a version 4 BLOB relabelled 5
+** (whose word at 136, the low half of the weight 0.25, reads as prior
+** none) and a version 4 BLOB too short for its header.
 ** Checks blob (2), (3), (5).
 */
 static void test_decoder_validates_v4_fields(void **state) {
@@ -1973,9 +2041,12 @@ static void test_decoder_validates_v4_fields(void **state) {
   /* Versions this build does not read; a version 4 BLOB shorter than its
   ** header. */
   p = round_trip_as(m, 4, &n);
-  expect_field_rejected(p, n, 4, 4, 5, "format version 5 is not one this build reads (1 to 4)");
+  expect_field_rejected(p, n, 4, 4, 6, "format version 6 is not one this build reads (1 to 5)");
   expect_field_rejected(p, n, 4, 4, UINT32_MAX,
-                        "format version 4294967295 is not one this build reads (1 to 4)");
+                        "format version 4294967295 is not one this build reads (1 to 5)");
+  assert_int_equal(le32(p + 136), 0);
+  expect_field_rejected(p, n, 4, 4, 5,
+                        "format version 5 holds nothing version 4 cannot (prior none)");
   expect_corrupt_text(p, 130, "it is too short (130 bytes; a version 4 model has at least 144)");
   expect_corrupt_text(p, 143, "it is too short (143 bytes; a version 4 model has at least 144)");
   free(p);
@@ -2162,6 +2233,815 @@ static void test_fixture_v4_readable(void **state) {
   free(p);
 }
 
+/* ------------------------------------------------------------------------
+** Helpers of tests 18 to 23: version 5's layout (ext/core/gmm_blob.c,
+** blob (5)): version 4's first 136 bytes, then u32 prior at 136, u32 prune
+** at 140, u32 n_pruned at 144, u32 reserved (0) at 148, f64
+** weight_concentration_prior at 152 (the one quiet NaN for conjugate),
+** mean_precision_prior at 160, degrees_of_freedom_prior at 168,
+** lower_bound at 176 (the quiet NaN for conjugate), the weights at 184;
+** after the covariances the mean prior, the covariance prior (one
+** component of the storage shape: a lower triangle for full and tied)
+** and, for the variational priors, the concentrations, mean precisions
+** and degrees of freedom; never candidates.
+*/
+#define V5_HEADER 184
+
+/* The posterior mean weights of concentrations c (scikit-learn's
+** _set_parameters), computed here independently of the core. */
+static void weights_of_concentrations(const double *c, int k, gmm_prior prior, double *w) {
+  double sum = 0.0, rest = 1.0;
+  for (int j = 0; j < k; j++) {
+    if (prior == GMM_PRIOR_DIRICHLET_PROCESS) {
+      double total = c[j] + c[k + j];
+      w[j] = c[j] / total * rest;
+      rest *= c[k + j] / total;
+    } else {
+      w[j] = c[j];
+    }
+    sum += w[j];
+  }
+  for (int j = 0; j < k; j++) w[j] /= sum;
+}
+
+/* A symmetric d x d matrix, diagonally dominant (positive definite). */
+static void spd_matrix(double *c, int d, double diag, double off) {
+  for (int r = 0; r < d; r++)
+    for (int q = 0; q < d; q++)
+      c[r * d + q] = r == q ? diag + 0.0625 * r : off / (1.0 + abs(r - q));
+}
+
+/* A model of prior `prior` built by hand through gmm_model_new_prior:
+** parameters, options and summary distinctive; a variational model's
+** posterior made from masses N_j as scikit-learn's M-step makes it
+** (alpha0 + N_j or 1 + N_j and alpha0 + sum_{i>j} N_i, beta0 + N_j, nu0 +
+** N_j, nu0 + n when tied), the weights from the concentrations; a
+** conjugate model's weights N_j / n. Prepared. */
+static gmm_model *prior_model(int k, int d, gmm_cov_type t, gmm_prior prior) {
+  gmm_model *m = gmm_model_new_prior(k, d, t, prior, &gmm_libc_allocator);
+  assert_non_null(m);
+  assert_int_equal(m->options.prior, prior);
+  gmm_cov_type shape = gmm_cov_shape(t);
+  double nk[16], total = 0.0;
+  assert_true(k <= 16);
+  for (int j = 0; j < k; j++) total += nk[j] = 10.0 * (j + 1) + 0.5 * j * j;
+  for (int j = 0; j < k; j++)
+    for (int p = 0; p < d; p++) m->means[j * d + p] = 3.0 * j - 0.25 * p;
+  for (int j = 0; j < k; j++) {
+    switch (shape) {
+      case GMM_COV_FULL: spd_matrix(m->covariances + j * d * d, d, 1.0 + 0.25 * j, 0.125); break;
+      case GMM_COV_TIED: spd_matrix(m->covariances, d, 1.5, -0.25); break;
+      case GMM_COV_DIAG:
+        /* EEI: one diagonal for every component. */
+        for (int p = 0; p < d; p++)
+          m->covariances[j * d + p] = 0.5 + 0.125 * ((t == GMM_COV_EEI ? 0 : j) + p);
+        break;
+      default: m->covariances[j] = t == GMM_COV_EII ? 0.875 : 0.75 + 0.25 * j; break;
+    }
+  }
+  m->options.seed = UINT64_C(1311768467294899695);
+  m->options.tol = 1e-5;
+  m->options.max_iter = 150;
+  m->options.n_init = 2;
+  m->options.reg_covar = 1e-7;
+  m->summary.n_samples = total;
+  m->summary.n_skipped = 7;
+  m->summary.log_likelihood = -1234.5;
+  m->summary.n_iter = 42;
+  m->summary.converged = 1;
+  m->summary.best_init = 1;
+  m->summary.log_map = -3.25;
+  for (int p = 0; p < d; p++) m->mean_prior[p] = 1.5 - 0.5 * p;
+  if (shape == GMM_COV_FULL || shape == GMM_COV_TIED)
+    spd_matrix(m->covariance_prior, d, 2.0, 0.5);
+  else if (shape == GMM_COV_DIAG)
+    for (int p = 0; p < d; p++) m->covariance_prior[p] = 1.25 + 0.25 * p;
+  else
+    m->covariance_prior[0] = 1.75;
+  if (gmm_prior_variational(prior)) {
+    double alpha0 = 0.5, beta0 = 0.75, nu0 = d + 0.5;
+    m->options.weight_concentration_prior = alpha0;
+    m->options.mean_precision_prior = beta0;
+    m->options.degrees_of_freedom_prior = nu0;
+    m->summary.lower_bound = -567.25;
+    double after = total;
+    for (int j = 0; j < k; j++) {
+      after -= nk[j];
+      if (prior == GMM_PRIOR_DIRICHLET_PROCESS) {
+        m->weight_concentration[j] = 1.0 + nk[j];
+        m->weight_concentration[k + j] = alpha0 + after;
+      } else {
+        m->weight_concentration[j] = alpha0 + nk[j];
+      }
+      m->mean_precision[j] = beta0 + nk[j];
+      if (shape != GMM_COV_TIED) m->degrees_of_freedom[j] = nu0 + nk[j];
+    }
+    if (shape == GMM_COV_TIED) m->degrees_of_freedom[0] = nu0 + total;
+    weights_of_concentrations(m->weight_concentration, k, prior, m->weights);
+  } else {
+    m->options.weight_concentration_prior = NAN;
+    m->options.mean_precision_prior = 0.01;
+    m->options.degrees_of_freedom_prior = d + 2.0;
+    for (int j = 0; j < k; j++) m->weights[j] = nk[j] / total;
+  }
+  char err[256] = "";
+  if (gmm_model_prepare(m, err, sizeof err) != GMM_OK) fail_msg("gmm_model_prepare: %s", err);
+  return m;
+}
+
+/* The six hand-built models of issue 13's tests (and a seventh, conjugate
+** EII). */
+static const struct {
+  const char *name;
+  int k, d;
+  gmm_cov_type type;
+  gmm_prior prior;
+  int prune, n_pruned;
+} PRIOR_MODELS[] = {
+    {"DP full", 3, 2, GMM_COV_FULL, GMM_PRIOR_DIRICHLET_PROCESS, 1, 2},
+    {"DD diag", 3, 3, GMM_COV_DIAG, GMM_PRIOR_DIRICHLET_DISTRIBUTION, 0, 0},
+    {"DD tied", 2, 2, GMM_COV_TIED, GMM_PRIOR_DIRICHLET_DISTRIBUTION, 1, 0},
+    {"DP spherical", 4, 2, GMM_COV_SPHERICAL, GMM_PRIOR_DIRICHLET_PROCESS, 0, 0},
+    {"conjugate full", 2, 2, GMM_COV_FULL, GMM_PRIOR_CONJUGATE, 0, 0},
+    {"conjugate EEI", 3, 3, GMM_COV_EEI, GMM_PRIOR_CONJUGATE, 0, 0},
+    {"conjugate EII", 2, 3, GMM_COV_EII, GMM_PRIOR_CONJUGATE, 0, 0},
+};
+#define N_PRIOR_MODELS ((int)(sizeof PRIOR_MODELS / sizeof PRIOR_MODELS[0]))
+
+static gmm_model *prior_model_of(int i) {
+  gmm_model *m = prior_model(PRIOR_MODELS[i].k, PRIOR_MODELS[i].d, PRIOR_MODELS[i].type,
+                             PRIOR_MODELS[i].prior);
+  m->options.prune = PRIOR_MODELS[i].prune;
+  m->summary.n_pruned = PRIOR_MODELS[i].n_pruned;
+  return m;
+}
+
+/* Scores of a few rows of any d (up to 4) alike, as assert_scores_alike. */
+static void assert_scores_alike_d(const gmm_model *a, const gmm_model *b) {
+  static const double rows[5][4] = {
+      {0, 0, 0, 0}, {1.5, 1.5, -0.5, 2}, {-3, 4, 1, 0}, {10, -10, 3, 3}, {6, 5.75, 5.5, 5}};
+  assert_true(a->d <= 4);
+  double *sa = malloc(sizeof(double) * (gmm_model_scratch_len(a) + 1));
+  double *sb = malloc(sizeof(double) * (gmm_model_scratch_len(b) + 1));
+  assert_non_null(sa);
+  assert_non_null(sb);
+  for (int i = 0; i < 5; i++) {
+    double pa[GMM_MAX_K], pb[GMM_MAX_K];
+    int la = -1, lb = -1;
+    double va = gmm_model_score_row(a, rows[i], sa, pa, &la);
+    double vb = gmm_model_score_row(b, rows[i], sb, pb, &lb);
+    assert_finite(va);
+    assert_close_rel(vb, va, 1e-12);
+    assert_int_equal(la, lb);
+    for (int j = 0; j < a->k; j++) assert_close_abs(pb[j], pa[j], 1e-12);
+  }
+  free(sa);
+  free(sb);
+}
+
+/* A gmm_fit with prior `prior` on MIX's rows (fit_model's options). */
+static gmm_model *fit_prior_model(gmm_prior prior, gmm_cov_type type, int prune) {
+  double *x = tu_mixture_sample(&MIX, 43, NULL);
+  assert_non_null(x);
+  gmm_options opt;
+  gmm_options_default(&opt, 5);
+  opt.covariance_type = type;
+  opt.prior = prior;
+  opt.prune = prune;
+  opt.seed = UINT64_C(12345678901234567);
+  opt.max_iter = 200;
+  gmm_data data = {x, tu_mixture_n(&MIX), 2, NULL, 11, NULL};
+  gmm_model *m = NULL;
+  char err[512] = "";
+  gmm_status rc = gmm_fit(&data, &opt, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err);
+  free(x);
+  if (rc != GMM_OK)
+    fail_msg("gmm_fit(%s, %s) returned %d: %s", gmm_prior_name(prior), gmm_cov_type_name(type),
+             (int)rc, err);
+  return m;
+}
+
+/* ------------------------------------------------------------------------
+** 18. Version 5 round trip: each hand-built model with a prior (DP full
+** with prune and 2 components pruned, DD diag, DD tied with its one
+** degrees of freedom, DP spherical, conjugate full, conjugate EEI and
+** EII) is written as version 5 of the documented length, decodes with
+** every field -- the prior, its scalars, prune, lower_bound, n_pruned and
+** the prior's arrays included -- bit-identical, scores like the original
+** (the decoded variational model is prepared from its posterior) and
+** re-encodes to the same bytes. So do models fitted with each prior
+** (gmm_fit; DP with prune).
+** Checks blob (1), (5).
+*/
+static void test_v5_round_trip(void **state) {
+  (void)state;
+  for (int i = 0; i < N_PRIOR_MODELS; i++) {
+    gmm_model *m = prior_model_of(i);
+    size_t n;
+    unsigned char *p = round_trip_as(m, 5, &n);
+    gmm_model *back = decode_ok(p, n, NULL);
+    assert_scores_alike_d(m, back);
+    assert_int_equal(gmm_model_n_effective(back), gmm_model_n_effective(m));
+    assert_memory_equal(back->log_norm, m->log_norm, sizeof(double) * (size_t)m->k);
+    gmm_model_free(back);
+    free(p);
+    gmm_model_free(m);
+  }
+  const struct {
+    gmm_prior prior;
+    gmm_cov_type type;
+    int prune;
+  } fits[] = {
+      {GMM_PRIOR_DIRICHLET_PROCESS, GMM_COV_FULL, 1},
+      {GMM_PRIOR_DIRICHLET_PROCESS, GMM_COV_SPHERICAL, 0},
+      {GMM_PRIOR_DIRICHLET_DISTRIBUTION, GMM_COV_TIED, 0},
+      {GMM_PRIOR_DIRICHLET_DISTRIBUTION, GMM_COV_DIAG, 1},
+      {GMM_PRIOR_CONJUGATE, GMM_COV_FULL, 0},
+      {GMM_PRIOR_CONJUGATE, GMM_COV_EEI, 0},
+      {GMM_PRIOR_CONJUGATE, GMM_COV_EII, 0},
+  };
+  for (size_t i = 0; i < sizeof fits / sizeof fits[0]; i++) {
+    gmm_model *m = fit_prior_model(fits[i].prior, fits[i].type, fits[i].prune);
+    size_t n;
+    unsigned char *p = round_trip_as(m, 5, &n);
+    gmm_model *back = decode_ok(p, n, NULL);
+    assert_scores_alike_d(m, back);
+    gmm_model_free(back);
+    free(p);
+    gmm_model_free(m);
+  }
+}
+
+/* ------------------------------------------------------------------------
+** 19. Version 5's layout, byte for byte, as ext/core/gmm_blob.c documents
+** it (DP full: k = 3, d = 2; DD tied: one degrees of freedom; conjugate
+** EEI: the NaNs, prune and n_pruned written 0 whatever the model says);
+** version 5 is written only with a prior (a model without one keeps its
+** version 2 or 4 bytes); gmm_blob_size is 0 for a model with a prior and
+** candidates, or a variational prior and a type above 3.
+** Checks blob (1), (5).
+*/
+static void test_v5_layout(void **state) {
+  (void)state;
+  gmm_model *m = prior_model_of(0); /* DP full */
+  size_t n;
+  unsigned char *p = encode(m, &n);
+  size_t k = 3, d = 2;
+  assert_int_equal(n, V5_HEADER + 8 * (k + k * d + 3 * k + d + 3 + 2 * k + k + k) + 8);
+  assert_memory_equal(p, "GMMb\5\0\0\0", 8);
+  assert_int_equal(le32(p + 16), GMM_COV_FULL);
+  assert_true(le64(p + 128) == bits_of(-3.25)); /* version 4's log_map */
+  assert_int_equal(le32(p + 136), GMM_PRIOR_DIRICHLET_PROCESS);
+  assert_int_equal(le32(p + 140), 1);
+  assert_int_equal(le32(p + 144), 2);
+  assert_int_equal(le32(p + 148), 0);
+  assert_true(le64(p + 152) == bits_of(0.5));
+  assert_true(le64(p + 160) == bits_of(0.75));
+  assert_true(le64(p + 168) == bits_of(2.5));
+  assert_true(le64(p + 176) == bits_of(-567.25));
+  const unsigned char *q = p + V5_HEADER;
+  for (size_t j = 0; j < k; j++, q += 8) assert_true(le64(q) == bits_of(m->weights[j]));
+  for (size_t i = 0; i < k * d; i++, q += 8) assert_true(le64(q) == bits_of(m->means[i]));
+  for (size_t j = 0; j < k; j++)
+    for (size_t r = 0; r < d; r++)
+      for (size_t c = 0; c <= r; c++, q += 8)
+        assert_true(le64(q) == bits_of(m->covariances[j * d * d + r * d + c]));
+  for (size_t i = 0; i < d; i++, q += 8) assert_true(le64(q) == bits_of(m->mean_prior[i]));
+  for (size_t r = 0; r < d; r++)
+    for (size_t c = 0; c <= r; c++, q += 8)
+      assert_true(le64(q) == bits_of(m->covariance_prior[r * d + c]));
+  for (size_t i = 0; i < 2 * k; i++, q += 8)
+    assert_true(le64(q) == bits_of(m->weight_concentration[i]));
+  for (size_t j = 0; j < k; j++, q += 8) assert_true(le64(q) == bits_of(m->mean_precision[j]));
+  for (size_t j = 0; j < k; j++, q += 8)
+    assert_true(le64(q) == bits_of(m->degrees_of_freedom[j]));
+  assert_int_equal((size_t)(q - p), n - 8);
+  assert_int_equal(le32(p + 96), 0);
+  free(p);
+
+  /* With candidates, or a type its prior does not take: no encoding. */
+  const gmm_candidate cand[1] = {{3, GMM_COV_FULL, 0, 1, 42, -1234.5, 2500.0, NAN, 0.0}};
+  assert_int_equal(gmm_model_set_candidates(m, cand, 1), GMM_OK);
+  assert_int_equal(gmm_blob_size(m), 0);
+  gmm_model_free(m);
+  gmm_model *eii = prior_model(2, 2, GMM_COV_EII, GMM_PRIOR_CONJUGATE);
+  eii->options.prior = GMM_PRIOR_DIRICHLET_PROCESS; /* (its arrays are the conjugate's) */
+  assert_int_equal(gmm_blob_size(eii), 0);
+  gmm_model_free(eii);
+
+  /* DD tied: k concentrations, one degrees of freedom. */
+  m = prior_model_of(2);
+  p = encode(m, &n);
+  k = 2;
+  assert_int_equal(n, V5_HEADER + 8 * (k + k * d + 3 + d + 3 + k + k + 1) + 8);
+  assert_true(le64(p + n - 16) == bits_of(m->degrees_of_freedom[0]));
+  assert_true(le64(p + n - 24) == bits_of(m->mean_precision[1]));
+  assert_int_equal(le32(p + 140), 1);
+  assert_int_equal(le32(p + 144), 0);
+  free(p);
+  gmm_model_free(m);
+
+  /* Conjugate EEI (k = 3, d = 3): diagonal covariances, a diagonal
+  ** covariance prior, no posterior; NaNs canonical; prune and n_pruned 0
+  ** on disk even when the model says otherwise. */
+  m = prior_model_of(5);
+  m->options.weight_concentration_prior = -NAN;
+  m->summary.lower_bound = 7.0;
+  m->options.prune = 1;
+  m->summary.n_pruned = 3;
+  p = encode(m, &n);
+  k = 3;
+  d = 3;
+  assert_int_equal(n, V5_HEADER + 8 * (k + k * d + k * d + d + d) + 8);
+  assert_int_equal(le32(p + 16), GMM_COV_EEI);
+  assert_int_equal(le32(p + 136), GMM_PRIOR_CONJUGATE);
+  assert_int_equal(le32(p + 140), 0);
+  assert_int_equal(le32(p + 144), 0);
+  assert_true(le64(p + 152) == CANONICAL_NAN_BITS);
+  assert_true(le64(p + 160) == bits_of(0.01));
+  assert_true(le64(p + 168) == bits_of(5.0));
+  assert_true(le64(p + 176) == CANONICAL_NAN_BITS);
+  for (size_t p_ = 0; p_ < d; p_++)
+    assert_true(le64(p + n - 8 - 8 * (d - p_)) == bits_of(m->covariance_prior[p_]));
+  gmm_model *back = decode_ok(p, n, NULL);
+  assert_int_equal(back->options.prune, 0);
+  assert_int_equal(back->summary.n_pruned, 0);
+  assert_true(isnan(back->options.weight_concentration_prior));
+  assert_true(isnan(back->summary.lower_bound));
+  gmm_model_free(back);
+  free(p);
+  gmm_model_free(m);
+
+  /* No prior: versions 2 and 4 as before, whatever the prior fields say. */
+  gmm_model *none = fit_model(GMM_COV_DIAG, NULL);
+  assert_int_equal(none->options.prior, GMM_PRIOR_NONE);
+  none->options.prune = 1;
+  none->options.mean_precision_prior = 3.0;
+  p = round_trip_as(none, 4, &n);
+  free(p);
+  none->summary.log_map = NAN;
+  p = round_trip_as(none, 2, &n);
+  free(p);
+  gmm_model_free(none);
+}
+
+/* ------------------------------------------------------------------------
+** 20. The old formats have no prior: the fixtures of versions 1 to 4
+** decode with prior none, no prune, lower_bound NaN, n_pruned 0 and no
+** prior arrays.
+** Checks blob (4).
+*/
+static void test_old_versions_have_no_prior(void **state) {
+  (void)state;
+  const char *fixtures[] = {FIXTURE_V1, FIXTURE_V2, FIXTURE_V3, FIXTURE_V4};
+  for (int f = 0; f < 4; f++) {
+    size_t n;
+    unsigned char *p = read_file(fixtures[f], &n);
+    gmm_model *m = decode_ok(p, n, NULL);
+    assert_int_equal(m->blob_version, f + 1);
+    assert_int_equal(m->options.prior, GMM_PRIOR_NONE);
+    assert_int_equal(m->options.prune, 0);
+    assert_true(isnan(m->summary.lower_bound));
+    assert_int_equal(m->summary.n_pruned, 0);
+    assert_null(m->mean_prior);
+    assert_null(m->covariance_prior);
+    assert_null(m->weight_concentration);
+    assert_null(m->mean_precision);
+    assert_null(m->degrees_of_freedom);
+    assert_int_equal(gmm_model_n_effective(m), m->k);
+    gmm_model_free(m);
+    free(p);
+  }
+}
+
+/* A copy of p (n bytes) with the double at `at` set to v, resealed:
+** rejected with exactly `want`. */
+static void expect_f64_rejected(const unsigned char *p, size_t n, size_t at, double v,
+                                const char *want) {
+  expect_field_rejected(p, n, at, 8, bits_of(v), want);
+}
+
+/* ------------------------------------------------------------------------
+** 21. Version 5's fields are validated (blob (3) style: a sentence that
+** says what is wrong, GMM_ECORRUPT), each corrupted alone in a valid BLOB
+** and the checksum made right again: prior 0 (version 5 holds nothing
+** version 4 cannot) and unknown priors, a prior that changes the length,
+** prune 2, n_pruned without prune or out of range, prune with the
+** conjugate prior, reserved bytes, weight_concentration_prior,
+** mean_precision_prior, degrees_of_freedom_prior and lower_bound NaN,
+** negative, zero or infinite (and, for the conjugate prior, anything but
+** the canonical NaN), mean_prior not finite, covariance_prior not finite
+** or not positive definite (full) or a variance <= 0 (diag, spherical),
+** a concentration <= 0 or not finite, a mean precision below the prior,
+** degrees of freedom <= d - 1, weights that the concentrations do not
+** give, expected log weights that are not finite, a candidate count,
+** a variational prior with type 4 (EII) or 5, the conjugate with type 6,
+** and a version 5 BLOB too short for its header. Positive controls: the
+** limits that are allowed.
+** Checks blob (2), (3), (5).
+*/
+static void test_decoder_validates_v5_fields(void **state) {
+  (void)state;
+  char want[320];
+  gmm_model *m = prior_model_of(0); /* DP full, k = 3, d = 2 */
+  size_t n;
+  unsigned char *p = round_trip_as(m, 5, &n);
+  /* Offsets of the arrays (doubles). */
+  const size_t W = V5_HEADER, MP = W + 8 * (3 + 6 + 9), CV = MP + 8 * 2, CONC = CV + 8 * 3,
+               BETA = CONC + 8 * 6, NU = BETA + 8 * 3;
+  assert_int_equal(NU + 8 * 3 + 8, n);
+  const char *unknown = "prior %u is unknown (1 dirichlet_process, 2 dirichlet_distribution, 3 "
+                        "conjugate)";
+
+  expect_field_rejected(p, n, 136, 4, 0,
+                        "format version 5 holds nothing version 4 cannot (prior none)");
+  snprintf(want, sizeof want, unknown, 4u);
+  expect_field_rejected(p, n, 136, 4, 4, want);
+  snprintf(want, sizeof want, unknown, UINT32_MAX);
+  expect_field_rejected(p, n, 136, 4, UINT32_MAX, want);
+  /* Another prior: another length (k fewer concentrations; no posterior). */
+  snprintf(want, sizeof want, "it has %zu bytes, but its header (k = 3, d = 2) needs %zu", n,
+           n - 24);
+  expect_field_rejected(p, n, 136, 4, GMM_PRIOR_DIRICHLET_DISTRIBUTION, want);
+  snprintf(want, sizeof want, "it has %zu bytes, but its header (k = 3, d = 2) needs %zu", n,
+           n - 8 * 12);
+  expect_field_rejected(p, n, 136, 4, GMM_PRIOR_CONJUGATE, want);
+  expect_field_rejected(p, n, 140, 4, 2, "prune 2 is out of range (0 or 1)");
+  expect_field_rejected(p, n, 140, 4, 0, "n_pruned 2 without prune");
+  expect_field_rejected(p, n, 144, 4, GMM_MAX_K, "n_pruned 1024 is out of range (below 1024)");
+  expect_field_rejected(p, n, 144, 4, UINT32_MAX,
+                        "n_pruned 4294967295 is out of range (below 1024)");
+  expect_field_rejected(p, n, 148, 4, 1, "reserved bytes are not zero");
+  expect_field_rejected(p, n, 148, 4, 0x80000000u, "reserved bytes are not zero");
+
+  const char *alpha = "weight_concentration_prior %s is out of range (a finite number > 0)";
+  const char *beta = "mean_precision_prior %s is out of range (a finite number > 0)";
+  const char *nu = "degrees_of_freedom_prior %s is out of range (a finite number > d - 1 = 1)";
+  const char *bound = "lower_bound %s is out of range (a finite number, |x| <= 1e300)";
+  const struct {
+    uint64_t bits;
+    const char *printed;
+  } bad_positive[] = {
+      {CANONICAL_NAN_BITS, "nan"},
+      {UINT64_C(0x7ff8000000000001), "nan"},
+      {UINT64_C(0xfff8000000000000), "-nan"},
+      {UINT64_C(0x7ff0000000000000), "inf"},
+      {UINT64_C(0xfff0000000000000), "-inf"},
+      {0, "0"},
+      {UINT64_C(0x8000000000000000), "-0"},
+      {UINT64_C(0xbfe0000000000000), "-0.5"},
+  };
+  for (size_t i = 0; i < sizeof bad_positive / sizeof bad_positive[0]; i++) {
+    snprintf(want, sizeof want, alpha, bad_positive[i].printed);
+    expect_field_rejected(p, n, 152, 8, bad_positive[i].bits, want);
+    snprintf(want, sizeof want, beta, bad_positive[i].printed);
+    expect_field_rejected(p, n, 160, 8, bad_positive[i].bits, want);
+    snprintf(want, sizeof want, nu, bad_positive[i].printed);
+    expect_field_rejected(p, n, 168, 8, bad_positive[i].bits, want);
+    if (i < 5) {
+      snprintf(want, sizeof want, bound, bad_positive[i].printed);
+      expect_field_rejected(p, n, 176, 8, bad_positive[i].bits, want);
+    }
+  }
+  snprintf(want, sizeof want, nu, "1");
+  expect_f64_rejected(p, n, 168, 1.0, want); /* = d - 1 */
+  snprintf(want, sizeof want, nu, "0.5");
+  expect_f64_rejected(p, n, 168, 0.5, want);
+  snprintf(want, sizeof want, bound, "-1e+301");
+  expect_f64_rejected(p, n, 176, -1e301, want);
+  snprintf(want, sizeof want, bound, "1e+301");
+  expect_f64_rejected(p, n, 176, 1e301, want);
+  /* A mean_precision_prior above the posterior's mean precisions. */
+  expect_f64_rejected(p, n, 160, 1e6,
+                      "mean_precision 0 is 10.75, not a finite number >= mean_precision_prior "
+                      "1e+06");
+
+  /* The arrays. */
+  expect_f64_rejected(p, n, MP + 8, NAN, "mean_prior 1 is not finite");
+  expect_f64_rejected(p, n, MP, INFINITY, "mean_prior 0 is not finite");
+  expect_f64_rejected(p, n, CV + 8, INFINITY, "covariance_prior 0 is not finite");
+  expect_f64_rejected(p, n, CV + 8, 5.0, "covariance_prior is not positive definite");
+  expect_f64_rejected(p, n, CV, 0.0, "covariance_prior is not positive definite");
+  expect_f64_rejected(p, n, CV, -2.0, "covariance_prior is not positive definite");
+  const char *conc = "weight_concentration %d is %s, not a finite number > 0";
+  const struct {
+    double v;
+    const char *printed;
+  } bad_conc[] = {{0.0, "0"}, {-0.0, "-0"}, {-1.0, "-1"}, {INFINITY, "inf"}, {NAN, "nan"}};
+  for (size_t i = 0; i < sizeof bad_conc / sizeof bad_conc[0]; i++) {
+    snprintf(want, sizeof want, conc, 1, bad_conc[i].printed);
+    expect_f64_rejected(p, n, CONC + 8, bad_conc[i].v, want);
+    snprintf(want, sizeof want, conc, 5, bad_conc[i].printed);
+    expect_f64_rejected(p, n, CONC + 40, bad_conc[i].v, want);
+  }
+  expect_f64_rejected(p, n, BETA + 16, 0.75 * (1.0 - 1e-11),
+                      "mean_precision 2 is 0.75, not a finite number >= mean_precision_prior "
+                      "0.75");
+  expect_f64_rejected(p, n, BETA + 16, INFINITY,
+                      "mean_precision 2 is inf, not a finite number >= mean_precision_prior 0.75");
+  expect_f64_rejected(p, n, NU + 8, 1.0,
+                      "degrees_of_freedom 1 is 1, not a finite number > d - 1 = 1");
+  expect_f64_rejected(p, n, NU, 0.25,
+                      "degrees_of_freedom 0 is 0.25, not a finite number > d - 1 = 1");
+  expect_f64_rejected(p, n, NU + 16, NAN,
+                      "degrees_of_freedom 2 is nan, not a finite number > d - 1 = 1");
+  /* Weights the concentrations do not give: two weights moved by 1e-7
+  ** (still summing to 1), and a concentration moved by 0.1 %. */
+  {
+    unsigned char *q = malloc(n);
+    assert_non_null(q);
+    memcpy(q, p, n);
+    put_le64(q + W, bits_of(m->weights[0] + 1e-7));
+    put_le64(q + W + 8, bits_of(m->weights[1] - 1e-7));
+    reseal(q, n);
+    snprintf(want, sizeof want, "weight 0 is %.17g, but the weight concentrations give %.17g",
+             m->weights[0] + 1e-7, m->weights[0]);
+    expect_corrupt_text(q, n, want);
+    memcpy(q, p, n);
+    double c[6], w[3];
+    memcpy(c, m->weight_concentration, sizeof c);
+    c[0] *= 1.001;
+    weights_of_concentrations(c, 3, GMM_PRIOR_DIRICHLET_PROCESS, w);
+    put_le64(q + CONC, bits_of(c[0]));
+    reseal(q, n);
+    snprintf(want, sizeof want, "weight 0 is %.17g, but the weight concentrations give %.17g",
+             m->weights[0], w[0]);
+    expect_corrupt_text(q, n, want);
+    free(q);
+  }
+  /* A candidate count; covariance types the prior does not take. */
+  expect_field_rejected(p, n, 96, 4, 1, "a model with a variational prior has no candidates, but this one has 1");
+  expect_field_rejected(p, n, 96, 4, GMM_MAX_CANDIDATES,
+                        "a model with a variational prior has no candidates, but this one has 1024");
+  expect_field_rejected(p, n, 96, 4, GMM_MAX_CANDIDATES + 1, "1025 candidates, maximum 1024");
+  expect_field_rejected(p, n, 16, 4, GMM_COV_EII,
+                        "covariance type 4 is not one of the dirichlet_process prior (0 .. 3)");
+  expect_field_rejected(p, n, 16, 4, GMM_COV_EEI,
+                        "covariance type 5 is not one of the dirichlet_process prior (0 .. 3)");
+  expect_field_rejected(p, n, 16, 4, 14, "covariance type 14 is not one of format version 5");
+  /* Too short for the header of version 5. */
+  expect_corrupt_text(p, 150, "it is too short (150 bytes; a version 5 model has at least 192)");
+  expect_corrupt_text(p, 191, "it is too short (191 bytes; a version 5 model has at least 192)");
+
+  /* Positive controls. */
+  gmm_model *ok = expect_field_accepted(p, n, 144, 4, GMM_MAX_K - 1);
+  assert_int_equal(ok->summary.n_pruned, GMM_MAX_K - 1);
+  gmm_model_free(ok);
+  ok = expect_field_accepted(p, n, 176, 8, bits_of(-1e300));
+  assert_same_double(ok->summary.lower_bound, -1e300);
+  gmm_model_free(ok);
+  ok = expect_field_accepted(p, n, 176, 8, bits_of(1e300));
+  gmm_model_free(ok);
+  ok = expect_field_accepted(p, n, 168, 8, bits_of(nextafter(1.0, 2.0))); /* nu0 just > d - 1 */
+  gmm_model_free(ok);
+  ok = expect_field_accepted(p, n, 152, 8, 1); /* the smallest alpha0 */
+  gmm_model_free(ok);
+  ok = expect_field_accepted(p, n, BETA + 16, 8, bits_of(0.75 * (1.0 - 1e-13)));
+  gmm_model_free(ok);
+  ok = expect_field_accepted(p, n, NU + 8, 8, bits_of(nextafter(1.0, 2.0)));
+  gmm_model_free(ok);
+  free(p);
+  gmm_model_free(m);
+
+  /* DD diag (k = 3, d = 3) and DP spherical: variances of the prior; a
+  ** diag model relabelled EEI. */
+  m = prior_model_of(1);
+  p = round_trip_as(m, 5, &n);
+  size_t cv = V5_HEADER + 8 * (3 + 9 + 9) + 8 * 3;
+  expect_f64_rejected(p, n, cv + 8, 0.0, "covariance_prior 1 is 0, not a positive variance");
+  expect_f64_rejected(p, n, cv + 16, -0.0, "covariance_prior 2 is -0, not a positive variance");
+  expect_f64_rejected(p, n, cv, -1.0, "covariance_prior 0 is -1, not a positive variance");
+  expect_f64_rejected(p, n, cv, NAN, "covariance_prior 0 is not finite");
+  expect_field_rejected(
+      p, n, 16, 4, GMM_COV_EEI,
+      "covariance type 5 is not one of the dirichlet_distribution prior (0 .. 3)");
+  free(p);
+  gmm_model_free(m);
+  m = prior_model_of(3);
+  p = round_trip_as(m, 5, &n);
+  cv = V5_HEADER + 8 * (4 + 8 + 4) + 8 * 2;
+  expect_f64_rejected(p, n, cv, 0.0, "covariance_prior 0 is 0, not a positive variance");
+  expect_field_rejected(p, n, 16, 4, GMM_COV_EII,
+                        "covariance type 4 is not one of the dirichlet_process prior (0 .. 3)");
+  free(p);
+  gmm_model_free(m);
+
+  /* The conjugate prior: NaNs canonical, no prune, type 6 unknown to it. */
+  m = prior_model_of(5); /* conjugate EEI, k = 3, d = 3 */
+  p = round_trip_as(m, 5, &n);
+  const char *conj_alpha = "weight_concentration_prior %s is out of range (the conjugate prior "
+                           "has none: the quiet NaN)";
+  const char *conj_bound = "lower_bound %s is out of range (the conjugate prior has none: the "
+                           "quiet NaN)";
+  const struct {
+    uint64_t bits;
+    const char *printed;
+  } not_canonical[] = {
+      {UINT64_C(0x7ff8000000000001), "nan"}, {UINT64_C(0xfff8000000000000), "-nan"},
+      {UINT64_C(0x7ff0000000000001), "nan"}, {0, "0"},
+      {bits_of(1.0), "1"},                   {UINT64_C(0x7ff0000000000000), "inf"},
+  };
+  for (size_t i = 0; i < sizeof not_canonical / sizeof not_canonical[0]; i++) {
+    snprintf(want, sizeof want, conj_alpha, not_canonical[i].printed);
+    expect_field_rejected(p, n, 152, 8, not_canonical[i].bits, want);
+    snprintf(want, sizeof want, conj_bound, not_canonical[i].printed);
+    expect_field_rejected(p, n, 176, 8, not_canonical[i].bits, want);
+  }
+  expect_field_rejected(p, n, 140, 4, 1,
+                        "prune is 1 with the conjugate prior (only the variational priors prune)");
+  expect_field_rejected(p, n, 144, 4, 1, "n_pruned 1 without prune");
+  snprintf(want, sizeof want,
+           "degrees_of_freedom_prior 2 is out of range (a finite number > d - 1 = 2)");
+  expect_f64_rejected(p, n, 168, 2.0, want);
+  expect_f64_rejected(p, n, 160, 0.0,
+                      "mean_precision_prior 0 is out of range (a finite number > 0)");
+  expect_field_rejected(p, n, 16, 4, GMM_COV_VEI,
+                        "covariance type 6 is not one of the conjugate prior (0 .. 5)");
+  /* a conjugate model may carry candidates (a selection): the length then says */
+  expect_field_rejected(p, n, 96, 4, 2, "it has 408 bytes, but its header (k = 3, d = 3) needs 488");
+  ok = expect_field_accepted(p, n, 16, 4, GMM_COV_DIAG); /* the same storage shape */
+  assert_int_equal(ok->covariance_type, GMM_COV_DIAG);
+  assert_int_equal(ok->options.prior, GMM_PRIOR_CONJUGATE);
+  gmm_model_free(ok);
+  free(p);
+  gmm_model_free(m);
+
+  /* Expected log weights that are not finite: a Dirichlet concentration
+  ** of the smallest subnormal (its weight is 0, as the concentrations
+  ** give; digamma there overflows). A concentration of 1e-300 is fine. */
+  for (int extreme = 0; extreme <= 1; extreme++) {
+    m = prior_model_of(1); /* DD diag */
+    m->weight_concentration[0] = extreme ? 1e-300 : 4.9406564584124654e-324;
+    weights_of_concentrations(m->weight_concentration, 3, GMM_PRIOR_DIRICHLET_DISTRIBUTION,
+                              m->weights);
+    assert_true(m->weights[0] < 1e-300);
+    p = encode(m, &n);
+    if (extreme) {
+      gmm_model *fine = decode_ok(p, n, NULL);
+      assert_true(isfinite(fine->log_norm[0]) && fine->log_norm[0] < -1e299);
+      gmm_model_free(fine);
+    } else {
+      expect_corrupt_text(p, n,
+                          "the expected log weight and precision of component 0 are not finite");
+    }
+    free(p);
+    gmm_model_free(m);
+  }
+}
+
+/* ------------------------------------------------------------------------
+** 22. Version 5 BLOBs, as the others (test 11's checks): every truncation
+** and one extra byte rejected, every bit flip rejected or decoded to a
+** usable model, garbage behind magic and version 5 rejected, valid
+** prefixes followed by garbage rejected, every allocation failure of the
+** decode GMM_ENOMEM without a leak; on DP full, DD tied and conjugate EEI;
+** every truncation of each hand-built model with a prior and of the
+** fixture.
+** Checks blob (2), (3), (5).
+*/
+static void test_v5_robustness(void **state) {
+  (void)state;
+  const int robust[] = {0, 2, 5};
+  for (size_t i = 0; i < sizeof robust / sizeof robust[0]; i++) {
+    gmm_model *m = prior_model_of(robust[i]);
+    size_t n;
+    unsigned char *p = round_trip_as(m, 5, &n);
+    check_robustness(p, n, 5, 5000 + (uint64_t)i);
+    free(p);
+    gmm_model_free(m);
+  }
+  for (int i = 0; i < N_PRIOR_MODELS; i++) {
+    gmm_model *m = prior_model_of(i);
+    size_t n;
+    unsigned char *p = encode(m, &n);
+    check_truncations(p, n);
+    free(p);
+    gmm_model_free(m);
+  }
+  size_t n;
+  unsigned char *p = read_file(FIXTURE_V5, &n);
+  check_truncations(p, n);
+  check_bit_flips(p, n);
+  free(p);
+}
+
+/* ------------------------------------------------------------------------
+** 23. Format version 5 stays readable forever. tests/fixtures/model_v5.bin
+** was written once by tests/make_blob_fixture.c --v5: a gmm_fit with a
+** Dirichlet process prior (weight_concentration_prior 0.125, the other
+** parameters of the prior the fit's defaults), k = 6, full covariances,
+** prune on (2 pruned, 4 left), on 16 rows (n_skipped 3). Every stored
+** field is compared bit for bit with the values that program printed
+** (FIXTURE5_VALUES); the score, posteriors and label of one row are
+** recomputed by the current code (1e-9); this build writes the same bytes
+** back.
+** Checks blob (4), (5).
+*/
+/* FIXTURE5_VALUES_BEGIN (printed by tests/make_blob_fixture.c --v5) */
+#define FIXTURE5_LEN 552
+#define FIXTURE5_K 4
+#define FIXTURE5_N_PRUNED 2
+static const double FIXTURE5_WEIGHTS[4] = {0.063809571259591649, 0.58382506340559603, 0.34707705503007058, 0.00528831030474164};
+static const double FIXTURE5_MEANS[8] = {3.9026382262722246, 5.0705399441500045, 5.2758429440952721, 6.5350626076547451, 1.9623724585482014, 2.9995826572113806, 3.9249958292146236, 5.0937456776695029};
+static const double FIXTURE5_COVS[16] = {2.7144007665920289, 2.816969513917424, 2.816969513917424, 3.0839902955796825, 2.1851263276063522, 2.1382981051731167, 2.1382981051731167, 2.4019555674593622, 2.1090089884851775, 2.2040457968814868, 2.2040457968814868, 2.4994841389389122, 2.6670092150697386, 2.7680928441614636, 2.7680928441614636, 3.0309894828293982};
+static const double FIXTURE5_MEAN_PRIOR[2] = {3.9249999999999998, 5.09375};
+static const double FIXTURE5_COVARIANCE_PRIOR[4] = {5.3340000000000005, 5.5361666666666682, 5.5361666666666682, 6.0619583333333331};
+static const double FIXTURE5_WEIGHT_CONCENTRATION[8] = {1.0920170550665163, 10.614577462539897, 7.2933876440377237, 1.000017838355872, 16.032982944933494, 6.4184054823935961, 0.12501783835587207, 0.125};
+static const double FIXTURE5_MEAN_PRECISION[4] = {1.0920170550665163, 10.614577462539897, 7.2933876440377237, 1.000017838355872};
+static const double FIXTURE5_DEGREES_OF_FREEDOM[4] = {2.0920170550665165, 11.614577462539897, 8.2933876440377237, 2.000017838355872};
+static const double FIXTURE5_WEIGHT_CONCENTRATION_PRIOR = 0.125;
+static const double FIXTURE5_MEAN_PRECISION_PRIOR = 1;
+static const double FIXTURE5_DEGREES_OF_FREEDOM_PRIOR = 2;
+static const double FIXTURE5_LOWER_BOUND = -22.823020060316466;
+static const double FIXTURE5_N_SAMPLES = 16;
+static const double FIXTURE5_LOG_LIKELIHOOD = -52.722207119743487;
+static const double FIXTURE5_LOG_MAP = -1.9541112978142325;
+static const int FIXTURE5_N_ITER = 2;
+static const int FIXTURE5_CONVERGED = 1;
+static const double FIXTURE5_ROW[2] = {2, 2.5};
+static const double FIXTURE5_ROW_SCORE = -3.493218852439361;
+static const double FIXTURE5_ROW_POSTERIORS[4] = {0.0064880111389273958, 0.081501189437261048, 0.9120095666578012, 1.2327660104181296e-06};
+#define FIXTURE5_ROW_LABEL 2
+/* FIXTURE5_VALUES_END */
+
+static void test_fixture_v5_readable(void **state) {
+  (void)state;
+  size_t n;
+  unsigned char *p = read_file(FIXTURE_V5, &n);
+  assert_int_equal(n, FIXTURE5_LEN);
+  assert_memory_equal(p, "GMMb\5\0\0\0", 8);
+  gmm_model *m = decode_ok(p, n, NULL);
+  assert_int_equal(m->blob_version, 5);
+  assert_int_equal(m->k, FIXTURE5_K);
+  assert_int_equal(m->d, 2);
+  assert_int_equal(m->covariance_type, GMM_COV_FULL);
+  assert_memory_equal(m->weights, FIXTURE5_WEIGHTS, sizeof FIXTURE5_WEIGHTS);
+  assert_memory_equal(m->means, FIXTURE5_MEANS, sizeof FIXTURE5_MEANS);
+  assert_memory_equal(m->covariances, FIXTURE5_COVS, sizeof FIXTURE5_COVS);
+  /* The prior. */
+  assert_int_equal(m->options.prior, GMM_PRIOR_DIRICHLET_PROCESS);
+  assert_int_equal(m->options.prune, 1);
+  assert_int_equal(m->summary.n_pruned, FIXTURE5_N_PRUNED);
+  assert_int_equal(m->summary.n_pruned, 2);
+  assert_same_double(m->options.weight_concentration_prior, FIXTURE5_WEIGHT_CONCENTRATION_PRIOR);
+  assert_same_double(m->options.weight_concentration_prior, 0.125);
+  assert_same_double(m->options.mean_precision_prior, FIXTURE5_MEAN_PRECISION_PRIOR);
+  assert_same_double(m->options.degrees_of_freedom_prior, FIXTURE5_DEGREES_OF_FREEDOM_PRIOR);
+  assert_same_double(m->summary.lower_bound, FIXTURE5_LOWER_BOUND);
+  assert_null(m->options.mean_prior);
+  assert_null(m->options.covariance_prior);
+  assert_memory_equal(m->mean_prior, FIXTURE5_MEAN_PRIOR, sizeof FIXTURE5_MEAN_PRIOR);
+  assert_memory_equal(m->covariance_prior, FIXTURE5_COVARIANCE_PRIOR,
+                      sizeof FIXTURE5_COVARIANCE_PRIOR);
+  assert_memory_equal(m->weight_concentration, FIXTURE5_WEIGHT_CONCENTRATION,
+                      sizeof FIXTURE5_WEIGHT_CONCENTRATION);
+  assert_memory_equal(m->mean_precision, FIXTURE5_MEAN_PRECISION, sizeof FIXTURE5_MEAN_PRECISION);
+  assert_memory_equal(m->degrees_of_freedom, FIXTURE5_DEGREES_OF_FREEDOM,
+                      sizeof FIXTURE5_DEGREES_OF_FREEDOM);
+  /* The options and summary of make_blob_fixture.c --v5. */
+  assert_int_equal(m->options.max_iter, 300);
+  assert_same_double(m->options.tol, 1e-6);
+  assert_true(m->options.seed == UINT64_C(1099511627783));
+  assert_int_equal(m->options.missing, GMM_MISSING_MARGINALIZE);
+  assert_same_double(m->summary.n_samples, FIXTURE5_N_SAMPLES);
+  assert_true(m->summary.n_skipped == 3);
+  assert_same_double(m->summary.log_likelihood, FIXTURE5_LOG_LIKELIHOOD);
+  assert_same_double(m->summary.log_map, FIXTURE5_LOG_MAP);
+  assert_int_equal(m->summary.n_iter, FIXTURE5_N_ITER);
+  assert_int_equal(m->summary.converged, FIXTURE5_CONVERGED);
+  assert_int_equal(m->n_candidates, 0);
+  /* The header fields of version 5 as stored. */
+  assert_int_equal(le32(p + 136), GMM_PRIOR_DIRICHLET_PROCESS);
+  assert_int_equal(le32(p + 140), 1);
+  assert_int_equal(le32(p + 144), FIXTURE5_N_PRUNED);
+  assert_int_equal(le32(p + 148), 0);
+  assert_true(le64(p + 152) == bits_of(FIXTURE5_WEIGHT_CONCENTRATION_PRIOR));
+  assert_true(le64(p + 176) == bits_of(FIXTURE5_LOWER_BOUND));
+  assert_true(le64(p + V5_HEADER) == bits_of(FIXTURE5_WEIGHTS[0]));
+  assert_true(le64(p + n - 16) == bits_of(FIXTURE5_DEGREES_OF_FREEDOM[FIXTURE5_K - 1]));
+  /* The weights are the concentrations' posterior mean. */
+  double w[FIXTURE5_K];
+  weights_of_concentrations(FIXTURE5_WEIGHT_CONCENTRATION, FIXTURE5_K,
+                            GMM_PRIOR_DIRICHLET_PROCESS, w);
+  for (int j = 0; j < FIXTURE5_K; j++) assert_close_rel(w[j], FIXTURE5_WEIGHTS[j], 1e-9);
+  double *scratch = malloc(sizeof(double) * (gmm_model_scratch_len(m) + 1));
+  assert_non_null(scratch);
+  double post[FIXTURE5_K];
+  int label = -1;
+  assert_close_rel(gmm_model_score_row(m, FIXTURE5_ROW, scratch, post, &label),
+                   FIXTURE5_ROW_SCORE, 1e-9);
+  assert_int_equal(label, FIXTURE5_ROW_LABEL);
+  for (int j = 0; j < FIXTURE5_K; j++) assert_close_abs(post[j], FIXTURE5_ROW_POSTERIORS[j], 1e-9);
+  free(scratch);
+  size_t n2;
+  unsigned char *again = encode(m, &n2);
+  assert_int_equal(n2, n);
+  assert_memory_equal(again, p, n);
+  free(again);
+  gmm_model_free(m);
+  free(p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_round_trip),
@@ -2187,6 +3067,12 @@ int main(void) {
       cmocka_unit_test(test_decoder_validates_v4_fields),
       cmocka_unit_test(test_v4_robustness),
       cmocka_unit_test(test_fixture_v4_readable),
+      cmocka_unit_test(test_v5_round_trip),
+      cmocka_unit_test(test_v5_layout),
+      cmocka_unit_test(test_old_versions_have_no_prior),
+      cmocka_unit_test(test_decoder_validates_v5_fields),
+      cmocka_unit_test(test_v5_robustness),
+      cmocka_unit_test(test_fixture_v5_readable),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

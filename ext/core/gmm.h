@@ -126,9 +126,13 @@ static inline int gmm_prior_variational(gmm_prior p) {
   return p == GMM_PRIOR_DIRICHLET_PROCESS || p == GMM_PRIOR_DIRICHLET_DISTRIBUTION;
 }
 
-/* A component of a variational model is effective when its weight (the
-** posterior mean) exceeds 1 / (GMM_EFFECTIVE_DIVISOR k): the others are
-** the ones the prior switched off. */
+/* A component of a variational model is effective when its share of the
+** rows, N_j / n (N_j the expected count of rows in it, n the rows used:
+** sums of weights when weighted), exceeds 1 / (GMM_EFFECTIVE_DIVISOR k):
+** the others are the ones the prior switched off. (The posterior mean
+** weight would not do: an empty component keeps about 1 / (1 + the rows
+** after it) under a Dirichlet process, alpha0 / (n + k alpha0) under a
+** Dirichlet distribution.) */
 #define GMM_EFFECTIVE_DIVISOR 100.0
 
 #define GMM_DEFAULT_HC_ROWS 2000   /* rows the hierarchical start runs on, at most */
@@ -447,7 +451,7 @@ void gmm_sampler_free(gmm_sampler *s);
 /* ---- Model BLOB codec (gmm_blob.c) ---- */
 
 #define GMM_BLOB_MAGIC   "GMMb"
-#define GMM_BLOB_VERSION 4 /* the newest read; the oldest that holds a model is written */
+#define GMM_BLOB_VERSION 5 /* the newest read; the oldest that holds a model is written */
 
 /* Exact encoded size, or 0 when it would overflow. */
 size_t gmm_blob_size(const gmm_model *m);

@@ -82,9 +82,17 @@ gmm_model *gmm_model_new_prior(int k, int d, gmm_cov_type t, gmm_prior prior,
   return m;
 }
 
+/* The rows' expected count in component j, N_j, is what its concentration
+** adds to the prior's; the posterior mean weight is no measure of use: an
+** empty component of a Dirichlet process keeps about 1 / (1 + the rows
+** after it), of a Dirichlet distribution alpha0 / (n + k alpha0). */
 int gmm_model_effective(const gmm_model *m, int j) {
-  return !gmm_prior_variational(m->options.prior) ||
-         m->weights[j] > 1.0 / (GMM_EFFECTIVE_DIVISOR * (double)m->k);
+  if (!gmm_prior_variational(m->options.prior)) return 1;
+  double first = m->options.prior == GMM_PRIOR_DIRICHLET_PROCESS
+                     ? 1.0
+                     : m->options.weight_concentration_prior;
+  double n_j = m->weight_concentration[j] - first;
+  return n_j > m->summary.n_samples / (GMM_EFFECTIVE_DIVISOR * (double)m->k);
 }
 
 int gmm_model_n_effective(const gmm_model *m) {

@@ -10,7 +10,7 @@
 **   - a failed decode returns no model and a non-empty sentence;
 **   - every allocation failure during a successful decode gives
 **     GMM_ENOMEM, no model and no leak;
-**   - versions 2 to 4: gmm_blob_size is the input's length and
+**   - versions 2 to 5: gmm_blob_size is the input's length and
 **     gmm_blob_write reproduces the input byte for byte (the encoding is
 **     unique: blob (5)); version 1: the version-2 encoding decodes and
 **     re-encodes to itself (the upgrade is stable);
@@ -24,6 +24,19 @@
 **     above 3, hc_rows or criterion not the default, a known log_map, a
 **     candidate of a type above 3 or with a known ICL); versions 1 to 3: hc_rows 2000,
 **     criterion bic, log_map and every candidate's ICL unknown;
+**   - the fields of version 5 (issue 13): a prior exactly in version 5;
+**     there, no candidates with a variational prior, a covariance type the prior takes, prune 0 or
+**     1 (0 for conjugate), n_pruned 0 without prune and below
+**     GMM_MAX_K, weight_concentration_prior and lower_bound finite (and
+**     > 0, |x| <= 1e300) for the variational priors and NaN for
+**     conjugate, mean_precision_prior > 0, degrees_of_freedom_prior > d -
+**     1, the mean prior finite, the covariance prior's variances (its
+**     diagonal) positive and a matrix symmetric; a variational model's
+**     concentrations > 0, mean precisions >= the prior's (1e-12),
+**     degrees of freedom > d - 1, weights its concentrations' posterior
+**     mean (1e-9) and expected log weights and precisions (log_norm)
+**     finite; before version 5: prior none, lower_bound NaN, n_pruned 0,
+**     no prior arrays;
 **   - BIC and AIC are finite, and so is the ICL when log_map is known;
 **   - on rows derived from the model and the input (each component's mean,
 **     bytes of the input read as doubles, huge values): the log density is
@@ -101,7 +114,10 @@ static void check_row(const gmm_model *m, const double *x, double *scratch, doub
     sum += post[j];
   }
   if (lse > -INFINITY) {
-    FUZZ_CHECK_MSG(m->weights[label] > 0.0, "label %d has weight 0", label);
+    /* A variational model's label follows the expected log weights: its
+    ** weight (the posterior mean) may underflow to 0 where they do not. */
+    FUZZ_CHECK_MSG(gmm_prior_variational(m->options.prior) || m->weights[label] > 0.0,
+                   "label %d has weight 0", label);
     /* FUZZ_KNOWN_POSTERIOR_SUM: log(s) lost in top + log(s) at |top| > 2^53. */
     FUZZ_CHECK_MSG((FUZZ_TOLERATE && fabs(lse) > 1e15) || fabs(sum - 1.0) <= 1e-9 * m->k,
                    "posteriors sum to %.17g (log density %.17g, k=%d, d=%d, covariance type %d, "
@@ -336,8 +352,105 @@ static void check_v4_fields(const gmm_model *m) {
   }
   if (m->blob_version < 4)
     FUZZ_CHECK(!v4_only && isnan(s->log_map));
-  else
+  else if (m->blob_version == 4)
     FUZZ_CHECK_MSG(v4_only, "a version 4 model holds nothing version 3 cannot");
+}
+
+/* The posterior mean weights of concentrations c (scikit-learn's
+** _set_parameters), into w; whether they sum to a positive finite
+** number. */
+static int concentration_weights(const double *c, int k, gmm_prior prior, double *w) {
+  double sum = 0.0, rest = 1.0, cmax = 0.0;
+  for (int j = 0; j < k; j++) cmax = fmax(cmax, c[j]);
+  for (int j = 0; j < k; j++) {
+    if (prior == GMM_PRIOR_DIRICHLET_PROCESS) {
+      /* Halved when a + b overflows. */
+      double a = c[j], b = c[k + j];
+      if (isinf(a + b)) a *= 0.5, b *= 0.5;
+      w[j] = a / (a + b) * rest;
+      rest *= b / (a + b);
+    } else {
+      w[j] = c[j] / cmax;
+    }
+    sum += w[j];
+  }
+  if (!(sum > 0.0 && isfinite(sum))) return 0;
+  for (int j = 0; j < k; j++) w[j] /= sum;
+  return 1;
+}
+
+/* Version 5's fields (issue 13), and their absence before it. */
+static void check_v5_fields(const gmm_model *m) {
+  const gmm_options *o = &m->options;
+  const gmm_summary *s = &m->summary;
+  FUZZ_CHECK((unsigned)o->prior < GMM_N_PRIORS);
+  FUZZ_CHECK_MSG((o->prior != GMM_PRIOR_NONE) == (m->blob_version == 5),
+                 "prior %d in a version %d model", (int)o->prior, m->blob_version);
+  if (o->prior == GMM_PRIOR_NONE) {
+    FUZZ_CHECK(isnan(s->lower_bound) && s->n_pruned == 0 && o->prune == 0);
+    FUZZ_CHECK(!m->mean_prior && !m->covariance_prior && !m->weight_concentration &&
+               !m->mean_precision && !m->degrees_of_freedom);
+    return;
+  }
+  int variational = gmm_prior_variational(o->prior);
+  size_t k = (size_t)m->k, d = (size_t)m->d;
+  double dm1 = (double)m->d - 1.0;
+  if (gmm_prior_variational(m->options.prior))
+    FUZZ_CHECK_MSG(m->n_candidates == 0, "a variational model has %d candidates", m->n_candidates);
+  FUZZ_CHECK((unsigned)m->covariance_type <= (variational ? GMM_COV_SPHERICAL : GMM_COV_EEI));
+  FUZZ_CHECK(o->prune == 0 || (o->prune == 1 && variational));
+  FUZZ_CHECK(s->n_pruned >= 0 && s->n_pruned < GMM_MAX_K && (o->prune || s->n_pruned == 0));
+  FUZZ_CHECK_MSG(variational ? isfinite(o->weight_concentration_prior) &&
+                                   o->weight_concentration_prior > 0.0
+                             : isnan(o->weight_concentration_prior),
+                 "weight_concentration_prior %g", o->weight_concentration_prior);
+  FUZZ_CHECK(isfinite(o->mean_precision_prior) && o->mean_precision_prior > 0.0);
+  FUZZ_CHECK(isfinite(o->degrees_of_freedom_prior) && o->degrees_of_freedom_prior > dm1);
+  FUZZ_CHECK_MSG(variational ? fabs(s->lower_bound) <= 1e300 : isnan(s->lower_bound),
+                 "lower_bound %g", s->lower_bound);
+  FUZZ_CHECK(o->mean_prior == NULL && o->covariance_prior == NULL);
+  FUZZ_CHECK(m->mean_prior && m->covariance_prior);
+  for (size_t p = 0; p < d; p++) FUZZ_CHECK(isfinite(m->mean_prior[p]));
+  gmm_cov_type shape = gmm_cov_shape(m->covariance_type);
+  if (shape == GMM_COV_FULL || shape == GMM_COV_TIED) {
+    for (size_t r = 0; r < d; r++) {
+      FUZZ_CHECK(m->covariance_prior[r * d + r] > 0.0);
+      for (size_t q = 0; q < d; q++) {
+        FUZZ_CHECK(isfinite(m->covariance_prior[r * d + q]));
+        FUZZ_CHECK(fuzz_double_bits(m->covariance_prior[r * d + q]) ==
+                   fuzz_double_bits(m->covariance_prior[q * d + r]));
+      }
+    }
+  } else {
+    size_t n = shape == GMM_COV_DIAG ? d : 1;
+    for (size_t i = 0; i < n; i++)
+      FUZZ_CHECK(isfinite(m->covariance_prior[i]) && m->covariance_prior[i] > 0.0);
+  }
+  if (!variational) {
+    FUZZ_CHECK(!m->weight_concentration && !m->mean_precision && !m->degrees_of_freedom);
+    return;
+  }
+  FUZZ_CHECK(m->weight_concentration && m->mean_precision && m->degrees_of_freedom);
+  size_t n_conc = gmm_concentration_len(m->k, o->prior);
+  FUZZ_CHECK(n_conc == (o->prior == GMM_PRIOR_DIRICHLET_PROCESS ? 2 * k : k));
+  for (size_t i = 0; i < n_conc; i++)
+    FUZZ_CHECK(isfinite(m->weight_concentration[i]) && m->weight_concentration[i] > 0.0);
+  for (size_t j = 0; j < k; j++) {
+    FUZZ_CHECK(isfinite(m->mean_precision[j]) &&
+               m->mean_precision[j] >= o->mean_precision_prior * (1.0 - 1e-12));
+    FUZZ_CHECK_MSG(isfinite(m->log_norm[j]), "log_norm %zu is %g", j, m->log_norm[j]);
+  }
+  size_t n_dof = shape == GMM_COV_TIED ? 1 : k;
+  for (size_t j = 0; j < n_dof; j++)
+    FUZZ_CHECK(isfinite(m->degrees_of_freedom[j]) && m->degrees_of_freedom[j] > dm1);
+  double *w = malloc(k * sizeof *w);
+  FUZZ_CHECK(w);
+  FUZZ_CHECK_MSG(concentration_weights(m->weight_concentration, m->k, o->prior, w),
+                 "the concentrations of a decoded model give no weights");
+  for (size_t j = 0; j < k; j++)
+    FUZZ_CHECK_MSG(fabs(m->weights[j] - w[j]) <= 1e-8 * w[j] + 1e-290,
+                   "weight %zu is %.17g, its concentrations give %.17g", j, m->weights[j], w[j]);
+  free(w);
 }
 
 static void exercise(const gmm_model *m, const uint8_t *data, size_t size) {
@@ -355,6 +468,7 @@ static void exercise(const gmm_model *m, const uint8_t *data, size_t size) {
   else if (m->blob_version == 3)
     FUZZ_CHECK(m->options.missing == GMM_MISSING_SKIP || s->n_incomplete > 0);
   check_v4_fields(m);
+  check_v5_fields(m);
   FUZZ_CHECK(gmm_blob_stored_checksum(data, size) == fuzz_fnv1a(data, size - 8));
   check_round_trip(m, data, size);
   double bic = gmm_model_bic(m), aic = gmm_model_aic(m);

@@ -119,7 +119,12 @@ enum {
                                 f64 missing_fraction at 112 */
   FUZZ_BLOB_HEADER_V4 = 136, /* u32 hc_rows at 120, u32 criterion at 124,
                                 f64 log_map at 128; candidates of 40 bytes */
-  FUZZ_BLOB_NEWEST = 4       /* the newest model format version */
+  FUZZ_BLOB_HEADER_V5 = 184, /* u32 prior at 136, u32 prune at 140, u32 n_pruned at
+                                144, f64 weight_concentration_prior at 152,
+                                mean_precision_prior at 160,
+                                degrees_of_freedom_prior at 168, lower_bound
+                                at 176; the prior arrays after the covariances */
+  FUZZ_BLOB_NEWEST = 5       /* the newest model format version */
 };
 
 /* ---- a reader over the fuzzer's bytes: past the end, everything is 0 ---- */

@@ -16,7 +16,18 @@
 **                                  checksum, magic only; version 4:
 **                                  truncated, a bad log_map, hc_rows or
 **                                  candidate ICL, nothing version 3
-**                                  cannot hold, version 3 relabelled 4)
+**                                  cannot hold, version 3 relabelled 4);
+**                                  format version 5 (issue 13: a fit with
+**                                  each prior, the variational ones on
+**                                  scikit-learn's four types, with prune,
+**                                  the conjugate one on those and EII,
+**                                  EEI; the committed fixture
+**                                  tests/fixtures/model_v5.bin) and its
+**                                  near misses (prior none or unknown,
+**                                  weights the concentrations do not
+**                                  give, a non-canonical NaN, a
+**                                  candidate count, a variational prior
+**                                  with EII, truncated, header only)
 **   tests/fuzz/corpus/fuzz_apply/  those models with feature rows (numbers,
 **                                  NULL, TEXT, Inf; the wrong count), and
 **                                  the other model argument types
@@ -871,6 +882,131 @@ static void pass_sql_corpus(void) {
   gmm_model_free(huge);
 }
 
+/* ---- fuzz_blob: format version 5 (issue 13) ---- */
+
+/* Version 5's header fields (ext/core/gmm_blob.c's table). */
+enum {
+  V5_PRIOR_AT = 136,         /* u32: 1 dirichlet_process, 2 dirichlet_distribution, 3 conjugate */
+  V5_PRUNE_AT = 140,         /* u32 */
+  V5_N_PRUNED_AT = 144,      /* u32 */
+  V5_ALPHA_AT = 152,         /* f64 weight_concentration_prior (the quiet NaN: conjugate) */
+  V5_LOWER_BOUND_AT = 176,   /* f64 (the quiet NaN: conjugate) */
+  V5_HEADER_BYTES = 184      /* the weights follow */
+};
+
+/* A fit with a prior on the 18 rows of d features (the groups as fit_v4
+** has them). */
+static gmm_model *fit_v5(int k, int d, gmm_cov_type type, gmm_prior prior, int prune,
+                         int weighted) {
+  static double x[18 * 8], w[18];
+  make_rows(x, d, 0.0, 1.0);
+  for (int i = 8; i < 18; i++)
+    for (int p = 0; p < d; p++) x[i * d + p] -= 4.25;
+  for (int i = 0; i < 18; i++) w[i] = 1.0 + (double)(i % 3);
+  gmm_options opt;
+  gmm_options_default(&opt, k);
+  opt.covariance_type = type;
+  opt.prior = prior;
+  opt.prune = prune;
+  opt.max_iter = 60;
+  opt.seed = 7;
+  gmm_data data = {x, 18, d, weighted ? w : NULL, 1, NULL};
+  gmm_model *m = NULL;
+  char err[256];
+  if (gmm_fit(&data, &opt, &gmm_libc_allocator, NULL, NULL, &m, err, sizeof err) != GMM_OK)
+    die(err);
+  return m;
+}
+
+static void blob_corpus_v5(void) {
+  static const struct {
+    const char *name;
+    int k, d;
+    gmm_cov_type type;
+    gmm_prior prior;
+    int prune, weighted;
+  } v5[] = {
+      {"v5_dp_full_k4_d2_prune.bin", 4, 2, GMM_COV_FULL, GMM_PRIOR_DIRICHLET_PROCESS, 1, 0},
+      {"v5_dp_tied_k3_d3.bin", 3, 3, GMM_COV_TIED, GMM_PRIOR_DIRICHLET_PROCESS, 0, 0},
+      {"v5_dp_diag_k3_d2_weighted.bin", 3, 2, GMM_COV_DIAG, GMM_PRIOR_DIRICHLET_PROCESS, 0, 1},
+      {"v5_dp_spherical_k5_d4_prune.bin", 5, 4, GMM_COV_SPHERICAL, GMM_PRIOR_DIRICHLET_PROCESS, 1,
+       0},
+      {"v5_dd_full_k3_d3.bin", 3, 3, GMM_COV_FULL, GMM_PRIOR_DIRICHLET_DISTRIBUTION, 0, 0},
+      {"v5_dd_tied_k2_d2.bin", 2, 2, GMM_COV_TIED, GMM_PRIOR_DIRICHLET_DISTRIBUTION, 0, 0},
+      {"v5_dd_diag_k4_d3_prune.bin", 4, 3, GMM_COV_DIAG, GMM_PRIOR_DIRICHLET_DISTRIBUTION, 1, 0},
+      {"v5_dd_spherical_k2_d2.bin", 2, 2, GMM_COV_SPHERICAL, GMM_PRIOR_DIRICHLET_DISTRIBUTION, 0,
+       0},
+      {"v5_conjugate_full_k2_d3.bin", 2, 3, GMM_COV_FULL, GMM_PRIOR_CONJUGATE, 0, 0},
+      {"v5_conjugate_tied_k2_d2.bin", 2, 2, GMM_COV_TIED, GMM_PRIOR_CONJUGATE, 0, 0},
+      {"v5_conjugate_diag_k3_d2.bin", 3, 2, GMM_COV_DIAG, GMM_PRIOR_CONJUGATE, 0, 1},
+      {"v5_conjugate_spherical_k2_d4.bin", 2, 4, GMM_COV_SPHERICAL, GMM_PRIOR_CONJUGATE, 0, 0},
+      {"v5_conjugate_eii_k3_d2.bin", 3, 2, GMM_COV_EII, GMM_PRIOR_CONJUGATE, 0, 0},
+      {"v5_conjugate_eei_k2_d3.bin", 2, 3, GMM_COV_EEI, GMM_PRIOR_CONJUGATE, 0, 0},
+  };
+  static uint8_t dp[1 << 14], dd[1 << 14], conj[1 << 14], t[1 << 14];
+  size_t n_dp = 0, n_dd = 0, n_conj = 0;
+  for (size_t i = 0; i < sizeof v5 / sizeof v5[0]; i++) {
+    gmm_model *m = fit_v5(v5[i].k, v5[i].d, v5[i].type, v5[i].prior, v5[i].prune, v5[i].weighted);
+    size_t n = encode(m, t, sizeof t);
+    if (t[FUZZ_BLOB_VERSION_AT] != 5) die("a version 5 seed is not version 5");
+    write_file("fuzz_blob", v5[i].name, t, n);
+    if (i == 0) memcpy(dp, t, n_dp = n);
+    if (i == 7) memcpy(dd, t, n_dd = n);
+    if (i == 8) memcpy(conj, t, n_conj = n);
+    gmm_model_free(m);
+  }
+  /* The committed fixture, as it is. */
+  FILE *f = fopen("tests/fixtures/model_v5.bin", "rb");
+  if (!f) die("cannot open tests/fixtures/model_v5.bin (run from the repository root)");
+  size_t n_fix = fread(t, 1, sizeof t, f);
+  fclose(f);
+  write_file("fuzz_blob", "v5_fixture_dp_full_k4_pruned.bin", t, n_fix);
+
+  /* Near misses, checksums right. */
+  memcpy(t, dp, n_dp);
+  write_file("fuzz_blob", "near_v5_truncated.bin", t, n_dp - 9);
+  write_file("fuzz_blob", "near_v5_header_only.bin", t, V5_HEADER_BYTES + 8);
+  fuzz_put_le32(t + V5_PRIOR_AT, 0);
+  fuzz_fix_checksum(t, n_dp);
+  write_file("fuzz_blob", "near_v5_prior_none.bin", t, n_dp);
+  fuzz_put_le32(t + V5_PRIOR_AT, 4);
+  fuzz_fix_checksum(t, n_dp);
+  write_file("fuzz_blob", "near_v5_prior_4.bin", t, n_dp);
+  memcpy(t, dp, n_dp);
+  fuzz_put_le32(t + V5_PRUNE_AT, 0); /* n_pruned without prune, when it pruned */
+  fuzz_put_le32(t + V5_N_PRUNED_AT, 1);
+  fuzz_fix_checksum(t, n_dp);
+  write_file("fuzz_blob", "near_v5_n_pruned_without_prune.bin", t, n_dp);
+  memcpy(t, dp, n_dp);
+  fuzz_put_le32(t + 96, 1); /* a candidate count */
+  fuzz_fix_checksum(t, n_dp);
+  write_file("fuzz_blob", "near_v5_candidate_count.bin", t, n_dp);
+  /* The first weight moved (and the second), so the concentrations
+  ** disagree. */
+  memcpy(t, dp, n_dp);
+  double w0 = fuzz_bits_double(fuzz_get_le64(t + V5_HEADER_BYTES));
+  double w1 = fuzz_bits_double(fuzz_get_le64(t + V5_HEADER_BYTES + 8));
+  fuzz_put_le64(t + V5_HEADER_BYTES, fuzz_double_bits(w0 + 1e-6));
+  fuzz_put_le64(t + V5_HEADER_BYTES + 8, fuzz_double_bits(w1 - 1e-6));
+  fuzz_fix_checksum(t, n_dp);
+  write_file("fuzz_blob", "near_v5_weights_not_concentrations.bin", t, n_dp);
+  /* A variational prior with EII (its spherical storage). */
+  memcpy(t, dd, n_dd);
+  fuzz_put_le32(t + 16, 4);
+  fuzz_fix_checksum(t, n_dd);
+  write_file("fuzz_blob", "near_v5_dd_eii.bin", t, n_dd);
+  /* The conjugate prior: a NaN that is not the canonical one, a lower
+  ** bound. */
+  memcpy(t, conj, n_conj);
+  fuzz_put_le64(t + V5_ALPHA_AT, UINT64_C(0x7ff8000000000001));
+  fuzz_fix_checksum(t, n_conj);
+  write_file("fuzz_blob", "near_v5_conjugate_other_nan.bin", t, n_conj);
+  memcpy(t, conj, n_conj);
+  fuzz_put_le64(t + V5_LOWER_BOUND_AT, fuzz_double_bits(-10.0));
+  fuzz_fix_checksum(t, n_conj);
+  write_file("fuzz_blob", "near_v5_conjugate_lower_bound.bin", t, n_conj);
+}
+
 /* ---- fuzz_blob ---- */
 
 static void blob_corpus(void) {
@@ -892,6 +1028,7 @@ static void blob_corpus(void) {
     if (strcmp(blobs[i].name, "v3_missing_full_k2_d3.bin") == 0) v3 = &blobs[i];
   }
   if (!v4 || !v4_sel || !v3) die("a version 4 near miss has no model");
+  blob_corpus_v5();
   memcpy(t, v4->p, v4->n);
   write_file("fuzz_blob", "near_v4_truncated.bin", t, v4->n - 9);
   write_file("fuzz_blob", "near_v4_header_only.bin", t, V4_HEADER_BYTES + 8);
