@@ -361,7 +361,9 @@ static void test_option_parsing(void **state) {
                    "gmm_fit: unknown option 'Missing' in argument 1 (spec); known options: k, "
                    "covariance_type, max_iter, tol, reg_covar, n_init, init, seed, weighted, "
                    "weights_init, means_init, precisions_init, vector_type, verbose, threads, "
-                   "sample_size, missing, hc_rows, criterion",
+                   "sample_size, missing, hc_rows, criterion, prior, weight_concentration_prior, "
+                   "mean_precision_prior, degrees_of_freedom_prior, mean_prior, covariance_prior, "
+                   "prune",
                    "SELECT gmm_fit('{\"k\":1,\"Missing\":\"skip\"}', x, y) FROM pts");
   close_db(db);
 }

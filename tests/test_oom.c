@@ -369,6 +369,22 @@ static scenario SCENARIOS[] = {
     SCENARIO("init NULLs + start", BIND_NONE,
              "SELECT gmm_start(gmm_init('{\"k\":3,\"sample_size\":100}', CASE WHEN id % 5 = 0 "
              "THEN NULL ELSE x END, y)) FROM pts"),
+    /* priors (issue 13): a variational fit, a pruned one with the prior's
+    ** arrays given, a conjugate (MAP) fit, and what reads their models */
+    SCENARIO("fit dirichlet_process", BIND_NONE,
+             "SELECT gmm_fit('{\"k\":4,\"prior\":\"dirichlet_process\",\"max_iter\":20}', x, "
+             "y) FROM pts"),
+    SCENARIO("fit dirichlet_distribution pruned", BIND_NONE,
+             "SELECT gmm_fit('{\"k\":6,\"prior\":\"dirichlet_distribution\",\"prune\":true,"
+             "\"mean_prior\":[0,0],\"covariance_prior\":[[4,0],[0,4]],\"max_iter\":20}', x, y) "
+             "FROM pts"),
+    SCENARIO("fit conjugate diag", BIND_NONE,
+             "SELECT gmm_fit('{\"k\":3,\"prior\":\"conjugate\",\"covariance_type\":\"diag\","
+             "\"covariance_prior\":[2,2]}', x, y) FROM pts"),
+    SCENARIO("info + components (variational)", BIND_NONE,
+             "SELECT gmm_info(m), c.* FROM (SELECT gmm_fit('{\"k\":3,\"prior\":"
+             "\"dirichlet_process\",\"max_iter\":5}', x, y) AS m FROM pts), "
+             "gmm_components(m) c"),
 };
 enum { N_SCENARIOS = sizeof SCENARIOS / sizeof SCENARIOS[0] };
 

@@ -1171,7 +1171,9 @@ static void test_errors_init_spec(void **state) {
                    "gmm_init: unknown option 'foo' in argument 1 (spec); known options: k, "
                    "covariance_type, max_iter, tol, reg_covar, n_init, init, seed, weighted, "
                    "weights_init, means_init, precisions_init, vector_type, verbose, threads, "
-                   "sample_size, missing, hc_rows, criterion",
+                   "sample_size, missing, hc_rows, criterion, prior, weight_concentration_prior, "
+                   "mean_precision_prior, degrees_of_freedom_prior, mean_prior, covariance_prior, "
+                   "prune",
                    "SELECT gmm_init('{\"k\":3,\"foo\":1}', x, y, z) FROM pts");
   assert_sql_error(db,
                    "gmm_fit: option sample_size is gmm_init's (the sample of a fit in passes); "

@@ -185,8 +185,8 @@ static void test_version_debug(void **state) {
   assert_sql_text(db, "0.2.0", "SELECT gmm_version()");
   assert_sql_int(db, 1, "SELECT instr(gmm_debug(), 'Version: 0.2.0') > 0");
   assert_sql_int(db, 1, "SELECT instr(gmm_debug(), 'SQLite library:') > 0");
-  /* The newest model BLOB format this build reads (issue 12: 4). */
-  assert_sql_int(db, 1, "SELECT instr(gmm_debug(), 'BLOB format: 4') > 0");
+  /* The newest model BLOB format this build reads (issue 13: 5). */
+  assert_sql_int(db, 1, "SELECT instr(gmm_debug(), 'BLOB format: 5') > 0");
   char *expect = format("SQLite library: %s", sqlite3_libversion());
   assert_sql_int(db, 1, "SELECT instr(gmm_debug(), '%s') > 0", expect);
   free(expect);
@@ -744,13 +744,17 @@ static void test_errors_spec_kind(void **state) {
                    "gmm_fit: unknown option 'foo' in argument 1 (spec); known options: k, "
                    "covariance_type, max_iter, tol, reg_covar, n_init, init, seed, weighted, "
                    "weights_init, means_init, precisions_init, vector_type, verbose, threads, "
-                   "sample_size, missing, hc_rows, criterion",
+                   "sample_size, missing, hc_rows, criterion, prior, weight_concentration_prior, "
+                   "mean_precision_prior, degrees_of_freedom_prior, mean_prior, covariance_prior, "
+                   "prune",
                    "SELECT gmm_fit('{\"k\":2,\"foo\":1}', x, y) FROM pts");
   assert_sql_error(db,
                    "gmm_fit: unknown option 'K' in argument 1 (spec); known options: k, "
                    "covariance_type, max_iter, tol, reg_covar, n_init, init, seed, weighted, "
                    "weights_init, means_init, precisions_init, vector_type, verbose, threads, "
-                   "sample_size, missing, hc_rows, criterion",
+                   "sample_size, missing, hc_rows, criterion, prior, weight_concentration_prior, "
+                   "mean_precision_prior, degrees_of_freedom_prior, mean_prior, covariance_prior, "
+                   "prune",
                    "SELECT gmm_fit('{\"K\":2}', x, y) FROM pts");
   assert_sql_error(db, "gmm_fit: option k is given twice",
                    "SELECT gmm_fit('{\"k\":2,\"k\":3}', x, y) FROM pts");
@@ -1273,8 +1277,9 @@ static void test_errors_model_crafted(void **state) {
     uint32_t u32;
     const char *message;
   } cases[] = {
-      {"version", 4, NAN, 5, "format version 5 is not one this build reads (1 to 4)"},
-      {"version 0", 4, NAN, 0, "format version 0 is not one this build reads (1 to 4)"},
+      {"version", 4, NAN, 6, "format version 6 is not one this build reads (1 to 5)"},
+      {"version 5", 4, NAN, 5, "format version 5 holds nothing version 4 cannot (prior none)"},
+      {"version 0", 4, NAN, 0, "format version 0 is not one this build reads (1 to 5)"},
       /* Version 2 has a 104-byte header: these 200 bytes are 8 short. */
       {"version 2", 4, NAN, 2, "it has 200 bytes, but its header (k = 2, d = 2) needs 208"},
       {"covariance type", 16, NAN, 1, "covariance type 1 is not one of format version 1"},

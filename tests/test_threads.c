@@ -307,7 +307,7 @@ static int run_job(int j, job_result *out, problem *p) {
                            "ORDER BY id");
     out->r[R_TABLES] = query(db, p, NULL, 0,
                              "SELECT m.id, c.* FROM models m, gmm_components(m.model) c "
-                             "UNION ALL SELECT m.id, s.sample, s.component, s.x, NULL "
+                             "UNION ALL SELECT m.id, s.sample, s.component, s.x, NULL, NULL "
                              "FROM models m, gmm_sample(m.model, 200, m.id) s "
                              "ORDER BY 1, 2");
     for (int i = R_WARM; i < N_RESULTS; i++)

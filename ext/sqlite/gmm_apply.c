@@ -38,6 +38,31 @@
 **      gmm_bic / gmm_aic / gmm_icl are the REAL criteria on the training
 **      rows (gmm_icl NULL when unknown);
 **      gmm_converged is 1 when the fit (or the last pass) met tol, else 0.
+**      A model with a prior (and only such a model: the JSON of the others
+**      is unchanged) adds after icl: prior (its name), and for the
+**      variational priors lower_bound (the fit's evidence lower bound,
+**      scikit-learn's lower_bound_), effective_components
+**      (gmm_model_n_effective: components whose share of the rows
+**      exceeds 1 / (GMM_EFFECTIVE_DIVISOR k)) and n_pruned (components the option
+**      prune dropped); its options add prior, weight_concentration_prior
+**      (variational), mean_precision_prior, degrees_of_freedom_prior,
+**      mean_prior (d numbers), covariance_prior (one component's
+**      covariance in scikit-learn's shape: d x d for full and tied, d
+**      numbers for diag, a number for spherical) and prune (variational),
+**      the values the fit used (defaults resolved from the rows).
+**      gmm_bic, gmm_aic and gmm_icl of a variational model are NULL (and
+**      null in gmm_info): its log-likelihood is the rows' sum of scores
+**      under expected log weights and precisions, not a maximised
+**      likelihood, and these criteria compare maximum-likelihood fits
+**      (the bound of a variational fit, lower_bound, is its own
+**      criterion). A conjugate-prior (MAP) model has them as usual.
+**  (7) A variational model (prior 'dirichlet_process' or
+**      'dirichlet_distribution') scores complete rows only: gmm_predict,
+**      gmm_predict_proba and gmm_score of a row with some feature NULL
+**      give NULL, as the core computes no marginal of the variational
+**      posterior (the fit refuses such rows too). gmm_impute (and the
+**      table gmm_impute_draws) of such a model is an error: imputation
+**      needs a maximum-likelihood or 'conjugate' model.
 **  (5) A BLOB is decoded once, not once per row: through sqlite3_auxdata
 **      when the argument is constant, and through a small per-connection
 **      cache (keyed by length and checksum, confirmed by comparing bytes)
@@ -255,7 +280,23 @@ static model_entry *apply_args(sqlite3_context *ctx, const char *fn, int argc,
     }
     if (!e) return NULL; /* a NULL model: a NULL result is the default */
   }
-  return n_missing == e->model->d && !all_missing_ok ? NULL : e;
+  if (all_missing_ok) return e;
+  /* apply (7): a variational model scores complete rows only. */
+  if (n_missing == e->model->d ||
+      (n_missing > 0 && gmm_prior_variational(e->model->options.prior)))
+    return NULL;
+  return e;
+}
+
+/* apply (7): imputation needs a model whose marginals the core computes. */
+static int check_imputable(sqlite3_context *ctx, const char *fn, const gmm_model *m) {
+  if (!gmm_prior_variational(m->options.prior)) return 0;
+  gmm_result_errorf(ctx,
+                    "%s: the model has prior '%s' (a variational posterior, which scores "
+                    "complete rows only): imputation needs a maximum-likelihood or "
+                    "'conjugate' model",
+                    fn, gmm_prior_name(m->options.prior));
+  return -1;
 }
 
 void gmm_predict_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
@@ -282,7 +323,7 @@ void gmm_predict_proba_func(sqlite3_context *ctx, int argc, sqlite3_value **argv
 /* apply (6). */
 void gmm_impute_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   model_entry *e = apply_args(ctx, "gmm_impute", argc, argv, 1);
-  if (!e) return;
+  if (!e || check_imputable(ctx, "gmm_impute", e->model) != 0) return;
   if (gmm_count_missing(e->x, e->model->d) > 0)
     gmm_model_impute_row(e->model, e->x, e->scratch);
   sqlite3_str *s = sqlite3_str_new(NULL);
@@ -300,19 +341,20 @@ static const gmm_model *inspect_arg(sqlite3_context *ctx, const char *fn, sqlite
 void gmm_bic_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
   const gmm_model *m = inspect_arg(ctx, "gmm_bic", argv);
-  if (m) sqlite3_result_double(ctx, gmm_model_bic(m));
+  if (m && !gmm_prior_variational(m->options.prior)) sqlite3_result_double(ctx, gmm_model_bic(m));
 }
 
 void gmm_aic_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
   const gmm_model *m = inspect_arg(ctx, "gmm_aic", argv);
-  if (m) sqlite3_result_double(ctx, gmm_model_aic(m));
+  if (m && !gmm_prior_variational(m->options.prior)) sqlite3_result_double(ctx, gmm_model_aic(m));
 }
 
 void gmm_icl_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
   const gmm_model *m = inspect_arg(ctx, "gmm_icl", argv);
-  if (m && !isnan(m->summary.log_map)) sqlite3_result_double(ctx, gmm_model_icl(m));
+  if (m && !isnan(m->summary.log_map) && !gmm_prior_variational(m->options.prior))
+    sqlite3_result_double(ctx, gmm_model_icl(m));
 }
 
 void gmm_converged_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
@@ -425,12 +467,37 @@ static void append_candidates(sqlite3_str *s, const gmm_model *m) {
   sqlite3_str_appendchar(s, 1, ']');
 }
 
+/* The prior's options, apply (4): the values the fit used. */
+static void append_prior_options(sqlite3_str *s, const gmm_model *m) {
+  const gmm_options *o = &m->options;
+  int variational = gmm_prior_variational(o->prior);
+  sqlite3_str_appendf(s, ",\"prior\":\"%s\"", gmm_prior_name(o->prior));
+  if (variational) append_key_known(s, "weight_concentration_prior", o->weight_concentration_prior);
+  append_key_known(s, "mean_precision_prior", o->mean_precision_prior);
+  append_key_known(s, "degrees_of_freedom_prior", o->degrees_of_freedom_prior);
+  if (m->mean_prior) {
+    sqlite3_str_appendall(s, ",\"mean_prior\":");
+    gmm_str_append_array(s, m->mean_prior, (size_t)m->d);
+  }
+  if (m->covariance_prior) {
+    sqlite3_str_appendall(s, ",\"covariance_prior\":");
+    switch (gmm_cov_shape(m->covariance_type)) {
+      case GMM_COV_FULL:
+      case GMM_COV_TIED: append_matrix(s, m->covariance_prior, m->d, m->d); break;
+      case GMM_COV_DIAG: gmm_str_append_array(s, m->covariance_prior, (size_t)m->d); break;
+      default: gmm_str_append_double(s, m->covariance_prior[0]); break;
+    }
+  }
+  if (variational) sqlite3_str_appendf(s, ",\"prune\":%s", json_bool(o->prune));
+}
+
 void gmm_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc;
   const gmm_model *m = inspect_arg(ctx, "gmm_info", argv);
   if (!m) return;
   const gmm_options *o = &m->options;
   const gmm_summary *sm = &m->summary;
+  int variational = gmm_prior_variational(o->prior);
   sqlite3_str *s = sqlite3_str_new(NULL);
   sqlite3_str_appendf(s, "{\"format_version\":%d,\"k\":%d,\"d\":%d,\"covariance_type\":\"%s\"",
                       m->blob_version, m->k, m->d, gmm_cov_type_name(m->covariance_type));
@@ -450,9 +517,22 @@ void gmm_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
                       "\"empty_components\":%d,\"warm_started\":%s",
                       sm->n_iter, json_bool(sm->converged), sm->best_init, sm->n_empty,
                       json_bool(sm->warm_started));
-  append_key_double(s, "bic", gmm_model_bic(m));
-  append_key_double(s, "aic", gmm_model_aic(m));
-  append_key_known(s, "icl", gmm_model_icl(m));
+  if (variational) {
+    /* apply (4): no maximum-likelihood criteria for a variational fit */
+    sqlite3_str_appendall(s, ",\"bic\":null,\"aic\":null,\"icl\":null");
+  } else {
+    append_key_double(s, "bic", gmm_model_bic(m));
+    append_key_double(s, "aic", gmm_model_aic(m));
+    append_key_known(s, "icl", gmm_model_icl(m));
+  }
+  if (o->prior != GMM_PRIOR_NONE) {
+    sqlite3_str_appendf(s, ",\"prior\":\"%s\"", gmm_prior_name(o->prior));
+    if (variational) {
+      append_key_known(s, "lower_bound", sm->lower_bound);
+      sqlite3_str_appendf(s, ",\"effective_components\":%d,\"n_pruned\":%d",
+                          gmm_model_n_effective(m), sm->n_pruned);
+    }
+  }
   sqlite3_str_appendf(s, ",\"model_name\":\"%s\"", gmm_cov_model_name(m->covariance_type));
   if (m->n_candidates > 0) append_candidates(s, m);
   sqlite3_str_appendall(s, ",\"options\":{");
@@ -462,9 +542,11 @@ void gmm_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   append_key_double(s, "reg_covar", o->reg_covar);
   sqlite3_str_appendf(s,
                       ",\"n_init\":%d,\"init\":\"%s\",\"seed\":%llu,\"weighted\":%s,"
-                      "\"missing\":\"%s\",\"hc_rows\":%d,\"criterion\":\"%s\"}}",
+                      "\"missing\":\"%s\",\"hc_rows\":%d,\"criterion\":\"%s\"",
                       o->n_init, gmm_init_name(o->init), (unsigned long long)o->seed,
                       json_bool(sm->weighted), gmm_missing_name(o->missing), o->hc_rows,
                       gmm_criterion_name(o->criterion));
+  if (o->prior != GMM_PRIOR_NONE) append_prior_options(s, m);
+  sqlite3_str_appendall(s, "}}");
   gmm_result_json(ctx, "gmm_info", s);
 }

@@ -34,7 +34,8 @@
 **  (7) A list of k or covariance types fits every candidate on the one
 **      buffered copy of the rows and returns the lowest-BIC model.
 **  (8) With verbose 1 the fit reports each initialisation on stderr, with 2
-**      each iteration too (log-likelihood, change, elapsed time). Built
+**      each iteration too (log-likelihood per row, or with a variational
+**      prior the total lower bound; change; elapsed time). Built
 **      against SQLite 3.41 or later and running on it, a fit stops after
 **      the current EM iteration once the connection is interrupted
 **      (sqlite3_interrupt, Ctrl-C in the shell): SQLITE_INTERRUPT.
@@ -378,6 +379,7 @@ static void trim_rows(fit_state *st) {
 typedef struct fit_progress {
   sqlite3 *db;
   int verbose;
+  int variational; /* the trace reports the total lower bound */
   double start; /* seconds, monotonic */
   double previous;
 } fit_progress;
@@ -394,8 +396,8 @@ static int fit_progress_fn(void *ctx, int init, int iter, double lower_bound) {
   fit_progress *p = ctx;
   if (p->verbose >= 1 && iter == 1) fprintf(stderr, "gmm_fit: initialisation %d\n", init + 1);
   if (p->verbose >= 2)
-    fprintf(stderr, "gmm_fit:   iteration %d: log-likelihood per row %.10g, change %.3g, %.3f s\n",
-            iter, lower_bound, iter == 1 ? 0.0 : lower_bound - p->previous,
+    fprintf(stderr, "gmm_fit:   iteration %d: %s %.10g, change %.3g, %.3f s\n", iter,
+            p->variational ? "lower bound" : "log-likelihood per row", lower_bound, iter == 1 ? 0.0 : lower_bound - p->previous,
             seconds_now() - p->start);
   p->previous = lower_bound;
 #if SQLITE_VERSION_NUMBER >= 3041000
@@ -442,7 +444,8 @@ void gmm_fit_final(sqlite3_context *ctx) {
   } else if (!st->failed && st->n > 0) {
     gmm_model *m = NULL;
     char err[512];
-    fit_progress progress = {sqlite3_context_db_handle(ctx), st->spec.verbose, 0.0, 0.0};
+    fit_progress progress = {sqlite3_context_db_handle(ctx), st->spec.verbose,
+                             gmm_prior_variational(st->spec.opt.prior), 0.0, 0.0};
     if (progress.verbose) progress.start = seconds_now();
     gmm_status rc = fit_rows(st, &progress, &m, err, sizeof err);
     if (progress.verbose && rc == GMM_OK)
@@ -460,7 +463,14 @@ void gmm_fit_final(sqlite3_context *ctx) {
     } else {
       size_t size = gmm_blob_size(m);
       unsigned char *blob = NULL;
-      if (gmm_check_length(ctx, "gmm_fit", "the model", size) != SQLITE_OK) {
+      if (size == 0) {
+        /* the codec has no encoding for it: a bug, not a lack of memory */
+        fit_error(ctx, st,
+                  "gmm_fit: the fitted model (k = %d, covariance_type '%s', prior '%s', %d "
+                  "candidates) has no model BLOB encoding",
+                  m->k, gmm_cov_type_name(m->covariance_type), gmm_prior_name(m->options.prior),
+                  m->n_candidates);
+      } else if (gmm_check_length(ctx, "gmm_fit", "the model", size) != SQLITE_OK) {
         st->failed = 1;
       } else if (!(blob = size ? sqlite3_malloc64(size) : NULL)) {
         sqlite3_result_error_nomem(ctx);

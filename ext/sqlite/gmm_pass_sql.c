@@ -33,8 +33,11 @@
 **      row's model, whose fingerprint the statistics carry).
 **  (3) gmm_init reads gmm_fit's spec (an INTEGER k or a JSON object; one k
 **      and one covariance_type, any of the fourteen, no *_init arrays, no
-**      init 'labels', criterion or hc_rows: each refused with a sentence
-**      that says why; init 'hc' builds its tree on the sample) plus
+**      init 'labels', criterion or hc_rows, none of the prior options
+**      (prior, weight_concentration_prior, mean_precision_prior,
+**      degrees_of_freedom_prior, mean_prior, covariance_prior, prune):
+**      each refused with a sentence that says why; init 'hc' builds its
+**      tree on the sample) plus
 **      sample_size, and
 **      keeps the sample of gmm_istate.c: the same set of rows in any order
 **      or split gives the same state once merged.
@@ -57,6 +60,9 @@
 **      state: kind 'initialisation', format_version, k, d, covariance_type,
 **      init, max_iter, n_init, tol, reg_covar, seed, missing, sample_size,
 **      weighted, n_rows, n_skipped, sum_weights, n_sample. NULL gives NULL.
+**  (8) Passes fit maximum-likelihood models: gmm_estep and gmm_mstep of a
+**      model with a prior (from gmm_fit) are errors, "gmm_estep: passes
+**      fit maximum likelihood models; the model has prior 'conjugate'".
 */
 #include "gmm_spec.h"
 
@@ -355,6 +361,12 @@ static int estep_start(sqlite3_context *ctx, group_head *g, int argc, sqlite3_va
   st->model = read_model(ctx, fn, 1, argv[0], &fingerprint);
   if (!st->model) return -1;
   gmm_model *m = st->model;
+  if (m->options.prior != GMM_PRIOR_NONE) {
+    /* pass (8); the core's gmm_estats_new refuses it too, without a text */
+    gmm_result_errorf(ctx, "%s: passes fit maximum likelihood models; the model has prior '%s'",
+                      fn, gmm_prior_name(m->options.prior));
+    return -1;
+  }
   int weighted = m->summary.weighted, first = 1 + weighted;
   int n_features = argc - first;
   if (n_features < 1 || (n_features > 1 && n_features != m->d)) {
@@ -458,6 +470,13 @@ static int init_start(sqlite3_context *ctx, group_head *g, int argc, sqlite3_val
   if (rc == 0 && !unsupported && spec.opt.init == GMM_INIT_LABELS)
     unsupported = "init 'labels' (gmm_fit's: the passes start from a sample, which carries no "
                   "labels)";
+  char prior_text[160];
+  if (rc == 0 && !unsupported && spec.prior_option) {
+    sqlite3_snprintf((int)sizeof prior_text, prior_text,
+                     "option %s (passes fit maximum likelihood models: fit a prior with gmm_fit)",
+                     spec.prior_option);
+    unsupported = prior_text;
+  }
   if (rc == 0 && !unsupported && (spec.opt.criterion != GMM_CRITERION_BIC ||
                                   spec.opt.hc_rows != GMM_DEFAULT_HC_ROWS))
     unsupported = "criterion or hc_rows (options of gmm_fit's selection, and of its "

@@ -48,6 +48,31 @@
 **                         skip: it is skipped and counted (n_skipped), as
 **                         is a row with every feature NULL in either mode.
 **                         Part of the model (gmm_estep reads the model's).
+**        prior            'dirichlet_process' | 'dirichlet_distribution' |
+**                         'conjugate' | 'none' ('none': maximum
+**                         likelihood): the two variational priors are
+**                         scikit-learn's BayesianGaussianMixture, the
+**                         conjugate prior mclust's priorControl() for
+**                         maximum a posteriori EM (gmm.h, gmm_prior)
+**        weight_concentration_prior  number (variational: 1 / k)
+**        mean_precision_prior        number (1; conjugate 0.01)
+**        degrees_of_freedom_prior    number (d; conjugate d + 2)
+**        mean_prior       d numbers (the column means)
+**        covariance_prior one component's covariance in the storage shape
+**                         of covariance_type: full, tied and mclust's
+**                         full-shaped types a d x d nested array, diag and
+**                         EEI d numbers, spherical and EII one number (or
+**                         a one-element array) (the rows' covariance;
+**                         conjugate: mclust's var / k^(2/d))
+**        prune            true | false (false): variational priors, drop
+**                         the components that are not effective after the
+**                         fit and go on with EM on the others
+**      The prior options are checked here for their JSON type and shape
+**      (mean_prior and covariance_prior once d is known, as the *_init
+**      arrays); their ranges and how they combine are the core's
+**      (gmm_options_check, and at fit time gmm_prior_resolve for the
+**      contents of mean_prior and covariance_prior), whose errors name the
+**      option and the value too.
 **      An unknown key, a key given twice, a value of the wrong type, out of
 **      range or of the wrong shape is an error that names the option and
 **      the value.
@@ -57,10 +82,12 @@
 **      starts every candidate from the cut of one hierarchical tree (init
 **      'hc', mclust's way); a single fit keeps scikit-learn's 'kmeans'. A
 **      value listed twice is an error. Lists do not combine with the *_init
-**      options.
+**      options, nor a list of covariance_type with covariance_prior (whose
+**      shape is the type's).
 **  (4) A BLOB spec is a model from gmm_fit: the fit starts from its
 **      parameters with its options (weighted included), one
-**      initialisation.
+**      initialisation; a model with a prior keeps its whole prior (the
+**      resolved scalars, mean_prior and covariance_prior).
 **  (5) gmm_init reads its spec here too (an INTEGER or a JSON object), and
 **      errors then name gmm_init (the function's user data is its name).
 */
@@ -90,6 +117,13 @@ typedef enum {
   OPT_MISSING,
   OPT_HC_ROWS,
   OPT_CRITERION,
+  OPT_PRIOR,
+  OPT_WEIGHT_CONCENTRATION_PRIOR,
+  OPT_MEAN_PRECISION_PRIOR,
+  OPT_DEGREES_OF_FREEDOM_PRIOR,
+  OPT_MEAN_PRIOR,
+  OPT_COVARIANCE_PRIOR,
+  OPT_PRUNE,
   OPT_COUNT
 } option_id;
 
@@ -98,13 +132,16 @@ static const char *const option_names[] = {
     "reg_covar",   "n_init",          "init",       "seed",
     "weighted",    "weights_init",    "means_init", "precisions_init",
     "vector_type", "verbose",         "threads",    "sample_size", "missing",
-    "hc_rows",     "criterion"};
+    "hc_rows",     "criterion",       "prior",      "weight_concentration_prior",
+    "mean_precision_prior", "degrees_of_freedom_prior", "mean_prior", "covariance_prior",
+    "prune"};
 _Static_assert(sizeof option_names / sizeof option_names[0] == OPT_COUNT, "one name per option");
 
 #define KNOWN_OPTIONS                                                                          \
   "k, covariance_type, max_iter, tol, reg_covar, n_init, init, seed, weighted, weights_init, " \
   "means_init, precisions_init, vector_type, verbose, threads, sample_size, missing, hc_rows, " \
-  "criterion"
+  "criterion, prior, weight_concentration_prior, mean_precision_prior, "                     \
+  "degrees_of_freedom_prior, mean_prior, covariance_prior, prune"
 
 #define INIT_NAMES                                                                        \
   "one of 'kmeans', 'k-means++', 'random', 'random_from_data', 'labels', 'hc'"
@@ -113,6 +150,8 @@ _Static_assert(sizeof option_names / sizeof option_names[0] == OPT_COUNT, "one n
   "'EEE', 'VEE', 'EVE', 'VVE', 'EEV', 'VEV', 'EVV', 'VVV'"
 #define CRITERION_NAMES "one of 'bic', 'icl', 'aic'"
 #define MISSING_NAMES "one of 'marginalize', 'skip'"
+#define PRIOR_NAMES \
+  "one of 'dirichlet_process', 'dirichlet_distribution', 'conjugate', 'none'"
 
 /* ---- errors ---- */
 
@@ -330,6 +369,16 @@ typedef struct object_reader {
   int seen[OPT_COUNT];
 } object_reader;
 
+/* A copy of a JSON value's text in *slot. */
+static int keep_text(sqlite3_context *ctx, char **slot, sqlite3_value *value) {
+  *slot = sqlite3_mprintf("%s", (const char *)sqlite3_value_text(value));
+  if (!*slot) {
+    sqlite3_result_error_nomem(ctx);
+    return -1;
+  }
+  return 0;
+}
+
 /* Keeps the JSON text of an array option until d is known. */
 static int keep_json(sqlite3_context *ctx, gmm_fit_spec *s, option_id id, const char *type,
                      sqlite3_value *value) {
@@ -337,13 +386,7 @@ static int keep_json(sqlite3_context *ctx, gmm_fit_spec *s, option_id id, const 
     option_error(ctx, option_names[id], "an array of numbers", type, value, 1);
     return -1;
   }
-  char **slot = &s->init_json[id - OPT_WEIGHTS_INIT];
-  *slot = sqlite3_mprintf("%s", (const char *)sqlite3_value_text(value));
-  if (!*slot) {
-    sqlite3_result_error_nomem(ctx);
-    return -1;
-  }
-  return 0;
+  return keep_text(ctx, &s->init_json[id - OPT_WEIGHTS_INIT], value);
 }
 
 static int object_member(sqlite3_context *ctx, void *arg, const char *key, const char *type,
@@ -477,8 +520,57 @@ static int object_member(sqlite3_context *ctx, void *arg, const char *key, const
       s->vector_f64 = strcmp(text, "float64") == 0;
       return 0;
     }
+    case OPT_PRIOR:
+      if (read_name(ctx, name, PRIOR_NAMES, type, value, gmm_prior_from_name, &e) != 0) return -1;
+      o->prior = (gmm_prior)e;
+      break;
+    case OPT_WEIGHT_CONCENTRATION_PRIOR:
+    case OPT_MEAN_PRECISION_PRIOR:
+    case OPT_DEGREES_OF_FREEDOM_PRIOR: {
+      /* The type here, the range in the core (gmm_prior_options_check). */
+      if (strcmp(type, "integer") != 0 && strcmp(type, "real") != 0) {
+        option_error(ctx, name, "a number", type, value, 1);
+        return -1;
+      }
+      double x = sqlite3_value_double(value);
+      if (id == OPT_WEIGHT_CONCENTRATION_PRIOR)
+        o->weight_concentration_prior = x;
+      else if (id == OPT_MEAN_PRECISION_PRIOR)
+        o->mean_precision_prior = x;
+      else
+        o->degrees_of_freedom_prior = x;
+      break;
+    }
+    case OPT_MEAN_PRIOR:
+      if (strcmp(type, "array") != 0) {
+        option_error(ctx, name, "an array of numbers", type, value, 1);
+        return -1;
+      }
+      if (keep_text(ctx, &s->prior_json[0], value) != 0) return -1;
+      break;
+    case OPT_COVARIANCE_PRIOR:
+      /* spec (2): the shape once d is known; a bare number is the
+      ** spherical shape's one variance. */
+      if (strcmp(type, "integer") == 0 || strcmp(type, "real") == 0) {
+        s->covariance_prior_is_number = 1;
+        s->covariance_prior_number = sqlite3_value_double(value);
+      } else if (strcmp(type, "array") != 0) {
+        option_error(ctx, name, "a number or an array of numbers", type, value, 1);
+        return -1;
+      } else if (keep_text(ctx, &s->prior_json[1], value) != 0) {
+        return -1;
+      }
+      break;
+    case OPT_PRUNE:
+      if (strcmp(type, "true") != 0 && strcmp(type, "false") != 0) {
+        option_error(ctx, name, "true or false", type, value, 1);
+        return -1;
+      }
+      o->prune = strcmp(type, "true") == 0;
+      break;
     case OPT_COUNT: break;
   }
+  if (id >= OPT_PRIOR && !s->prior_option) s->prior_option = option_names[id];
   return 0;
 }
 
@@ -538,6 +630,13 @@ static int parse_object(sqlite3_context *ctx, sqlite3_value *spec, gmm_fit_spec 
                         option_names[OPT_WEIGHTS_INIT + i]);
       return -1;
     }
+  if (s->n_types > 0 && (s->prior_json[1] || s->covariance_prior_is_number)) {
+    gmm_result_errorf(ctx,
+                      "%s: option covariance_prior does not combine with a list of "
+                      "covariance_type (its shape is the covariance type's)",
+                      spec_fn(ctx));
+    return -1;
+  }
   return 0;
 }
 
@@ -559,6 +658,10 @@ static int parse_model(sqlite3_context *ctx, sqlite3_value *spec, gmm_fit_spec *
   }
   s->opt = s->warm_start->options;
   s->opt.warm_start = s->warm_start;
+  /* The whole prior: the options hold its resolved scalars, the model its
+  ** arrays (NULL without a prior). */
+  s->opt.mean_prior = s->warm_start->mean_prior;
+  s->opt.covariance_prior = s->warm_start->covariance_prior;
   s->weighted = s->warm_start->summary.weighted;
   return 0;
 }
@@ -639,11 +742,11 @@ static int array_leaf(sqlite3_context *ctx, void *arg, const char *path, const c
   return 0;
 }
 
-/* Reads init array i (0 weights, 1 means, 2 precisions) of the given shape.
-** Every leaf is a number at a distinct index within the shape, so a count
-** equal to the shape's size means every element is there exactly once. */
-static int read_init_array(sqlite3_context *ctx, gmm_fit_spec *s, int i, int ndim, const int *shape,
-                           const char *shape_text, double **out) {
+/* Reads the JSON array json of option id, of the given shape. Every leaf
+** is a number at a distinct index within the shape, so a count equal to
+** the shape's size means every element is there exactly once. */
+static int read_json_array(sqlite3_context *ctx, option_id id, const char *json, int ndim,
+                           const int *shape, const char *shape_text, double **out) {
   size_t size = 1;
   for (int a = 0; a < ndim; a++) size *= (size_t)shape[a];
   *out = sqlite3_malloc64(size * sizeof(double));
@@ -651,23 +754,82 @@ static int read_init_array(sqlite3_context *ctx, gmm_fit_spec *s, int i, int ndi
     sqlite3_result_error_nomem(ctx);
     return -1;
   }
-  array_reader r = {option_names[OPT_WEIGHTS_INIT + i], ndim, {0, 0, 0}, *out, 0, 0};
+  array_reader r = {option_names[id], ndim, {0, 0, 0}, *out, 0, 0};
   memcpy(r.shape, shape, (size_t)ndim * sizeof *shape);
-  char what[40];
+  char what[48];
   sqlite3_snprintf((int)sizeof what, what, "option %s", r.name);
   if (json_rows(ctx,
                 "SELECT fullkey, type, atom FROM json_tree(?1) "
                 "WHERE type NOT IN ('array', 'object')",
-                NULL, s->init_json[i], what, array_leaf, &r) != 0)
+                NULL, json, what, array_leaf, &r) != 0)
     return -1;
   if (r.bad || r.count != size) {
     sqlite3_str *msg = sqlite3_str_new(sqlite3_context_db_handle(ctx));
     sqlite3_str_appendf(msg, "%s: option %s must be %s array of finite numbers, provided ", spec_fn(ctx),
                         r.name, shape_text);
-    gmm_str_append_quoted(msg, s->init_json[i]);
+    gmm_str_append_quoted(msg, json);
     gmm_result_error_str(ctx, msg);
     return -1;
   }
+  return 0;
+}
+
+/* Reads init array i (0 weights, 1 means, 2 precisions). */
+static int read_init_array(sqlite3_context *ctx, gmm_fit_spec *s, int i, int ndim, const int *shape,
+                           const char *shape_text, double **out) {
+  return read_json_array(ctx, (option_id)(OPT_WEIGHTS_INIT + i), s->init_json[i], ndim, shape,
+                         shape_text, out);
+}
+
+/* mean_prior (d numbers) and covariance_prior (one component's
+** covariance in the storage shape of the covariance type): spec (2). */
+static int bind_prior_arrays(sqlite3_context *ctx, gmm_fit_spec *s, int d) {
+  gmm_options *o = &s->opt;
+  char text[96];
+  if (s->prior_json[0]) {
+    int shape[1] = {d};
+    sqlite3_snprintf((int)sizeof text, text, "a %d-element (d)", d);
+    if (read_json_array(ctx, OPT_MEAN_PRIOR, s->prior_json[0], 1, shape, text, &s->mean_prior) !=
+        0)
+      return -1;
+    o->mean_prior = s->mean_prior;
+  }
+  if (!s->prior_json[1] && !s->covariance_prior_is_number) return 0;
+  int shape[2] = {d, d}, ndim = 2;
+  const char *type = gmm_cov_type_name(o->covariance_type);
+  switch (gmm_cov_shape(o->covariance_type)) {
+    case GMM_COV_DIAG:
+      ndim = 1;
+      sqlite3_snprintf((int)sizeof text, text, "a %d-element (d, %s)", d, type);
+      break;
+    case GMM_COV_SPHERICAL:
+      shape[0] = 1, ndim = 1;
+      sqlite3_snprintf((int)sizeof text, text, "a number or a 1-element (%s)", type);
+      break;
+    default: sqlite3_snprintf((int)sizeof text, text, "a %d x %d (d x d, %s)", d, d, type); break;
+  }
+  if (s->covariance_prior_is_number) {
+    /* A bare number is the spherical shape's variance; any other shape
+    ** is an array. */
+    if (ndim != 1 || shape[0] != 1) {
+      sqlite3_str *msg = sqlite3_str_new(sqlite3_context_db_handle(ctx));
+      sqlite3_str_appendf(msg, "%s: option covariance_prior must be %s array of finite numbers, "
+                          "provided ", spec_fn(ctx), text);
+      gmm_str_append_double(msg, s->covariance_prior_number);
+      gmm_result_error_str(ctx, msg);
+      return -1;
+    }
+    s->covariance_prior = sqlite3_malloc64(sizeof(double));
+    if (!s->covariance_prior) {
+      sqlite3_result_error_nomem(ctx);
+      return -1;
+    }
+    s->covariance_prior[0] = s->covariance_prior_number;
+  } else if (read_json_array(ctx, OPT_COVARIANCE_PRIOR, s->prior_json[1], ndim, shape, text,
+                             &s->covariance_prior) != 0) {
+    return -1;
+  }
+  o->covariance_prior = s->covariance_prior;
   return 0;
 }
 
@@ -710,7 +872,7 @@ int gmm_spec_bind_d(sqlite3_context *ctx, gmm_fit_spec *s, int d) {
     if (read_init_array(ctx, s, 2, ndim, shape, text, &s->precisions_init) != 0) return -1;
     o->precisions_init = s->precisions_init;
   }
-  return 0;
+  return bind_prior_arrays(ctx, s, d);
 }
 
 void gmm_spec_clear(gmm_fit_spec *s) {
@@ -720,6 +882,9 @@ void gmm_spec_clear(gmm_fit_spec *s) {
   sqlite3_free(s->weights_init);
   sqlite3_free(s->means_init);
   sqlite3_free(s->precisions_init);
+  for (int i = 0; i < 2; i++) sqlite3_free(s->prior_json[i]);
+  sqlite3_free(s->mean_prior);
+  sqlite3_free(s->covariance_prior);
   gmm_model_free(s->warm_start);
   memset(s, 0, sizeof *s);
 }

@@ -19,6 +19,17 @@ typedef struct gmm_fit_spec {
   char *init_json[3]; /* weights_init, means_init, precisions_init as
                          JSON text, until d is known */
   double *weights_init, *means_init, *precisions_init;
+  /* The prior's arrays: mean_prior and covariance_prior as JSON text until
+  ** d is known (a covariance_prior given as a bare number is kept as
+  ** covariance_prior_number, covariance_prior_is_number set), then read
+  ** into the arrays that opt points to. */
+  char *prior_json[2];
+  int covariance_prior_is_number;
+  double covariance_prior_number;
+  double *mean_prior, *covariance_prior;
+  /* The first of the prior options the spec gives (prior included), NULL
+  ** when none: gmm_init refuses them. */
+  const char *prior_option;
   gmm_model *warm_start; /* the decoded model of a BLOB spec */
 } gmm_fit_spec;
 

@@ -4,7 +4,8 @@
 ** hidden columns, the way SQLite's generate_series is.
 **
 **   SELECT * FROM gmm_components(model);
-**     component INTEGER, weight REAL, mean TEXT (JSON), covariance TEXT (JSON)
+**     component INTEGER, weight REAL, mean TEXT (JSON), covariance TEXT (JSON),
+**     effective INTEGER
 **   SELECT * FROM gmm_sample(model, n [, seed]);
 **     sample INTEGER, component INTEGER, x TEXT (JSON)
 **   SELECT * FROM gmm_impute_draws(model, vector, n [, seed]);
@@ -18,7 +19,11 @@
 **      same on every row); diag, the array of d variances; spherical, the
 **      single variance as a number. Numbers are written as gmm_info writes
 **      them (shortest text that reads back exactly), so each value equals
-**      the matching element of gmm_info(model).
+**      the matching element of gmm_info(model). effective is 1 when the
+**      component is effective (gmm_model_effective: for a variational
+**      model, its share of the rows exceeds 1 / (GMM_EFFECTIVE_DIVISOR k); the others
+**      are the components the prior switched off), else 0; every component
+**      of a model without a variational prior is effective.
 **  (2) gmm_sample(model, n [, seed]) has n rows: sample (0-based row
 **      number), the component drawn, and x, the JSON array of the d values
 **      drawn. Rows are gmm_sampler_draw's draws in row order from a sampler
@@ -69,7 +74,10 @@
 **      numbers, so they read back exactly) and each missing one drawn from
 **      p(x_m | x_o) under the mixture: a component with probability
 **      p(j | x_o), then x_m from that component's conditional normal
-**      (gmm_model_draw_missing_row). vector is what the apply functions take
+**      (gmm_model_draw_missing_row). A variational model (apply (7)) is an
+**      error: "gmm_impute_draws: the model has prior 'dirichlet_process'
+**      (...): imputation needs a maximum-likelihood or 'conjugate' model".
+**      vector is what the apply functions take
 **      as one vector argument (ext (5)): a JSON array whose null elements
 **      are the missing values, or a vector BLOB (which has none); a NULL
 **      vector is a row with every value missing (the draws are then draws
@@ -102,7 +110,7 @@
 #define ROW_BOUND_LE 0x200
 
 /* Hidden columns: their positions in the schemas below. */
-enum { COMPONENTS_COL_MODEL = 4 };
+enum { COMPONENTS_COL_MODEL = 5 };
 enum { SAMPLE_COL_MODEL = 3, SAMPLE_COL_N = 4, SAMPLE_COL_SEED = 5 };
 enum { DRAWS_COL_MODEL = 2, DRAWS_COL_VECTOR = 3, DRAWS_COL_N = 4, DRAWS_COL_SEED = 5 };
 
@@ -284,7 +292,7 @@ static int components_connect(sqlite3 *db, void *aux, int argc, const char *cons
                               sqlite3_vtab **out, char **err) {
   return vtab_connect(db, aux, argc, argv, out, err,
                       "CREATE TABLE x(component INTEGER, weight REAL, mean TEXT, "
-                      "covariance TEXT, model HIDDEN)");
+                      "covariance TEXT, effective INTEGER, model HIDDEN)");
 }
 
 static int components_best_index(sqlite3_vtab *vtab, sqlite3_index_info *info) {
@@ -361,6 +369,7 @@ static int components_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int
       gmm_str_append_array(s, m->means + j * d, d);
       return gmm_result_json(ctx, vt->name, s);
     }
+    case 4: sqlite3_result_int(ctx, gmm_model_effective(m, (int)j)); return SQLITE_OK;
     default: {
       sqlite3_str *s = sqlite3_str_new(NULL);
       gmm_str_append_component_covariance(s, m, (int)j);
@@ -697,6 +706,12 @@ static int draws_filter(sqlite3_vtab_cursor *cur, int idx_num, const char *idx_s
 
   rc = model_decode(vt, argv[0], &c->model);
   if (rc != SQLITE_OK) return rc;
+  if (gmm_prior_variational(c->model->options.prior))
+    return vtab_errorf(&vt->base,
+                       "%s: the model has prior '%s' (a variational posterior, which scores "
+                       "complete rows only): imputation needs a maximum-likelihood or "
+                       "'conjugate' model",
+                       vt->name, gmm_prior_name(c->model->options.prior));
   c->d = c->model->d;
   size_t d = (size_t)c->d, scratch = gmm_model_scratch_len(c->model);
   c->given = sqlite3_malloc64((2 * d + scratch) * sizeof(double));
