@@ -1,7 +1,7 @@
 /*
 ** bench_core.c -- the numeric core alone, for make bench.
 **
-**   bench_core FILE N D K COV MAX_ITER [sorted] [missing=FRAC]
+**   bench_core FILE N D K COV MAX_ITER [sorted] [missing=FRAC] [PRIOR]
 **
 ** Loads N x D float64 rows from FILE (gen_data's format), then fits with
 ** init random_from_data, tol 0, n_init 1, seed 0 and covariance type COV
@@ -26,6 +26,18 @@
 ** fraction of cells actually missing, the rows with some value missing
 ** (checked against the fitted model's summary) and the number of distinct
 ** missing patterns (the groups the fit factors a covariance for).
+**
+** With PRIOR, one of gmm_prior_name's names ("none", "dirichlet_process",
+** "dirichlet_distribution", "conjugate"; the optional arguments in any
+** order), the fits have that prior with its default parameters, and the
+** base fit is max_iter 1 instead of 0 whatever the prior, "none" included:
+** a variational fit needs at least one iteration (its lower bound), and
+** every prior is timed alike so that they compare. Seconds per EM
+** iteration are then (t(MAX_ITER) - t(1)) / (MAX_ITER - 1), and MAX_ITER
+** must be at least 2. The JSON line then also has the prior, base_iter 1
+** and, for the variational priors, the lower bound (summary.lower_bound,
+** as scikit-learn's lower_bound_); "init_s" is always the base fit's time
+** (t(0) without PRIOR, t(1) with it).
 */
 #define _POSIX_C_SOURCE 200809L
 #include "gmm.h"
@@ -126,18 +138,20 @@ static gmm_model *fit(const gmm_data *data, const gmm_options *opt, double *t) {
 }
 
 static int usage(const char *argv0) {
-  fprintf(stderr, "usage: %s FILE N D K COV MAX_ITER [sorted] [missing=FRAC]\n", argv0);
+  fprintf(stderr, "usage: %s FILE N D K COV MAX_ITER [sorted] [missing=FRAC] [PRIOR]\n", argv0);
   return 2;
 }
 
 int main(int argc, char **argv) {
-  if (argc < 7 || argc > 9) return usage(argv[0]);
-  int sorted = 0, masked = 0;
+  if (argc < 7 || argc > 10) return usage(argv[0]);
+  int sorted = 0, masked = 0, prior = -1;
   double frac = 0.0;
   for (int a = 7; a < argc; a++) {
     int p;
     if (strcmp(argv[a], "sorted") == 0 && !sorted) {
       sorted = 1;
+    } else if (prior < 0 && (p = gmm_prior_from_name(argv[a])) >= 0) {
+      prior = p;
     } else if (!masked && (p = parse_missing(argv[a], &frac)) != 0) {
       if (p < 0) {
         fprintf(stderr, "bench_core: %s: FRAC must be a number in [0, 1)\n", argv[a]);
@@ -151,7 +165,9 @@ int main(int argc, char **argv) {
   size_t n = (size_t)strtoull(argv[2], NULL, 10);
   int d = atoi(argv[3]), k = atoi(argv[4]), cov = gmm_cov_type_from_name(argv[5]);
   int max_iter = atoi(argv[6]);
-  if (n == 0 || d < 1 || k < 1 || cov < 0 || max_iter < 1) {
+  /* The base fit: max_iter 0, or 1 with a prior (see the header). */
+  int base_iter = prior >= 0 ? 1 : 0;
+  if (n == 0 || d < 1 || k < 1 || cov < 0 || max_iter < base_iter + 1) {
     fprintf(stderr, "bench_core: bad arguments\n");
     return 2;
   }
@@ -182,14 +198,21 @@ int main(int argc, char **argv) {
   opt.n_init = 1;
   opt.seed = 0;
   opt.missing = GMM_MISSING_MARGINALIZE;
+  if (prior >= 0) opt.prior = (gmm_prior)prior;
 
   double t_init, t_fit;
-  opt.max_iter = 0;
-  gmm_model_free(fit(&data, &opt, &t_init));
+  opt.max_iter = base_iter;
+  gmm_model *m0 = fit(&data, &opt, &t_init);
+  if (m0->summary.n_iter != base_iter) {
+    fprintf(stderr, "bench_core: %d iterations instead of %d\n", m0->summary.n_iter, base_iter);
+    return 1;
+  }
+  gmm_model_free(m0);
   opt.max_iter = max_iter;
   gmm_model *m = fit(&data, &opt, &t_fit);
   int itn = m->summary.n_iter;
   double lln = m->summary.log_likelihood / m->summary.n_samples;
+  double lower_bound = m->summary.lower_bound;
   if (itn != max_iter) {
     fprintf(stderr, "bench_core: %d iterations instead of %d\n", itn, max_iter);
     return 1;
@@ -206,8 +229,12 @@ int main(int argc, char **argv) {
   printf("{\"tool\": \"core\", \"sorted\": %d, \"cov\": \"%s\", \"max_iter\": %d, \"init_s\": %.6f, \"fit_s\": %.6f, "
          "\"per_iter_s\": %.6f, \"peak_above_data_mib\": %.1f, \"data_rss_mib\": %.1f, "
          "\"mean_ll\": %.6f",
-         sorted, argv[5], max_iter, t_init, t_fit, (t_fit - t_init) / max_iter,
+         sorted, argv[5], max_iter, t_init, t_fit, (t_fit - t_init) / (max_iter - base_iter),
          (double)(peak_kib() - base) / 1024.0, (double)base / 1024.0, lln);
+  if (prior >= 0) {
+    printf(", \"prior\": \"%s\", \"base_iter\": %d", gmm_prior_name((gmm_prior)prior), base_iter);
+    if (gmm_prior_variational((gmm_prior)prior)) printf(", \"lower_bound\": %.6f", lower_bound);
+  }
   if (masked)
     printf(", \"missing\": %g, \"missing_cells_frac\": %.6f, \"rows_incomplete\": %zu, "
            "\"missing_patterns\": %zu",

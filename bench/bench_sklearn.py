@@ -10,6 +10,18 @@
       the peak resident set (ru_maxrss) above the resident set once the data
       is loaded, and threadpoolctl's threadpool_info().
 
+  bench_sklearn.py bayes FILE N D K COV MAX_ITER
+      The section on priors (issue 13): as fit, the same rows, init and
+      random_state, for GaussianMixture and for BayesianGaussianMixture
+      with weight_concentration_prior_type 'dirichlet_process' and
+      'dirichlet_distribution' (every other parameter of the prior at its
+      default), each timed at max_iter 1 and MAX_ITER in turn; seconds per
+      iteration (t(MAX_ITER) - t(1)) / (MAX_ITER - 1) for all three. With
+      tol 0 neither class can stop early (|change| < 0 never holds); the
+      iterations are checked. Prints one line of JSON: per model its two
+      times, s/iter and final lower_bound_ (GaussianMixture's: the mean
+      log-likelihood per row), and threadpool_info().
+
   bench_sklearn.py sql DB EXTENSION MAX_ITER [REPEAT]
       The SQL-level figures on DB's pts(x0, x1), k 3, full: gmm_fit end to
       end against reading the table into numpy plus scikit-learn's fit with
@@ -31,7 +43,7 @@ import warnings
 import numpy as np
 import sklearn
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import GaussianMixture
+from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 from threadpoolctl import threadpool_info
 
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
@@ -51,15 +63,31 @@ def gm(k, cov, max_iter):
                            tol=0, max_iter=max_iter, n_init=1, random_state=0)
 
 
-def warm_up(d):
-    """One small fit, so that the timed ones pay no first-call costs."""
+# The models of `bayes`: name -> constructor(k, cov, max_iter).
+BAYES_MODELS = {
+    "GaussianMixture": gm,
+    "BayesianGaussianMixture_dirichlet_process": lambda k, cov, max_iter: BayesianGaussianMixture(
+        n_components=k, covariance_type=cov, weight_concentration_prior_type="dirichlet_process",
+        init_params="random_from_data", tol=0, max_iter=max_iter, n_init=1, random_state=0),
+    "BayesianGaussianMixture_dirichlet_distribution":
+        lambda k, cov, max_iter: BayesianGaussianMixture(
+            n_components=k, covariance_type=cov,
+            weight_concentration_prior_type="dirichlet_distribution",
+            init_params="random_from_data", tol=0, max_iter=max_iter, n_init=1, random_state=0),
+}
+
+
+def warm_up(d, bayes=False):
+    """One small fit (of each model with bayes), so that the timed ones pay
+    no first-call costs."""
     x = np.random.default_rng(0).standard_normal((2000, d))
-    gm(2, "full", 2).fit(x)
+    for make in (BAYES_MODELS.values() if bayes else (gm,)):
+        make(2, "full", 2).fit(x)
 
 
-def timed_fit(x, k, cov, max_iter):
+def timed_fit(x, k, cov, max_iter, make=gm):
     t0 = time.perf_counter()
-    model = gm(k, cov, max_iter).fit(x)
+    model = make(k, cov, max_iter).fit(x)
     t = time.perf_counter() - t0
     if model.n_iter_ != max_iter:
         sys.exit(f"bench_sklearn: {model.n_iter_} iterations instead of {max_iter}")
@@ -84,6 +112,25 @@ def fit(path, n, d, k, cov, max_iter):
         "sklearn": sklearn.__version__, "numpy": np.__version__,
         "threadpool_info": threadpool_info(),
     }))
+
+
+def bayes(path, n, d, k, cov, max_iter):
+    n, d, k, max_iter = int(n), int(d), int(k), int(max_iter)
+    if max_iter < 2:
+        sys.exit("bench_sklearn: MAX_ITER must be at least 2")
+    x = np.fromfile(path, dtype=np.float64, count=n * d).reshape(n, d)
+    if x.shape != (n, d):
+        sys.exit(f"bench_sklearn: {path} is short")
+    warm_up(d, bayes=True)
+    r = {"tool": "sklearn-bayes", "cov": cov, "max_iter": max_iter}
+    for name, make in BAYES_MODELS.items():
+        t1, _ = timed_fit(x, k, cov, 1, make)
+        tn, model = timed_fit(x, k, cov, max_iter, make)
+        r[name] = {"fit1_s": t1, "fit_s": tn, "per_iter_s": (tn - t1) / (max_iter - 1),
+                   "lower_bound": float(model.lower_bound_)}
+    r.update({"sklearn": sklearn.__version__, "numpy": np.__version__,
+              "threadpool_info": threadpool_info()})
+    print(json.dumps(r))
 
 
 def best_of(repeat, f):
@@ -144,6 +191,8 @@ def sql(path, ext, max_iter, repeat="3"):
 if __name__ == "__main__":
     if len(sys.argv) == 8 and sys.argv[1] == "fit":
         fit(*sys.argv[2:])
+    elif len(sys.argv) == 8 and sys.argv[1] == "bayes":
+        bayes(*sys.argv[2:])
     elif len(sys.argv) in (5, 6) and sys.argv[1] == "sql":
         sql(*sys.argv[2:])
     else:

@@ -26,11 +26,21 @@ for the environment it reads.
    (50), and the fixed cost (max_iter 0); the ratio to VVV (full) per
    model, the five with an iterative M-step (VEI, VEE, VEV, EVE, VVE)
    flagged, and any above 1.5x VVV in bold.
-7. Prints the Markdown report and writes it to bench/RESULTS.md (or
+7. Priors (issue 13): seconds per EM iteration of the core on 1M x 2, k 3
+   and 100k x 16, k 8, for each of full, tied, diag, spherical and each
+   prior (bench_core PRIOR: none, dirichlet_process,
+   dirichlet_distribution, conjugate), all four as (t(M) - t(1)) / (M - 1)
+   since a variational fit needs max_iter >= 1, M = BENCH_BAYES_ITER (50);
+   the ratio to maximum likelihood, a variational one above 1.3x in bold;
+   beside them scikit-learn's GaussianMixture and BayesianGaussianMixture
+   (both weight priors) on the same rows (bench_sklearn.py bayes, M =
+   BENCH_BAYES_SK_ITER, 10) and the speed-ups.
+8. Prints the Markdown report and writes it to bench/RESULTS.md (or
    $BENCH_OUT). BENCH_ONLY=passes runs step 4 alone, BENCH_ONLY=missing step
-   5 alone, BENCH_ONLY=mclust step 6 alone, and each writes its report to
-   $BENCH_OUT, default $BUILD/bench/RESULTS-passes.md, RESULTS-missing.md or
-   RESULTS-mclust.md, never bench/RESULTS.md.
+   5 alone, BENCH_ONLY=mclust step 6 alone, BENCH_ONLY=bayes step 7 alone,
+   and each writes its report to $BENCH_OUT, default
+   $BUILD/bench/RESULTS-passes.md, RESULTS-missing.md, RESULTS-mclust.md or
+   RESULTS-bayes.md, never bench/RESULTS.md.
 """
 import datetime
 import json
@@ -59,11 +69,16 @@ OOC_ITER = int(os.environ.get("BENCH_OOC_ITER", "3"))
 OOC_HEAP = int(os.environ.get("BENCH_OOC_HEAP", "64000000"))
 OOC_CACHE = int(os.environ.get("BENCH_OOC_CACHE", "-2000"))
 MCLUST_ITER = int(os.environ.get("BENCH_MCLUST_ITER", "50"))
+BAYES_ITER = int(os.environ.get("BENCH_BAYES_ITER", "50"))
+BAYES_SK_ITER = int(os.environ.get("BENCH_BAYES_SK_ITER", "10"))
 REPO = os.path.dirname(HERE)
-if ONLY not in ("", "passes", "missing", "mclust"):
-    sys.exit(f"BENCH_ONLY must be empty, 'passes', 'missing' or 'mclust', not {ONLY!r}")
+if ONLY not in ("", "passes", "missing", "mclust", "bayes"):
+    sys.exit(f"BENCH_ONLY must be empty, 'passes', 'missing', 'mclust' or 'bayes', not {ONLY!r}")
 if MCLUST_ITER < 1:
     sys.exit("BENCH_MCLUST_ITER must be at least 1")
+if BAYES_ITER < 2 or BAYES_SK_ITER < 2:
+    sys.exit("BENCH_BAYES_ITER and BENCH_BAYES_SK_ITER must be at least 2 (s/iter is "
+             "(t(M) - t(1)) / (M - 1))")
 if ONLY == "passes" and not PASSES:
     sys.exit("BENCH_ONLY=passes and BENCH_PASSES=0 leave nothing to run")
 OUT = os.environ.get("BENCH_OUT") or (
@@ -812,6 +827,285 @@ def mclust_report(m):
     return out
 
 
+# ---- priors: variational and conjugate (issue 13) -----------------------------------
+
+# The sets of the section (rows, d, k, seed: two of the EM-iteration table's).
+BAYES_SETS = [(1000000, 2, 3, 1), (100000, 16, 8, 4)]
+BAYES_COVS = ("full", "tied", "diag", "spherical")
+# bench_core's PRIOR argument (gmm_prior_name), maximum likelihood first.
+BAYES_PRIORS = ("none", "dirichlet_process", "dirichlet_distribution", "conjugate")
+BAYES_VARIATIONAL = ("dirichlet_process", "dirichlet_distribution")
+# bench_sklearn.py bayes's model for each of gmm's priors (conjugate has none).
+BAYES_SKLEARN = {"none": "GaussianMixture",
+                 "dirichlet_process": "BayesianGaussianMixture_dirichlet_process",
+                 "dirichlet_distribution": "BayesianGaussianMixture_dirichlet_distribution"}
+# The target of issue 13: a variational iteration at most this times a
+# maximum-likelihood iteration on the same data.
+BAYES_BOUND = 1.3
+# BAYES_ITER (BENCH_BAYES_ITER, 50) and BAYES_SK_ITER (BENCH_BAYES_SK_ITER,
+# 10) are the M of gmm's and of scikit-learn's timed fits: gmm's iteration
+# costs 4 to 10 ms on these sets, so 49 of them (0.2 to 0.5 s) stand well
+# above the jitter of t(1); scikit-learn's costs 20 to 250 ms, and 9 keep its
+# three models within the section's time.
+
+
+def measure_bayes():
+    it, sk_it = BAYES_ITER, BAYES_SK_ITER
+    res = {"iter": it, "sk_iter": sk_it, "repeat": REPEAT, "sets": []}
+    files = {}
+    for n, d, k, seed in BAYES_SETS:
+        files[(n, d, k)], _ = ensure_data(n, d, k, seed)
+        res["sets"].append({"n": n, "d": d, "k": k, "seed": seed, "res": {}})
+    log(f"priors: core (M = {it}) and scikit-learn (M = {sk_it}), {len(BAYES_SETS)} sets x "
+        f"{len(BAYES_COVS)} types x {len(BAYES_PRIORS)} priors, in turn, {REPEAT} time(s)")
+    t0 = time.perf_counter()
+    # Round robin over sets, types and priors, rather than best() on each in
+    # turn, so that load from other processes during the run weighs on all
+    # alike.
+    runs, sk_runs, errors = {}, {}, {}
+    for rep in range(REPEAT):
+        for n, d, k, _ in BAYES_SETS:
+            f64 = files[(n, d, k)]
+            for cov in BAYES_COVS:
+                got = []
+                for prior in BAYES_PRIORS:
+                    key = (n, d, k, cov, prior)
+                    if key in errors:
+                        continue
+                    rc, out, err = run_out([os.path.join(BIN, "bench_core"), f64, str(n), str(d),
+                                            str(k), cov, str(it), prior])
+                    try:
+                        r = json.loads(out.strip().splitlines()[-1])
+                        runs.setdefault(key, []).append(r)
+                        got.append(f"{prior} {r['per_iter_s']:.4f}")
+                    except (ValueError, IndexError):
+                        errors[key] = ((err.strip().splitlines() or [f"exit status {rc}"])[-1]
+                                       if rc != 0 else "it printed no JSON")
+                        log(f"  {label(n, d, k)} {cov} {prior}: failed: {errors[key]}")
+                key = (n, d, k, cov, "sklearn")
+                if key not in errors:
+                    rc, out, err = run_out([PYTHON, os.path.join(HERE, "bench_sklearn.py"),
+                                            "bayes", f64, str(n), str(d), str(k), cov,
+                                            str(sk_it)], env=SKLEARN_ENV)
+                    try:
+                        r = json.loads(out.strip().splitlines()[-1])
+                        sk_runs.setdefault(key, []).append(r)
+                        got.append("sklearn " + " ".join(f"{r[m]['per_iter_s']:.4f}"
+                                                         for m in BAYES_SKLEARN.values()))
+                    except (ValueError, IndexError):
+                        errors[key] = ((err.strip().splitlines() or [f"exit status {rc}"])[-1]
+                                       if rc != 0 else "it printed no JSON")
+                        log(f"  {label(n, d, k)} {cov} scikit-learn: failed: {errors[key]}")
+                log(f"  [{rep + 1}/{REPEAT}] {label(n, d, k)} {cov}: s/iter " + ", ".join(got))
+    for s in res["sets"]:
+        n, d, k = s["n"], s["d"], s["k"]
+        for cov in BAYES_COVS:
+            rr = {}
+            for prior in BAYES_PRIORS:
+                key = (n, d, k, cov, prior)
+                if key in errors:
+                    rr[prior] = {"error": errors[key]}
+                    continue
+                r = fastest(runs[key], ("init_s", "fit_s"))
+                r["per_iter_s"] = (r["fit_s"] - r["init_s"]) / (it - 1)
+                r["per_iter_runs_s"] = [(x["fit_s"] - x["init_s"]) / (it - 1) for x in runs[key]]
+                rr[prior] = r
+            ml = rr["none"].get("per_iter_s")
+            for prior in BAYES_PRIORS:
+                if ml and "per_iter_s" in rr[prior]:
+                    rr[prior]["ratio"] = rr[prior]["per_iter_s"] / ml
+            key = (n, d, k, cov, "sklearn")
+            if key in errors:
+                rr["sklearn"] = {"error": errors[key]}
+            else:
+                sk = {"info": {x: sk_runs[key][0][x] for x in ("sklearn", "numpy",
+                                                              "threadpool_info")}}
+                for prior, model in BAYES_SKLEARN.items():
+                    fits = [x[model] for x in sk_runs[key]]
+                    m = {"fit1_s": min(x["fit1_s"] for x in fits),
+                         "fit_s": min(x["fit_s"] for x in fits),
+                         "lower_bound": fits[0]["lower_bound"],
+                         "per_iter_runs_s": [x["per_iter_s"] for x in fits]}
+                    m["per_iter_s"] = (m["fit_s"] - m["fit1_s"]) / (sk_it - 1)
+                    ours = rr[prior].get("per_iter_s")
+                    if ours:
+                        m["speedup"] = m["per_iter_s"] / ours
+                    sk[model] = m
+                rr["sklearn"] = sk
+            s["res"][cov] = rr
+            log(f"  {label(n, d, k)} {cov}: " + ", ".join(
+                f"{p} {rr[p]['per_iter_s']:.4f}" + (f" ({rr[p]['ratio']:.2f}x)"
+                                                    if "ratio" in rr[p] else "")
+                if "per_iter_s" in rr[p] else f"{p} failed" for p in BAYES_PRIORS))
+    res["seconds"] = time.perf_counter() - t0
+    return res
+
+
+def bayes_slow(b):
+    """(set label, type, prior, ratio) of each variational iteration above
+    BAYES_BOUND x maximum likelihood's."""
+    return [(label(s["n"], s["d"], s["k"]), cov, p, s["res"][cov][p]["ratio"])
+            for s in b["sets"] for cov in BAYES_COVS for p in BAYES_VARIATIONAL
+            if s["res"][cov][p].get("ratio", 0.0) > BAYES_BOUND]
+
+
+def bayes_sk_info(b):
+    """bench_sklearn.py's versions and threadpool_info from the section, if any ran."""
+    for s in b["sets"]:
+        for cov in BAYES_COVS:
+            if "info" in s["res"][cov]["sklearn"]:
+                return s["res"][cov]["sklearn"]["info"]
+    return None
+
+
+def bayes_report(b):
+    """The report's section on priors."""
+    it, sk_it = b["iter"], b["sk_iter"]
+    sets = ", ".join(f"{label(s['n'], s['d'], s['k'])} (seed {s['seed']})" for s in b["sets"])
+    out = ["", "## Priors: variational (BayesianGaussianMixture) and conjugate (mclust)", "",
+           f"bench/bench_core.c `FILE N D K COV M PRIOR` on {sets} (bench/gen_data.c), rows in "
+           "file order, for each covariance type and each `prior`: none (maximum likelihood), "
+           "dirichlet_process, dirichlet_distribution, conjugate, every parameter of the prior "
+           "at its default; `init` random_from_data, `tol` 0, `n_init` 1, seed 0, the same data "
+           "and the same initial rows for every prior. A variational fit needs max_iter >= 1 "
+           "(its lower bound), so **all four, maximum likelihood included, are timed alike: "
+           f"s/iter = (t(max_iter M) - t(max_iter 1)) / (M - 1)**, M = {it} "
+           "(BENCH_BAYES_ITER), which also leaves the initialisation, the prior's defaults, "
+           "the first iteration and the final pass out. A variational iteration is the "
+           "E-step (the plug-in kernel, its log_norm carrying E[log w] and E[log |Lambda|]), "
+           "the responsibilities' entropy from the statistics, the variational M-step, "
+           "gmm_model_prepare (its digammas) and the lower bound; a conjugate one is maximum "
+           "likelihood's with the MAP M-step. *fixed cost* = t(max_iter 1).",
+           "",
+           f"scikit-learn: bench/bench_sklearn.py `bayes`, the same rows as numpy, "
+           f"`GaussianMixture` and `BayesianGaussianMixture` with weight_concentration_prior_type "
+           "dirichlet_process and dirichlet_distribution (its defaults otherwise: the same "
+           "defaults as gmm's), `init_params='random_from_data', tol=0, n_init=1, "
+           "random_state=0`, timed the same way: s/iter = (t(max_iter M') - t(max_iter 1)) / "
+           f"(M' - 1), M' = {sk_it} (BENCH_BAYES_SK_ITER); with tol 0 neither side can stop "
+           "early, and both check the iterations they ran. The same init method on both sides, "
+           "but not the same random draws, so the initial rows differ (the cost of an iteration "
+           "hardly depends on them). scikit-learn has no conjugate (MAP) prior. Run with "
+           "OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset.",
+           "",
+           f"Sets, types, priors and scikit-learn run in turn, {b['repeat']} time(s) each; the "
+           "fastest t(M) and t(1) of each are kept. gmm runs with its default `threads` 0, every "
+           "core; scikit-learn with OpenBLAS's threads. */ ML* = s/iter over maximum "
+           f"likelihood's on the same set and type; a variational one above {BAYES_BOUND:g}x "
+           "(the target of issue 13) is in bold. *sklearn / gmm* = scikit-learn's s/iter over "
+           "gmm's for the same model: above 1 gmm is faster.",
+           "", "### gmm: seconds per EM iteration by prior", "",
+           "| data set | type | none (ML) | dirichlet_process | / ML | dirichlet_distribution | "
+           "/ ML | conjugate | / ML | fixed cost s (ML, dp, dd, conj) |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for s in b["sets"]:
+        name_ = label(s["n"], s["d"], s["k"])
+        for cov in BAYES_COVS:
+            rr = s["res"][cov]
+            line = f"| {name_} | {cov} |"
+            for p in BAYES_PRIORS:
+                r = rr[p]
+                if "error" in r:
+                    line += f" **failed**: {r['error']} |" + ("" if p == "none" else " |")
+                    continue
+                line += f" {fmt_s(r['per_iter_s'])} |"
+                if p != "none":
+                    q = f"{r['ratio']:.2f}x" if "ratio" in r else "?"
+                    if p in BAYES_VARIATIONAL and r.get("ratio", 0.0) > BAYES_BOUND:
+                        q = f"**{q}**"
+                    line += f" {q} |"
+            line += " " + ", ".join(fmt_s(rr[p]["init_s"]) if "init_s" in rr[p] else "-"
+                                    for p in BAYES_PRIORS) + " |"
+            out.append(line)
+    out += ["", "### Against scikit-learn: seconds per EM iteration", "",
+            "| data set | type | gmm ML | sklearn GaussianMixture | sklearn / gmm | gmm "
+            "dirichlet_process | sklearn BGM dirichlet_process | sklearn / gmm | gmm "
+            "dirichlet_distribution | sklearn BGM dirichlet_distribution | sklearn / gmm | "
+            "sklearn's own BGM (dp) / GaussianMixture |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for s in b["sets"]:
+        name_ = label(s["n"], s["d"], s["k"])
+        for cov in BAYES_COVS:
+            rr = s["res"][cov]
+            sk = rr["sklearn"]
+            line = f"| {name_} | {cov} |"
+            for p, model in BAYES_SKLEARN.items():
+                ours = fmt_s(rr[p]["per_iter_s"]) if "per_iter_s" in rr[p] else "failed"
+                if "error" in sk:
+                    line += f" {ours} | **failed**: {sk['error']} | |"
+                    continue
+                m = sk[model]
+                up = f"**{m['speedup']:.1f}x**" if "speedup" in m else "?"
+                line += f" {ours} | {fmt_s(m['per_iter_s'])} | {up} |"
+            if "error" in sk:
+                line += " |"
+            else:
+                line += " " + ratio(sk[BAYES_SKLEARN["dirichlet_process"]]["per_iter_s"],
+                                    sk["GaussianMixture"]["per_iter_s"]) + " |"
+            out.append(line)
+    slow = bayes_slow(b)
+    if slow:
+        out += ["", f"Variational iterations above {BAYES_BOUND:g}x maximum likelihood's: " +
+                ", ".join(f"{s} {cov} {p} ({q:.2f}x)" for s, cov, p, q in slow) + "."]
+    else:
+        out += ["", f"No variational iteration above {BAYES_BOUND:g}x maximum likelihood's."]
+    out += ["", "s/iter of each run, in the order run (the tables take the fastest t(M) and the "
+            "fastest t(1), which may come from different runs, so their figure need not be one of "
+            "these):", ""]
+    for s in b["sets"]:
+        name_ = label(s["n"], s["d"], s["k"])
+        for cov in BAYES_COVS:
+            rr = s["res"][cov]
+            parts = [f"{p} {', '.join(fmt_s(v) for v in rr[p]['per_iter_runs_s'])}"
+                     for p in BAYES_PRIORS if "per_iter_runs_s" in rr[p]]
+            if "error" not in rr["sklearn"]:
+                parts += [f"sklearn {m.replace('BayesianGaussianMixture_', 'BGM ')} "
+                          f"{', '.join(fmt_s(v) for v in rr['sklearn'][m]['per_iter_runs_s'])}"
+                          for m in BAYES_SKLEARN.values()]
+            out.append(f"- {name_}, {cov}: " + "; ".join(parts))
+    out += ["", f"The section took {b['seconds']:.0f} s."]
+    return out
+
+
+def bayes_targets(b):
+    rows = []
+    for s in b["sets"]:
+        name_ = label(s["n"], s["d"], s["k"])
+        for cov in BAYES_COVS:
+            rr = s["res"][cov]
+            for p in BAYES_VARIATIONAL:
+                r = rr[p]
+                if "ratio" in r:
+                    got = f"{r['ratio']:.2f}x ({fmt_s(r['per_iter_s'])} s / " \
+                          f"{fmt_s(rr['none']['per_iter_s'])} s)"
+                    ok = "met" if r["ratio"] <= BAYES_BOUND else "**missed**"
+                else:
+                    got, ok = "not measured", "**missed**"
+                rows.append(f"| variational EM iteration ({p}), {cov}, {name_}: <= "
+                            f"{BAYES_BOUND:g} x the maximum-likelihood iteration | {got} | {ok} |")
+    return rows
+
+
+def bayes_only_report(b, elapsed):
+    """The report of BENCH_ONLY=bayes: the machine and the section on priors."""
+    out = ["# make bench, priors only (BENCH_ONLY=bayes)", "",
+           f"Generated by `BENCH_ONLY=bayes make bench` (bench/run.sh, bench/driver.py) in "
+           f"{elapsed / 60:.1f} min: a partial run; `make bench` writes the whole report to "
+           "bench/RESULTS.md.", "", "## Machine", "", "| | |", "|---|---|"]
+    # bench_core and bench_sklearn.py bayes use no SQLite.
+    sk_info = bayes_sk_info(b) or sklearn_info()
+    out += [f"| {k} | {v} |" for k, v in machine(sk_info, "not used (bench_core and "
+                                                          "scikit-learn alone)")]
+    out += [f"| gmm threads | `threads` 0, every core ({os.cpu_count()} here) |"]
+    out += bayes_report(b)
+    out += ["", "## Targets", "", "| target | measured | |", "|---|---:|---|"]
+    out += bayes_targets(b)
+    if sk_info:
+        out += ["", "## threadpoolctl threadpool_info() in the scikit-learn process", "", "```",
+                json.dumps(sk_info["threadpool_info"], indent=1), "```"]
+    return "\n".join(out + [""])
+
+
 def sklearn_info():
     """What bench_sklearn.py reports of its process (versions, threadpool_info),
     for a machine table when no scikit-learn fit ran; None without it."""
@@ -905,7 +1199,7 @@ def table_head(head, sep, tools):
     return [head, sep]
 
 
-def targets(results, sqlr, passes=None, missing=None):
+def targets(results, sqlr, passes=None, missing=None, bayes=None):
     """The performance issue's targets, each with the figure above that decides it."""
     rows = []
 
@@ -943,6 +1237,8 @@ def targets(results, sqlr, passes=None, missing=None):
         rows += passes_targets(passes)
     if missing:
         rows += missing_targets(missing)
+    if bayes:
+        rows += bayes_targets(bayes)
     return ["", "## Targets of the performance issue", "", "| target | measured | |",
             "|---|---:|---|"] + rows
 
@@ -998,7 +1294,7 @@ def mclust_only_report(mclust, elapsed):
     return "\n".join(out + [""])
 
 
-def report(results, sqlr, elapsed, passes=None, missing=None, mclust=None):
+def report(results, sqlr, elapsed, passes=None, missing=None, mclust=None, bayes=None):
     sk_info = results[0]["res"]["full"]["sklearn"]
     sqlite_lib = results[0]["res"]["full"]["sql"]["sqlite"]
     out = ["# make bench: gmm against scikit-learn", ""]
@@ -1101,7 +1397,9 @@ def report(results, sqlr, elapsed, passes=None, missing=None, mclust=None):
         out += missing_report(missing)
     if mclust:
         out += mclust_report(mclust)
-    out += targets(results, sqlr, passes, missing)
+    if bayes:
+        out += bayes_report(bayes)
+    out += targets(results, sqlr, passes, missing, bayes)
     out += ["", "## threadpoolctl threadpool_info() in the scikit-learn process", "", "```",
             json.dumps(sk_info["threadpool_info"], indent=1), "```", ""]
     return "\n".join(out)
@@ -1145,6 +1443,17 @@ def main():
         log(f"done in {(time.time() - T_START) / 60:.1f} min; wrote {OUT} and "
             f"{os.path.join(BIN, 'results-mclust.json')}")
         return
+    if ONLY == "bayes":
+        bayes = measure_bayes()
+        with open(os.path.join(BIN, "results-bayes.json"), "w") as f:
+            json.dump({"bayes": bayes}, f, indent=1)
+        md = bayes_only_report(bayes, time.time() - T_START)
+        print(md)
+        with open(OUT, "w") as f:
+            f.write(md)
+        log(f"done in {(time.time() - T_START) / 60:.1f} min; wrote {OUT} and "
+            f"{os.path.join(BIN, 'results-bayes.json')}")
+        return
     results = []
     for s in SETS:
         results.append(measure(*s))
@@ -1157,10 +1466,11 @@ def main():
     passes = measure_passes(results) if PASSES else None
     missing = measure_missing()
     mclust = measure_mclust()
+    bayes = measure_bayes()
     with open(os.path.join(BIN, "results.json"), "w") as f:
         json.dump({"sets": results, "sql_level": sqlr, "passes": passes, "missing": missing,
-                   "mclust": mclust}, f, indent=1)
-    md = report(results, sqlr, time.time() - T_START, passes, missing, mclust)
+                   "mclust": mclust, "bayes": bayes}, f, indent=1)
+    md = report(results, sqlr, time.time() - T_START, passes, missing, mclust, bayes)
     print(md)
     with open(OUT, "w") as f:
         f.write(md)

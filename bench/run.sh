@@ -8,7 +8,11 @@
 # missing values (the core's EM iteration with 10 % of the cells of 1M x 8
 # missing against the complete one; bench/impute_rmse.py when present), then
 # mclust's fourteen covariance models (the core's EM iteration on 100k x 8,
-# k 4, each against VVV = full), and writes bench/RESULTS.md.
+# k 4, each against VVV = full), then the priors (the core's EM iteration
+# with each prior -- none, dirichlet_process, dirichlet_distribution,
+# conjugate -- on 1M x 2, k 3 and 100k x 16, k 8, for full, tied, diag and
+# spherical, against maximum likelihood and against scikit-learn's
+# GaussianMixture and BayesianGaussianMixture), and writes bench/RESULTS.md.
 #
 # Environment (make bench sets the first ones):
 #   BUILD          build directory holding bench/{gen_data,bench_core,bench_sql,bench_passes}
@@ -20,14 +24,20 @@
 #   BENCH_REPEAT   repeats of every timing; the fastest is kept (5)
 #   BENCH_SETS     subset of the data sets, e.g. "1000000x2k3 100000x64k16"
 #   BENCH_PASSES   0 skips the sections on EM in passes (1)
-#   BENCH_ONLY     "passes", "missing" or "mclust": only those sections;
-#                  the report goes to $BENCH_OUT, default
-#                  $BUILD/bench/RESULTS-passes.md, RESULTS-missing.md or
-#                  RESULTS-mclust.md (never bench/RESULTS.md). "missing"
-#                  needs scikit-learn (impute_rmse.py), not Dask; "mclust"
-#                  times bench_core alone and needs neither
+#   BENCH_ONLY     "passes", "missing", "mclust" or "bayes": only those
+#                  sections; the report goes to $BENCH_OUT, default
+#                  $BUILD/bench/RESULTS-passes.md, RESULTS-missing.md,
+#                  RESULTS-mclust.md or RESULTS-bayes.md (never
+#                  bench/RESULTS.md). "missing" needs scikit-learn
+#                  (impute_rmse.py), not Dask; "mclust" times bench_core
+#                  alone and needs neither; "bayes" needs scikit-learn, not
+#                  Dask
 #   BENCH_MCLUST_ITER  EM iterations per model in the section on mclust's
 #                  models (50)
+#   BENCH_BAYES_ITER   M of the core's timed fits in the section on priors
+#                  (50): s/iter = (t(M) - t(1)) / (M - 1) for every prior,
+#                  maximum likelihood included
+#   BENCH_BAYES_SK_ITER  M of scikit-learn's timed fits there (10)
 #   BENCH_OUT      where to write the report instead
 #   BENCH_DASK_ITER  EM iterations of the Dask comparison (10)
 #   BENCH_OOC_ITER   EM iterations of the out-of-core fit (3)
@@ -36,6 +46,7 @@
 # e.g. BENCH_ONLY=passes BENCH_REPEAT=3 make bench
 #      BENCH_ONLY=missing BENCH_REPEAT=3 make bench
 #      BENCH_ONLY=mclust BENCH_REPEAT=3 make bench
+#      BENCH_ONLY=bayes BENCH_REPEAT=3 make bench
 set -e
 PYTHON=${PYTHON:-/usr/bin/python3}
 
