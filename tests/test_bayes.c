@@ -305,6 +305,26 @@ static void test_refusals(void **state) {
   opt.prior = GMM_PRIOR_DIRICHLET_DISTRIBUTION;
   opt.weight_concentration_prior = 0.0;
   expect_error(x, 272, 2, &opt, "weight_concentration_prior must be a finite number > 0, provided 0");
+  opt.weight_concentration_prior = 4.9e-324;
+  expect_error(x, 272, 2, &opt,
+               "weight_concentration_prior 4.94066e-324 is below 1e-300, where the digamma of "
+               "the expected log weights overflows");
+  opt.weight_concentration_prior = 1e-300; /* the smallest it takes: a finite model */
+  for (int p = GMM_PRIOR_DIRICHLET_PROCESS; p <= GMM_PRIOR_DIRICHLET_DISTRIBUTION; p++) {
+    opt.prior = (gmm_prior)p;
+    gmm_model *tiny = fit_ok(x, 272, 2, NULL, &opt, NULL, NULL);
+    assert_true(isfinite(tiny->summary.lower_bound));
+    size_t n = gmm_blob_size(tiny);
+    unsigned char *b = malloc(n);
+    gmm_blob_write(tiny, b);
+    gmm_model *back = NULL;
+    char why[256];
+    assert_int_equal(gmm_blob_read(b, n, &gmm_libc_allocator, &back, why, sizeof why), GMM_OK);
+    gmm_model_free(back);
+    free(b);
+    gmm_model_free(tiny);
+  }
+  opt.prior = GMM_PRIOR_DIRICHLET_DISTRIBUTION;
   opt.weight_concentration_prior = NAN;
   opt.mean_precision_prior = -1.0;
   expect_error(x, 272, 2, &opt, "mean_precision_prior must be a finite number > 0, provided -1");

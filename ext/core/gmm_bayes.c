@@ -160,6 +160,11 @@ gmm_status gmm_prior_options_check(const gmm_options *opt, int d, char *err, siz
   if (!isnan(a0) && !(a0 > 0.0 && isfinite(a0)))
     return gmm_errorf(err, err_len, GMM_EINVAL,
                       "weight_concentration_prior must be a finite number > 0, provided %g", a0);
+  if (!isnan(a0) && a0 < 1e-300)
+    return gmm_errorf(err, err_len, GMM_EINVAL,
+                      "weight_concentration_prior %g is below 1e-300, where the digamma of the "
+                      "expected log weights overflows",
+                      a0);
   if (!isnan(b0) && !(b0 > 0.0 && isfinite(b0)))
     return gmm_errorf(err, err_len, GMM_EINVAL,
                       "mean_precision_prior must be a finite number > 0, provided %g", b0);
