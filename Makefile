@@ -4,8 +4,9 @@
 #   make test       build and run every test (cmocka suites, SQL scripts)
 #   make demo       fit the bundled Old Faithful data and print the clusters
 #   make libgmm.a   the static library (built with -DSQLITE_CORE) for linking gmm in
-#   make install    gmm.so, libgmm.a and sqlite3_gmm.h into $(DESTDIR)$(PREFIX)/{lib,include}
-#   make uninstall  removes exactly those three files
+#   make install    gmm.so, libgmm.a, sqlite3_gmm.h and gmm.pc (pkg-config) into
+#                   $(DESTDIR)$(PREFIX)/{lib,include,lib/pkgconfig}
+#   make uninstall  removes exactly those four files
 #   make clients    the client tests alone (tests/clients/run.sh; part of make test)
 #   make dask       the Dask driver on a local cluster (tests/dask/run.sh; part of make test)
 #   make asan       the whole suite built with AddressSanitizer and UBSan
@@ -84,6 +85,7 @@ check-deps:
 	printf '#include <stdarg.h>\n#include <stddef.h>\n#include <setjmp.h>\n#include <cmocka.h>\n' \
 	  | $(CC) -E -x c - >/dev/null 2>&1 || missing="$$missing libcmocka-dev"; \
 	command -v $(SQLITE3) >/dev/null 2>&1 || missing="$$missing sqlite3"; \
+	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "Installing missing packages:$$missing"; \
@@ -133,21 +135,33 @@ $(STATIC): $(STATIC_OBJ)
 # ---- install ------------------------------------------------------------------
 
 # make install [PREFIX=/usr/local] [DESTDIR=/staging]: the loadable module,
-# the static library and the header declaring sqlite3_gmm_init.
+# the static library, the header declaring sqlite3_gmm_init and gmm.pc for
+# pkg-config (its directories relative to ${prefix} where they are under
+# PREFIX, so --define-variable=prefix=... relocates a staged install).
 PREFIX     ?= /usr/local
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 INSTALL    ?= install
 
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+VERSION    := $(shell sed -n 's/^\#define GMM_VERSION "\(.*\)"/\1/p' ext/core/gmm.h)
+
+PC_LIBDIR     = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
+PC_INCLUDEDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
+
+# gmm.pc: ext/sqlite/gmm.pc.in with the install's directories and version.
 install: all $(STATIC)
-	$(INSTALL) -d '$(DESTDIR)$(LIBDIR)' '$(DESTDIR)$(INCLUDEDIR)'
+	$(INSTALL) -d '$(DESTDIR)$(LIBDIR)' '$(DESTDIR)$(INCLUDEDIR)' '$(DESTDIR)$(PKGCONFIGDIR)'
 	$(INSTALL) -m 755 $(LIB) '$(DESTDIR)$(LIBDIR)/gmm.$(EXT)'
 	$(INSTALL) -m 644 $(STATIC) '$(DESTDIR)$(LIBDIR)/libgmm.a'
 	$(INSTALL) -m 644 ext/sqlite/sqlite3_gmm.h '$(DESTDIR)$(INCLUDEDIR)/sqlite3_gmm.h'
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(PC_LIBDIR)|' -e 's|@INCLUDEDIR@|$(PC_INCLUDEDIR)|' \
+	  -e 's|@VERSION@|$(VERSION)|' ext/sqlite/gmm.pc.in > '$(DESTDIR)$(PKGCONFIGDIR)/gmm.pc'
+	chmod 644 '$(DESTDIR)$(PKGCONFIGDIR)/gmm.pc'
 
 uninstall:
 	rm -f '$(DESTDIR)$(LIBDIR)/gmm.$(EXT)' '$(DESTDIR)$(LIBDIR)/libgmm.a' \
-	  '$(DESTDIR)$(INCLUDEDIR)/sqlite3_gmm.h'
+	  '$(DESTDIR)$(INCLUDEDIR)/sqlite3_gmm.h' '$(DESTDIR)$(PKGCONFIGDIR)/gmm.pc'
 
 # ---- clients --------------------------------------------------------------------
 

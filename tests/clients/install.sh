@@ -2,10 +2,13 @@
 # install.sh -- `make install` and `make uninstall` into a temporary DESTDIR.
 # Checks that install puts exactly the loadable module, the static library and
 # the header where the rules say ($(PREFIX)/lib/gmm.so, $(PREFIX)/lib/libgmm.a,
-# $(PREFIX)/include/sqlite3_gmm.h), that the installed module loads in the
-# sqlite3 shell by its full path and fits Old Faithful, that a program built
-# from the installed header and library alone works, and that uninstall
-# removes those three files and nothing else.
+# $(PREFIX)/include/sqlite3_gmm.h) with the pkg-config file
+# $(PREFIX)/lib/pkgconfig/gmm.pc, that the installed module loads in the
+# sqlite3 shell by its full path (and by the path gmm.pc's variable
+# extension gives) and fits Old Faithful, that a program built from the
+# installed header and library alone works, built both by hand and with
+# `pkg-config --cflags --libs gmm`, and that uninstall removes those four
+# files and nothing else.
 #
 # Usage: sh tests/clients/install.sh
 #   GMM_MAKE make, with any -f option (default make)
@@ -41,7 +44,8 @@ if ! $make install PREFIX=$prefix DESTDIR="$dest" >"$log" 2>&1; then
   exit 1
 fi
 
-expected=$(printf '%s\n' "usr/local/include/sqlite3_gmm.h" "usr/local/lib/gmm.$ext" "usr/local/lib/libgmm.a" | LC_ALL=C sort)
+expected=$(printf '%s\n' "usr/local/include/sqlite3_gmm.h" "usr/local/lib/gmm.$ext" "usr/local/lib/libgmm.a" \
+  "usr/local/lib/pkgconfig/gmm.pc" | LC_ALL=C sort)
 got=$(files)
 if [ "$got" != "$expected" ]; then
   fail "installed files differ; got:"
@@ -70,6 +74,26 @@ if $cc -std=c11 -I"$inc" -o "$dest.static" tests/clients/static.c "$lib/libgmm.a
   [ "$out" = "ok static" ] || fail "tests/clients/static.c built from the installed files: $out"
 else
   fail "tests/clients/static.c does not build from the installed header and libgmm.a:"
+  sed 's/^/    /' "$log"
+fi
+rm -f "$dest.static"
+
+# The same program built with pkg-config from the staged install (its
+# prefix relocated into DESTDIR), and the module at gmm.pc's extension path.
+pc() { PKG_CONFIG_PATH="$lib/pkgconfig" pkg-config --define-variable=prefix="$dest$prefix" "$@"; }
+if ! command -v pkg-config >/dev/null 2>&1; then
+  fail "pkg-config is not installed (apt-get install pkg-config)"
+elif [ "$(pc --modversion gmm 2>&1)" != "$("$sqlite" :memory: ".load ./gmm" "SELECT gmm_version();" 2>&1)" ]; then
+  fail "pkg-config --modversion gmm is $(pc --modversion gmm 2>&1), not gmm_version()"
+elif flags=$(pc --cflags --libs gmm 2>"$log") &&
+  $cc -std=c11 -o "$dest.static" tests/clients/static.c $flags >"$log" 2>&1; then
+  out=$("$dest.static" 2>&1)
+  [ "$out" = "ok static" ] || fail "tests/clients/static.c built with pkg-config: $out"
+  module=$(pc --variable=extension gmm)
+  [ "$("$sqlite" :memory: ".load $module" "SELECT gmm_version();" 2>&1)" = "$version" ] ||
+    fail ".load $module (pkg-config --variable=extension gmm) does not load gmm"
+else
+  fail "tests/clients/static.c does not build with pkg-config --cflags --libs gmm ($flags):"
   sed 's/^/    /' "$log"
 fi
 rm -f "$dest.static"
