@@ -397,8 +397,8 @@ static int fit_progress_fn(void *ctx, int init, int iter, double lower_bound) {
   if (p->verbose >= 1 && iter == 1) fprintf(stderr, "gmm_fit: initialisation %d\n", init + 1);
   if (p->verbose >= 2)
     fprintf(stderr, "gmm_fit:   iteration %d: %s %.10g, change %.3g, %.3f s\n", iter,
-            p->variational ? "lower bound" : "log-likelihood per row", lower_bound, iter == 1 ? 0.0 : lower_bound - p->previous,
-            seconds_now() - p->start);
+            p->variational ? "lower bound" : "log-likelihood per row", lower_bound,
+            iter == 1 ? 0.0 : lower_bound - p->previous, seconds_now() - p->start);
   p->previous = lower_bound;
 #if SQLITE_VERSION_NUMBER >= 3041000
   /* sqlite3_is_interrupted exists from 3.41 on; the library loaded may be
