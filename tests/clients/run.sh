@@ -10,7 +10,10 @@
 #   static   a C program linking the static library libgmm.a (built with
 #            -DSQLITE_CORE) and the system libsqlite3, registered with
 #            sqlite3_auto_extension (static.c)
-#   install  make install / make uninstall into a temporary DESTDIR (install.sh)
+#   install  make install / make uninstall into a temporary DESTDIR, and a
+#            build with pkg-config (install.sh)
+#   sqlite-utils  Debian's sqlite-utils: `insert --csv`, then `query
+#            --load-extension` (sqlite_utils.sh, README's block)
 #
 # A missing runtime is installed, and the runner says what it installed:
 # Debian packages (sqlite3, python3, nodejs, npm, and make and g++ to build
@@ -54,6 +57,7 @@ have "$SQLITE3" || need sqlite3
 have "$PYTHON" || need python3
 have node || need nodejs
 have npm || need npm
+have sqlite-utils || need sqlite-utils
 if [ ! -f "$binding" ]; then
   # better-sqlite3 is built from source here (node-gyp): make, g++, python3.
   have make || need make
@@ -169,6 +173,10 @@ run static "$why" "$tmp/static"
 why=""
 have "$SQLITE3" || why="no sqlite3 shell ($SQLITE3)"
 run install "$why" sh tests/clients/install.sh
+
+why=""
+have sqlite-utils || why="no sqlite-utils (apt-get install sqlite-utils)"
+run sqlite-utils "$why" sh tests/clients/sqlite_utils.sh "$ext"
 
 # The loadable module exports its entry point and nothing else, so its
 # internal names cannot clash with a host program's.
