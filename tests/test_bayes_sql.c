@@ -648,6 +648,43 @@ static void test_round_trip_and_warm_start(void **state) {
   close_db(db);
 }
 
+/* Bad input around the new options and the version 5 BLOB: JSON null for
+** an option, a wrong count of values, a wrong count of features, and a
+** model BLOB cut short, each with its exact text; the connection still
+** answers afterwards (the harness checks). */
+static void test_bad_input(void **state) {
+  (void)state;
+  sqlite3 *db = open_faithful();
+  FIT_ERROR(db,
+            "gmm_fit: option prior must be one of 'dirichlet_process', "
+            "'dirichlet_distribution', 'conjugate', 'none', provided null",
+            "{\"k\":2,\"prior\":null}");
+  FIT_ERROR(db, "gmm_fit: option prune must be true or false, provided null",
+            "{\"k\":2,\"prior\":\"dirichlet_process\",\"prune\":null}");
+  FIT_ERROR(db,
+            "gmm_fit: option mean_prior must be a 2-element (d) array of finite numbers, "
+            "provided '[1,2,3]'",
+            "{\"k\":2,\"prior\":\"dirichlet_process\",\"mean_prior\":[1,2,3]}");
+  FIT_ERROR(db,
+            "gmm_fit: option covariance_prior must be a 2 x 2 (d x d, full) array of finite "
+            "numbers, provided '[[1,0],[0,\"x\"]]'",
+            "{\"k\":2,\"prior\":\"dirichlet_process\",\"covariance_prior\":[[1,0],[0,\"x\"]]}");
+  exec_sql(db, "INSERT INTO blobs SELECT 'dp', gmm_fit('{\"k\":3,\"prior\":\"dirichlet_process\"}', "
+               "eruptions, waiting) FROM faithful");
+  assert_sql_int(db, 472, "SELECT length(" B("dp") ")");
+  assert_sql_error(db, "gmm_predict: the model has 2 features, provided 1",
+                   "SELECT gmm_predict(" B("dp") ", 3.0)");
+  assert_sql_error(db,
+                   "gmm_predict: argument 1 (model) is not a valid gmm model: it has 471 bytes, "
+                   "but its header (k = 3, d = 2) needs 472",
+                   "SELECT gmm_predict(substr(" B("dp") ", 1, 471), 3.0, 70)");
+  assert_sql_error(db,
+                   "gmm_info: argument 1 (model) is not a valid gmm model: it has 200 bytes, "
+                   "but its header (k = 3, d = 2) needs 472",
+                   "SELECT gmm_info(substr(" B("dp") ", 1, 200))");
+  sqlite3_close(db);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_dirichlet_process_faithful),
@@ -659,6 +696,7 @@ int main(void) {
       cmocka_unit_test(test_degenerate),
       cmocka_unit_test(test_passes_refuse),
       cmocka_unit_test(test_round_trip_and_warm_start),
+      cmocka_unit_test(test_bad_input),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
