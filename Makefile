@@ -7,6 +7,8 @@
 #   make install    gmm.so, libgmm.a, sqlite3_gmm.h and gmm.pc (pkg-config) into
 #                   $(DESTDIR)$(PREFIX)/{lib,include,lib/pkgconfig}
 #   make uninstall  removes exactly those four files
+#   make wheel      the Python package sqlite_gmm as a wheel in $(BUILD)/wheel
+#   make npm        the npm package sqlite-gmm as a tarball in $(BUILD)/npm (npm pack)
 #   make clients    the client tests alone (tests/clients/run.sh; part of make test)
 #   make dask       the Dask driver on a local cluster (tests/dask/run.sh; part of make test)
 #   make asan       the whole suite built with AddressSanitizer and UBSan
@@ -71,7 +73,7 @@ VEC ?= 1
 SHELL_ENV ?=
 
 .PHONY: all test run-tests demo clean deps fixtures check-deps asan valgrind tsan coverage fuzz plot \
-        install uninstall clients bench dask
+        install uninstall clients bench dask wheel npm
 
 all: check-deps $(LIB)
 
@@ -162,6 +164,17 @@ install: all $(STATIC)
 uninstall:
 	rm -f '$(DESTDIR)$(LIBDIR)/gmm.$(EXT)' '$(DESTDIR)$(LIBDIR)/libgmm.a' \
 	  '$(DESTDIR)$(INCLUDEDIR)/sqlite3_gmm.h' '$(DESTDIR)$(PKGCONFIGDIR)/gmm.pc'
+
+# ---- packages -------------------------------------------------------------------
+
+# The Python wheel (python/make_wheel.py, standard library only) and the npm
+# tarball (npm/pack.sh), each holding the module built here; both print the
+# file they wrote.
+wheel: all
+	$(PYTHON) python/make_wheel.py $(LIB) $(BUILD)/wheel
+
+npm: all
+	sh npm/pack.sh $(LIB) $(BUILD)/npm
 
 # ---- clients --------------------------------------------------------------------
 

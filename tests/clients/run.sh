@@ -14,6 +14,10 @@
 #            build with pkg-config (install.sh)
 #   sqlite-utils  Debian's sqlite-utils: `insert --csv`, then `query
 #            --load-extension` (sqlite_utils.sh, README's block)
+#   wheel    `make wheel`, installed with pip --no-index into a fresh virtual
+#            environment of Debian's python3 (wheel.sh, README's blocks)
+#   npm      `make npm`, the tarball installed into a fresh npm project and
+#            used with better-sqlite3 12 (npm.sh, README's blocks)
 #
 # A missing runtime is installed, and the runner says what it installed:
 # Debian packages (sqlite3, python3, nodejs, npm, and make and g++ to build
@@ -177,6 +181,14 @@ run install "$why" sh tests/clients/install.sh
 why=""
 have sqlite-utils || why="no sqlite-utils (apt-get install sqlite-utils)"
 run sqlite-utils "$why" sh tests/clients/sqlite_utils.sh "$ext"
+
+why=""
+have "$PYTHON" || why="no $PYTHON"
+run wheel "$why" sh tests/clients/wheel.sh "$ext"
+
+why=""
+have npm || why="no npm"
+run npm "$why" sh tests/clients/npm.sh "$ext"
 
 # The loadable module exports its entry point and nothing else, so its
 # internal names cannot clash with a host program's.
