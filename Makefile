@@ -9,6 +9,8 @@
 #   make uninstall  removes exactly those four files
 #   make wheel      the Python package sqlite_gmm as a wheel in $(BUILD)/wheel
 #   make npm        the npm package sqlite-gmm as a tarball in $(BUILD)/npm (npm pack)
+#   make test-newest  the suites through SQL again, on the newest SQLite at hand
+#                   (better-sqlite3 12's amalgamation; part of make test)
 #   make clients    the client tests alone (tests/clients/run.sh; part of make test)
 #   make dask       the Dask driver on a local cluster (tests/dask/run.sh; part of make test)
 #   make asan       the whole suite built with AddressSanitizer and UBSan
@@ -73,7 +75,7 @@ VEC ?= 1
 SHELL_ENV ?=
 
 .PHONY: all test run-tests demo clean deps fixtures check-deps asan valgrind tsan coverage fuzz plot \
-        install uninstall clients bench dask wheel npm
+        install uninstall clients bench dask wheel npm test-newest
 
 all: check-deps $(LIB)
 
@@ -200,6 +202,7 @@ $(SQL_TESTS): $(BUILD)/test_%: tests/test_%.c $(HEADERS) $(TEST_HDR) | $(CORE_OB
 test: check-deps run-tests
 	@$(MAKE) --no-print-directory clients
 	@$(MAKE) --no-print-directory dask
+	@$(MAKE) --no-print-directory test-newest
 
 # Fits over 8 SQLite files on a real Dask LocalCluster (127.0.0.1 only) of 2
 # worker processes against the same passes in one process (tests/dask/run.sh
@@ -214,6 +217,41 @@ run-tests: $(LIB) $(CORE_TESTS) $(SQL_TESTS)
 	@echo "== sql/recipes"; $(SHELL_ENV) SQLITE3=$(SQLITE3) sh tests/run_sql_tests.sh $(LIB_NAME) sql/recipes
 	@if [ "$(VEC)" != 0 ]; then echo "== tests/vec"; \
 	  $(SHELL_ENV) SQLITE3=$(SQLITE3) sh tests/vec/run.sh $(LIB_NAME); fi
+
+# ---- a second SQLite -----------------------------------------------------------
+
+# The suites through SQL (the cmocka ones, the SQL scripts, the recipes,
+# sqlite-vec, the Python client) run again on a libsqlite3.so.0 built from
+# the newest amalgamation at hand, better-sqlite3 12's (tests/sqlite_newest.sh),
+# put first with LD_LIBRARY_PATH: the same gmm.so serves the system's SQLite
+# (Debian 12: 3.40) and that one. The core suites do not link SQLite and run
+# once. Debian's sqlite3 shell refuses a library that is not its own, so the
+# scripts run through tests/sql_runner.c. The extension's SQL sources are
+# also compiled against the newer headers, warnings as errors.
+NEWEST_DIR = $(BUILD)/sqlite-newest
+NEWEST_LIB = $(NEWEST_DIR)/libsqlite3.so.0
+NEWEST_ENV = LD_LIBRARY_PATH=$(NEWEST_DIR)$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}
+SQL_RUNNER = $(BUILD)/sql_runner
+
+$(NEWEST_LIB): tests/sqlite_newest.sh
+	CC='$(CC)' sh tests/sqlite_newest.sh $(NEWEST_DIR)
+
+$(SQL_RUNNER): tests/sql_runner.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< -lsqlite3 $(LDFLAGS)
+
+test-newest: $(LIB) $(SQL_TESTS) $(SQL_RUNNER) $(NEWEST_LIB)
+	@echo "== SQLite $$($(NEWEST_ENV) ./$(SQL_RUNNER) -version | cut -c1-40) ($(NEWEST_LIB))"
+	@set -e; for f in $(SQL_SRC); do \
+	  $(CC) $(ALL_CFLAGS) -Werror -I$(NEWEST_DIR)/include -fsyntax-only $$f; done; \
+	  echo "ext/sqlite/*.c compile cleanly against $(NEWEST_DIR)/include"
+	@set -e; for t in $(SQL_TESTS); do echo "== $$t"; $(NEWEST_ENV) $(TEST_ENV) ./$$t; done
+	@echo "== tests/sql"; $(NEWEST_ENV) SQLITE3=./$(SQL_RUNNER) sh tests/run_sql_tests.sh $(LIB_NAME)
+	@echo "== sql/recipes"; $(NEWEST_ENV) SQLITE3=./$(SQL_RUNNER) sh tests/run_sql_tests.sh $(LIB_NAME) sql/recipes
+	@if [ "$(VEC)" != 0 ]; then echo "== tests/vec"; \
+	  $(NEWEST_ENV) SQLITE3=./$(SQL_RUNNER) sh tests/vec/run.sh $(LIB_NAME); fi
+	@echo "== python ($$($(NEWEST_ENV) $(PYTHON) -c 'import sqlite3; print("SQLite", sqlite3.sqlite_version)'))"; \
+	  $(NEWEST_ENV) $(PYTHON) tests/clients/example.py $(LIB_NAME)
 
 # ---- sanitizers and valgrind -------------------------------------------------
 

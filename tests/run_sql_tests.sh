@@ -15,7 +15,8 @@
 # recipes print tables) is fine; it fails when the shell exits non-zero,
 # when a line of its output starts with FAIL, or when
 # its last line is not "ok <name>" (<name>: the file name without .sql).
-# One line per script, then "N passed, M failed"; the exit status is
+# First the SQLite version the scripts run on (`$SQLITE3 -version`), then
+# one line per script, then "N passed, M failed"; the exit status is
 # non-zero when any script failed.
 
 root=$(cd "$(dirname "$0")/.." && pwd) || exit 1
@@ -28,6 +29,7 @@ esac
 sqlite=${SQLITE3:-sqlite3}
 cd "$root" || exit 1
 
+echo "on SQLite $("$sqlite" -version | cut -d' ' -f1) ($sqlite)"
 passed=0
 failed=0
 for script in "$dir"/*.sql; do

@@ -12,7 +12,8 @@
 **   2. dup_text, vformat, format: strings in plain malloc, so that SQLite's
 **      memory accounting (sqlite3_memory_used) sees only what SQLite and
 **      the extension allocate.
-**   3. open_db (":memory:" with ./gmm loaded), close_db (which must
+**   3. open_db (":memory:" with ./gmm loaded; the first call prints the
+**      SQLite library's version and the headers'), close_db (which must
 **      succeed: nothing left unfinalized), exec_sql (printf-style SQL that
 **      must succeed).
 **   4. prepare (printf-style SQL that must prepare, with a BLOB bound to
@@ -136,6 +137,12 @@ static inline const char *extension_path(void) {
 }
 
 static inline sqlite3 *open_db(void) {
+  static int version_said;
+  if (!version_said) {
+    /* make test runs the suites on two SQLite versions: say which. */
+    version_said = 1;
+    printf("[ SQLITE   ] library %s (headers %s)\n", sqlite3_libversion(), SQLITE_VERSION);
+  }
   sqlite3 *db = NULL;
   int rc = sqlite3_open(":memory:", &db);
   if (rc != SQLITE_OK) fail_msg("sqlite3_open: %s", db ? sqlite3_errmsg(db) : "no memory");

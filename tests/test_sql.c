@@ -915,7 +915,10 @@ static void test_errors_option_ranges(void **state) {
 /* gmm_fit (1): a JSON integer beyond the 64-bit range is out of range and
 ** the error says so rather than naming a clamped value. SQLite's json_each
 ** reports such numbers as type 'integer' with a REAL atom, which
-** sqlite3_value_int64 would clamp to 9223372036854775807. */
+** sqlite3_value_int64 would clamp to 9223372036854775807. A number in a
+** message is gmm's shortest round-trip text, the same on every SQLite
+** (SQLite's own REAL-to-text conversion gave 9.22337203685478e+18 and -0.3
+** in 3.40, and 17 digits in 3.53). */
 static void test_errors_option_integer_overflow(void **state) {
   (void)state;
   sqlite3 *db = open_with_model();
@@ -924,11 +927,19 @@ static void test_errors_option_integer_overflow(void **state) {
                          "SELECT gmm_fit('{\"k\":1,\"seed\":9223372036854775808}', x, y) "
                          "FROM pts");
   assert_string_equal(msg, "gmm_fit: option seed must be between 0 and 9223372036854775807, "
-                           "provided 9.22337203685478e+18 (beyond the 64-bit integer range)");
+                           "provided 9.223372036854776e+18 (beyond the 64-bit integer range)");
   free(msg);
   msg = sql_errmsg(db, "SELECT gmm_fit('{\"k\":99999999999999999999}', x, y) FROM pts");
-  assert_string_equal(msg, "gmm_fit: option k must be between 1 and 1024, provided 1.0e+20 "
+  assert_string_equal(msg, "gmm_fit: option k must be between 1 and 1024, provided 1e+20 "
                            "(beyond the 64-bit integer range)");
+  free(msg);
+  msg = sql_errmsg(db, "SELECT gmm_fit('{\"k\":1,\"tol\":-0.30000000000000004}', x, y) FROM pts");
+  assert_string_equal(msg, "gmm_fit: option tol must be a finite number >= 0, provided "
+                           "-0.30000000000000004");
+  free(msg);
+  msg = sql_errmsg(db, "SELECT gmm_fit('{\"k\":1,\"weighted\":true}', -0.1 - 0.2, x, y) FROM pts");
+  assert_string_equal(msg, "gmm_fit: row 1, argument 2 (weight) must be >= 0, provided "
+                           "-0.30000000000000004");
   free(msg);
   close_db(db);
 }

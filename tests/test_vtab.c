@@ -1065,7 +1065,10 @@ static char *all_rows(sqlite3 *db, const void *blob, int n_blob, const char *sql
 /* vtab (5), (6), DESIGN §2 (check every allocation): each allocation of a
 ** statement over the tables fails in turn; every run ends with the right
 ** rows or with SQLITE_NOMEM (or, for a statement that fails anyway, its own
-** error), never a crash; nothing leaks; the connection keeps working. */
+** error), never a crash; nothing leaks; the connection keeps working.
+** Lookaside is off so that every allocation reaches the failing allocator
+** (Debian's 3.40 is built without it; the amalgamation has it on, and would
+** serve most of a statement's small allocations from it). */
 static void test_out_of_memory(void **state) {
   (void)state;
   assert_int_equal(sqlite3_shutdown(), SQLITE_OK);
@@ -1074,6 +1077,7 @@ static void test_out_of_memory(void **state) {
   failing.xMalloc = failing_malloc;
   failing.xRealloc = failing_realloc;
   assert_int_equal(sqlite3_config(SQLITE_CONFIG_MALLOC, &failing), SQLITE_OK);
+  assert_int_equal(sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0), SQLITE_OK);
   assert_int_equal(sqlite3_initialize(), SQLITE_OK);
 
   sqlite3_int64 before_open = sqlite3_memory_used();

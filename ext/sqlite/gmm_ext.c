@@ -106,6 +106,16 @@ void gmm_str_append_quoted(sqlite3_str *s, const char *text) {
   sqlite3_str_appendf(s, "'%.*s%s'", n, text, text[n] ? "..." : "");
 }
 
+/* The fewest significant digits (15 to 17) that read back as exactly the
+** finite v, into buf (32 bytes). */
+static char *gmm_shortest_double(double v, char buf[32]) {
+  for (int prec = 15; prec <= 17; prec++) {
+    snprintf(buf, 32, "%.*g", prec, v);
+    if (prec == 17 || strtod(buf, NULL) == v) break;
+  }
+  return buf;
+}
+
 void gmm_str_append_value(sqlite3_str *s, sqlite3_value *v) {
   switch (sqlite3_value_type(v)) {
     case SQLITE_TEXT: {
@@ -120,22 +130,29 @@ void gmm_str_append_value(sqlite3_str *s, sqlite3_value *v) {
       break;
     }
     case SQLITE_NULL: sqlite3_str_appendall(s, "NULL"); break;
-    case SQLITE_INTEGER: sqlite3_str_appendf(s, "%lld", sqlite3_value_int64(v)); break;
     default: {
-      double d = sqlite3_value_double(v);
-      if (isnan(d)) {
-        sqlite3_str_appendall(s, "NaN");
-      } else if (isinf(d)) {
-        sqlite3_str_appendall(s, d > 0 ? "Inf" : "-Inf");
-      } else {
-        int start = sqlite3_str_length(s);
-        gmm_str_append_double(s, d);
-        /* A REAL with an integral value must not read as an INTEGER. */
-        const char *text = sqlite3_str_value(s);
-        if (text && !strpbrk(text + start, ".eE")) sqlite3_str_appendall(s, ".0");
-      }
+      char buf[32];
+      sqlite3_str_appendall(s, gmm_number_text(v, buf));
     }
   }
+}
+
+char *gmm_number_text(sqlite3_value *v, char buf[32]) {
+  if (sqlite3_value_type(v) == SQLITE_INTEGER) {
+    snprintf(buf, 32, "%lld", sqlite3_value_int64(v));
+    return buf;
+  }
+  double d = sqlite3_value_double(v);
+  if (isnan(d)) {
+    snprintf(buf, 32, "NaN");
+  } else if (isinf(d)) {
+    snprintf(buf, 32, "%s", d > 0 ? "Inf" : "-Inf");
+  } else {
+    gmm_shortest_double(d, buf);
+    /* A REAL with an integral value must not read as an INTEGER. */
+    if (!strpbrk(buf, ".eE")) strcat(buf, ".0");
+  }
+  return buf;
 }
 
 int gmm_check_length(sqlite3_context *ctx, const char *fn, const char *what,
@@ -366,12 +383,7 @@ void gmm_str_append_double(sqlite3_str *s, double v) {
     return;
   }
   char buf[32];
-  /* The fewest significant digits that read back as the same double. */
-  for (int prec = 15; prec <= 17; prec++) {
-    snprintf(buf, sizeof buf, "%.*g", prec, v);
-    if (prec == 17 || strtod(buf, NULL) == v) break;
-  }
-  sqlite3_str_appendall(s, buf);
+  sqlite3_str_appendall(s, gmm_shortest_double(v, buf));
 }
 
 void gmm_str_append_array(sqlite3_str *s, const double *v, size_t n) {
@@ -452,6 +464,32 @@ static const struct gmm_function {
     {"gmm_icl", 1, GMM_FLAGS, 1, gmm_icl_func, NULL, NULL},
     {"gmm_converged", 1, GMM_FLAGS, 1, gmm_converged_func, NULL, NULL},
 };
+
+/* sqlite3_is_interrupted is asked only of a library that has it (3.41 and
+** later), checked at run time, so one module serves every SQLite. Built
+** with older headers, the loadable module still finds it: the routine table
+** SQLite hands an extension only ever grows at its end (sqlite3ext.h keeps it
+** backwards compatible), and in 3.41 is_interrupted follows value_encoding,
+** the last entry of 3.40's table. Linked in (SQLITE_CORE) with older
+** headers, the program's library is that old one: there is nothing to ask. */
+#if SQLITE_VERSION_NUMBER < 3041000 && !defined(SQLITE_CORE)
+typedef struct api_routines_3041 {
+  sqlite3_api_routines v3040;
+  int (*is_interrupted)(sqlite3 *);
+} api_routines_3041;
+#endif
+
+int gmm_is_interrupted(sqlite3 *db) {
+  if (sqlite3_libversion_number() < 3041000) return 0;
+#if SQLITE_VERSION_NUMBER >= 3041000
+  return sqlite3_is_interrupted(db);
+#elif !defined(SQLITE_CORE)
+  return ((const api_routines_3041 *)(const void *)sqlite3_api)->is_interrupted(db);
+#else
+  (void)db;
+  return 0;
+#endif
+}
 
 /* The one symbol the loadable module exports (the build hides the rest). */
 #if defined(_WIN32)

@@ -35,10 +35,11 @@
 **      buffered copy of the rows and returns the lowest-BIC model.
 **  (8) With verbose 1 the fit reports each initialisation on stderr, with 2
 **      each iteration too (log-likelihood per row, or with a variational
-**      prior the total lower bound; change; elapsed time). Built
-**      against SQLite 3.41 or later and running on it, a fit stops after
-**      the current EM iteration once the connection is interrupted
-**      (sqlite3_interrupt, Ctrl-C in the shell): SQLITE_INTERRUPT.
+**      prior the total lower bound; change; elapsed time). Running in
+**      SQLite 3.41 or later (whatever headers it was built with:
+**      gmm_is_interrupted), a fit stops after the current EM iteration once
+**      the connection is interrupted (sqlite3_interrupt, Ctrl-C in the
+**      shell): SQLITE_INTERRUPT. Older libraries cannot tell a function.
 **  (9) When the row buffer cannot grow, the error says how many rows and
 **      bytes it takes and points to fitting in passes (SQLITE_ERROR, so that
 **      clients that map SQLITE_NOMEM to their own exception keep the text).
@@ -249,9 +250,11 @@ static int read_label(sqlite3_context *ctx, fit_state *st, sqlite3_value *v, int
   sqlite3_int64 l = type == SQLITE_INTEGER ? sqlite3_value_int64(v) : -1;
   if (type != SQLITE_INTEGER || l < 0 || l >= k) {
     /* The type first: sqlite3_value_text converts a BLOB in place. */
+    char buf[32];
     const char *text = type == SQLITE_NULL   ? "NULL"
                        : type == SQLITE_BLOB ? "a BLOB"
-                                             : (const char *)sqlite3_value_text(v);
+                       : type == SQLITE_TEXT ? (const char *)sqlite3_value_text(v)
+                                             : gmm_number_text(v, buf);
     fit_error(ctx, st,
               "gmm_fit: row %lld, argument %d (label) must be an integer from 0 to k - 1 = %d "
               "(init 'labels'), provided %s%s%s",
@@ -289,8 +292,9 @@ void gmm_fit_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
       return;
     }
     if (r == GMM_FEATURE_OK && weight < 0.0) {
+      char buf[32];
       fit_error(ctx, st, "gmm_fit: row %lld, argument 2 (weight) must be >= 0, provided %s",
-                st->n_seen, (const char *)sqlite3_value_text(argv[1]));
+                st->n_seen, gmm_number_text(argv[1], buf));
       return;
     }
     null_weight = r == GMM_FEATURE_NULL;
@@ -400,12 +404,7 @@ static int fit_progress_fn(void *ctx, int init, int iter, double lower_bound) {
             p->variational ? "lower bound" : "log-likelihood per row", lower_bound,
             iter == 1 ? 0.0 : lower_bound - p->previous, seconds_now() - p->start);
   p->previous = lower_bound;
-#if SQLITE_VERSION_NUMBER >= 3041000
-  /* sqlite3_is_interrupted exists from 3.41 on; the library loaded may be
-  ** older than the headers the extension was built with. */
-  if (sqlite3_libversion_number() >= 3041000 && sqlite3_is_interrupted(p->db)) return 1;
-#endif
-  return 0;
+  return gmm_is_interrupted(p->db);
 }
 
 /* Fits the buffered rows: one model, or the best of a selection. */

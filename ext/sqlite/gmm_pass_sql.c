@@ -201,8 +201,9 @@ static row_status read_row(sqlite3_context *ctx, row_reader *r, sqlite3_value **
     gmm_feature_read got = gmm_read_number(ctx, r->fn, v, r->first, "weight", row, weight);
     if (got == GMM_FEATURE_ERROR) return ROW_ERROR;
     if (got == GMM_FEATURE_OK && *weight < 0.0) {
+      char buf[32];
       gmm_result_errorf(ctx, "%s: row %lld, argument %d (weight) must be >= 0, provided %s", r->fn,
-                        row, r->first, (const char *)sqlite3_value_text(v));
+                        row, r->first, gmm_number_text(v, buf));
       return ROW_ERROR;
     }
     null_weight = got == GMM_FEATURE_NULL;

@@ -176,10 +176,12 @@ static void option_error(sqlite3_context *ctx, const char *name, const char *wan
   if (wrong_type || !is_scalar) sqlite3_str_appendall(s, type);
   if (is_scalar) {
     if (wrong_type) sqlite3_str_appendchar(s, 1, ' ');
-    if (is_text)
+    if (is_text) {
       gmm_str_append_quoted(s, text ? text : "");
-    else
-      sqlite3_str_appendall(s, text ? text : "");
+    } else {
+      char buf[32];
+      sqlite3_str_appendall(s, gmm_number_text(atom, buf));
+    }
   }
   gmm_result_error_str(ctx, s);
 }
@@ -249,8 +251,9 @@ static int read_integer(sqlite3_context *ctx, const char *name, const char *want
   /* An integer beyond 64 bits reaches us as a REAL: out of range too. */
   int beyond_64_bits = sqlite3_value_type(atom) != SQLITE_INTEGER;
   if (beyond_64_bits || v < lo || v > hi) {
+    char buf[32];
     gmm_result_errorf(ctx, "%s: option %s must be between %lld and %lld, provided %s%s", spec_fn(ctx), name,
-                      lo, hi, (const char *)sqlite3_value_text(atom),
+                      lo, hi, gmm_number_text(atom, buf),
                       beyond_64_bits ? " (beyond the 64-bit integer range)" : "");
     return -1;
   }
@@ -458,8 +461,9 @@ static int object_member(sqlite3_context *ctx, void *arg, const char *key, const
       }
       double x = sqlite3_value_double(value);
       if (!(x >= 0.0) || !isfinite(x)) {
+        char buf[32];
         gmm_result_errorf(ctx, "%s: option %s must be a finite number >= 0, provided %s", spec_fn(ctx), name,
-                          (const char *)sqlite3_value_text(value));
+                          gmm_number_text(value, buf));
         return -1;
       }
       if (id == OPT_TOL)

@@ -22,6 +22,13 @@ SQLITE_EXTENSION_INIT3
 #define SQLITE_RESULT_SUBTYPE 0x001000000
 #endif
 
+/* Whether the connection has been interrupted (sqlite3_interrupt, Ctrl-C
+** in the shell). SQLite lets a function ask only from 3.41 on
+** (sqlite3_is_interrupted); on an older library this is always 0. The
+** answer comes from the library the module runs in, whatever the version of
+** the headers it was built with (gmm_ext.c). */
+int gmm_is_interrupted(sqlite3 *db);
+
 /* The core's allocator over sqlite3_malloc64 / sqlite3_free, so SQLite's
 ** accounting and fault injection see every byte the core takes. */
 extern const gmm_allocator gmm_sqlite_allocator;
@@ -71,6 +78,12 @@ void gmm_str_append_quoted(sqlite3_str *s, const char *text);
 /* A value as error messages show it: NULL, 12, 1.5, 1000.0 (a REAL that
 ** looks like an integer), Inf, TEXT 'abc', a BLOB of 3 bytes. */
 void gmm_str_append_value(sqlite3_str *s, sqlite3_value *v);
+/* A number as error messages show it, into buf (32 bytes): an INTEGER as
+** such, a REAL as the shortest text that reads back as it (".0" added when
+** it looks like an integer; NaN, Inf, -Inf). gmm's own text, not SQLite's
+** REAL-to-text conversion, which changed between SQLite versions: a message
+** is the same on every SQLite. Returns buf. */
+char *gmm_number_text(sqlite3_value *v, char buf[32]);
 
 /* Finishes the JSON text built in s as the result, with the JSON subtype.
 ** Returns SQLITE_OK, or SQLITE_NOMEM / SQLITE_TOOBIG with the error set on

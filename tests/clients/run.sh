@@ -23,7 +23,7 @@
 # Debian packages (sqlite3, python3, nodejs, npm, and make and g++ to build
 # better-sqlite3) with apt-get when running as root, otherwise the exact
 # command is printed and the clients that need them fail; better-sqlite3 with
-# `npm install` in tests/clients/node when it is not there yet.
+# `npm install` in tests/clients/node when it is not there yet (node/install.sh).
 #
 # Usage: sh tests/clients/run.sh [extension]
 #   extension  the loadable module as .load takes it (default ./gmm)
@@ -87,27 +87,7 @@ fi
 
 npm_note=""
 if [ ! -f "$binding" ] && have npm && have node; then
-  # node-gyp builds better-sqlite3 against the headers of the Node.js that
-  # runs it; where they are installed, it need not download them.
-  if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then
-    case $(npm config get nodedir 2>/dev/null) in
-      "" | undefined | null) npm_config_nodedir=/usr && export npm_config_nodedir ;;
-    esac
-  fi
-  echo "installing better-sqlite3 with npm in $node_dir (built from source: a minute or two)"
-  start=$(date +%s)
-  # Not the make variables of a make that runs this script: node-gyp's own
-  # make would take them (MAKE, and overrides such as CFLAGS= in MAKEFLAGS).
-  if (cd "$node_dir" && unset MAKE MAKEFLAGS MFLAGS MAKELEVEL &&
-    npm install --no-audit --no-fund --no-package-lock) >"$tmp/npm.log" 2>&1 &&
-    [ -f "$binding" ]; then
-    v=$(node -p "require('./$node_dir/node_modules/better-sqlite3/package.json').version")
-    echo "installed (npm): better-sqlite3@$v in $node_dir/node_modules ($(($(date +%s) - start)) s)"
-  else
-    npm_note="npm install in $node_dir failed"
-    echo "$npm_note:"
-    sed 's/^/    /' "$tmp/npm.log"
-  fi
+  sh "$node_dir/install.sh" || npm_note="npm install in $node_dir failed"
 fi
 
 # ---- the clients ----------------------------------------------------------------
