@@ -65,7 +65,8 @@ CORE_TESTS = $(BUILD)/test_core $(BUILD)/test_blob $(BUILD)/test_oracle $(BUILD)
              $(BUILD)/test_bayes_oracle $(BUILD)/test_bayes
 SQL_TESTS  = $(BUILD)/test_sql $(BUILD)/test_options $(BUILD)/test_vtab $(BUILD)/test_limits \
              $(BUILD)/test_oom $(BUILD)/test_threads $(BUILD)/test_vectors $(BUILD)/test_passes \
-             $(BUILD)/test_missing_sql $(BUILD)/test_mclust_sql $(BUILD)/test_bayes_sql
+             $(BUILD)/test_missing_sql $(BUILD)/test_mclust_sql $(BUILD)/test_bayes_sql \
+             $(BUILD)/test_interrupt
 # Environment of the test programs: the extension they load.
 TEST_ENV   = GMM_EXTENSION=$(LIB_NAME)
 # 0 skips the test against the real sqlite-vec (it needs npm the first time).

@@ -471,7 +471,8 @@ static const struct gmm_function {
 ** SQLite hands an extension only ever grows at its end (sqlite3ext.h keeps it
 ** backwards compatible), and in 3.41 is_interrupted follows value_encoding,
 ** the last entry of 3.40's table. Linked in (SQLITE_CORE) with older
-** headers, the program's library is that old one: there is nothing to ask. */
+** headers, the program's library is taken to be that old one: the probe
+** answers. */
 #if SQLITE_VERSION_NUMBER < 3041000 && !defined(SQLITE_CORE)
 typedef struct api_routines_3041 {
   sqlite3_api_routines v3040;
@@ -479,16 +480,36 @@ typedef struct api_routines_3041 {
 } api_routines_3041;
 #endif
 
-int gmm_is_interrupted(sqlite3 *db) {
-  if (sqlite3_libversion_number() < 3041000) return 0;
+/* The probe's text says whose it is, for anyone tracing statements. */
+#define GMM_INTERRUPT_PROBE "SELECT 1 /* gmm: is the connection interrupted? */"
+
+int gmm_is_interrupted(sqlite3 *db, sqlite3_stmt **probe) {
+  if (sqlite3_libversion_number() >= 3041000) {
 #if SQLITE_VERSION_NUMBER >= 3041000
-  return sqlite3_is_interrupted(db);
+    return sqlite3_is_interrupted(db);
 #elif !defined(SQLITE_CORE)
-  return ((const api_routines_3041 *)(const void *)sqlite3_api)->is_interrupted(db);
-#else
-  (void)db;
-  return 0;
+    return ((const api_routines_3041 *)(const void *)sqlite3_api)->is_interrupted(db);
 #endif
+  }
+  /* SQLite's parser stops on an interrupted connection too: a probe that
+  ** cannot be prepared for that reason answers as its step would. The
+  ** prepare is what answers when the fit runs as SQLite finalizes the
+  ** aggregate of a statement that has already stopped (interrupted while it
+  ** read the rows): no statement is active then, and a step would clear
+  ** the interrupt rather than report it. */
+  int rc = SQLITE_OK;
+  if (!*probe) {
+    rc = sqlite3_prepare_v2(db, GMM_INTERRUPT_PROBE, -1, probe, NULL);
+    if (rc != SQLITE_OK) {
+      sqlite3_finalize(*probe);
+      *probe = NULL;
+    }
+  }
+  if (*probe) {
+    rc = sqlite3_step(*probe);
+    sqlite3_reset(*probe);
+  }
+  return rc == SQLITE_INTERRUPT;
 }
 
 /* The one symbol the loadable module exports (the build hides the rest). */

@@ -35,11 +35,11 @@
 **      buffered copy of the rows and returns the lowest-BIC model.
 **  (8) With verbose 1 the fit reports each initialisation on stderr, with 2
 **      each iteration too (log-likelihood per row, or with a variational
-**      prior the total lower bound; change; elapsed time). Running in
-**      SQLite 3.41 or later (whatever headers it was built with:
-**      gmm_is_interrupted), a fit stops after the current EM iteration once
-**      the connection is interrupted (sqlite3_interrupt, Ctrl-C in the
-**      shell): SQLITE_INTERRUPT. Older libraries cannot tell a function.
+**      prior the total lower bound; change; elapsed time). A fit stops
+**      after the current EM iteration once the connection is interrupted
+**      (sqlite3_interrupt, Ctrl-C in the shell): SQLITE_INTERRUPT. On every
+**      SQLite: sqlite3_is_interrupted from 3.41, a probe statement before
+**      (gmm_is_interrupted).
 **  (9) When the row buffer cannot grow, the error says how many rows and
 **      bytes it takes and points to fitting in passes (SQLITE_ERROR, so that
 **      clients that map SQLITE_NOMEM to their own exception keep the text).
@@ -382,6 +382,7 @@ static void trim_rows(fit_state *st) {
 
 typedef struct fit_progress {
   sqlite3 *db;
+  sqlite3_stmt *probe; /* gmm_is_interrupted's, on SQLite before 3.41 */
   int verbose;
   int variational; /* the trace reports the total lower bound */
   double start; /* seconds, monotonic */
@@ -404,7 +405,7 @@ static int fit_progress_fn(void *ctx, int init, int iter, double lower_bound) {
             p->variational ? "lower bound" : "log-likelihood per row", lower_bound,
             iter == 1 ? 0.0 : lower_bound - p->previous, seconds_now() - p->start);
   p->previous = lower_bound;
-  return gmm_is_interrupted(p->db);
+  return gmm_is_interrupted(p->db, &p->probe);
 }
 
 /* Fits the buffered rows: one model, or the best of a selection. */
@@ -443,10 +444,11 @@ void gmm_fit_final(sqlite3_context *ctx) {
   } else if (!st->failed && st->n > 0) {
     gmm_model *m = NULL;
     char err[512];
-    fit_progress progress = {sqlite3_context_db_handle(ctx), st->spec.verbose,
+    fit_progress progress = {sqlite3_context_db_handle(ctx), NULL, st->spec.verbose,
                              gmm_prior_variational(st->spec.opt.prior), 0.0, 0.0};
     if (progress.verbose) progress.start = seconds_now();
     gmm_status rc = fit_rows(st, &progress, &m, err, sizeof err);
+    sqlite3_finalize(progress.probe);
     if (progress.verbose && rc == GMM_OK)
       fprintf(stderr, "gmm_fit: done in %.3f s: k = %d, log-likelihood %.10g, %d iterations, %s\n",
               seconds_now() - progress.start, m->k, m->summary.log_likelihood, m->summary.n_iter,

@@ -23,11 +23,15 @@ SQLITE_EXTENSION_INIT3
 #endif
 
 /* Whether the connection has been interrupted (sqlite3_interrupt, Ctrl-C
-** in the shell). SQLite lets a function ask only from 3.41 on
-** (sqlite3_is_interrupted); on an older library this is always 0. The
-** answer comes from the library the module runs in, whatever the version of
-** the headers it was built with (gmm_ext.c). */
-int gmm_is_interrupted(sqlite3 *db);
+** in the shell), asked while one of its statements runs (from inside a
+** function). SQLite 3.41 and later answer through sqlite3_is_interrupted,
+** whatever the version of the headers the module was built with. Older
+** libraries have no such call, but SQLite documents that a statement started
+** on an interrupted connection while another still runs is interrupted too:
+** there a one-row probe statement is prepared in *probe (on the first call;
+** the caller finalizes it) and stepped. A probe that cannot be prepared (no
+** memory) answers 0: the fit goes on. gmm_ext.c. */
+int gmm_is_interrupted(sqlite3 *db, sqlite3_stmt **probe);
 
 /* The core's allocator over sqlite3_malloc64 / sqlite3_free, so SQLite's
 ** accounting and fault injection see every byte the core takes. */
