@@ -6,9 +6,10 @@
 # $(PREFIX)/lib/pkgconfig/gmm.pc, that the installed module loads in the
 # sqlite3 shell by its full path (and by the path gmm.pc's variable
 # extension gives) and fits Old Faithful, that a program built from the
-# installed header and library alone works, built both by hand and with
-# `pkg-config --cflags --libs gmm`, and that uninstall removes those four
-# files and nothing else.
+# installed header and library alone works, built both by hand and by
+# README's "install-c" block (`cc app.c $(pkg-config --cflags --libs gmm)`,
+# then `.load $(pkg-config --variable=extension gmm)`), and that uninstall
+# removes those four files and nothing else.
 #
 # Usage: sh tests/clients/install.sh
 #   GMM_MAKE make, with any -f option (default make)
@@ -78,25 +79,47 @@ else
 fi
 rm -f "$dest.static"
 
-# The same program built with pkg-config from the staged install (its
-# prefix relocated into DESTDIR), and the module at gmm.pc's extension path.
-pc() { PKG_CONFIG_PATH="$lib/pkgconfig" pkg-config --define-variable=prefix="$dest$prefix" "$@"; }
+# README's "install-c" block, run as written in a working directory of its
+# own, but for the install's place: `sudo make install` installs into the
+# temporary DESTDIR, pkg-config is told that prefix (its PREFIX relocated
+# into DESTDIR), app.c is tests/clients/static.c and sqlite3 is $SQLITE3.
+# The program it builds (a.out) must run (from the repository root, where
+# it finds sql/faithful.sql), and the shell must print the
+# installed module's gmm_version().
+work=$dest.work
+trap 'rm -rf "$dest" "$log" "$dest.static" "$work"' EXIT
+pcfg="PKG_CONFIG_PATH=$lib/pkgconfig pkg-config --define-variable=prefix=$dest$prefix"
 if ! command -v pkg-config >/dev/null 2>&1; then
   fail "pkg-config is not installed (apt-get install pkg-config)"
-elif [ "$(pc --modversion gmm 2>&1)" != "$("$sqlite" :memory: ".load ./gmm" "SELECT gmm_version();" 2>&1)" ]; then
-  fail "pkg-config --modversion gmm is $(pc --modversion gmm 2>&1), not gmm_version()"
-elif flags=$(pc --cflags --libs gmm 2>"$log") &&
-  $cc -std=c11 -o "$dest.static" tests/clients/static.c $flags >"$log" 2>&1; then
-  out=$("$dest.static" 2>&1)
-  [ "$out" = "ok static" ] || fail "tests/clients/static.c built with pkg-config: $out"
-  module=$(pc --variable=extension gmm)
-  [ "$("$sqlite" :memory: ".load $module" "SELECT gmm_version();" 2>&1)" = "$version" ] ||
-    fail ".load $module (pkg-config --variable=extension gmm) does not load gmm"
+elif [ "$(PKG_CONFIG_PATH="$lib/pkgconfig" pkg-config --define-variable=prefix="$dest$prefix" \
+  --modversion gmm 2>&1)" != "$version" ]; then
+  fail "pkg-config --modversion gmm does not give gmm_version() ($version)"
+elif ! block=$(sh tests/clients/readme_block.sh install-c 2>&1); then
+  fail "$block"
 else
-  fail "tests/clients/static.c does not build with pkg-config --cflags --libs gmm ($flags):"
-  sed 's/^/    /' "$log"
+  script=$(printf '%s\n' "$block" | sed -e "s#^sudo make install#$make -C '$root' install DESTDIR='$dest'#" \
+    -e "s#pkg-config #$pcfg #g" -e "s#app\.c#'$root/tests/clients/static.c'#" \
+    -e "s#^sqlite3 #'$sqlite' #")
+  for want in "DESTDIR=" "--define-variable" "static.c" "'$sqlite' "; do
+    case $script in
+      *"$want"*) ;;
+      *) fail "README's install-c block no longer has the shape this test substitutes in ($want):
+$block" ;;
+    esac
+  done
+  mkdir -p "$work" && cd "$work" || exit 1
+  if out=$(printf '%s\n' "$script" | sh -e 2>&1) && [ "$(printf '%s\n' "$out" | tail -n 1)" = "$version" ]; then
+    # static.c reads sql/faithful.sql from the repository root.
+    got=$(cd "$root" && "$work/a.out" 2>&1)
+    [ "$got" = "ok static" ] || fail "the program README's block built: $got"
+  else
+    fail "README's install-c block, as run:
+$script
+  printed:
+$out"
+  fi
+  cd "$root" || exit 1
 fi
-rm -f "$dest.static"
 
 # uninstall removes exactly what install put there.
 mkdir -p "$lib" && echo keep >"$lib/other.so"

@@ -4,7 +4,8 @@
 # file, inserted with `sqlite-utils insert --csv --detect-types`, fitted and
 # clustered with `sqlite-utils query --load-extension`.
 #
-# Usage: sh tests/clients/sqlite_utils.sh [extension path without suffix]
+# Usage: sh tests/clients/sqlite_utils.sh [extension path without suffix;
+#        an absolute path, or relative to the repository root]
 #   SQLITE3  the sqlite3 shell that writes the CSV (default sqlite3)
 # Prints "ok sqlite-utils" and exits 0 when the cluster sizes are Old
 # Faithful's 97 and 175.
@@ -12,6 +13,10 @@
 root=$(cd "$(dirname "$0")/../.." && pwd) || exit 1
 cd "$root" || exit 1
 ext=${1:-./gmm}
+case $ext in
+  /*) ;;
+  *) ext=$root/$ext ;;
+esac
 sqlite=${SQLITE3:-sqlite3}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gmm-sqlite-utils.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
@@ -26,16 +31,21 @@ fail() {
 "$sqlite" :memory: ".read sql/faithful.sql" ".headers on" ".mode csv" \
   "SELECT eruptions, waiting FROM faithful;" >"$tmp/faithful.csv" || fail "could not write the CSV"
 
-# README's block, with $tmp for the working directory and $ext for ./gmm.
-db=$tmp/geyser.db
-sqlite-utils insert "$db" faithful "$tmp/faithful.csv" --csv --detect-types ||
-  fail "sqlite-utils insert"
-sqlite-utils query "$db" --load-extension "$ext" \
-  "CREATE TABLE models AS SELECT 'geyser' AS name, gmm_fit(2, eruptions, waiting) AS model FROM faithful" \
-  >/dev/null || fail "sqlite-utils query: the fit"
-out=$(sqlite-utils query "$db" --load-extension "$ext" --csv --no-headers \
-  "SELECT gmm_predict((SELECT model FROM models), eruptions, waiting) AS cluster, count(*) AS n
-   FROM faithful GROUP BY cluster ORDER BY n") || fail "sqlite-utils query: the clusters"
-sizes=$(printf '%s\n' "$out" | tr -d '\r' | cut -d, -f2 | tr '\n' ' ')
-[ "$sizes" = "97 175 " ] || fail "cluster sizes '$sizes', expected '97 175 ': $out"
+# README's "install-sqlite-utils" block as written, run in $tmp (where
+# faithful.csv is), with $ext for ./gmm.
+block=$(sh tests/clients/readme_block.sh install-sqlite-utils) || fail "$block"
+script=$(printf '%s\n' "$block" | sed "s#--load-extension \./gmm#--load-extension '$ext'#g")
+case $script in
+  *"--load-extension '$ext'"*) ;;
+  *) fail "README's block no longer loads ./gmm:
+$block" ;;
+esac
+out=$(cd "$tmp" && printf '%s\n' "$script" | sh -e 2>&1) || fail "README's block, as run:
+$script
+  printed:
+$out"
+# The last command's CSV: a header, then cluster,n by size.
+got=$(printf '%s\n' "$out" | tr -d '\r' | tail -n 3 | tr '\n' ' ')
+[ "$got" = "cluster,n 1,97 0,175 " ] || fail "the clusters: '$got', expected 'cluster,n 1,97 0,175 ':
+$out"
 echo "ok sqlite-utils"
