@@ -54,14 +54,18 @@ def refuse(message):
     sys.exit(1)
 
 
-def read_version():
-    """GMM_VERSION from ext/core/gmm.h."""
-    path = os.path.join(ROOT, HEADER)
+def read_text(path, what):
+    """The text of the file at path; refuses, naming what it was for."""
     try:
         with open(path, encoding="utf-8") as f:
-            text = f.read()
+            return f.read()
     except OSError as e:
-        refuse("cannot read the version: %s: %s" % (path, e.strerror))
+        refuse("cannot read %s: %s: %s" % (what, path, e.strerror))
+
+
+def read_version():
+    """GMM_VERSION from ext/core/gmm.h."""
+    text = read_text(os.path.join(ROOT, HEADER), "the version")
     found = re.findall(r'^#define GMM_VERSION "([^"]*)"\s*$', text, re.M)
     if len(found) != 1:
         refuse('cannot read the version: no single line #define GMM_VERSION "X.Y.Z" in %s' % path)
@@ -127,11 +131,7 @@ def main(argv):
         refuse("LIB %s has gmm_version() %s, but %s says %s: rebuild it (make)" % (lib, built, HEADER, version))
 
     init_path = os.path.join(ROOT, INIT)
-    try:
-        with open(init_path, encoding="utf-8") as f:
-            init = f.read()
-    except OSError as e:
-        refuse("cannot read %s: %s" % (init_path, e.strerror))
+    init = read_text(init_path, "the package")
     if init.count(VERSION_LINE) != 1:
         refuse("%s has no single line %s to fill in" % (init_path, VERSION_LINE))
     init = init.replace(VERSION_LINE, '__version__ = "%s"' % version)
