@@ -4,9 +4,9 @@
 #
 # Stages package.json, index.js, index.mjs, index.d.ts and README.md of this
 # folder in a temporary directory, fills in package.json's "version" (gmm's,
-# from ext/core/gmm.h's #define GMM_VERSION) and its "os" and "cpu" (this
+# from ext/core/gmm.h's #define GMM_VERSION), its "os" and "cpu" (this
 # Node.js's process.platform and process.arch: npm refuses to install the
-# package elsewhere), copies LIB to lib/gmm.so (lib/gmm.dylib on macOS), and
+# package elsewhere) and on Linux its "libc" (glibc or musl), copies LIB to lib/gmm.so (lib/gmm.dylib on macOS), and
 # runs `npm pack --offline` there. The tarball replaces OUTDIR's by a rename
 # (never half written), and any other sqlite-gmm-*.tgz in OUTDIR is removed,
 # so that OUTDIR/sqlite-gmm-*.tgz names one file. npm pack writes the files
@@ -77,6 +77,10 @@ node -e '
   pkg.version = version;
   pkg.os = [os];
   pkg.cpu = [cpu];
+  // On Linux the module links the C library it was built against: glibc
+  // (npm 10.4 and later skip the package on musl), or musl.
+  if (os === "linux")
+    pkg.libc = [process.report.getReport().header.glibcVersionRuntime ? "glibc" : "musl"];
   fs.writeFileSync(file, JSON.stringify(pkg, null, 2) + "\n");
 ' "$stage/package.json" "$version" "$platform" "$arch" || refuse "cannot fill in $stage/package.json"
 

@@ -151,6 +151,11 @@ assert.strictEqual(pkg.name, 'sqlite-gmm');
 assert.strictEqual(pkg.version, expected);
 assert.deepStrictEqual(pkg.os, [process.platform]);
 assert.deepStrictEqual(pkg.cpu, [process.arch]);
+if (process.platform === 'linux')
+  assert.deepStrictEqual(pkg.libc,
+    [process.report.getReport().header.glibcVersionRuntime ? 'glibc' : 'musl']);
+else
+  assert.strictEqual(pkg.libc, undefined);
 assert.deepStrictEqual(pkg.engines, { node: '>=18' });
 for (const k of ['dependencies', 'optionalDependencies', 'peerDependencies', 'scripts'])
   assert.strictEqual(pkg[k], undefined, `package.json has ${k}`);
