@@ -7,9 +7,10 @@
 # from ext/core/gmm.h's #define GMM_VERSION), its "os" and "cpu" (this
 # Node.js's process.platform and process.arch: npm refuses to install the
 # package elsewhere) and on Linux its "libc" (glibc or musl), copies LIB to
-# lib/gmm.so (lib/gmm.dylib on macOS), and runs `npm pack --offline` there. The tarball replaces OUTDIR's by a rename
-# (never half written), and any other sqlite-gmm-*.tgz in OUTDIR is removed,
-# so that OUTDIR/sqlite-gmm-*.tgz names one file. npm pack writes the files
+# lib/gmm.so (lib/gmm.dylib on macOS), and runs `npm pack --offline` there.
+# The tarball replaces OUTDIR's by a rename (never half written), and any
+# other sqlite-gmm-*.tgz in OUTDIR is removed, so that
+# OUTDIR/sqlite-gmm-*.tgz names one file. npm pack writes the files
 # in a fixed order with fixed times: the same inputs give the same tarball.
 #
 # Usage: sh npm/pack.sh LIB OUTDIR
