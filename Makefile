@@ -11,6 +11,9 @@
 #   make npm        the npm package sqlite-gmm as a tarball in $(BUILD)/npm (npm pack)
 #   make test-newest  the suites through SQL again, on the newest SQLite at hand
 #                   (better-sqlite3 12's amalgamation; part of make test)
+#   make wasm       SQLite + gmm compiled to WebAssembly (emscripten): web/dist/
+#   make test-web   the JS API in Node and the playground (web/) in headless Chromium
+#                   (part of make test when Chromium is present or installable)
 #   make clients    the client tests alone (tests/clients/run.sh; part of make test)
 #   make dask       the Dask driver on a local cluster (tests/dask/run.sh; part of make test)
 #   make asan       the whole suite built with AddressSanitizer and UBSan
@@ -76,7 +79,7 @@ VEC ?= 1
 SHELL_ENV ?=
 
 .PHONY: all test run-tests demo clean deps fixtures check-deps asan valgrind tsan coverage fuzz plot \
-        install uninstall clients bench dask wheel npm test-newest
+        install uninstall clients bench dask wheel npm test-newest wasm test-web
 
 all: check-deps $(LIB)
 
@@ -204,6 +207,8 @@ test: check-deps run-tests
 	@$(MAKE) --no-print-directory clients
 	@$(MAKE) --no-print-directory dask
 	@$(MAKE) --no-print-directory test-newest
+	@if [ -x /usr/bin/chromium ] || [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory test-web; \
+	else echo "== tests/web: skipped, no Chromium (sudo apt-get install -y chromium)"; fi
 
 # Fits over 8 SQLite files on a real Dask LocalCluster (127.0.0.1 only) of 2
 # worker processes against the same passes in one process (tests/dask/run.sh
@@ -253,6 +258,19 @@ test-newest: $(LIB) $(SQL_TESTS) $(SQL_RUNNER) $(NEWEST_LIB)
 	  $(NEWEST_ENV) SQLITE3=./$(SQL_RUNNER) sh tests/vec/run.sh $(LIB_NAME); fi
 	@echo "== python ($$($(NEWEST_ENV) $(PYTHON) -c 'import sqlite3; print("SQLite", sqlite3.sqlite_version)'))"; \
 	  $(NEWEST_ENV) $(PYTHON) tests/clients/example.py $(LIB_NAME)
+
+# ---- WebAssembly and the playground ---------------------------------------------
+
+# web/dist/sqlite-gmm-core.{mjs,wasm}: SQLite's amalgamation (better-sqlite3
+# 12's) and ext/ built with Debian's emscripten (wasm/build.sh installs it),
+# gmm registered on every connection; web/sqlite-gmm.mjs is its JS API and
+# web/index.html the playground. test-web runs the API in Node, then the
+# page in headless Chromium served on 127.0.0.1 (tests/web/run.sh).
+wasm:
+	sh wasm/build.sh web/dist
+
+test-web: $(LIB) wasm
+	@echo "== tests/web"; sh tests/web/run.sh $(LIB_NAME)
 
 # ---- sanitizers and valgrind -------------------------------------------------
 

@@ -43,12 +43,25 @@
 #   BENCH_OOC_ITER   EM iterations of the out-of-core fit (3)
 #   BENCH_OOC_HEAP   its PRAGMA hard_heap_limit in bytes (64000000)
 #   BENCH_OOC_CACHE  its PRAGMA cache_size (-2000: 2 MB)
+#   BENCH_ONLY=wasm  instead: gmm in WebAssembly (web/dist, built first by
+#                  wasm/build.sh) in Node and headless Chromium against the
+#                  native build (bench/wasm.mjs; BENCH_WASM_ITER, 20, and
+#                  BENCH_REPEAT, there 3 by default); the report goes to
+#                  $BUILD/bench/RESULTS-wasm.md
 # e.g. BENCH_ONLY=passes BENCH_REPEAT=3 make bench
 #      BENCH_ONLY=missing BENCH_REPEAT=3 make bench
 #      BENCH_ONLY=mclust BENCH_REPEAT=3 make bench
 #      BENCH_ONLY=bayes BENCH_REPEAT=3 make bench
 set -e
 PYTHON=${PYTHON:-/usr/bin/python3}
+
+if [ "${BENCH_ONLY:-}" = wasm ]; then
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  sh "$root/wasm/build.sh" "$root/web/dist"
+  BENCH_OUT=${BENCH_OUT:-${BUILD:-build}/bench/RESULTS-wasm.md}
+  export BENCH_OUT
+  exec node "$root/bench/wasm.mjs"
+fi
 
 missing=""
 only=${BENCH_ONLY:-}

@@ -597,6 +597,11 @@ INLINE void statistics(const gmm_model *m, const double *shift, gmm_tile *tile, 
     default: FN(__VA_ARGS__, d); break; \
   }
 
+/* The wide copy without x86 dispatch (WebAssembly, other CPUs) runs the
+** baseline only: nothing calls its tile_pass. */
+#if WIDE && !defined(GMM_TILE_DISPATCH)
+__attribute__((unused))
+#endif
 INLINE int tile_pass(const gmm_model *m, const double *x, const double *w, size_t n_rows,
                      const double *shift, gmm_tile *tile, gmm_stats *st, double *ll) {
   size_t d = (size_t)m->d;
