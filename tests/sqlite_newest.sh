@@ -9,11 +9,9 @@
 # linked with -lsqlite3 take it when OUTDIR is first on LD_LIBRARY_PATH) and
 # OUTDIR/include/{sqlite3.h,sqlite3ext.h}, and prints the version built.
 #
-# The amalgamation comes from tests/clients/node/node_modules/better-sqlite3
-# when the client tests have installed it there; otherwise `npm pack
-# better-sqlite3@12` fetches the package's tarball alone (nothing is built
-# or installed) and it is unpacked in OUTDIR. npm is installed with apt-get
-# when missing and running as root.
+# The amalgamation comes from tests/sqlite_amalgamation.sh: better-sqlite3's
+# copy in tests/clients/node/node_modules, or its npm tarball unpacked in
+# OUTDIR/pack.
 #
 # Compile options: the amalgamation's defaults (lookaside on, for one, where
 # Debian's build has it off) plus what Debian's libsqlite3 and the clients
@@ -25,28 +23,7 @@ root=$(cd "$(dirname "$0")/.." && pwd) || exit 1
 CC=${CC:-cc}
 mkdir -p "$out/include" || exit 1
 
-src=$root/tests/clients/node/node_modules/better-sqlite3/deps/sqlite3
-if [ ! -f "$src/sqlite3.c" ]; then
-  if ! command -v npm >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-      echo "installing with apt-get: npm"
-      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null ||
-        { echo "apt-get failed; run: apt-get update && apt-get install -y npm" >&2; exit 1; }
-    else
-      echo "npm is missing; install it with: sudo apt-get update && sudo apt-get install -y npm" >&2
-      exit 1
-    fi
-  fi
-  echo "fetching better-sqlite3@12's tarball with npm pack (for its sqlite3.c)"
-  rm -rf "$out/pack" && mkdir -p "$out/pack" || exit 1
-  (cd "$out/pack" && npm pack --silent better-sqlite3@12 >/dev/null) || {
-    echo "npm pack better-sqlite3@12 failed" >&2
-    exit 1
-  }
-  tar -xzf "$out"/pack/better-sqlite3-*.tgz -C "$out/pack" package/deps/sqlite3 || exit 1
-  src=$out/pack/package/deps/sqlite3
-fi
-
+src=$(sh "$root/tests/sqlite_amalgamation.sh" "$out/pack") || exit 1
 cp "$src/sqlite3.h" "$src/sqlite3ext.h" "$out/include/" || exit 1
 $CC -O2 -fPIC -shared -Wl,-soname,libsqlite3.so.0 \
   -DSQLITE_THREADSAFE=1 -DSQLITE_ENABLE_COLUMN_METADATA -DSQLITE_ENABLE_MATH_FUNCTIONS \

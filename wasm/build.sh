@@ -14,13 +14,11 @@
 # changed, the module linked again only when an object is newer.
 #
 # The amalgamation is the sqlite3.c better-sqlite3 12 bundles (npm), as for
-# tests/sqlite_newest.sh: from tests/clients/node/node_modules/better-sqlite3
-# when the client tests have installed it there, else `npm pack
-# better-sqlite3@12` into build/wasm/pack (the tarball alone: nothing is
-# built or installed).
+# tests/sqlite_newest.sh (tests/sqlite_amalgamation.sh finds it: the client
+# tests' copy, else the npm tarball unpacked in build/wasm/pack).
 #
-# Debian's emscripten (3.1.6) and node-acorn (its JS optimiser needs acorn),
-# and npm when the amalgamation must be fetched, are installed with apt-get
+# Debian's emscripten (3.1.6) and node-acorn (its JS optimiser needs acorn)
+# are installed with apt-get
 # when missing and running as root; otherwise the apt-get command is
 # printed. emcc runs with NODE_PATH=/usr/share/nodejs, where Debian keeps
 # acorn (this machine's Node is not Debian's and does not look there).
@@ -64,18 +62,7 @@ fi
 
 # ---- the amalgamation ------------------------------------------------------------
 
-src=$root/tests/clients/node/node_modules/better-sqlite3/deps/sqlite3
-if [ ! -f "$src/sqlite3.c" ]; then
-  pack=$root/build/wasm/pack
-  src=$pack/package/deps/sqlite3
-fi
-if [ ! -f "$src/sqlite3.c" ]; then
-  command -v npm >/dev/null 2>&1 || need npm
-  echo "fetching better-sqlite3@12's tarball with npm pack (for its sqlite3.c)"
-  rm -rf "$pack" && mkdir -p "$pack" || exit 1
-  (cd "$pack" && npm pack --silent better-sqlite3@12 >/dev/null) || { echo "npm pack better-sqlite3@12 failed" >&2; exit 1; }
-  tar -xzf "$pack"/better-sqlite3-*.tgz -C "$pack" package/deps/sqlite3 || exit 1
-fi
+src=$(sh "$root/tests/sqlite_amalgamation.sh" "$root/build/wasm/pack") || exit 1
 version=$(sed -n 's/^#define SQLITE_VERSION  *"\(.*\)"/\1/p' "$src/sqlite3.h")
 
 # ---- compile ----------------------------------------------------------------------
