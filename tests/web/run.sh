@@ -11,6 +11,8 @@
 # and puppeteer-core with npm in tests/web (node_modules, not committed; it
 # drives the system's Chromium and downloads no browser). Runs
 #   node tests/web/node_api.mjs   the API and a fit in Node ("ok wasm-node")
+#   node tests/web/csv_fuzz.mjs   the page's CSV reader on 4000 random and
+#                                 mangled files ("ok csv-fuzz")
 #   node tests/web/browser.mjs    the page in Chromium ("ok web")
 # and prints "N passed, M failed"; the exit status is non-zero when any
 # failed.
@@ -60,6 +62,7 @@ run() {
 }
 
 run wasm-node node tests/web/node_api.mjs "$ext"
+run csv-fuzz node tests/web/csv_fuzz.mjs
 if [ -x "$chromium" ] && [ -f tests/web/node_modules/puppeteer-core/package.json ]; then
   CHROMIUM=$chromium
   export CHROMIUM
