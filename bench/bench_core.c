@@ -1,7 +1,7 @@
 /*
 ** bench_core.c -- the numeric core alone, for make bench.
 **
-**   bench_core FILE N D K COV MAX_ITER [sorted] [missing=FRAC] [PRIOR]
+**   bench_core FILE N D K COV MAX_ITER [sorted] [missing=FRAC] [PRIOR] [threads=T]
 **
 ** Loads N x D float64 rows from FILE (gen_data's format), then fits with
 ** init random_from_data, tol 0, n_init 1, seed 0 and covariance type COV
@@ -38,6 +38,10 @@
 ** and, for the variational priors, the lower bound (summary.lower_bound,
 ** as scikit-learn's lower_bound_); "init_s" is always the base fit's time
 ** (t(0) without PRIOR, t(1) with it).
+**
+** With threads=T (T >= 1) the fits run on T threads instead of every core
+** (gmm_options.threads 0); the JSON line says which ("threads": 0 is every
+** core).
 */
 #define _POSIX_C_SOURCE 200809L
 #include "gmm.h"
@@ -138,18 +142,25 @@ static gmm_model *fit(const gmm_data *data, const gmm_options *opt, double *t) {
 }
 
 static int usage(const char *argv0) {
-  fprintf(stderr, "usage: %s FILE N D K COV MAX_ITER [sorted] [missing=FRAC] [PRIOR]\n", argv0);
+  fprintf(stderr, "usage: %s FILE N D K COV MAX_ITER [sorted] [missing=FRAC] [PRIOR] [threads=T]\n",
+          argv0);
   return 2;
 }
 
 int main(int argc, char **argv) {
-  if (argc < 7 || argc > 10) return usage(argv[0]);
-  int sorted = 0, masked = 0, prior = -1;
+  if (argc < 7 || argc > 11) return usage(argv[0]);
+  int sorted = 0, masked = 0, prior = -1, threads = 0;
   double frac = 0.0;
   for (int a = 7; a < argc; a++) {
     int p;
     if (strcmp(argv[a], "sorted") == 0 && !sorted) {
       sorted = 1;
+    } else if (strncmp(argv[a], "threads=", 8) == 0 && threads == 0) {
+      threads = atoi(argv[a] + 8);
+      if (threads < 1 || threads > GMM_MAX_THREADS) {
+        fprintf(stderr, "bench_core: %s: T must be from 1 to %d\n", argv[a], GMM_MAX_THREADS);
+        return 2;
+      }
     } else if (prior < 0 && (p = gmm_prior_from_name(argv[a])) >= 0) {
       prior = p;
     } else if (!masked && (p = parse_missing(argv[a], &frac)) != 0) {
@@ -198,6 +209,7 @@ int main(int argc, char **argv) {
   opt.n_init = 1;
   opt.seed = 0;
   opt.missing = GMM_MISSING_MARGINALIZE;
+  opt.threads = threads;
   if (prior >= 0) opt.prior = (gmm_prior)prior;
 
   double t_init, t_fit;
@@ -226,10 +238,10 @@ int main(int argc, char **argv) {
     return 1;
   }
   gmm_model_free(m);
-  printf("{\"tool\": \"core\", \"sorted\": %d, \"cov\": \"%s\", \"max_iter\": %d, \"init_s\": %.6f, \"fit_s\": %.6f, "
+  printf("{\"tool\": \"core\", \"threads\": %d, \"sorted\": %d, \"cov\": \"%s\", \"max_iter\": %d, \"init_s\": %.6f, \"fit_s\": %.6f, "
          "\"per_iter_s\": %.6f, \"peak_above_data_mib\": %.1f, \"data_rss_mib\": %.1f, "
          "\"mean_ll\": %.6f",
-         sorted, argv[5], max_iter, t_init, t_fit, (t_fit - t_init) / (max_iter - base_iter),
+         threads, sorted, argv[5], max_iter, t_init, t_fit, (t_fit - t_init) / (max_iter - base_iter),
          (double)(peak_kib() - base) / 1024.0, (double)base / 1024.0, lln);
   if (prior >= 0) {
     printf(", \"prior\": \"%s\", \"base_iter\": %d", gmm_prior_name((gmm_prior)prior), base_iter);

@@ -43,6 +43,10 @@
 #   BENCH_OOC_ITER   EM iterations of the out-of-core fit (3)
 #   BENCH_OOC_HEAP   its PRAGMA hard_heap_limit in bytes (64000000)
 #   BENCH_OOC_CACHE  its PRAGMA cache_size (-2000: 2 MB)
+#   BENCH_ONLY=floors  the core's full-covariance EM iteration on 1, 2 and
+#                  every core against a floor derived from its work and this
+#                  machine's rates (bench/rates.py: dgemm, exp, read with
+#                  numpy), $BUILD/bench/RESULTS-floors.md
 #   BENCH_ONLY=wasm  instead: gmm in WebAssembly (web/dist, built first by
 #                  wasm/build.sh) in Node and headless Chromium against the
 #                  native build (bench/wasm.mjs; BENCH_WASM_ITER, 20, and
@@ -65,13 +69,16 @@ fi
 
 missing=""
 only=${BENCH_ONLY:-}
-if [ "$only" != passes ] && [ "$only" != mclust ]; then
+if [ "$only" != passes ] && [ "$only" != mclust ] && [ "$only" != floors ]; then
   "$PYTHON" -c 'import numpy, sklearn' 2>/dev/null || missing="$missing python3-sklearn"
   "$PYTHON" -c 'import threadpoolctl' 2>/dev/null || missing="$missing python3-threadpoolctl"
   if command -v dpkg-query >/dev/null 2>&1; then
     dpkg-query -W -f='${Status}' libopenblas0-pthread 2>/dev/null | grep -q 'ok installed' \
       || missing="$missing libopenblas0-pthread"
   fi
+fi
+if [ "$only" = floors ]; then
+  "$PYTHON" -c 'import numpy' 2>/dev/null || missing="$missing python3-numpy"
 fi
 if [ "${BENCH_PASSES:-1}" != 0 ] && { [ -z "$only" ] || [ "$only" = passes ]; }; then
   "$PYTHON" -c 'import distributed' 2>/dev/null || missing="$missing python3-distributed"
