@@ -1379,6 +1379,60 @@ def mclust_only_report(mclust, elapsed):
     return "\n".join(out + [""])
 
 
+def previous_figures(path):
+    """The seconds per EM iteration of the report at path (the previous
+    bench/RESULTS.md), as {(data set label, column name): seconds}; empty
+    when there is none."""
+    figures = {}
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return figures
+    try:
+        start = lines.index("## Seconds per EM iteration")
+    except ValueError:
+        return figures
+    head = None
+    for line in lines[start + 1:]:
+        if line.startswith("## "):
+            break
+        if not line.startswith("|") or line.startswith("|---"):
+            continue
+        cells = [c.strip().strip("*") for c in line.strip().strip("|").split("|")]
+        if head is None:
+            head = cells
+            continue
+        for name, cell in zip(head[2:], cells[2:]):
+            try:
+                figures[(cells[0], name)] = float(cell.rstrip("x"))
+            except ValueError:
+                pass
+    return figures
+
+
+def against_previous(results, previous):
+    """The section that sets every new figure beside the previous report's."""
+    if not previous:
+        return ["", "## Against the previous run", "", "No previous bench/RESULTS.md to compare with."]
+    out = ["", "## Against the previous run", "",
+           "Seconds per EM iteration of the bench/RESULTS.md this run replaces, beside this "
+           "run's (now / before: below 1 is faster; load and the machine's state move these "
+           "by several percent from run to run).", "",
+           "| data set | type | tool | before | now | now / before |", "|---|---|---|---:|---:|---:|"]
+    names = {"core": "core", "core_sorted": "core sorted", "sql": "SQL", "sklearn": "sklearn"}
+    for r in results:
+        lab = label(r["n"], r["d"], r["k"])
+        for cov in COVS:
+            for tool, col in names.items():
+                before = previous.get((lab, f"{cov}: {col}"))
+                now = r["res"][cov][tool]["per_iter_s"]
+                if before:
+                    out.append(f"| {lab} | {cov} | {col} | {fmt_s(before)} | {fmt_s(now)} | "
+                               f"{now / before:.2f} |")
+    return out
+
+
 def report(results, sqlr, elapsed, passes=None, missing=None, mclust=None, bayes=None):
     sk_info = results[0]["res"]["full"]["sklearn"]
     sqlite_lib = results[0]["res"]["full"]["sql"]["sqlite"]
@@ -1431,6 +1485,7 @@ def report(results, sqlr, elapsed, passes=None, missing=None, mclust=None, bayes
                            for t in ("core", "core_sorted", "sql", "sklearn"))
             line += f" {fmt_s(c)} | {fmt_s(cs)} | {fmt_s(s)} | {fmt_s(k)} | **{ratio(k, c)}** | {ratio(k, s)} |"
         out.append(line)
+    out += against_previous(results, previous_figures(os.path.join(HERE, "RESULTS.md")))
     out += ["", "## Peak memory above the data (MiB)", ""]
     out += table_head("| data set | data |", "|---|---:|", ("core", "SQL", "sklearn"))
     for r in results:
