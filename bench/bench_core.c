@@ -42,6 +42,12 @@
 ** With threads=T (T >= 1) the fits run on T threads instead of every core
 ** (gmm_options.threads 0); the JSON line says which ("threads": 0 is every
 ** core).
+**
+** With start=PATH both fits start from the weights, means and precisions
+** in PATH (bench_sklearn.py start: float64, scikit-learn's shapes) as
+** gmm_options' *_init, instead of random_from_data: scikit-learn is given
+** the same (bench_sklearn.py fit ... START), so both run EM from the same
+** place. The JSON line then has "start": 1.
 */
 #define _POSIX_C_SOURCE 200809L
 #include "gmm.h"
@@ -142,19 +148,24 @@ static gmm_model *fit(const gmm_data *data, const gmm_options *opt, double *t) {
 }
 
 static int usage(const char *argv0) {
-  fprintf(stderr, "usage: %s FILE N D K COV MAX_ITER [sorted] [missing=FRAC] [PRIOR] [threads=T]\n",
+  fprintf(stderr,
+          "usage: %s FILE N D K COV MAX_ITER [sorted] [missing=FRAC] [PRIOR] [threads=T] "
+          "[start=PATH]\n",
           argv0);
   return 2;
 }
 
 int main(int argc, char **argv) {
-  if (argc < 7 || argc > 11) return usage(argv[0]);
+  if (argc < 7 || argc > 12) return usage(argv[0]);
   int sorted = 0, masked = 0, prior = -1, threads = 0;
+  const char *start_path = NULL;
   double frac = 0.0;
   for (int a = 7; a < argc; a++) {
     int p;
     if (strcmp(argv[a], "sorted") == 0 && !sorted) {
       sorted = 1;
+    } else if (strncmp(argv[a], "start=", 6) == 0 && !start_path) {
+      start_path = argv[a] + 6;
     } else if (strncmp(argv[a], "threads=", 8) == 0 && threads == 0) {
       threads = atoi(argv[a] + 8);
       if (threads < 1 || threads > GMM_MAX_THREADS) {
@@ -210,6 +221,28 @@ int main(int argc, char **argv) {
   opt.seed = 0;
   opt.missing = GMM_MISSING_MARGINALIZE;
   opt.threads = threads;
+  double *start = NULL;
+  if (start_path) {
+    size_t dd = (size_t)d, kk = (size_t)k;
+    size_t n_prec = cov == GMM_COV_FULL   ? kk * dd * dd
+                    : cov == GMM_COV_TIED ? dd * dd
+                    : cov == GMM_COV_DIAG ? kk * dd
+                                          : kk;
+    size_t n_start = kk + kk * dd + n_prec;
+    start = malloc(n_start * sizeof *start);
+    FILE *sf = fopen(start_path, "rb");
+    size_t got = start && sf ? fread(start, sizeof *start, n_start, sf) : 0;
+    int extra = sf ? fgetc(sf) : EOF;
+    if (sf) fclose(sf);
+    if (got != n_start || extra != EOF) {
+      fprintf(stderr, "bench_core: %s does not hold the %zu doubles of a %s start\n", start_path,
+              n_start, argv[5]);
+      return 2;
+    }
+    opt.weights_init = start;
+    opt.means_init = start + kk;
+    opt.precisions_init = start + kk + kk * dd;
+  }
   if (prior >= 0) opt.prior = (gmm_prior)prior;
 
   double t_init, t_fit;
@@ -238,10 +271,10 @@ int main(int argc, char **argv) {
     return 1;
   }
   gmm_model_free(m);
-  printf("{\"tool\": \"core\", \"threads\": %d, \"sorted\": %d, \"cov\": \"%s\", \"max_iter\": %d, \"init_s\": %.6f, \"fit_s\": %.6f, "
+  printf("{\"tool\": \"core\", \"start\": %d, \"threads\": %d, \"sorted\": %d, \"cov\": \"%s\", \"max_iter\": %d, \"init_s\": %.6f, \"fit_s\": %.6f, "
          "\"per_iter_s\": %.6f, \"peak_above_data_mib\": %.1f, \"data_rss_mib\": %.1f, "
          "\"mean_ll\": %.6f",
-         threads, sorted, argv[5], max_iter, t_init, t_fit, (t_fit - t_init) / (max_iter - base_iter),
+         start != NULL, threads, sorted, argv[5], max_iter, t_init, t_fit, (t_fit - t_init) / (max_iter - base_iter),
          (double)(peak_kib() - base) / 1024.0, (double)base / 1024.0, lln);
   if (prior >= 0) {
     printf(", \"prior\": \"%s\", \"base_iter\": %d", gmm_prior_name((gmm_prior)prior), base_iter);
@@ -253,5 +286,6 @@ int main(int argc, char **argv) {
            frac, (double)cells_missing / ((double)n * d), rows_incomplete, patterns);
   printf("}\n");
   free(x);
+  free(start);
   return 0;
 }

@@ -10,6 +10,20 @@
       the peak resident set (ru_maxrss) above the resident set once the data
       is loaded, and threadpoolctl's threadpool_info().
 
+  bench_sklearn.py fit FILE N D K COV MAX_ITER START
+      The same from the starting parameters in START (written by `start`):
+      GaussianMixture(..., weights_init, means_init, precisions_init), so
+      that gmm (bench_core start=START) and scikit-learn run EM from the
+      same place.
+
+  bench_sklearn.py start FILE N D K COV OUT
+      Writes a starting point for both tools to OUT, float64 in this order:
+      weights (k, all 1/k), means (k x d: k distinct rows of FILE drawn with
+      numpy's default_rng(0)), precisions in scikit-learn's shape for COV
+      (full k x d x d, tied d x d, diag k x d, spherical k): the inverse of
+      the data's covariance (its diagonal for diag, the mean variance for
+      spherical) for every component.
+
   bench_sklearn.py bayes FILE N D K COV MAX_ITER
       The section on priors (issue 13): as fit, the same rows, init and
       random_state, for GaussianMixture and for BayesianGaussianMixture
@@ -85,6 +99,32 @@ def warm_up(d, bayes=False):
         make(2, "full", 2).fit(x)
 
 
+def read_start(path, d, k, cov):
+    """The starting point `start` wrote: (weights, means, precisions)."""
+    v = np.fromfile(path, dtype=np.float64)
+    shape = {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[cov]
+    size = k + k * d + int(np.prod(shape))
+    if v.size != size:
+        sys.exit(f"bench_sklearn: {path} holds {v.size} doubles, not {size}")
+    return v[:k], v[k:k + k * d].reshape(k, d), v[k + k * d:].reshape(shape)
+
+
+def start(path, n, d, k, cov, out):
+    n, d, k = int(n), int(d), int(k)
+    x = np.fromfile(path, dtype=np.float64, count=n * d).reshape(n, d)
+    rows = np.random.default_rng(0).choice(n, size=k, replace=False)
+    means = x[np.sort(rows)]
+    c = np.atleast_2d(np.cov(x, rowvar=False))
+    if cov in ("full", "tied"):
+        p = np.linalg.inv(c)
+        prec = np.broadcast_to(p, (k, d, d)) if cov == "full" else p
+    elif cov == "diag":
+        prec = np.broadcast_to(1.0 / np.diag(c), (k, d))
+    else:
+        prec = np.full(k, 1.0 / np.mean(np.diag(c)))
+    np.concatenate([np.full(k, 1.0 / k), means.ravel(), np.asarray(prec).ravel()]).tofile(out)
+
+
 def timed_fit(x, k, cov, max_iter, make=gm):
     t0 = time.perf_counter()
     model = make(k, cov, max_iter).fit(x)
@@ -94,17 +134,25 @@ def timed_fit(x, k, cov, max_iter, make=gm):
     return t, model
 
 
-def fit(path, n, d, k, cov, max_iter):
+def fit(path, n, d, k, cov, max_iter, start_path=None):
     n, d, k, max_iter = int(n), int(d), int(k), int(max_iter)
     if max_iter < 2:
         sys.exit("bench_sklearn: MAX_ITER must be at least 2")
     x = np.fromfile(path, dtype=np.float64, count=n * d).reshape(n, d)
     if x.shape != (n, d):
         sys.exit(f"bench_sklearn: {path} is short")
+    make = gm
+    if start_path:
+        w, m, p = read_start(start_path, d, k, cov)
+
+        def make(k_, cov_, max_iter_):
+            return GaussianMixture(n_components=k_, covariance_type=cov_, weights_init=w,
+                                   means_init=m, precisions_init=p, tol=0, max_iter=max_iter_,
+                                   n_init=1, random_state=0)
     warm_up(d)
     base = rss_mib()
-    t1, _ = timed_fit(x, k, cov, 1)
-    tn, model = timed_fit(x, k, cov, max_iter)
+    t1, _ = timed_fit(x, k, cov, 1, make)
+    tn, model = timed_fit(x, k, cov, max_iter, make)
     print(json.dumps({
         "tool": "sklearn", "cov": cov, "max_iter": max_iter, "fit1_s": t1, "fit_s": tn,
         "per_iter_s": (tn - t1) / (max_iter - 1), "peak_above_data_mib": peak_mib() - base,
@@ -189,8 +237,10 @@ def sql(path, ext, max_iter, repeat="3"):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 8 and sys.argv[1] == "fit":
+    if len(sys.argv) in (8, 9) and sys.argv[1] == "fit":
         fit(*sys.argv[2:])
+    elif len(sys.argv) == 8 and sys.argv[1] == "start":
+        start(*sys.argv[2:])
     elif len(sys.argv) == 8 and sys.argv[1] == "bayes":
         bayes(*sys.argv[2:])
     elif len(sys.argv) in (5, 6) and sys.argv[1] == "sql":
