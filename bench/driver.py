@@ -1594,60 +1594,25 @@ def main():
     LOAD0 = " ".join(sh("cat /proc/loadavg").split()[:3])
     if ITER < 2:
         sys.exit("BENCH_ITER must be at least 2 (scikit-learn's per-iteration time needs it)")
-    if ONLY == "passes":
-        passes = measure_passes([])
-        with open(os.path.join(BIN, "results-passes.json"), "w") as f:
-            json.dump({"passes": passes}, f, indent=1)
-        md = passes_only_report(passes, time.time() - T_START)
+    # A partial run: one section, its own report and JSON.
+    partial = {
+        "passes": (lambda: measure_passes([]), passes_only_report),
+        "missing": (measure_missing, missing_only_report),
+        "mclust": (measure_mclust, mclust_only_report),
+        "floors": (measure_floors, floors_report),
+        "bayes": (measure_bayes, bayes_only_report),
+    }
+    if ONLY in partial:
+        measure_fn, report_fn = partial[ONLY]
+        data = measure_fn()
+        path = os.path.join(BIN, f"results-{ONLY}.json")
+        with open(path, "w") as f:
+            json.dump({ONLY: data}, f, indent=1)
+        md = report_fn(data, time.time() - T_START)
         print(md)
         with open(OUT, "w") as f:
             f.write(md)
-        log(f"done in {(time.time() - T_START) / 60:.1f} min; wrote {OUT} and "
-            f"{os.path.join(BIN, 'results-passes.json')}")
-        return
-    if ONLY == "missing":
-        missing = measure_missing()
-        with open(os.path.join(BIN, "results-missing.json"), "w") as f:
-            json.dump({"missing": missing}, f, indent=1)
-        md = missing_only_report(missing, time.time() - T_START)
-        print(md)
-        with open(OUT, "w") as f:
-            f.write(md)
-        log(f"done in {(time.time() - T_START) / 60:.1f} min; wrote {OUT} and "
-            f"{os.path.join(BIN, 'results-missing.json')}")
-        return
-    if ONLY == "mclust":
-        mclust = measure_mclust()
-        with open(os.path.join(BIN, "results-mclust.json"), "w") as f:
-            json.dump({"mclust": mclust}, f, indent=1)
-        md = mclust_only_report(mclust, time.time() - T_START)
-        print(md)
-        with open(OUT, "w") as f:
-            f.write(md)
-        log(f"done in {(time.time() - T_START) / 60:.1f} min; wrote {OUT} and "
-            f"{os.path.join(BIN, 'results-mclust.json')}")
-        return
-    if ONLY == "floors":
-        fl = measure_floors()
-        with open(os.path.join(BIN, "results-floors.json"), "w") as f:
-            json.dump({"floors": fl}, f, indent=1)
-        md = floors_report(fl, time.time() - T_START)
-        print(md)
-        with open(OUT, "w") as f:
-            f.write(md)
-        log(f"done in {(time.time() - T_START) / 60:.1f} min; wrote {OUT} and "
-            f"{os.path.join(BIN, 'results-floors.json')}")
-        return
-    if ONLY == "bayes":
-        bayes = measure_bayes()
-        with open(os.path.join(BIN, "results-bayes.json"), "w") as f:
-            json.dump({"bayes": bayes}, f, indent=1)
-        md = bayes_only_report(bayes, time.time() - T_START)
-        print(md)
-        with open(OUT, "w") as f:
-            f.write(md)
-        log(f"done in {(time.time() - T_START) / 60:.1f} min; wrote {OUT} and "
-            f"{os.path.join(BIN, 'results-bayes.json')}")
+        log(f"done in {(time.time() - T_START) / 60:.1f} min; wrote {OUT} and {path}")
         return
     results = []
     for s in SETS:
