@@ -134,13 +134,19 @@ def timed_fit(x, k, cov, max_iter, make=gm):
     return t, model
 
 
-def fit(path, n, d, k, cov, max_iter, start_path=None):
+def load_rows(path, n, d, k, max_iter):
+    """The arguments of fit and bayes as numbers, and the n x d rows of path."""
     n, d, k, max_iter = int(n), int(d), int(k), int(max_iter)
     if max_iter < 2:
         sys.exit("bench_sklearn: MAX_ITER must be at least 2")
-    x = np.fromfile(path, dtype=np.float64, count=n * d).reshape(n, d)
-    if x.shape != (n, d):
+    x = np.fromfile(path, dtype=np.float64, count=n * d)
+    if x.size != n * d:
         sys.exit(f"bench_sklearn: {path} is short")
+    return x.reshape(n, d), n, d, k, max_iter
+
+
+def fit(path, n, d, k, cov, max_iter, start_path=None):
+    x, n, d, k, max_iter = load_rows(path, n, d, k, max_iter)
     make = gm
     if start_path:
         w, m, p = read_start(start_path, d, k, cov)
@@ -163,12 +169,7 @@ def fit(path, n, d, k, cov, max_iter, start_path=None):
 
 
 def bayes(path, n, d, k, cov, max_iter):
-    n, d, k, max_iter = int(n), int(d), int(k), int(max_iter)
-    if max_iter < 2:
-        sys.exit("bench_sklearn: MAX_ITER must be at least 2")
-    x = np.fromfile(path, dtype=np.float64, count=n * d).reshape(n, d)
-    if x.shape != (n, d):
-        sys.exit(f"bench_sklearn: {path} is short")
+    x, n, d, k, max_iter = load_rows(path, n, d, k, max_iter)
     warm_up(d, bayes=True)
     r = {"tool": "sklearn-bayes", "cov": cov, "max_iter": max_iter}
     for name, make in BAYES_MODELS.items():
