@@ -36,8 +36,9 @@ CFLAGS   ?= $(OPTFLAGS) -g
 # -Wno-psabi: the kernel's vector helpers (ext/core/gmm_tile.c) are all
 # inlined, so GCC's note on the vector calling convention never applies.
 WARNINGS := -Wall -Wextra -Wshadow -Wconversion -Wpedantic -Wno-psabi
-# No contraction into fused multiply-adds: the same bits on every instruction
-# set the kernel is dispatched to (ext/core/gmm_tile.c).
+# No contraction into fused multiply-adds: the kernel writes out the ones it
+# wants, so that every instruction set it is dispatched to gives the same
+# bits (ext/core/gmm_tile.c).
 ALL_CFLAGS = -std=c11 -ffp-contract=off $(WARNINGS) $(CFLAGS)
 SQLITE3  ?= sqlite3
 PYTHON   ?= /usr/bin/python3
@@ -116,8 +117,9 @@ $(BUILD)/obj/%.o: ext/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -DGMM_BUILD_FLAGS='"$(CFLAGS)"' -c -o $@ $<
 
-# The narrow (2-lane) kernel is gmm_tile.c built again.
-$(BUILD)/obj/core/gmm_tile_narrow.o $(BUILD)/obj-static/core/gmm_tile_narrow.o: ext/core/gmm_tile.c
+# The narrow (2-lane) and AVX-512 (8-lane) kernels are gmm_tile.c built again.
+$(BUILD)/obj/core/gmm_tile_narrow.o $(BUILD)/obj-static/core/gmm_tile_narrow.o \
+$(BUILD)/obj/core/gmm_tile_avx512.o $(BUILD)/obj-static/core/gmm_tile_avx512.o: ext/core/gmm_tile.c
 
 $(LIB): $(CORE_OBJ) $(SQL_OBJ)
 	@mkdir -p $(dir $@)

@@ -224,9 +224,14 @@ void gmm_tile_free(gmm_tile *t, const gmm_allocator *a);
 int gmm_tile_pass(const gmm_model *m, const double *x, const double *w, size_t n_rows,
                   const double *shift, gmm_tile *tile, gmm_stats *st, double *ll);
 /* The kernel compiled for one instruction set: _baseline (2-lane vectors,
-** gmm_tile_narrow.c) everywhere; _avx2 and _avx512f (4 lanes, the same bits
-** as each other) on x86-64 with GCC or Clang, to be called only where the
-** CPU has them. gmm_tile_pass picks the best; tests compare them. */
+** gmm_tile_narrow.c) everywhere; where GMM_TILE_DISPATCH is defined (x86-64
+** with GCC or Clang), _avx2 (4 lanes, with FMA) and _avx512f (8 lanes,
+** gmm_tile_avx512.c), the same bits as each other, to be called only where
+** the CPU has AVX2 and FMA, or AVX-512F. gmm_tile_pass picks the best;
+** tests compare them. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(GMM_NO_DISPATCH)
+#define GMM_TILE_DISPATCH 1
+#endif
 int gmm_tile_pass_baseline(const gmm_model *m, const double *x, const double *w, size_t n_rows,
                            const double *shift, gmm_tile *tile, gmm_stats *st, double *ll);
 int gmm_tile_pass_avx2(const gmm_model *m, const double *x, const double *w, size_t n_rows,

@@ -13,13 +13,18 @@
 **      only, in 2 x 2 register blocks). Up to SMALL_D features a group of
 **      rows stays in registers through a component's density and sums;
 **      diagonal densities take four components per load of the rows.
-**  (3) Sums over rows are kept in LANES partial sums and reduced in a fixed
-**      order, and no floating-point contraction is used (the Makefile
-**      passes -ffp-contract=off), so the result is the same bits for any
-**      thread count, and the same bits from the AVX2 and AVX-512 clones the
-**      runtime dispatch picks between. The baseline (gmm_tile_narrow.c:
-**      2 lanes, for x86-64 without AVX2 and other architectures) keeps two
-**      partial sums instead, so its last bits can differ from theirs.
+**  (3) Sums over rows are kept in STEP partial sums, one per row modulo
+**      STEP, and reduced in a fixed order (step_sum); every other operation
+**      is per row. So the result is the same bits for any thread count and
+**      for any vector width that holds the same STEP partial sums: the
+**      AVX-512 copy (gmm_tile_avx512.c: 8 lanes, one vector per step) and
+**      the AVX2 copy (this file: 4 lanes, two vectors per step), which the
+**      runtime dispatch picks between, give the same bits. Both use fused
+**      multiply-adds, written out (fmadd), never contracted by the compiler
+**      (the Makefile passes -ffp-contract=off). The baseline
+**      (gmm_tile_narrow.c: 2 lanes, for x86-64 without AVX2 and FMA and for
+**      other architectures) rounds each product and keeps STEP = 4 partial
+**      sums, so its last bits can differ from theirs.
 **  (4) A row whose every log density is -inf makes the kernel return 0
 **      without touching st, and so does a NaN density (W (x - mu)
 **      overflowing to inf - inf): the caller redoes that tile row at a
@@ -27,23 +32,49 @@
 **  (5) exp and log are computed here, vectorised, to within a few ulp of
 **      libm's over the ranges used: exp on [-708, 0] (below, 0), log on
 **      [1, 1024] (a sum of at most k <= 1024 shares, the largest 1).
-**  (6) A component's statistics skip the groups of PAIR_ROWS rows whose
-**      weighted responsibilities are all exactly 0: their terms would add
-**      exact zeros, so the sums are the same bits without them.
+**  (6) A component's statistics skip the steps of STEP rows whose weighted
+**      responsibilities are all exactly 0: their terms would add exact
+**      zeros, so the sums are the same bits without them.
 */
 #include "gmm_internal.h"
 
 #include <math.h>
 #include <string.h>
 
-/* Lanes per vector: 4 here, where the AVX2 and AVX-512 clones are built;
-** gmm_tile_narrow.c builds this file again with 2, the width of SSE2 and
-** NEON registers, for the baseline (GCC spills 4-lane vectors there). */
+/* Lanes per vector: 4 here; gmm_tile_avx512.c builds this file again with
+** 8, and gmm_tile_narrow.c with 2, the width of SSE2 and NEON registers,
+** for the baseline (GCC spills wider vectors there). This copy (4 lanes)
+** also owns the tile's layout and the dispatch. */
 #ifndef GMM_TILE_LANES
 #define GMM_TILE_LANES 4
 #endif
 #define LANES GMM_TILE_LANES
-#define WIDE  (LANES == 4)
+#define WIDE  (LANES >= 4)
+#define OWNER (LANES == 4)
+
+/* Runtime dispatch (GMM_TILE_DISPATCH, gmm_internal.h): the 4- and 8-lane
+** copies are compiled for AVX2 with FMA and for AVX-512F, every function
+** of theirs, and gmm_tile_pass picks the best the CPU runs: tile (3).
+** Elsewhere the wide copies are not used, and nothing is fused. */
+#if defined(GMM_TILE_DISPATCH) && LANES == 8
+#define TILE_TARGET "avx512f"
+#elif defined(GMM_TILE_DISPATCH) && LANES == 4
+#define TILE_TARGET "avx2,fma"
+#endif
+
+#ifdef TILE_TARGET
+#include <immintrin.h>
+#define INLINE static inline __attribute__((always_inline, target(TILE_TARGET)))
+#else
+#define INLINE static inline __attribute__((always_inline))
+#endif
+
+/* Rows per step of partial sums, and vectors per step: tile (3). */
+#define STEP (WIDE ? 8 : 4)
+#define NV   (STEP / LANES)
+/* The tile's rows are padded to whole groups of two steps (the densities
+** take two vectors at a time). The same in both wide copies. */
+#define GROUP_ROWS (2 * STEP)
 
 /* Vectors of LANES doubles (and 64-bit integers for the bit tricks of exp
 ** and log); GCC and Clang split them into whatever the target has. Their
@@ -51,15 +82,6 @@
 typedef double vd __attribute__((vector_size(LANES * sizeof(double)), aligned(sizeof(double))));
 typedef long long vi
     __attribute__((vector_size(LANES * sizeof(long long)), aligned(sizeof(double))));
-
-#define INLINE static inline __attribute__((always_inline))
-
-/* Runtime dispatch: the kernel is compiled once per instruction set
-** (gmm_tile_pass_avx512f, _avx2 here, _baseline in gmm_tile_narrow.c) and
-** gmm_tile_pass picks the best the CPU runs: tile (3). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(GMM_NO_DISPATCH)
-#define GMM_TILE_DISPATCH 1
-#endif
 
 /* Loads and stores through a may_alias vector type of a double's
 ** alignment. */
@@ -70,7 +92,7 @@ INLINE vd load(const double *p) {
   return *(const vd_mem *)p;
 }
 
-#if WIDE
+#if LANES == 4 && !defined(TILE_TARGET)
 typedef double vh_mem
     __attribute__((vector_size(LANES / 2 * sizeof(double)), aligned(sizeof(double)), may_alias));
 
@@ -90,17 +112,36 @@ INLINE vd splat(double x) {
   return (vd){0} + x;
 }
 
+/* a * b + c, rounded once in the dispatched copies: tile (3). */
+INLINE vd fmadd(vd a, vd b, vd c) {
+#if defined(TILE_TARGET) && LANES == 8
+  return (vd)_mm512_fmadd_pd((__m512d)a, (__m512d)b, (__m512d)c);
+#elif defined(TILE_TARGET)
+  return (vd)_mm256_fmadd_pd((__m256d)a, (__m256d)b, (__m256d)c);
+#else
+  return a * b + c;
+#endif
+}
+
 /* mask ? a : b, mask lanes all ones or all zeros. */
 INLINE vd vselect(vi mask, vd a, vd b) {
   return (vd)(((vi)a & mask) | ((vi)b & ~mask));
 }
 
-/* A fixed order of the lanes' sum: tile (3). */
-INLINE double hsum(vd v) {
-#if WIDE
-  return (v[0] + v[1]) + (v[2] + v[3]);
+/* The sum of STEP partial sums held in NV vectors (partial sum i, for the
+** rows i modulo STEP, in lane i % LANES of vector i / LANES), in one fixed
+** order whatever the width: ((p0 + p4) + (p1 + p5)) + ((p2 + p6) + (p3 +
+** p7)) for the wide copies: tile (3). */
+INLINE double step_sum(const vd *acc) {
+#if LANES == 8
+  vd s = acc[0];
+  return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+#elif LANES == 4
+  vd s = acc[0] + acc[1];
+  return (s[0] + s[1]) + (s[2] + s[3]);
 #else
-  return v[0] + v[1];
+  vd s = acc[0] + acc[1];
+  return s[0] + s[1];
 #endif
 }
 
@@ -109,6 +150,9 @@ INLINE int all_lanes(vi mask) {
   for (int l = 0; l < LANES; l++) all &= mask[l];
   return all != 0;
 }
+
+/* For every vector h of a step. */
+#define EACH_V(h) _Pragma("GCC unroll 2") for (size_t h = 0; h < NV; h++)
 
 /* ---- exp and log: tile (5) ---- */
 
@@ -122,21 +166,23 @@ INLINE int all_lanes(vi mask) {
 INLINE vd vexp_neg(vd x) {
   vi tiny = (vi)(x < -708.0);
   x = vselect(tiny, splat(-708.0), x);
-  vd t = x * LOG2E + ROUND_MAGIC;
+  vd t = fmadd(x, splat(LOG2E), splat(ROUND_MAGIC));
   vd n = t - ROUND_MAGIC;
-  vd r = (x - n * LN2_HI) - n * LN2_LO; /* |r| <= ln(2) / 2 */
+  /* |r| <= ln(2) / 2 */
+  vd r = fmadd(n, splat(-LN2_LO), fmadd(n, splat(-LN2_HI), x));
   /* Taylor to r^13 (the remainder is below 2^-56 relative on |r| <= 0.35),
   ** evaluated by Estrin's scheme: four levels of products instead of a
   ** chain of thirteen, so that the core overlaps more of the work. */
   vd r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
-  vd p01 = 1.0 + r, p23 = 0.5 + r * (1.0 / 6.0);
-  vd p45 = 1.0 / 24.0 + r * (1.0 / 120.0), p67 = 1.0 / 720.0 + r * (1.0 / 5040.0);
-  vd p89 = 1.0 / 40320.0 + r * (1.0 / 362880.0);
-  vd p1011 = 1.0 / 3628800.0 + r * (1.0 / 39916800.0);
-  vd p1213 = 1.0 / 479001600.0 + r * (1.0 / 6227020800.0);
-  vd p03 = p01 + r2 * p23, p47 = p45 + r2 * p67, p811 = p89 + r2 * p1011;
-  vd p813 = p811 + r4 * p1213;
-  vd p = (p03 + r4 * p47) + r8 * p813;
+  vd p01 = 1.0 + r, p23 = fmadd(r, splat(1.0 / 6.0), splat(0.5));
+  vd p45 = fmadd(r, splat(1.0 / 120.0), splat(1.0 / 24.0));
+  vd p67 = fmadd(r, splat(1.0 / 5040.0), splat(1.0 / 720.0));
+  vd p89 = fmadd(r, splat(1.0 / 362880.0), splat(1.0 / 40320.0));
+  vd p1011 = fmadd(r, splat(1.0 / 39916800.0), splat(1.0 / 3628800.0));
+  vd p1213 = fmadd(r, splat(1.0 / 6227020800.0), splat(1.0 / 479001600.0));
+  vd p03 = fmadd(r2, p23, p01), p47 = fmadd(r2, p67, p45), p811 = fmadd(r2, p1011, p89);
+  vd p813 = fmadd(r4, p1213, p811);
+  vd p = fmadd(r8, p813, fmadd(r4, p47, p03));
   /* 2^n from the integer n sitting in t's low mantissa bits; n in
   ** [-1022, 0], so the exponent field n + 1023 is a normal one. */
   vi scale = ((vi)t - (vi)splat(ROUND_MAGIC) + 1023) << 52;
@@ -159,13 +205,17 @@ INLINE vd vlog_ge1(vd s) {
   /* 2 atanh(f) = 2f (1 + f^2/3 + f^4/5 + ...); f^24 < 2^-61. Estrin's
   ** scheme in g = f^2, as for exp. */
   vd g = f2, g2 = g * g, g4 = g2 * g2, g8 = g4 * g4;
-  vd q01 = 1.0 / 3.0 + g * (1.0 / 5.0), q23 = 1.0 / 7.0 + g * (1.0 / 9.0);
-  vd q45 = 1.0 / 11.0 + g * (1.0 / 13.0), q67 = 1.0 / 15.0 + g * (1.0 / 17.0);
-  vd q89 = 1.0 / 19.0 + g * (1.0 / 21.0);
-  vd q03 = q01 + g2 * q23, q47 = q45 + g2 * q67, q8 = q89 + g2 * (1.0 / 23.0);
-  vd p = (q03 + g4 * q47) + g8 * q8;
-  vd log_m = 2.0 * f + (2.0 * f) * (f2 * p);
-  return e * LN2_HI + (e * LN2_LO + log_m);
+  vd q01 = fmadd(g, splat(1.0 / 5.0), splat(1.0 / 3.0));
+  vd q23 = fmadd(g, splat(1.0 / 9.0), splat(1.0 / 7.0));
+  vd q45 = fmadd(g, splat(1.0 / 13.0), splat(1.0 / 11.0));
+  vd q67 = fmadd(g, splat(1.0 / 17.0), splat(1.0 / 15.0));
+  vd q89 = fmadd(g, splat(1.0 / 21.0), splat(1.0 / 19.0));
+  vd q03 = fmadd(g2, q23, q01), q47 = fmadd(g2, q67, q45);
+  vd q8 = fmadd(g2, splat(1.0 / 23.0), q89);
+  vd p = fmadd(g8, q8, fmadd(g4, q47, q03));
+  vd f_2 = 2.0 * f;
+  vd log_m = fmadd(f_2, f2 * p, f_2);
+  return fmadd(e, splat(LN2_HI), fmadd(e, splat(LN2_LO), log_m));
 }
 
 /* ---- the tile's scratch ---- */
@@ -173,13 +223,14 @@ INLINE vd vlog_ge1(vd s) {
 /* Rows the tile's arrays hold at most: a power of two dividing
 ** GMM_CHUNK_ROWS, fewer for wide rows and many components so that the
 ** arrays stay near the core (64 KiB), but at least TILE_MIN_ROWS so that the
-** sums over rows stay long. Depends on k and d only: tile (3). */
+** sums over rows stay long. Depends on k and d only: tile (3). The arrays
+** start on a 64-byte boundary, so that a step of 8 rows is one cache line
+** of a feature's column. */
 #define TILE_BYTES    ((size_t)64 << 10)
 #define TILE_MIN_ROWS 64
-#define GROUP_ROWS    (4 * LANES)
-#define PAIR_ROWS     (2 * LANES)
+#define TILE_ALIGN    64
 
-#if WIDE
+#if OWNER
 static size_t d_padded(int d) {
   return (size_t)d + ((size_t)d & 1u);
 }
@@ -196,13 +247,15 @@ size_t gmm_tile_rows(int k, int d) {
 
 gmm_status gmm_tile_init(gmm_tile *t, int k, int d, const gmm_allocator *a) {
   t->rows = gmm_tile_rows(k, d);
-  /* Then the list of active pairs of lane groups: one offset per 4 rows,
-  ** a pair of the narrowest (2-lane) groups. */
+  /* Then the list of active steps: one offset per 4 rows (the narrowest
+  ** step), and the slack for the alignment. */
   size_t n_doubles = tile_doubles_per_row(k, d) * t->rows + t->rows / 4;
-  t->buffer = gmm_alloc_array(a, n_doubles, sizeof(double));
+  size_t slack = TILE_ALIGN / sizeof(double) - 1;
+  t->buffer = gmm_alloc_array(a, n_doubles + slack, sizeof(double));
   if (!t->buffer) return GMM_ENOMEM;
+  size_t misalign = (size_t)((uintptr_t)t->buffer % TILE_ALIGN) / sizeof(double);
   size_t dp = d_padded(d) * t->rows;
-  t->xt = t->buffer;
+  t->xt = t->buffer + (misalign ? TILE_ALIGN / sizeof(double) - misalign : 0);
   t->a = t->xt + dp;
   t->ra = t->a + dp;
   t->lp = t->ra + dp;
@@ -210,7 +263,7 @@ gmm_status gmm_tile_init(gmm_tile *t, int k, int d, const gmm_allocator *a) {
   t->active = (size_t *)(t->w + t->rows);
   /* The odd row of a and ra (d odd) is the zero row the 2 x 2 blocks pair
   ** the last feature with; it is never written again. */
-  memset(t->buffer, 0, 3 * dp * sizeof(double));
+  memset(t->xt, 0, 3 * dp * sizeof(double));
   return GMM_OK;
 }
 
@@ -223,20 +276,20 @@ void gmm_tile_free(gmm_tile *t, const gmm_allocator *a) {
 /* ---- the kernel ---- */
 
 /* a[p][t] = xt[p][t] - c[p] for every feature p and the rows t of the
-** given pairs of lane groups (offsets in `at`). */
+** given steps (offsets in `at`). */
 INLINE void centre(const double *xt, const double *c, double *a, size_t d, const size_t *at,
                    size_t n_at, size_t ld) {
   for (size_t p = 0; p < d; p++) {
     vd cp = splat(c[p]);
     for (size_t g = 0; g < n_at; g++)
-      for (size_t t = at[g]; t < at[g] + PAIR_ROWS; t += LANES)
+      for (size_t t = at[g]; t < at[g] + STEP; t += LANES)
         store(a + p * ld + t, load(xt + p * ld + t) - cp);
   }
 }
 
 /* lp[0..n) = log_norm - q / 2, q = |W a|^2 with W lower triangular (d x d,
-** row-major): z_i = sum_{p <= i} W_ip a_p, for two rows of W and two groups
-** of lanes at a time (four independent chains of additions). */
+** row-major): z_i = sum_{p <= i} W_ip a_p, for two rows of W and two
+** vectors of rows at a time (four independent chains). */
 INLINE void log_density_full(const double *a, const double *w, double log_norm, double *lp,
                              size_t d, size_t n, size_t ld) {
   for (size_t t = 0; t < n; t += 2 * LANES) {
@@ -247,32 +300,34 @@ INLINE void log_density_full(const double *a, const double *w, double log_norm, 
       vd z0 = splat(0.0), z1 = splat(0.0), z0_ = splat(0.0), z1_ = splat(0.0);
       for (size_t p = 0; p <= i; p++) {
         vd ap = load(a + p * ld + t), ap_ = load(a + p * ld + t + LANES);
-        z0 += w0[p] * ap;
-        z1 += w1[p] * ap;
-        z0_ += w0[p] * ap_;
-        z1_ += w1[p] * ap_;
+        vd w0p = splat(w0[p]), w1p = splat(w1[p]);
+        z0 = fmadd(w0p, ap, z0);
+        z1 = fmadd(w1p, ap, z1);
+        z0_ = fmadd(w0p, ap_, z0_);
+        z1_ = fmadd(w1p, ap_, z1_);
       }
-      z1 += w1[i + 1] * load(a + (i + 1) * ld + t);
-      z1_ += w1[i + 1] * load(a + (i + 1) * ld + t + LANES);
-      q += z0 * z0 + z1 * z1;
-      q_ += z0_ * z0_ + z1_ * z1_;
+      vd w1i = splat(w1[i + 1]);
+      z1 = fmadd(w1i, load(a + (i + 1) * ld + t), z1);
+      z1_ = fmadd(w1i, load(a + (i + 1) * ld + t + LANES), z1_);
+      q = fmadd(z1, z1, fmadd(z0, z0, q));
+      q_ = fmadd(z1_, z1_, fmadd(z0_, z0_, q_));
     }
     if (i < d) {
       const double *w0 = w + i * d;
       vd z0 = splat(0.0), z0_ = splat(0.0);
       for (size_t p = 0; p <= i; p++) {
-        z0 += w0[p] * load(a + p * ld + t);
-        z0_ += w0[p] * load(a + p * ld + t + LANES);
+        z0 = fmadd(splat(w0[p]), load(a + p * ld + t), z0);
+        z0_ = fmadd(splat(w0[p]), load(a + p * ld + t + LANES), z0_);
       }
-      q += z0 * z0;
-      q_ += z0_ * z0_;
+      q = fmadd(z0, z0, q);
+      q_ = fmadd(z0_, z0_, q_);
     }
     store(lp + t, log_norm - 0.5 * q);
     store(lp + t + LANES, log_norm - 0.5 * q_);
   }
 }
 
-/* Up to SMALL_D features, the full-covariance kernel keeps a group of
+/* Up to SMALL_D features, the full-covariance kernel keeps a vector of
 ** rows' differences and sums in registers, one pass per component. */
 #define SMALL_D 4
 
@@ -284,8 +339,8 @@ INLINE void log_density_full_small(const double *xt, const double *mu, const dou
     vd q = splat(0.0);
     for (size_t i = 0; i < d; i++) {
       vd z = splat(0.0);
-      for (size_t p = 0; p <= i; p++) z += w[i * d + p] * a[p];
-      q += z * z;
+      for (size_t p = 0; p <= i; p++) z = fmadd(splat(w[i * d + p]), a[p], z);
+      q = fmadd(z, z, q);
     }
     store(lp + t, log_norm - 0.5 * q);
   }
@@ -294,7 +349,7 @@ INLINE void log_density_full_small(const double *xt, const double *mu, const dou
 /* The same for a diagonal W (one factor per feature, or one for all when
 ** spherical): q = sum_p (w_p (x_p - mu_p))^2, for DIAG_BLOCK components at
 ** a time (each row's features are loaded once for all of them) and two
-** groups of lanes. mu, w and lp point at the block's first component. */
+** vectors of rows. mu, w and lp point at the block's first component. */
 #define DIAG_BLOCK 4
 
 INLINE void log_density_diag(const double *xt, const double *mu, const double *w, int spherical,
@@ -312,8 +367,8 @@ INLINE void log_density_diag(const double *xt, const double *mu, const double *w
         if (c >= n_comp) break;
         double m = mu[c * d + p], wp = w[c * w_stride + (spherical ? 0 : p)];
         vd z0 = (x0 - m) * wp, z1 = (x1 - m) * wp;
-        q0[c] += z0 * z0;
-        q1[c] += z1 * z1;
+        q0[c] = fmadd(z0, z0, q0[c]);
+        q1[c] = fmadd(z1, z1, q1[c]);
       }
     }
 #pragma GCC unroll 4
@@ -329,8 +384,8 @@ INLINE void log_density_diag(const double *xt, const double *mu, const double *w
 ** weighted log-likelihood, or NAN when a row has no finite log density
 ** (the caller then takes the rows one at a time: tile (4); a NaN density,
 ** from W a overflowing to inf - inf, makes the sum NaN and goes there too).
-** Each step is its own loop over the rows, with no chain from one group of
-** lanes to the next, so the core overlaps many groups' exp and log; top
+** Each step is its own loop over the rows, with no chain from one vector
+** of rows to the next, so the core overlaps many vectors' exp and log; top
 ** and sum (n each) are scratch. */
 INLINE double responsibilities(double *lp, const double *w, double *top, double *sum, size_t k,
                                size_t n, size_t ld, double *log_map) {
@@ -353,144 +408,178 @@ INLINE double responsibilities(double *lp, const double *w, double *top, double 
       store(sum + t, load(sum + t) + e);
     }
   /* The largest share is exp(0) / s, so ln max_j p(j | x) = -ln s. */
-  vd ll0 = splat(0.0), ll1 = splat(0.0), map0 = splat(0.0), map1 = splat(0.0);
-  for (size_t t = 0; t < n; t += 2 * LANES) {
-    vd s0 = load(sum + t), s1 = load(sum + t + LANES);
-    vd w0 = load(w + t), w1 = load(w + t + LANES);
-    vd lg0 = vlog_ge1(s0), lg1 = vlog_ge1(s1);
-    ll0 += w0 * (load(top + t) + lg0);
-    ll1 += w1 * (load(top + t + LANES) + lg1);
-    map0 -= w0 * lg0;
-    map1 -= w1 * lg1;
-    store(sum + t, w0 / s0);
-    store(sum + t + LANES, w1 / s1);
-  }
+  vd ll[NV], map[NV];
+  EACH_V(h) ll[h] = map[h] = splat(0.0);
+  for (size_t t = 0; t < n; t += STEP) EACH_V(h) {
+      size_t u = t + h * LANES;
+      vd s = load(sum + u), wu = load(w + u), lg = vlog_ge1(s);
+      ll[h] = fmadd(wu, load(top + u) + lg, ll[h]);
+      map[h] = fmadd(-wu, lg, map[h]);
+      store(sum + u, wu / s);
+    }
   for (size_t j = 0; j < k; j++)
     for (size_t t = 0; t < n; t += LANES)
       store(lp + j * ld + t, load(lp + j * ld + t) * load(sum + t));
-  *log_map = hsum(map0 + map1);
-  return hsum(ll0 + ll1);
+  *log_map = step_sum(map);
+  return step_sum(ll);
 }
 
 /* s2 (lower triangle, d x d) += sum_t ra_p[t] a_q[t], q <= p, in 2 x 2
-** blocks of (p, q); a and ra have an even number of rows. */
+** blocks of (p, q), one vector of each step at a time (the blocks' four
+** sums stay in registers); a and ra have an even number of rows. */
 INLINE void add_scatter(const double *a, const double *ra, double *s2, size_t d, const size_t *at,
                         size_t n_at, size_t ld) {
   for (size_t p = 0; p < d; p += 2) {
     const double *ra0 = ra + p * ld, *ra1 = ra0 + ld;
     for (size_t q = 0; q <= p; q += 2) {
       const double *a0 = a + q * ld, *a1 = a0 + ld;
-      vd s00 = splat(0.0), s01 = splat(0.0), s10 = splat(0.0), s11 = splat(0.0);
-      for (size_t g = 0; g < n_at; g++) {
-        size_t t = at[g];
-        vd r0 = load(ra0 + t), r1 = load(ra1 + t), x0 = load(a0 + t), x1 = load(a1 + t);
-        vd r0_ = load(ra0 + t + LANES), r1_ = load(ra1 + t + LANES);
-        vd x0_ = load(a0 + t + LANES), x1_ = load(a1 + t + LANES);
-        s00 += r0 * x0 + r0_ * x0_;
-        s01 += r0 * x1 + r0_ * x1_;
-        s10 += r1 * x0 + r1_ * x0_;
-        s11 += r1 * x1 + r1_ * x1_;
+      vd s00[NV], s01[NV], s10[NV], s11[NV];
+      EACH_V(h) {
+        vd x00 = splat(0.0), x01 = splat(0.0), x10 = splat(0.0), x11 = splat(0.0);
+        for (size_t g = 0; g < n_at; g++) {
+          size_t t = at[g] + h * LANES;
+          vd r0 = load(ra0 + t), r1 = load(ra1 + t), v0 = load(a0 + t), v1 = load(a1 + t);
+          x00 = fmadd(r0, v0, x00);
+          x01 = fmadd(r0, v1, x01);
+          x10 = fmadd(r1, v0, x10);
+          x11 = fmadd(r1, v1, x11);
+        }
+        s00[h] = x00, s01[h] = x01, s10[h] = x10, s11[h] = x11;
       }
-      s2[p * d + q] += hsum(s00);
-      if (q + 1 < p + 1) s2[p * d + q + 1] += hsum(s01);
+      s2[p * d + q] += step_sum(s00);
+      if (q + 1 < p + 1) s2[p * d + q + 1] += step_sum(s01);
       if (p + 1 < d) {
-        s2[(p + 1) * d + q] += hsum(s10);
-        s2[(p + 1) * d + q + 1] += hsum(s11);
+        s2[(p + 1) * d + q] += step_sum(s10);
+        s2[(p + 1) * d + q + 1] += step_sum(s11);
       }
     }
   }
 }
 
 /* The statistics of one component j -- nk, s1 and s2 -- from its weighted
-** responsibilities r, over the pairs of lane groups at[0 .. n_at) where some
-** r is not 0 (the others would add exact zeros). */
-INLINE vd sum_pairs(const double *v, const size_t *at, size_t n_at) {
-  vd s = splat(0.0);
-  for (size_t g = 0; g < n_at; g++) s += load(v + at[g]) + load(v + at[g] + LANES);
-  return s;
+** responsibilities r, over the steps at[0 .. n_at) where some r is not 0
+** (the others would add exact zeros). */
+INLINE double sum_steps(const double *v, const size_t *at, size_t n_at) {
+  vd s[NV];
+  EACH_V(h) s[h] = splat(0.0);
+  for (size_t g = 0; g < n_at; g++) EACH_V(h) s[h] += load(v + at[g] + h * LANES);
+  return step_sum(s);
 }
 
 INLINE void add_stats_full(const double *xt, const double *c, double *a, double *ra,
                            const double *r, gmm_stats *st, size_t j, size_t d, const size_t *at,
                            size_t n_at, size_t ld) {
-  st->nk[j] += hsum(sum_pairs(r, at, n_at));
+  st->nk[j] += sum_steps(r, at, n_at);
   double *s1 = st->s1 + j * d;
   /* a = x - c and ra = r a in one sweep per feature, summing ra. */
   for (size_t p = 0; p < d; p++) {
-    vd cp = splat(c[p]), s = splat(0.0);
-    for (size_t g = 0; g < n_at; g++) {
-      size_t t = at[g];
-      vd a0 = load(xt + p * ld + t) - cp, a1 = load(xt + p * ld + t + LANES) - cp;
-      vd r0 = load(r + t) * a0, r1 = load(r + t + LANES) * a1;
-      store(a + p * ld + t, a0);
-      store(a + p * ld + t + LANES, a1);
-      store(ra + p * ld + t, r0);
-      store(ra + p * ld + t + LANES, r1);
-      s += r0 + r1;
-    }
-    s1[p] += hsum(s);
+    vd cp = splat(c[p]), s[NV];
+    EACH_V(h) s[h] = splat(0.0);
+    for (size_t g = 0; g < n_at; g++) EACH_V(h) {
+        size_t t = at[g] + h * LANES;
+        vd a_ = load(xt + p * ld + t) - cp, ra_ = load(r + t) * a_;
+        store(a + p * ld + t, a_);
+        store(ra + p * ld + t, ra_);
+        s[h] += ra_;
+      }
+    s1[p] += step_sum(s);
   }
   add_scatter(a, ra, st->s2 + j * d * d, d, at, n_at, ld);
 }
 
+/* Up to SMALL_D features: every sum in registers, one vector of each step
+** at a time. */
 INLINE void add_stats_full_small(const double *xt, const double *c, const double *r, gmm_stats *st,
                                  size_t j, size_t d, const size_t *at, size_t n_at, size_t ld) {
-  vd nk = splat(0.0), s1[SMALL_D], s2[SMALL_D * SMALL_D];
-  for (size_t p = 0; p < d; p++) {
-    s1[p] = splat(0.0);
-    for (size_t q = 0; q <= p; q++) s2[p * d + q] = splat(0.0);
-  }
-  for (size_t g = 0; g < n_at; g++)
-    for (size_t t = at[g]; t < at[g] + PAIR_ROWS; t += LANES) {
+  vd nk[NV], s1[SMALL_D][NV], s2[SMALL_D * SMALL_D][NV];
+  EACH_V(h) {
+    vd nk_ = splat(0.0), s1_[SMALL_D], s2_[SMALL_D * SMALL_D];
+    for (size_t p = 0; p < d; p++) {
+      s1_[p] = splat(0.0);
+      for (size_t q = 0; q <= p; q++) s2_[p * d + q] = splat(0.0);
+    }
+    for (size_t g = 0; g < n_at; g++) {
+      size_t t = at[g] + h * LANES;
       vd rt = load(r + t), a[SMALL_D], ra[SMALL_D];
-      nk += rt;
+      nk_ += rt;
       for (size_t p = 0; p < d; p++) {
         a[p] = load(xt + p * ld + t) - c[p];
         ra[p] = rt * a[p];
-        s1[p] += ra[p];
+        s1_[p] += ra[p];
       }
       for (size_t p = 0; p < d; p++)
-        for (size_t q = 0; q <= p; q++) s2[p * d + q] += ra[p] * a[q];
+        for (size_t q = 0; q <= p; q++) s2_[p * d + q] = fmadd(ra[p], a[q], s2_[p * d + q]);
     }
-  st->nk[j] += hsum(nk);
+    nk[h] = nk_;
+    for (size_t p = 0; p < d; p++) {
+      s1[p][h] = s1_[p];
+      for (size_t q = 0; q <= p; q++) s2[p * d + q][h] = s2_[p * d + q];
+    }
+  }
+  st->nk[j] += step_sum(nk);
   for (size_t p = 0; p < d; p++) {
-    st->s1[j * d + p] += hsum(s1[p]);
-    for (size_t q = 0; q <= p; q++) st->s2[j * d * d + p * d + q] += hsum(s2[p * d + q]);
+    st->s1[j * d + p] += step_sum(s1[p]);
+    for (size_t q = 0; q <= p; q++) st->s2[j * d * d + p * d + q] += step_sum(s2[p * d + q]);
   }
 }
 
 INLINE void add_stats_diag(const double *xt, const double *c, const double *r, gmm_stats *st,
                            size_t j, size_t d, const size_t *at, size_t n_at, size_t ld) {
-  st->nk[j] += hsum(sum_pairs(r, at, n_at));
+  st->nk[j] += sum_steps(r, at, n_at);
   double *s1 = st->s1 + j * d, *s2 = st->s2 + j * d;
   for (size_t p = 0; p < d; p++) {
-    vd m1 = splat(0.0), m2 = splat(0.0);
-    for (size_t g = 0; g < n_at; g++) {
-      size_t t = at[g];
-      vd x = load(xt + p * ld + t) - c[p], x_ = load(xt + p * ld + t + LANES) - c[p];
-      vd rx = load(r + t) * x, rx_ = load(r + t + LANES) * x_;
-      m1 += rx + rx_;
-      m2 += rx * x + rx_ * x_;
-    }
-    s1[p] += hsum(m1);
-    s2[p] += hsum(m2);
+    vd cp = splat(c[p]), m1[NV], m2[NV];
+    EACH_V(h) m1[h] = m2[h] = splat(0.0);
+    for (size_t g = 0; g < n_at; g++) EACH_V(h) {
+        size_t t = at[g] + h * LANES;
+        vd x = load(xt + p * ld + t) - cp, rx = load(r + t) * x;
+        m1[h] += rx;
+        m2[h] = fmadd(rx, x, m2[h]);
+      }
+    s1[p] += step_sum(m1);
+    s2[p] += step_sum(m2);
   }
 }
 
-/* The offsets of the pairs of lane groups in r[0 .. n) where some r is not
-** 0, into at; returns their count. */
-INLINE size_t active_pairs(const double *r, size_t n, size_t *at) {
+/* The offsets of the steps in r[0 .. n) where some r is not 0, into at;
+** returns their count. */
+INLINE size_t active_steps(const double *r, size_t n, size_t *at) {
   size_t n_at = 0;
-  for (size_t t = 0; t < n; t += PAIR_ROWS)
-    if (!all_lanes((vi)(load(r + t) == 0.0) & (vi)(load(r + t + LANES) == 0.0))) at[n_at++] = t;
+  for (size_t t = 0; t < n; t += STEP) {
+    vi zero = (vi)(load(r + t) == 0.0);
+    for (size_t h = 1; h < NV; h++) zero &= (vi)(load(r + t + h * LANES) == 0.0);
+    if (!all_lanes(zero)) at[n_at++] = t;
+  }
   return n_at;
 }
 
 /* xt[p][t] = x[t][p] for the n_rows rows, then row 0 again up to n. Two
-** and four features go four rows at a time through vector shuffles. */
+** and four features go a vector of rows at a time through shuffles. */
 INLINE void transpose(const double *x, double *xt, size_t d, size_t n_rows, size_t n, size_t ld) {
   size_t t = 0;
-#if WIDE
+#if LANES == 8
+  if (d == 2) {
+    for (; t + LANES <= n_rows; t += LANES) {
+      vd r03 = load(x + t * 2), r47 = load(x + t * 2 + LANES);
+      store(xt + t, __builtin_shufflevector(r03, r47, 0, 2, 4, 6, 8, 10, 12, 14));
+      store(xt + ld + t, __builtin_shufflevector(r03, r47, 1, 3, 5, 7, 9, 11, 13, 15));
+    }
+  } else if (d == 4) {
+    for (; t + LANES <= n_rows; t += LANES) {
+      vd r01 = load(x + t * 4), r23 = load(x + t * 4 + 8), r45 = load(x + t * 4 + 16),
+         r67 = load(x + t * 4 + 24);
+      /* Features 0 and 1 (lo) or 2 and 3 (hi) of rows 0-3 and of rows 4-7. */
+      vd lo03 = __builtin_shufflevector(r01, r23, 0, 4, 8, 12, 1, 5, 9, 13);
+      vd hi03 = __builtin_shufflevector(r01, r23, 2, 6, 10, 14, 3, 7, 11, 15);
+      vd lo47 = __builtin_shufflevector(r45, r67, 0, 4, 8, 12, 1, 5, 9, 13);
+      vd hi47 = __builtin_shufflevector(r45, r67, 2, 6, 10, 14, 3, 7, 11, 15);
+      store(xt + t, __builtin_shufflevector(lo03, lo47, 0, 1, 2, 3, 8, 9, 10, 11));
+      store(xt + ld + t, __builtin_shufflevector(lo03, lo47, 4, 5, 6, 7, 12, 13, 14, 15));
+      store(xt + 2 * ld + t, __builtin_shufflevector(hi03, hi47, 0, 1, 2, 3, 8, 9, 10, 11));
+      store(xt + 3 * ld + t, __builtin_shufflevector(hi03, hi47, 4, 5, 6, 7, 12, 13, 14, 15));
+    }
+  }
+#elif LANES == 4
   if (d == 2) {
     for (; t + LANES <= n_rows; t += LANES) {
       vd r01 = load(x + t * 2), r23 = load(x + t * 2 + LANES);
@@ -541,9 +630,9 @@ INLINE void densities(const gmm_model *m, const double *x, const double *w, size
   else
     for (size_t t = 0; t < n_rows; t++) tile->w[t] = 1.0;
   for (size_t t = n_rows; t < n; t++) tile->w[t] = 0.0;
-  /* Every pair of lane groups, for the centring before the densities. */
+  /* Every step, for the centring before the densities. */
   size_t n_all = 0;
-  for (size_t t = 0; t < n; t += PAIR_ROWS) tile->active[n_all++] = t;
+  for (size_t t = 0; t < n; t += STEP) tile->active[n_all++] = t;
   if (type == GMM_COV_DIAG || type == GMM_COV_SPHERICAL) {
     int spherical = type == GMM_COV_SPHERICAL;
     for (size_t j = 0; j < k; j += DIAG_BLOCK) {
@@ -575,7 +664,7 @@ INLINE void statistics(const gmm_model *m, const double *shift, gmm_tile *tile, 
   int full = shape == GMM_COV_FULL || shape == GMM_COV_TIED;
   for (size_t j = 0; j < k; j++) {
     const double *c = shift + j * d, *r = tile->lp + j * ld;
-    size_t n_at = active_pairs(r, n, tile->active);
+    size_t n_at = active_steps(r, n, tile->active);
     if (n_at == 0) continue;
     if (full && d <= SMALL_D) {
       add_stats_full_small(tile->xt, c, r, st, j, d, tile->active, n_at, ld);
@@ -597,16 +686,14 @@ INLINE void statistics(const gmm_model *m, const double *shift, gmm_tile *tile, 
     default: FN(__VA_ARGS__, d); break; \
   }
 
-/* The wide copy without x86 dispatch (WebAssembly, other CPUs) runs the
-** baseline only: nothing calls its tile_pass. */
+/* The wide copies without x86 dispatch (WebAssembly, other CPUs) are not
+** used: the baseline runs there. */
 #if WIDE && !defined(GMM_TILE_DISPATCH)
 __attribute__((unused))
 #endif
 INLINE int tile_pass(const gmm_model *m, const double *x, const double *w, size_t n_rows,
                      const double *shift, gmm_tile *tile, gmm_stats *st, double *ll) {
   size_t d = (size_t)m->d;
-  /* Whole groups of GROUP_ROWS rows (the loops take up to four lane groups
-  ** at a time). */
   size_t n = (n_rows + GROUP_ROWS - 1) / GROUP_ROWS * GROUP_ROWS;
   WITH_D(d, densities, m, x, w, n_rows, n, tile)
   /* tile->ra is free until the statistics: scratch for the responsibilities. */
@@ -624,13 +711,15 @@ INLINE int tile_pass(const gmm_model *m, const double *x, const double *w, size_
   const gmm_model *m, const double *x, const double *w, size_t n_rows, const double *shift, \
       gmm_tile *tile, gmm_stats *st, double *ll
 
-#if WIDE
+#if LANES == 8
 #ifdef GMM_TILE_DISPATCH
-__attribute__((target("avx2"))) int gmm_tile_pass_avx2(TILE_PARAMS) {
+__attribute__((target(TILE_TARGET))) int gmm_tile_pass_avx512f(TILE_PARAMS) {
   return tile_pass(m, x, w, n_rows, shift, tile, st, ll);
 }
-
-__attribute__((target("avx512f"))) int gmm_tile_pass_avx512f(TILE_PARAMS) {
+#endif
+#elif LANES == 4
+#ifdef GMM_TILE_DISPATCH
+__attribute__((target(TILE_TARGET))) int gmm_tile_pass_avx2(TILE_PARAMS) {
   return tile_pass(m, x, w, n_rows, shift, tile, st, ll);
 }
 #endif
@@ -640,7 +729,7 @@ int gmm_tile_pass(TILE_PARAMS) {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f"))
     return gmm_tile_pass_avx512f(m, x, w, n_rows, shift, tile, st, ll);
-  if (__builtin_cpu_supports("avx2"))
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
     return gmm_tile_pass_avx2(m, x, w, n_rows, shift, tile, st, ll);
 #endif
   return gmm_tile_pass_baseline(m, x, w, n_rows, shift, tile, st, ll);
