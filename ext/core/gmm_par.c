@@ -8,11 +8,14 @@
 **      the number of rows and the memory a block's results take, never on
 **      the thread count.
 **  (2) gmm_par_run calls fn once for every block, on up to n_workers
-**      threads: worker w takes blocks w, w + n_workers, ... . Callers keep
-**      one result per block and combine them in block order afterwards, so
-**      which thread ran a block changes nothing.
-**  (3) A thread that cannot be started has its blocks run by the calling
-**      thread: that costs speed, never a result.
+**      threads: each worker takes the next block not yet taken until none
+**      is left, so a thread the system holds back (or a block with more
+**      work) does not hold the others up. Callers keep one result per
+**      block and combine them in block order afterwards, so which thread
+**      ran a block changes nothing.
+**  (3) A thread that cannot be started takes no block: the others, the
+**      calling thread among them, take them all. That costs speed, never a
+**      result.
 **  (4) A pass takes no more threads than its work pays for (see
 **      gmm_par_workers): many small fits, as in a GROUP BY, run on the
 **      calling thread alone. The thread count never changes a result.
@@ -21,6 +24,7 @@
 #include "gmm_internal.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 /* Block results kept at once, in bytes, at most (fewer blocks for big
@@ -65,12 +69,13 @@ void gmm_par_rows(size_t n, int n_blocks, int b, size_t *start, size_t *end) {
 typedef struct par_job {
   gmm_block_fn fn;
   void *ctx;
-  int n_blocks, n_workers, worker;
+  int n_blocks, worker;
+  atomic_int *next; /* the next block to take, shared by the workers */
 } par_job;
 
 static void *run_worker(void *arg) {
   par_job *job = arg;
-  for (int b = job->worker; b < job->n_blocks; b += job->n_workers)
+  for (int b; (b = atomic_fetch_add_explicit(job->next, 1, memory_order_relaxed)) < job->n_blocks;)
     job->fn(job->ctx, b, job->worker);
   return NULL;
 }
@@ -81,13 +86,15 @@ void gmm_par_run(int n_blocks, int n_workers, gmm_block_fn fn, void *ctx) {
   par_job jobs[GMM_MAX_THREADS];
   pthread_t threads[GMM_MAX_THREADS];
   int started[GMM_MAX_THREADS] = {0};
+  atomic_int next;
+  atomic_init(&next, 0);
   for (int t = 0; t < n_workers; t++) {
-    jobs[t] = (par_job){fn, ctx, n_blocks, n_workers, t};
-    /* Worker 0 runs here; a thread that cannot start runs here too. */
+    jobs[t] = (par_job){fn, ctx, n_blocks, t, &next};
+    /* Worker 0 runs here; a thread that cannot start leaves its share to
+    ** the others (pthread_join makes their results visible here). */
     started[t] = t > 0 && pthread_create(&threads[t], NULL, run_worker, &jobs[t]) == 0;
   }
-  for (int t = 0; t < n_workers; t++)
-    if (!started[t]) run_worker(&jobs[t]);
+  run_worker(&jobs[0]);
   for (int t = 1; t < n_workers; t++)
     if (started[t]) pthread_join(threads[t], NULL);
 }
