@@ -47,8 +47,8 @@ static uint64_t values_key(const row_set *r, const double *x, double w, size_t p
 
 /* Row a (weight wa) against row b: the pattern of missing features first
 ** when some value is missing, then the values, then the weight. */
-static int compare_values(const row_set *r, const double *a, double wa, const double *b,
-                          double wb) {
+static inline int compare_values(const row_set *r, const double *a, double wa, const double *b,
+                                 double wb) {
   size_t d = r->d;
   if (r->mask_words != 0) {
     size_t n_keys = r->mask_words + d + (r->w != NULL);
@@ -65,7 +65,7 @@ static int compare_values(const row_set *r, const double *a, double wa, const do
   return wa < wb ? -1 : wa > wb;
 }
 
-static double weight_of(const row_set *r, size_t i) {
+static inline double weight_of(const row_set *r, size_t i) {
   return r->w ? r->w[i] : 0.0;
 }
 
@@ -73,7 +73,7 @@ static int compare_rows(const row_set *r, size_t i, size_t j) {
   return compare_values(r, r->x + i * r->d, weight_of(r, i), r->x + j * r->d, weight_of(r, j));
 }
 
-static void swap_rows(const row_set *r, size_t i, size_t j) {
+static inline void swap_rows(const row_set *r, size_t i, size_t j) {
   double *a = r->x + i * r->d, *b = r->x + j * r->d;
   for (size_t p = 0; p < r->d; p++) {
     double t = a[p];
@@ -195,7 +195,7 @@ static void introsort(const row_set *r, size_t lo_all, size_t hi_all) {
 
 /* A finite double (zero never negative) as an unsigned integer in the same
 ** order: negative values have every bit flipped, others the sign bit set. */
-static uint64_t order_key(double v) {
+static inline uint64_t order_key(double v) {
   uint64_t u;
   memcpy(&u, &v, sizeof u);
   return u >> 63 ? ~u : u | (UINT64_C(1) << 63);
@@ -219,7 +219,8 @@ static uint64_t values_key(const row_set *r, const double *x, double w, size_t p
   return order_key(p < r->d ? x[p] : w);
 }
 
-static uint64_t row_key(const row_set *r, size_t i, size_t p) {
+static inline uint64_t row_key(const row_set *r, size_t i, size_t p) {
+  if (r->mask_words == 0) return order_key(p < r->d ? r->x[i * r->d + p] : weight_of(r, i));
   return values_key(r, r->x + i * r->d, weight_of(r, i), p);
 }
 
@@ -235,13 +236,40 @@ GMM_NOINLINE static void radix_pass(const row_set *r, size_t lo, size_t p, uint6
   ** known to belong there. */
   size_t next[256];
   memcpy(next, edge, sizeof next);
+  double hold[GMM_MAX_D];
+  size_t d = r->d;
   for (unsigned b = 0; b < 256; b++)
     while (next[b] < edge[b + 1]) {
-      unsigned c = (unsigned)((row_key(r, next[b], p) - base) >> shift);
-      if (c == b)
+      size_t i = next[b];
+      unsigned c = (unsigned)((row_key(r, i, p) - base) >> shift);
+      if (c == b) {
         next[b]++;
-      else
-        swap_rows(r, next[b], next[c]++);
+        continue;
+      }
+      /* Lift row i out and follow its cycle: each row the held one lands
+      ** on is lifted in its turn, until one belongs in bucket b, at i. */
+      double *xi = r->x + i * d;
+      memcpy(hold, xi, d * sizeof *hold);
+      double hold_w = weight_of(r, i);
+      do {
+        size_t to = next[c]++;
+        double *xt = r->x + to * d;
+        unsigned c_to = (unsigned)((row_key(r, to, p) - base) >> shift);
+        for (size_t q = 0; q < d; q++) {
+          double t = xt[q];
+          xt[q] = hold[q];
+          hold[q] = t;
+        }
+        if (r->w) {
+          double t = r->w[to];
+          r->w[to] = hold_w;
+          hold_w = t;
+        }
+        c = c_to;
+      } while (c != b);
+      memcpy(xi, hold, d * sizeof *hold);
+      if (r->w) r->w[i] = hold_w;
+      next[b]++;
     }
 }
 
