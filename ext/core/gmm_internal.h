@@ -209,6 +209,10 @@ typedef struct gmm_tile {
   double *lp;     /* k x rows: log densities, then weighted responsibilities */
   double *w;      /* rows: the row weights */
   size_t *active; /* offsets of the groups of rows a component's sums visit */
+  /* Rows the next call will read (set by the caller, or NULL): the kernel
+  ** asks for them, a slice per component, while it works on these. */
+  const double *ahead;
+  size_t ahead_bytes;
   double log_map; /* of the last gmm_tile_pass that returned 1: sum of w ln max_j p(j | x) */
 } gmm_tile;
 

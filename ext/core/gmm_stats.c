@@ -221,6 +221,9 @@ static void run_block(const gmm_model *m, const gmm_data *data, gmm_em_work *w, 
     if (with_stats) gmm_stats_zero(&wk->chunk);
     for (size_t t0 = start; t0 < end; t0 += tile_rows) {
       size_t t1 = t0 + tile_rows < end ? t0 + tile_rows : end;
+      size_t t2 = t1 + tile_rows < block_end ? t1 + tile_rows : block_end;
+      wk->tile.ahead = data->x + t1 * dd;
+      wk->tile.ahead_bytes = (t2 - t1) * dd * sizeof(double);
       double ll_tile, map_tile;
       if (gmm_tile_pass(m, data->x + t0 * dd, data->w ? data->w + t0 : NULL, t1 - t0, w->shift,
                         &wk->tile, with_stats ? &wk->chunk : NULL, &ll_tile))

@@ -261,6 +261,8 @@ gmm_status gmm_tile_init(gmm_tile *t, int k, int d, const gmm_allocator *a) {
   t->lp = t->ra + dp;
   t->w = t->lp + (size_t)k * t->rows;
   t->active = (size_t *)(t->w + t->rows);
+  t->ahead = NULL;
+  t->ahead_bytes = 0;
   /* The odd row of a and ra (d odd) is the zero row the 2 x 2 blocks pair
   ** the last feature with; it is never written again. */
   memset(t->xt, 0, 3 * dp * sizeof(double));
@@ -553,67 +555,99 @@ INLINE size_t active_steps(const double *r, size_t n, size_t *at) {
   return n_at;
 }
 
-/* xt[p][t] = x[t][p] for the n_rows rows, then row 0 again up to n. Two
-** and four features go a vector of rows at a time through shuffles. */
+/* xt[p][t .. t + LANES) = x[t .. t + LANES)[p] for the LANES features
+** p0 .. p0 + LANES - 1 (x at row t, feature p0; xt at feature p0, row t):
+** the rows are read in order, a vector each, and transposed in registers
+** by rounds of two-vector shuffles. */
+INLINE void transpose_block(const double *x, double *xt, size_t d, size_t ld) {
+#if LANES == 8
+  vd r0 = load(x), r1 = load(x + d), r2 = load(x + 2 * d), r3 = load(x + 3 * d);
+  vd r4 = load(x + 4 * d), r5 = load(x + 5 * d), r6 = load(x + 6 * d), r7 = load(x + 7 * d);
+  /* Rows i and i + 1 interleaved: their even features (e) and odd (o). */
+#define EVEN(a, b) __builtin_shufflevector(a, b, 0, 8, 2, 10, 4, 12, 6, 14)
+#define ODD(a, b)  __builtin_shufflevector(a, b, 1, 9, 3, 11, 5, 13, 7, 15)
+  vd e01 = EVEN(r0, r1), o01 = ODD(r0, r1), e23 = EVEN(r2, r3), o23 = ODD(r2, r3);
+  vd e45 = EVEN(r4, r5), o45 = ODD(r4, r5), e67 = EVEN(r6, r7), o67 = ODD(r6, r7);
+  /* Four rows' features f and f + 4: fF_03 for rows 0-3, fF_47 for 4-7. */
+#define LOW(a, b)  __builtin_shufflevector(a, b, 0, 1, 8, 9, 4, 5, 12, 13)
+#define HIGH(a, b) __builtin_shufflevector(a, b, 2, 3, 10, 11, 6, 7, 14, 15)
+  vd f0_03 = LOW(e01, e23), f2_03 = HIGH(e01, e23), f1_03 = LOW(o01, o23), f3_03 = HIGH(o01, o23);
+  vd f0_47 = LOW(e45, e67), f2_47 = HIGH(e45, e67), f1_47 = LOW(o45, o67), f3_47 = HIGH(o45, o67);
+  /* Feature f of all eight rows (the lower halves), and f + 4 (upper). */
+#define FIRST(a, b)  __builtin_shufflevector(a, b, 0, 1, 2, 3, 8, 9, 10, 11)
+#define SECOND(a, b) __builtin_shufflevector(a, b, 4, 5, 6, 7, 12, 13, 14, 15)
+  store(xt, FIRST(f0_03, f0_47));
+  store(xt + ld, FIRST(f1_03, f1_47));
+  store(xt + 2 * ld, FIRST(f2_03, f2_47));
+  store(xt + 3 * ld, FIRST(f3_03, f3_47));
+  store(xt + 4 * ld, SECOND(f0_03, f0_47));
+  store(xt + 5 * ld, SECOND(f1_03, f1_47));
+  store(xt + 6 * ld, SECOND(f2_03, f2_47));
+  store(xt + 7 * ld, SECOND(f3_03, f3_47));
+#undef EVEN
+#undef ODD
+#undef LOW
+#undef HIGH
+#undef FIRST
+#undef SECOND
+#elif LANES == 4
+  vd r0 = load(x), r1 = load(x + d), r2 = load(x + 2 * d), r3 = load(x + 3 * d);
+  vd e01 = __builtin_shufflevector(r0, r1, 0, 4, 2, 6), o01 = __builtin_shufflevector(r0, r1, 1, 5, 3, 7);
+  vd e23 = __builtin_shufflevector(r2, r3, 0, 4, 2, 6), o23 = __builtin_shufflevector(r2, r3, 1, 5, 3, 7);
+  store(xt, __builtin_shufflevector(e01, e23, 0, 1, 4, 5));
+  store(xt + ld, __builtin_shufflevector(o01, o23, 0, 1, 4, 5));
+  store(xt + 2 * ld, __builtin_shufflevector(e01, e23, 2, 3, 6, 7));
+  store(xt + 3 * ld, __builtin_shufflevector(o01, o23, 2, 3, 6, 7));
+#else
+  vd r0 = load(x), r1 = load(x + d);
+  store(xt, __builtin_shufflevector(r0, r1, 0, 2));
+  store(xt + ld, __builtin_shufflevector(r0, r1, 1, 3));
+#endif
+}
+
+/* xt[p][t] = x[t][p] for the n_rows rows, then row 0 again up to n: LANES
+** rows at a time, LANES features at a time, and two features (d = 2) in
+** one pair of shuffles. */
 INLINE void transpose(const double *x, double *xt, size_t d, size_t n_rows, size_t n, size_t ld) {
   size_t t = 0;
+  if (d == 2) {
+    for (; t + LANES <= n_rows; t += LANES) {
+      vd lo = load(x + t * 2), hi = load(x + t * 2 + LANES);
 #if LANES == 8
-  if (d == 2) {
-    for (; t + LANES <= n_rows; t += LANES) {
-      vd r03 = load(x + t * 2), r47 = load(x + t * 2 + LANES);
-      store(xt + t, __builtin_shufflevector(r03, r47, 0, 2, 4, 6, 8, 10, 12, 14));
-      store(xt + ld + t, __builtin_shufflevector(r03, r47, 1, 3, 5, 7, 9, 11, 13, 15));
-    }
-  } else if (d == 4) {
-    for (; t + LANES <= n_rows; t += LANES) {
-      vd r01 = load(x + t * 4), r23 = load(x + t * 4 + 8), r45 = load(x + t * 4 + 16),
-         r67 = load(x + t * 4 + 24);
-      /* Features 0 and 1 (lo) or 2 and 3 (hi) of rows 0-3 and of rows 4-7. */
-      vd lo03 = __builtin_shufflevector(r01, r23, 0, 4, 8, 12, 1, 5, 9, 13);
-      vd hi03 = __builtin_shufflevector(r01, r23, 2, 6, 10, 14, 3, 7, 11, 15);
-      vd lo47 = __builtin_shufflevector(r45, r67, 0, 4, 8, 12, 1, 5, 9, 13);
-      vd hi47 = __builtin_shufflevector(r45, r67, 2, 6, 10, 14, 3, 7, 11, 15);
-      store(xt + t, __builtin_shufflevector(lo03, lo47, 0, 1, 2, 3, 8, 9, 10, 11));
-      store(xt + ld + t, __builtin_shufflevector(lo03, lo47, 4, 5, 6, 7, 12, 13, 14, 15));
-      store(xt + 2 * ld + t, __builtin_shufflevector(hi03, hi47, 0, 1, 2, 3, 8, 9, 10, 11));
-      store(xt + 3 * ld + t, __builtin_shufflevector(hi03, hi47, 4, 5, 6, 7, 12, 13, 14, 15));
-    }
-  }
+      store(xt + t, __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14));
+      store(xt + ld + t, __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15));
 #elif LANES == 4
-  if (d == 2) {
-    for (; t + LANES <= n_rows; t += LANES) {
-      vd r01 = load(x + t * 2), r23 = load(x + t * 2 + LANES);
-      store(xt + t, __builtin_shufflevector(r01, r23, 0, 2, 4, 6));
-      store(xt + ld + t, __builtin_shufflevector(r01, r23, 1, 3, 5, 7));
-    }
-  } else if (d == 4) {
-    for (; t + LANES <= n_rows; t += LANES) {
-      vd r0 = load(x + t * 4), r1 = load(x + t * 4 + 4), r2 = load(x + t * 4 + 8),
-         r3 = load(x + t * 4 + 12);
-      vd lo01 = __builtin_shufflevector(r0, r1, 0, 4, 1, 5);
-      vd lo23 = __builtin_shufflevector(r2, r3, 0, 4, 1, 5);
-      vd hi01 = __builtin_shufflevector(r0, r1, 2, 6, 3, 7);
-      vd hi23 = __builtin_shufflevector(r2, r3, 2, 6, 3, 7);
-      store(xt + t, __builtin_shufflevector(lo01, lo23, 0, 1, 4, 5));
-      store(xt + ld + t, __builtin_shufflevector(lo01, lo23, 2, 3, 6, 7));
-      store(xt + 2 * ld + t, __builtin_shufflevector(hi01, hi23, 0, 1, 4, 5));
-      store(xt + 3 * ld + t, __builtin_shufflevector(hi01, hi23, 2, 3, 6, 7));
-    }
-  }
+      store(xt + t, __builtin_shufflevector(lo, hi, 0, 2, 4, 6));
+      store(xt + ld + t, __builtin_shufflevector(lo, hi, 1, 3, 5, 7));
 #else
-  if (d == 2) {
+      store(xt + t, __builtin_shufflevector(lo, hi, 0, 2));
+      store(xt + ld + t, __builtin_shufflevector(lo, hi, 1, 3));
+#endif
+    }
+  } else if (d >= LANES) {
     for (; t + LANES <= n_rows; t += LANES) {
-      vd r0 = load(x + t * 2), r1 = load(x + t * 2 + 2);
-      store(xt + t, __builtin_shufflevector(r0, r1, 0, 2));
-      store(xt + ld + t, __builtin_shufflevector(r0, r1, 1, 3));
+      size_t p = 0;
+      for (; p + LANES <= d; p += LANES) transpose_block(x + t * d + p, xt + p * ld + t, d, ld);
+      for (; p < d; p++)
+        for (size_t i = t; i < t + LANES; i++) xt[p * ld + i] = x[i * d + p];
     }
   }
-#endif
   for (size_t p = 0; p < d; p++) {
     double *col = xt + p * ld;
     for (size_t i = t; i < n_rows; i++) col[i] = x[i * d + p];
     for (size_t i = n_rows; i < n; i++) col[i] = x[p];
   }
+}
+
+/* Slice `part` of `parts` of the rows the next call reads, asked for into
+** the outer caches: the kernel reads a tile's rows in one burst and then
+** computes for a long time, so the hardware prefetchers, which run a
+** little ahead of the reads, would leave the next burst waiting on memory. */
+INLINE void prefetch_ahead(const gmm_tile *tile, size_t part, size_t parts) {
+  size_t lines = (tile->ahead_bytes + 63) / 64;
+  const char *base = (const char *)tile->ahead;
+  for (size_t i = lines * part / parts; i < lines * (part + 1) / parts; i++)
+    __builtin_prefetch(base + 64 * i, 0, 2);
 }
 
 /* The transposed tile and every component's log densities in tile->lp,
@@ -636,6 +670,7 @@ INLINE void densities(const gmm_model *m, const double *x, const double *w, size
   if (type == GMM_COV_DIAG || type == GMM_COV_SPHERICAL) {
     int spherical = type == GMM_COV_SPHERICAL;
     for (size_t j = 0; j < k; j += DIAG_BLOCK) {
+      prefetch_ahead(tile, j, 2 * k);
       const double *prec = m->prec_chol + (spherical ? j : j * d);
       log_density_diag(tile->xt, m->means + j * d, prec, spherical, m->log_norm + j,
                        tile->lp + j * ld, k - j, d, n, ld);
@@ -643,6 +678,7 @@ INLINE void densities(const gmm_model *m, const double *x, const double *w, size
     return;
   }
   for (size_t j = 0; j < k; j++) {
+    prefetch_ahead(tile, j, 2 * k);
     const double *mu = m->means + j * d;
     double *lp = tile->lp + j * ld;
     const double *prec = m->prec_chol + (type == GMM_COV_FULL ? j * d * d : 0);
@@ -663,6 +699,7 @@ INLINE void statistics(const gmm_model *m, const double *shift, gmm_tile *tile, 
   gmm_cov_type shape = gmm_cov_shape(m->covariance_type);
   int full = shape == GMM_COV_FULL || shape == GMM_COV_TIED;
   for (size_t j = 0; j < k; j++) {
+    prefetch_ahead(tile, k + j, 2 * k);
     const double *c = shift + j * d, *r = tile->lp + j * ld;
     size_t n_at = active_steps(r, n, tile->active);
     if (n_at == 0) continue;
