@@ -227,12 +227,12 @@ static inline uint64_t row_key(const row_set *r, size_t i, size_t p) {
 /* One pass over [lo, lo + the rows counted in edge) on key p: the bucket of
 ** row i is (key - base) >> shift. edge[b + 1] holds bucket b's count on
 ** entry and bucket b's end on return (edge[0] = lo). Apart from radix_sort
-** so that `next` is off the stack when it recurses. */
+** so that `next` and `hold` are off the stack when it recurses. */
 GMM_NOINLINE static void radix_pass(const row_set *r, size_t lo, size_t p, uint64_t base,
                                     unsigned shift, size_t *edge) {
   edge[0] = lo;
   for (int b = 0; b < 256; b++) edge[b + 1] += edge[b];
-  /* Swap each row into its bucket: next[b] is bucket b's first row not yet
+  /* Move each row into its bucket: next[b] is bucket b's first row not yet
   ** known to belong there. */
   size_t next[256];
   memcpy(next, edge, sizeof next);

@@ -237,6 +237,8 @@ static void run_block(const gmm_model *m, const gmm_data *data, gmm_em_work *w, 
     map_block += map_chunk;
     if (with_stats) gmm_stats_merge(&w->block[b], &wk->chunk);
   }
+  wk->tile.ahead = NULL; /* other callers of the tile set none */
+  wk->tile.ahead_bytes = 0;
   w->block_ll[b] = ll_block;
   w->block_map[b] = map_block;
 }

@@ -606,8 +606,8 @@ INLINE void transpose_block(const double *x, double *xt, size_t d, size_t ld) {
 }
 
 /* xt[p][t] = x[t][p] for the n_rows rows, then row 0 again up to n: LANES
-** rows at a time, LANES features at a time, and two features (d = 2) in
-** one pair of shuffles. */
+** rows at a time, LANES features at a time, and two features (d = 2, and
+** four on the 8-lane copy) in one round of shuffles. */
 INLINE void transpose(const double *x, double *xt, size_t d, size_t n_rows, size_t n, size_t ld) {
   size_t t = 0;
   if (d == 2) {
@@ -624,6 +624,23 @@ INLINE void transpose(const double *x, double *xt, size_t d, size_t n_rows, size
       store(xt + ld + t, __builtin_shufflevector(lo, hi, 1, 3));
 #endif
     }
+#if LANES == 8
+  } else if (d == 4) {
+    /* Two rows a vector: features 0 and 1 (lo) or 2 and 3 (hi) of rows
+    ** 0-3 and of rows 4-7, then each feature's eight rows. */
+    for (; t + LANES <= n_rows; t += LANES) {
+      vd r01 = load(x + t * 4), r23 = load(x + t * 4 + 8), r45 = load(x + t * 4 + 16),
+         r67 = load(x + t * 4 + 24);
+      vd lo03 = __builtin_shufflevector(r01, r23, 0, 4, 8, 12, 1, 5, 9, 13);
+      vd hi03 = __builtin_shufflevector(r01, r23, 2, 6, 10, 14, 3, 7, 11, 15);
+      vd lo47 = __builtin_shufflevector(r45, r67, 0, 4, 8, 12, 1, 5, 9, 13);
+      vd hi47 = __builtin_shufflevector(r45, r67, 2, 6, 10, 14, 3, 7, 11, 15);
+      store(xt + t, __builtin_shufflevector(lo03, lo47, 0, 1, 2, 3, 8, 9, 10, 11));
+      store(xt + ld + t, __builtin_shufflevector(lo03, lo47, 4, 5, 6, 7, 12, 13, 14, 15));
+      store(xt + 2 * ld + t, __builtin_shufflevector(hi03, hi47, 0, 1, 2, 3, 8, 9, 10, 11));
+      store(xt + 3 * ld + t, __builtin_shufflevector(hi03, hi47, 4, 5, 6, 7, 12, 13, 14, 15));
+    }
+#endif
   } else if (d >= LANES) {
     for (; t + LANES <= n_rows; t += LANES) {
       size_t p = 0;
@@ -639,14 +656,15 @@ INLINE void transpose(const double *x, double *xt, size_t d, size_t n_rows, size
   }
 }
 
-/* Slice `part` of `parts` of the rows the next call reads, asked for into
-** the outer caches: the kernel reads a tile's rows in one burst and then
-** computes for a long time, so the hardware prefetchers, which run a
-** little ahead of the reads, would leave the next burst waiting on memory. */
-INLINE void prefetch_ahead(const gmm_tile *tile, size_t part, size_t parts) {
+/* Slices [from, to) of `parts` of the rows the next call reads, asked for
+** into the outer caches: the kernel reads a tile's rows in one burst and
+** then computes for a long time, so the hardware prefetchers, which run a
+** little ahead of the reads, would leave the next burst waiting on memory.
+** The densities ask for slices 0 .. k - 1, the statistics k .. 2k - 1. */
+INLINE void prefetch_ahead(const gmm_tile *tile, size_t from, size_t to, size_t parts) {
   size_t lines = (tile->ahead_bytes + 63) / 64;
   const char *base = (const char *)tile->ahead;
-  for (size_t i = lines * part / parts; i < lines * (part + 1) / parts; i++)
+  for (size_t i = lines * from / parts; i < lines * to / parts; i++)
     __builtin_prefetch(base + 64 * i, 0, 2);
 }
 
@@ -670,7 +688,7 @@ INLINE void densities(const gmm_model *m, const double *x, const double *w, size
   if (type == GMM_COV_DIAG || type == GMM_COV_SPHERICAL) {
     int spherical = type == GMM_COV_SPHERICAL;
     for (size_t j = 0; j < k; j += DIAG_BLOCK) {
-      prefetch_ahead(tile, j, 2 * k);
+      prefetch_ahead(tile, j, j + DIAG_BLOCK < k ? j + DIAG_BLOCK : k, 2 * k);
       const double *prec = m->prec_chol + (spherical ? j : j * d);
       log_density_diag(tile->xt, m->means + j * d, prec, spherical, m->log_norm + j,
                        tile->lp + j * ld, k - j, d, n, ld);
@@ -678,7 +696,7 @@ INLINE void densities(const gmm_model *m, const double *x, const double *w, size
     return;
   }
   for (size_t j = 0; j < k; j++) {
-    prefetch_ahead(tile, j, 2 * k);
+    prefetch_ahead(tile, j, j + 1, 2 * k);
     const double *mu = m->means + j * d;
     double *lp = tile->lp + j * ld;
     const double *prec = m->prec_chol + (type == GMM_COV_FULL ? j * d * d : 0);
@@ -699,7 +717,7 @@ INLINE void statistics(const gmm_model *m, const double *shift, gmm_tile *tile, 
   gmm_cov_type shape = gmm_cov_shape(m->covariance_type);
   int full = shape == GMM_COV_FULL || shape == GMM_COV_TIED;
   for (size_t j = 0; j < k; j++) {
-    prefetch_ahead(tile, k + j, 2 * k);
+    prefetch_ahead(tile, k + j, k + j + 1, 2 * k);
     const double *c = shift + j * d, *r = tile->lp + j * ld;
     size_t n_at = active_steps(r, n, tile->active);
     if (n_at == 0) continue;
