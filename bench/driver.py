@@ -8,7 +8,12 @@ for the environment it reads.
 2. For each data set and covariance type: seconds per EM iteration and peak
    memory of the core (bench_core), of SELECT gmm_fit(...) (bench_sql) and of
    scikit-learn (bench_sklearn.py, run with OPENBLAS_CORETYPE and
-   OPENBLAS_L2_SIZE removed from its environment).
+   OPENBLAS_L2_SIZE removed from its environment), each from its own start
+   and then the core and scikit-learn from one start; gmm over
+   BENCH_GMM_ITER times scikit-learn's iterations, through SQL over at least
+   BENCH_SQL_MIN_S seconds of them. Then this machine's rates
+   (bench/rates.py) and the core's full-covariance iteration on 1, 2 and
+   every core against the floor they give (floor_work, floor_seconds).
 3. The SQL-level figures on 1M x 2, k 3 (bench_sklearn.py sql).
 4. EM in passes (bench_passes, unless BENCH_PASSES=0): one streamed EM
    iteration over 1M x 2 and 1M x 8 against the scan and the in-memory
@@ -36,9 +41,7 @@ for the environment it reads.
    (both weight priors) on the same rows (bench_sklearn.py bayes, M =
    BENCH_BAYES_SK_ITER, 10) and the speed-ups.
 8. Prints the Markdown report and writes it to bench/RESULTS.md (or
-   $BENCH_OUT). BENCH_ONLY=floors instead measures this machine's rates
-   (bench/rates.py) and the core's full-covariance iteration on 1, 2 and
-   every core against the floor they give (floor_work, floor_seconds).
+   $BENCH_OUT). BENCH_ONLY=floors runs the floors of step 2 alone.
    BENCH_ONLY=passes runs step 4 alone, BENCH_ONLY=missing step
    5 alone, BENCH_ONLY=mclust step 6 alone, BENCH_ONLY=bayes step 7 alone,
    and each writes its report to $BENCH_OUT, default

@@ -18,8 +18,11 @@
 #   BUILD          build directory holding bench/{gen_data,bench_core,bench_sql,bench_passes}
 #   GMM_EXTENSION  the extension to load (./gmm)
 #   PYTHON         /usr/bin/python3
-#   BENCH_ITER     EM iterations per timed fit (5; 4 times that in the
-#                  section on missing values)
+#   BENCH_ITER     EM iterations per timed scikit-learn fit (5; 4 times
+#                  that in the section on missing values)
+#   BENCH_GMM_ITER gmm's timed fits run this many times BENCH_ITER (4)
+#   BENCH_SQL_MIN_S  and through SQL at least this many seconds of
+#                  iterations, from the core's time (0.5)
 #   BENCH_SQL_ITER iterations of the SQL-level comparison (20)
 #   BENCH_REPEAT   repeats of every timing; the fastest is kept (5)
 #   BENCH_SETS     subset of the data sets, e.g. "1000000x2k3 100000x64k16"
